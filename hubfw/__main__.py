@@ -1,0 +1,3 @@
+from hubfw.cli import main
+
+main()

@@ -1,0 +1,39 @@
+"""The `hubfw` command: one group, each area registers its own sub-commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hubfw import __version__
+from hubfw.errors import HubfwError
+
+
+class HubfwGroup(click.Group):
+    """Turns every HubfwError into one line on stderr and a non-zero exit — never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HubfwError as exc:
+            click.echo(f"hubfw: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=HubfwGroup)
+@click.version_option(__version__, prog_name="hubfw")
+def main() -> None:
+    """hubfw — a GB Communications Hub firmware-distribution emulator."""
+
+
+def _register() -> None:
+    from hubfw.flash.cli import flash
+    from hubfw.ota.cli import image, keys
+    from hubfw.store.cli import store
+
+    for command in (keys, image, flash, store):
+        main.add_command(command)
+
+
+_register()

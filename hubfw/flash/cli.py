@@ -1,0 +1,8 @@
+"""CLI commands of this area."""
+
+import click
+
+
+@click.group()
+def flash() -> None:
+    """flash commands."""
