@@ -1,0 +1,511 @@
+"""The OTA Upgrade cluster server: ZCL bytes, device identity and time in; frames and store events out.
+
+Image data is served statelessly: every ImageBlock/ImagePage request names its offset and is answered
+from flash, so a device that power-cycles — or a hub that restarts — simply carries on. The only
+state kept here is soft (ImageNotify re-send plans, concurrency slots, UpgradeEnd replies to repeat,
+pending version reads); the durable per-target state lives in the store.
+
+Answers to requests the server cannot serve (ZCL general command rules, and Silicon Labs' OTA server
+plugin where the OTA chapter leaves the choice open):
+- a frame too short for its command, or whose field control announces absent fields:
+  Default Response MALFORMED_COMMAND;
+- QueryNextImage with nothing to offer (unknown device, other manufacturer/image type, version
+  policy says no, hardware version out of range): QueryNextImageResponse NO_IMAGE_AVAILABLE;
+- ImageBlock/ImagePage for an image that is not this device's current offer: ImageBlockResponse
+  ABORT (the client must stop and query again);
+- an offset at or past the end of the image, a maximum data size or page size of 0:
+  Default Response INVALID_FIELD;
+- UpgradeEnd SUCCESS for an image not on offer: Default Response ABORT (do not activate it);
+- commands this server does not implement (QuerySpecificFile, unknown ids): UNSUP_CLUSTER_COMMAND;
+  manufacturer-specific commands: UNSUP_MANUF_CLUSTER_COMMAND.
+Times in WAIT_FOR_DATA and UpgradeEndResponse are relative (CurrentTime 0), as Silicon Labs sends
+them, so clients need no clock.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import (
+    ImageBlockCommand,
+    ImageNotifyCommand,
+    ImagePageCommand,
+    Ota,
+    QueryNextImageCommand,
+)
+
+from hubfw.clock import Clock
+from hubfw.server.blocksize import max_block_data_size
+from hubfw.server.config import OtaServerConfig
+from hubfw.server.frames import (
+    OTA_CLUSTER,
+    SMART_ENERGY_PROFILE,
+    IncomingFrame,
+    OtaCommand,
+    OtaReply,
+    OutgoingFrame,
+    cluster_frame,
+    default_response,
+    parse_command,
+    read_attributes,
+)
+from hubfw.server.store_api import ServerStore, ServedImage
+
+Status = foundation.Status
+
+UPGRADE_NOW = 0
+"""UpgradeEndResponse UpgradeTime with CurrentTime 0: activate immediately."""
+UPGRADE_ON_COMMAND = 0xFFFFFFFF
+"""UpgradeEndResponse UpgradeTime: wait for a later upgrade command (the CS06 activation)."""
+
+WILDCARD_MANUFACTURER = 0xFFFF
+WILDCARD_IMAGE_TYPE = 0xFFFF
+"""UpgradeEndResponse fields that match any manufacturer / image type (ZCL OTA, Upgrade End Response)."""
+
+CURRENT_FILE_VERSION = Ota.AttributeDefs.current_file_version.id
+
+ImageKey = tuple[int, int, int]
+"""(manufacturer code, image type, file version): how OTA frames name an image."""
+
+
+def image_key(image: ServedImage) -> ImageKey:
+    return (image.manufacturer_code, image.image_type, image.file_version)
+
+
+class _Malformed(Exception):
+    """The request cannot be parsed; answered with MALFORMED_COMMAND."""
+
+
+class _Refused(Exception):
+    """The request is answered with these frames instead of what it asked for."""
+
+    def __init__(self, frames: list[OutgoingFrame]) -> None:
+        super().__init__()
+        self.frames = frames
+
+
+@dataclass(frozen=True)
+class _Link:
+    """How to reach a device: learnt from its last frame, defaults until then."""
+
+    profile: int
+    client_ep: int
+    server_ep: int
+    aps_encrypt: bool
+
+
+@dataclass
+class _NotifyPlan:
+    sent: int
+    next_at: float
+
+
+@dataclass(frozen=True)
+class _EndedTransfer:
+    """A SUCCESS UpgradeEnd already answered: a repeat gets the same reply and records nothing."""
+
+    key: ImageKey
+    upgrade_time: int
+
+
+@dataclass
+class _VersionRead:
+    """Confirming a PPMID's running version after it was told to activate."""
+
+    expected_version: int
+    due_at: float
+    attempts: int = 0
+    last_reported: int | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    frame: IncomingFrame
+    header: foundation.ZCLHeader
+
+    @property
+    def source(self) -> t.EUI64:
+        return self.frame.source
+
+    def reply(self, zcl: bytes, not_before: float | None = None) -> OutgoingFrame:
+        """Answer in kind: same profile, endpoints swapped, APS-encrypted if the request was."""
+        return OutgoingFrame(
+            destination=self.frame.source,
+            profile=self.frame.profile,
+            src_ep=self.frame.dst_ep,
+            dst_ep=self.frame.src_ep,
+            cluster=OTA_CLUSTER,
+            zcl=zcl,
+            aps_encrypt=self.frame.aps_encrypted,
+            not_before=not_before,
+        )
+
+    def default_response(self, status: Status) -> list[OutgoingFrame]:
+        """ZCL: a SUCCESS Default Response is suppressed when the request disabled it."""
+        if status == Status.SUCCESS and self.header.frame_control.disable_default_response:
+            return []
+        return [self.reply(default_response(self.header.tsn, self.header.command_id, status))]
+
+
+class OtaServer:
+    """One hub's OTA server; `handle`, `notify`, `tick` and `activate` return the frames to send."""
+
+    def __init__(
+        self,
+        store: ServerStore,
+        clock: Clock,
+        config: OtaServerConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config or OtaServerConfig()
+        self._rng = rng or random.Random()
+        self._block_limit = {
+            encrypted: max_block_data_size(self._config.aps_max_payload, encrypted) for encrypted in (False, True)
+        }
+        self._tsn = self._rng.randrange(256)
+        self._links: dict[t.EUI64, _Link] = {}
+        self._notify_plans: dict[t.EUI64, _NotifyPlan] = {}
+        self._downloads: dict[t.EUI64, float] = {}
+        self._ended: dict[t.EUI64, _EndedTransfer] = {}
+        self._version_reads: dict[t.EUI64, _VersionRead] = {}
+        self._handlers: dict[int, Callable[[_Request, bytes], list[OutgoingFrame]]] = {
+            OtaCommand.query_next_image.id: self._on_query_next_image,
+            OtaCommand.image_block.id: self._on_image_block,
+            OtaCommand.image_page.id: self._on_image_page,
+            OtaCommand.upgrade_end.id: self._on_upgrade_end,
+        }
+
+    # ----------------------------------------------------------------- inputs
+
+    def handle(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        """React to one received OTA-cluster frame. Never raises for what the device sent."""
+        if frame.cluster != OTA_CLUSTER:
+            return []
+        try:
+            header, payload = foundation.ZCLHeader.deserialize(frame.zcl)
+        except ValueError:
+            return []  # not even a ZCL header: no TSN to answer with
+        self._links[frame.source] = _Link(frame.profile, frame.src_ep, frame.dst_ep, frame.aps_encrypted)
+        request = _Request(frame, header)
+        if header.direction != foundation.Direction.Client_to_Server:
+            return []
+        if header.frame_control.is_general:
+            if header.command_id == foundation.GeneralCommand.Read_Attributes_rsp:
+                self._on_read_attributes_response(request, payload)
+            return []
+        if header.frame_control.is_manufacturer_specific:
+            return request.default_response(Status.UNSUP_MANUF_CLUSTER_COMMAND)
+        handler = self._handlers.get(header.command_id)
+        if handler is None:
+            return request.default_response(Status.UNSUP_CLUSTER_COMMAND)
+        try:
+            return handler(request, payload)
+        except _Malformed:
+            return request.default_response(Status.MALFORMED_COMMAND)
+        except _Refused as refusal:
+            return refusal.frames
+
+    def notify(self, eui64s: Iterable[t.EUI64]) -> list[OutgoingFrame]:
+        """Unicast ImageNotify to each target that has an image on offer; `tick` re-sends until it starts."""
+        frames = []
+        now = self._clock.now()
+        for eui64 in eui64s:
+            image = self._store.offer(eui64)
+            if image is None:
+                continue
+            self._notify_plans[eui64] = _NotifyPlan(sent=1, next_at=now + self._notify_gap(0))
+            frames.append(self._image_notify(eui64, image))
+        return frames
+
+    def tick(self) -> list[OutgoingFrame]:
+        """Timer work due now: ImageNotify re-sends and version reads after a PPMID activation."""
+        return self._due_notifies() + self._due_version_reads()
+
+    def next_deadline(self) -> float | None:
+        """When `tick` next has work, so the hub can sleep until then."""
+        times = [p.next_at for p in self._notify_plans.values()]
+        times += [r.due_at for r in self._version_reads.values()]
+        return min(times, default=None)
+
+    def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> list[OutgoingFrame]:
+        """GBCS CS06: tell a deferred-activation device to activate now, if the hash matches its image.
+
+        Raises the store's ActivationRejected (a HubfwError) when it does not.
+        """
+        completed = self._store.check_activation(eui64, manufacturer_image_sha256)
+        ended = self._ended.get(eui64)
+        if ended is not None and ended.key[2] == completed.file_version:
+            key = ended.key
+            self._ended[eui64] = replace(ended, upgrade_time=UPGRADE_NOW)
+        else:  # the transfer ended before a hub restart: ZCL lets manufacturer and image type be wildcards
+            key = (WILDCARD_MANUFACTURER, WILDCARD_IMAGE_TYPE, completed.file_version)
+        return [self._unsolicited(eui64, _upgrade_end_response(self._next_tsn(), key, UPGRADE_NOW))]
+
+    # ------------------------------------------------------------- commands
+
+    def _on_query_next_image(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
+        query = _parse(QueryNextImageCommand, payload)
+        self._notify_plans.pop(request.source, None)  # it heard us (or asks anyway): stop nagging
+        image = self._store.offer(request.source)
+        if (
+            image is None
+            or not self._should_offer(image, query)
+            or not self._store.note_query(request.source, image.image_id, query.hardware_version)
+        ):
+            status = Status.NO_IMAGE_AVAILABLE
+            return [request.reply(cluster_frame(request.header.tsn, OtaReply.query_next_image_response, status=status))]
+        zcl = cluster_frame(
+            request.header.tsn,
+            OtaReply.query_next_image_response,
+            status=Status.SUCCESS,
+            manufacturer_code=image.manufacturer_code,
+            image_type=image.image_type,
+            file_version=image.file_version,
+            image_size=image.total_size,
+        )
+        return [request.reply(zcl)]
+
+    def _on_image_block(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
+        block = _parse(ImageBlockCommand, payload)
+        image = self._image_for_transfer(request, block, block.maximum_data_size)
+        wait = self._admission_wait(request.source)
+        if wait is None:
+            wait = self._rate_limit_wait(request.source)
+        if wait is not None:
+            return [request.reply(self._wait_for_data(request.header.tsn, wait))]
+        size = min(block.maximum_data_size, self._block_limit[request.frame.aps_encrypted])
+        data = self._store.read(image.image_id, block.file_offset, min(size, image.total_size - block.file_offset))
+        self._note_served(request.source, image, block.file_offset + len(data), self._clock.now())
+        return [request.reply(_block_response(request.header.tsn, image, block.file_offset, data))]
+
+    def _on_image_page(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
+        page = _parse(ImagePageCommand, payload)
+        image = self._image_for_transfer(request, page, min(page.maximum_data_size, page.page_size))
+        wait = self._admission_wait(request.source)
+        if wait is not None:
+            return [request.reply(self._wait_for_data(request.header.tsn, wait))]
+        size = min(page.maximum_data_size, self._block_limit[request.frame.aps_encrypted])
+        end = min(page.file_offset + page.page_size, image.total_size)
+        spacing = page.response_spacing / 1000.0
+        now = self._clock.now()
+        frames = []
+        for index, offset in enumerate(range(page.file_offset, end, size)):
+            data = self._store.read(image.image_id, offset, min(size, end - offset))
+            zcl = _block_response(request.header.tsn, image, offset, data)
+            frames.append(request.reply(zcl, not_before=now + index * spacing))
+        self._note_served(request.source, image, end, now + (len(frames) - 1) * spacing)
+        return frames
+
+    def _on_upgrade_end(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
+        status, key = _parse_upgrade_end(payload)
+        eui64 = request.source
+        ended = self._ended.get(eui64)
+        if status == Status.SUCCESS and ended is not None and ended.key == key:
+            return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
+        image = self._store.offer(eui64)
+        if image is None or (key is not None and key != image_key(image)):
+            return request.default_response(Status.ABORT if status == Status.SUCCESS else Status.SUCCESS)
+        self._store.note_end(eui64, image.image_id, int(status))
+        self._downloads.pop(eui64, None)
+        self._notify_plans.pop(eui64, None)
+        if status != Status.SUCCESS:
+            return request.default_response(Status.SUCCESS)
+        immediate = image.device_type.activates_immediately
+        ended = _EndedTransfer(image_key(image), UPGRADE_NOW if immediate else UPGRADE_ON_COMMAND)
+        self._ended[eui64] = ended
+        if immediate:
+            due = self._clock.now() + self._config.version_read_delay
+            self._version_reads[eui64] = _VersionRead(expected_version=image.file_version, due_at=due)
+        return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
+
+    def _on_read_attributes_response(self, request: _Request, payload: bytes) -> None:
+        """A PPMID's answer to our current_file_version read: record 0x8F8B once it runs the new image."""
+        pending = self._version_reads.get(request.source)
+        if pending is None:
+            return
+        schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
+        try:
+            response, _ = schema.deserialize(payload)
+        except (ValueError, KeyError):
+            return
+        versions = [
+            int(record.value.value)
+            for record in response.status_records
+            if record.attrid == CURRENT_FILE_VERSION and record.status == Status.SUCCESS and record.value is not None
+        ]
+        if not versions:
+            return
+        pending.last_reported = versions[0]
+        if pending.last_reported == pending.expected_version or pending.attempts >= self._config.version_read_attempts:
+            del self._version_reads[request.source]
+            self._store.note_activation(request.source, pending.last_reported)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _should_offer(self, image: ServedImage, query: QueryNextImageCommand) -> bool:
+        """ZCL default policy on the one image stored for this device: upgrades, plus what config allows."""
+        if (query.manufacturer_code, query.image_type) != (image.manufacturer_code, image.image_type):
+            return False
+        if image.file_version > query.current_file_version:
+            return True
+        if image.file_version == query.current_file_version:
+            return self._config.allow_reinstall
+        return self._config.allow_downgrade
+
+    def _image_for_transfer(
+        self, request: _Request, command: ImageBlockCommand | ImagePageCommand, data_limit: int
+    ) -> ServedImage:
+        """The image a block/page request may read; refuses requests for anything else."""
+        image = self._store.offer(request.source)
+        requested = (command.manufacturer_code, command.image_type, command.file_version)
+        if image is None or requested != image_key(image):
+            zcl = cluster_frame(request.header.tsn, OtaReply.image_block_response, status=Status.ABORT)
+            raise _Refused([request.reply(zcl)])
+        if command.file_offset >= image.total_size or data_limit == 0:
+            raise _Refused(request.default_response(Status.INVALID_FIELD))
+        return image
+
+    def _admission_wait(self, eui64: t.EUI64) -> int | None:
+        """Seconds to wait when the concurrency limit is full and this device holds no slot."""
+        now = self._clock.now()
+        idle = self._config.download_idle_seconds
+        self._downloads = {eui: last for eui, last in self._downloads.items() if now - last < idle}
+        if eui64 in self._downloads or len(self._downloads) < self._config.max_concurrent_downloads:
+            return None
+        return self._config.busy_retry_seconds
+
+    def _rate_limit_wait(self, eui64: t.EUI64) -> int | None:
+        """Seconds to wait when a device asks again before MinimumBlockPeriod has passed."""
+        period = self._config.minimum_block_period_ms / 1000.0
+        last = self._downloads.get(eui64)
+        if period <= 0 or last is None:
+            return None
+        remaining = last + period - self._clock.now()
+        return math.ceil(remaining) if remaining > 0 else None
+
+    def _wait_for_data(self, tsn: int, wait_seconds: int) -> bytes:
+        return cluster_frame(
+            tsn,
+            OtaReply.image_block_response,
+            status=Status.WAIT_FOR_DATA,
+            current_time=0,
+            request_time=wait_seconds,
+            minimum_block_period=self._config.minimum_block_period_ms,
+        )
+
+    def _note_served(self, eui64: t.EUI64, image: ServedImage, end_offset: int, at: float) -> None:
+        self._store.note_progress(eui64, image.image_id, end_offset)
+        self._downloads[eui64] = at
+        self._notify_plans.pop(eui64, None)
+
+    def _image_notify(self, eui64: t.EUI64, image: ServedImage) -> OutgoingFrame:
+        zcl = cluster_frame(
+            self._next_tsn(),
+            OtaReply.image_notify,
+            payload_type=ImageNotifyCommand.PayloadType.QueryJitter_ManufacturerCode_ImageType_NewFileVersion,
+            query_jitter=self._config.query_jitter,
+            manufacturer_code=image.manufacturer_code,
+            image_type=image.image_type,
+            new_file_version=image.file_version,
+        )
+        return self._unsolicited(eui64, zcl)
+
+    def _notify_gap(self, resend_index: int) -> float:
+        intervals = self._config.notify_intervals
+        jitter = self._config.notify_jitter
+        return intervals[min(resend_index, len(intervals) - 1)] * (1 + self._rng.uniform(-jitter, jitter))
+
+    def _due_notifies(self) -> list[OutgoingFrame]:
+        now = self._clock.now()
+        frames = []
+        for eui64, plan in list(self._notify_plans.items()):
+            if plan.next_at > now:
+                continue
+            image = self._store.offer(eui64)
+            if image is None:
+                del self._notify_plans[eui64]
+                continue
+            frames.append(self._image_notify(eui64, image))
+            plan.next_at = now + self._notify_gap(plan.sent)
+            plan.sent += 1
+        return frames
+
+    def _due_version_reads(self) -> list[OutgoingFrame]:
+        now = self._clock.now()
+        frames = []
+        for eui64, pending in list(self._version_reads.items()):
+            if pending.due_at > now:
+                continue
+            if pending.attempts >= self._config.version_read_attempts:
+                del self._version_reads[eui64]  # out of attempts: record what it last said, if anything
+                if pending.last_reported is not None:
+                    self._store.note_activation(eui64, pending.last_reported)
+                continue
+            pending.attempts += 1
+            pending.due_at = now + self._config.version_read_interval
+            frames.append(self._unsolicited(eui64, read_attributes(self._next_tsn(), [CURRENT_FILE_VERSION])))
+        return frames
+
+    def _unsolicited(self, eui64: t.EUI64, zcl: bytes) -> OutgoingFrame:
+        link = self._links.get(eui64) or _Link(
+            profile=self._config.default_profile,
+            client_ep=self._config.default_client_endpoint,
+            server_ep=self._config.server_endpoint,
+            aps_encrypt=self._config.default_profile == SMART_ENERGY_PROFILE,
+        )
+        return OutgoingFrame(eui64, link.profile, link.server_ep, link.client_ep, OTA_CLUSTER, zcl, link.aps_encrypt)
+
+    def _next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) % 256
+        return self._tsn
+
+
+def _parse(schema: type[foundation.CommandSchema], payload: bytes):
+    try:
+        return parse_command(schema, payload)
+    except (ValueError, KeyError) as exc:
+        raise _Malformed from exc
+
+
+def _parse_upgrade_end(payload: bytes) -> tuple[Status, ImageKey | None]:
+    """(status, image named) — a failure report may stop after its status byte, as some clients send it."""
+    try:
+        end = parse_command(OtaCommand.upgrade_end.schema, payload)
+    except (ValueError, KeyError):
+        if len(payload) == 1 and payload[0] != Status.SUCCESS:
+            return Status.deserialize(payload)[0], None
+        raise _Malformed from None
+    return end.status, (end.manufacturer_code, end.image_type, end.file_version)
+
+
+def _block_response(tsn: int, image: ServedImage, offset: int, data: bytes) -> bytes:
+    return cluster_frame(
+        tsn,
+        OtaReply.image_block_response,
+        status=Status.SUCCESS,
+        manufacturer_code=image.manufacturer_code,
+        image_type=image.image_type,
+        file_version=image.file_version,
+        file_offset=offset,
+        image_data=data,
+    )
+
+
+def _upgrade_end_response(tsn: int, key: ImageKey, upgrade_time: int) -> bytes:
+    manufacturer_code, image_type, file_version = key
+    return cluster_frame(
+        tsn,
+        OtaReply.upgrade_end_response,
+        manufacturer_code=manufacturer_code,
+        image_type=image_type,
+        file_version=file_version,
+        current_time=0,
+        upgrade_time=upgrade_time,
+    )
