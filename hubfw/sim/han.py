@@ -1,0 +1,46 @@
+"""The radio world behind the simulated NCP: what devices and the coordinator exchange.
+
+Device simulators import `ApsFrame` and implement `Han`; they reach the hub only through
+`SimulatedNcp.receive` / `SimulatedNcp.join`, never through the hub's internals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+import zigpy.types as t
+
+
+@dataclasses.dataclass(frozen=True)
+class ApsFrame:
+    """One APS data frame on the HAN, addressed by both IEEE and NWK like a real sniffer shows it.
+
+    `aps_counter` is the APS counter (bellows calls it the sequence); for ZCL traffic zigpy
+    reuses its TSN for it. `aps_encrypted` says whether the frame travelled under the APS
+    link key (GB HAN devices require it for Smart Energy traffic).
+    """
+
+    src_ieee: t.EUI64
+    src_nwk: t.NWK
+    dst_ieee: t.EUI64
+    dst_nwk: t.NWK
+    profile: int
+    cluster: int
+    src_ep: int
+    dst_ep: int
+    payload: bytes
+    aps_encrypted: bool = False
+    aps_counter: int = 0
+
+
+class Han(Protocol):
+    """The simulated devices as seen from the coordinator's radio."""
+
+    def deliver(self, frame: ApsFrame) -> bool:
+        """Hand a coordinator frame to its destination; False means no APS ACK came back
+        (device off or absent), which the NCP reports as a delivery failure.
+
+        Broadcasts arrive too (`dst_nwk` 0xFFF8..0xFFFF, `dst_ieee` all ones; the result is
+        ignored). A device may answer at once through `SimulatedNcp.receive`: the hub hears the
+        answer after the messageSentHandler, as on the air."""

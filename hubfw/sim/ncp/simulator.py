@@ -1,0 +1,143 @@
+"""`SimulatedNcp`: a Silicon Labs EZSP coordinator on a pseudo-terminal, in this process.
+
+Unmodified bellows opens `port` as a serial device. Tokens persist in the state directory, so
+a restarted hub finds its network; devices of a simulated HAN talk to the hub through
+`receive` and `join`, and receive its frames through `Han.deliver`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+from pathlib import Path
+
+import zigpy.types as zt
+
+from hubfw.errors import HubfwError
+from hubfw.sim.han import ApsFrame, Han
+from hubfw.sim.ncp.ash import RESET_POWER_ON, AshFaults, AshNcp, AshStats
+from hubfw.sim.ncp.ezsp import EzspServer
+from hubfw.sim.ncp.frames import CommandTable
+from hubfw.sim.ncp.network import TokenStore
+from hubfw.sim.ncp.pty import PtyLine
+from hubfw.sim.ncp.stack import STACK_VERSIONS, EmberStack
+
+LOGGER = logging.getLogger(__name__)
+
+SUPPORTED_EZSP_VERSIONS = tuple(sorted(STACK_VERSIONS))
+
+
+class NcpError(HubfwError):
+    """The simulated NCP cannot start as asked."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NcpStats:
+    """Traffic counters: for assertions in tests and line-rate estimates in benchmarks."""
+
+    bytes_to_host: int
+    bytes_from_host: int
+    commands: collections.Counter[str]
+    unknown_commands: collections.Counter[str]
+    callbacks: collections.Counter[str]
+    ash: AshStats
+
+
+class SimulatedNcp:
+    """One EZSP coordinator dongle. Runs on the event loop that calls `start`; `receive`, `join`
+    and `Han.deliver` happen on that loop too (bellows may run its serial side in its own thread)."""
+
+    def __init__(self, state_dir: Path, *, ezsp_version: int = 13, baudrate_pacing: int | None = None,
+                 han: Han | None = None, ieee: zt.EUI64 | None = None, faults: AshFaults | None = None) -> None:
+        if ezsp_version not in STACK_VERSIONS:
+            raise NcpError(f"EZSP v{ezsp_version} is not simulated (choose one of {SUPPORTED_EZSP_VERSIONS})")
+        if baudrate_pacing is not None and baudrate_pacing <= 0:
+            raise NcpError(f"baud rate must be positive, not {baudrate_pacing}")
+        self.ezsp_version = ezsp_version
+        self._store = TokenStore(Path(state_dir))
+        self._tokens = self._store.load(ieee)
+        self._line = PtyLine(self._from_host, baudrate=baudrate_pacing)
+        self._ezsp = EzspServer(CommandTable(ezsp_version), self._to_ash)
+        self._stack = EmberStack(ezsp_version, self._tokens, self._store, han, self._ezsp.callback)
+        self._ezsp.stack = self._stack
+        self._ash = AshNcp(self._line.write, self._ezsp.on_frame, self._reboot_stack, faults=faults)
+
+    @property
+    def port(self) -> str:
+        return self._line.port
+
+    @property
+    def ieee(self) -> zt.EUI64:
+        return self._tokens.ieee
+
+    @property
+    def network_formed(self) -> bool:
+        return self._tokens.formed
+
+    @property
+    def network_up(self) -> bool:
+        return self._stack.network_up
+
+    @property
+    def faults(self) -> AshFaults:
+        return self._ash.faults
+
+    @property
+    def han(self) -> Han | None:
+        return self._stack.han
+
+    @han.setter
+    def han(self, han: Han | None) -> None:
+        self._stack.han = han
+
+    @property
+    def stats(self) -> NcpStats:
+        return NcpStats(bytes_to_host=self._line.bytes_out, bytes_from_host=self._line.bytes_in,
+                        commands=self._ezsp.commands.copy(), unknown_commands=self._ezsp.unknown_commands.copy(),
+                        callbacks=self._ezsp.callbacks.copy(), ash=self._ash.stats)
+
+    async def start(self) -> str:
+        """Open the pseudo-terminal; returns the path bellows should open."""
+        self._store.save(self._tokens)  # a dongle's EUI-64 never changes, even before a network exists
+        port = await self._line.open()
+        LOGGER.info("simulated EZSP v%d NCP %s on %s", self.ezsp_version, self._tokens.ieee, port)
+        return port
+
+    async def stop(self) -> None:
+        """Power off: the link and volatile stack state go, the tokens are saved."""
+        self._ash.close()
+        self._stack.reboot()
+        self._store.save(self._tokens)
+        await self._line.close()
+
+    async def wait_idle(self) -> None:
+        """Until the host has acknowledged everything the NCP sent (responses and callbacks)."""
+        await self._ash.wait_idle()
+
+    def _from_host(self, data: bytes) -> None:
+        self._ash.feed(data)
+
+    def _to_ash(self, ezsp_frame: bytes) -> None:
+        self._ash.send(ezsp_frame)
+
+    def _reboot_stack(self) -> None:
+        self._line.discard_unsent()
+        self._ezsp.reset()
+        self._stack.reboot()
+
+    def power_cycle(self) -> None:
+        """Pull the dongle's power and plug it back in: bellows sees an unexpected RSTACK."""
+        self._ash.reboot(RESET_POWER_ON)
+
+    # -- the HAN side -------------------------------------------------------------------------
+
+    def receive(self, frame: ApsFrame) -> bool:
+        """A device's frame for the hub; False if the NCP drops it (network down, not joined)."""
+        return self._stack.receive(frame)
+
+    def join(self, eui64: zt.EUI64, nwk: zt.NWK, install_code: bytes | None = None) -> bool:
+        """A device joins through the trust centre; True if admitted (the hub gets
+        trustCenterJoinHandler). With an install code its link key is derived from it and must
+        match the key the hub registered for it."""
+        return self._stack.join(eui64, nwk, install_code)

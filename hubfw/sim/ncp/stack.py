@@ -1,0 +1,695 @@
+"""The EmberZNet behaviour behind EZSP: one handler per command bellows sends, by name.
+
+Handlers take the decoded request fields and return the response fields by their names in the
+negotiated version's table (fields left out are zero, i.e. success). Callbacks go out through
+`emit`. Anything without a handler is answered with `invalidCommand`, as a real NCP does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import bellows.types as t
+import zigpy.types as zt
+import zigpy.util
+import zigpy.zdo.types as zdo_t
+
+from hubfw.errors import HubfwError
+from hubfw.sim.han import ApsFrame, Han
+from hubfw.sim.ncp import own_zdo
+from hubfw.sim.ncp.network import NetworkTokens, TokenStore
+from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK
+
+LOGGER = logging.getLogger(__name__)
+
+BROADCAST_FLOOR = 0xFFF8
+STACK_TYPE_ZIGBEE = 0x02
+# EZSP version -> the EmberZNet release the NCP claims to run (major, minor, patch, special);
+# nominal for 16+, which bellows drives with the same command handlers as 14
+STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 2, 0, 0),
+                  18: (9, 0, 0, 0), 19: (9, 1, 0, 0)}
+BUILD_NUMBER = 0x0101
+WELL_KNOWN_KEY = zt.KeyData(b"ZigBeeAlliance09")
+NO_INDEX = 0xFF
+UNSET_EUI64 = zt.EUI64.convert("00:00:00:00:00:00:00:00")
+BROADCAST_EUI64 = zt.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
+FREE_BUFFERS = 0xF0
+MFG_TOKENS = {
+    t.EzspMfgTokenId.MFG_STRING: b"hubfw",
+    t.EzspMfgTokenId.MFG_BOARD_NAME: b"simulated EZSP NCP",
+    t.EzspMfgTokenId.MFG_CUSTOM_EUI_64: b"\xff" * 8,
+}
+DEFAULT_CONFIG = {
+    t.EzspConfigId.CONFIG_SECURITY_LEVEL: 5,
+    t.EzspConfigId.CONFIG_KEY_TABLE_SIZE: 12,
+    t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE: 16,
+    t.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE: 16,
+    t.EzspConfigId.CONFIG_STACK_PROFILE: 2,
+    t.EzspConfigId.CONFIG_SUPPORTED_NETWORKS: 1,
+    t.EzspConfigId.CONFIG_PACKET_BUFFER_COUNT: 255,
+}
+# The current-security bits that mirror initial-security bits of the same meaning
+SECURITY_BITS = {
+    t.EmberInitialSecurityBitmask.TRUST_CENTER_GLOBAL_LINK_KEY: t.EmberCurrentSecurityBitmask.GLOBAL_LINK_KEY,
+    t.EmberInitialSecurityBitmask.TRUST_CENTER_USES_HASHED_LINK_KEY:
+        t.EmberCurrentSecurityBitmask.TRUST_CENTER_USES_HASHED_LINK_KEY,
+    t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY: t.EmberCurrentSecurityBitmask.HAVE_TRUST_CENTER_LINK_KEY,
+}
+
+Fields = dict[str, Any]
+Emit = Callable[[str, Fields], None]
+_HANDLERS: dict[str, Callable[[EmberStack, Fields], Fields]] = {}
+
+
+def handles(*names: str) -> Callable:
+    def register(method: Callable[[EmberStack, Fields], Fields]) -> Callable[[EmberStack, Fields], Fields]:
+        for name in names:
+            _HANDLERS[name] = method
+        return method
+    return register
+
+
+class JoinError(HubfwError):
+    """A join request that cannot even be judged: bad install code, or an address in use."""
+
+
+class EmberStack:
+    """A single-network coordinator stack: forms or resumes the network from its tokens,
+    runs the trust centre, and moves APS frames between the host and the `Han`."""
+
+    def __init__(self, version: int, tokens: NetworkTokens, store: TokenStore, han: Han | None,
+                 emit: Emit) -> None:
+        self.version = version
+        self.tokens = tokens
+        self._store = store
+        self.han = han
+        self._emit = emit
+        self._permit_handle: asyncio.TimerHandle | None = None
+        self._answers_in_flight: list[Fields] | None = None  # a list only while a frame is being sent
+        self.reboot()
+
+    def reboot(self) -> None:
+        """Forget everything a power cycle forgets; tokens survive."""
+        if self._permit_handle is not None:
+            self._permit_handle.cancel()
+        self._permit_handle = None
+        self.network_up = False
+        self.config: dict[int, int] = dict(DEFAULT_CONFIG)
+        self.values: dict[int, bytes] = {}
+        self.policies: dict[int, int] = {}
+        self.endpoints: dict[int, zdo_t.SimpleDescriptor] = {}
+        self.transient_keys: dict[zt.EUI64, zt.KeyData] = {}
+        self.extended_timeouts: set[zt.EUI64] = set()
+        self.multicast_table: dict[int, t.EmberMulticastTableEntry] = {}
+        self.address_table: dict[int, tuple[zt.NWK, zt.EUI64]] = {}
+        self.initial_security: t.EmberInitialSecurityState | None = None
+        self.counters: collections.Counter[t.EmberCounterType] = collections.Counter()
+        self.permit_joining = False
+        self._aps_counter = 0
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def can_handle(self, name: str) -> bool:
+        return name in _HANDLERS
+
+    def handle(self, name: str, request: Fields) -> Fields:
+        return _HANDLERS[name](self, request)
+
+    def _save(self) -> None:
+        self._store.save(self.tokens)
+
+    def _next_aps_counter(self) -> int:
+        self._aps_counter = (self._aps_counter + 1) % 256
+        return self._aps_counter
+
+    # -- identity, configuration, policies ----------------------------------------------------
+
+    @handles("version")
+    def _version(self, request: Fields) -> Fields:
+        # The NCP always answers with its own version; bellows then switches to it
+        major, minor, patch, _ = STACK_VERSIONS[self.version]
+        return {"protocolVersion": self.version, "stackType": STACK_TYPE_ZIGBEE,
+                "stackVersion": (major << 12) | (minor << 8) | (patch << 4)}
+
+    @handles("nop", "setManufacturerCode", "setConcentrator", "setSourceRouteDiscoveryMode",
+             "gpSinkTableClearAll", "gpClearProxyTable", "setSourceRoute")
+    def _accept(self, request: Fields) -> Fields:
+        return {}
+
+    @handles("getEui64")
+    def _get_eui64(self, request: Fields) -> Fields:
+        return {"eui64": self.tokens.ieee}
+
+    @handles("getNodeId")
+    def _get_node_id(self, request: Fields) -> Fields:
+        return {"nodeId": COORDINATOR_NWK if self.network_up else 0xFFFE}
+
+    @handles("getMfgToken")
+    def _get_mfg_token(self, request: Fields) -> Fields:
+        return {"tokenData": MFG_TOKENS.get(request["tokenId"], b"")}
+
+    @handles("customFrame")
+    def _custom_frame(self, request: Fields) -> Fields:
+        # Plain EmberZNet firmware has no XNCP extensions
+        return {"status": t.sl_Status.INVALID_STATE}
+
+    @handles("getTokenData")
+    def _get_token_data(self, request: Fields) -> Fields:
+        return {"status": t.sl_Status.NOT_FOUND}  # NV3 tokens are not modelled
+
+    @handles("setTokenData")
+    def _set_token_data(self, request: Fields) -> Fields:
+        return {"status": t.sl_Status.NOT_FOUND}
+
+    @handles("getConfigurationValue")
+    def _get_config(self, request: Fields) -> Fields:
+        config_id = request["configId"]
+        if config_id not in self.config and config_id.name.startswith("undefined"):
+            return {"status": t.sl_Status.INVALID_PARAMETER}
+        return {"value": self.config.get(config_id, 0)}
+
+    @handles("setConfigurationValue")
+    def _set_config(self, request: Fields) -> Fields:
+        self.config[request["configId"]] = request["value"]
+        return {}
+
+    @handles("getValue")
+    def _get_value(self, request: Fields) -> Fields:
+        value_id = request["valueId"]
+        if value_id == t.EzspValueId.VALUE_VERSION_INFO:
+            major, minor, patch, special = STACK_VERSIONS[self.version]
+            return {"value": BUILD_NUMBER.to_bytes(2, "little") + bytes([major, minor, patch, special])}
+        if value_id == t.EzspValueId.VALUE_FREE_BUFFERS:
+            return {"value": bytes([FREE_BUFFERS])}
+        if value_id in self.values:
+            return {"value": self.values[value_id]}
+        return {"status": t.sl_Status.INVALID_PARAMETER}
+
+    @handles("setValue")
+    def _set_value(self, request: Fields) -> Fields:
+        value_id, value = request["valueId"], bytes(request["value"])
+        if value_id == t.EzspValueId.VALUE_NWK_FRAME_COUNTER:
+            self.tokens.network_key_frame_counter = int.from_bytes(value, "little")
+        elif value_id == t.EzspValueId.VALUE_APS_FRAME_COUNTER:
+            self.tokens.aps_frame_counter = int.from_bytes(value, "little")
+        self.values[value_id] = value
+        return {}
+
+    @handles("setPolicy")
+    def _set_policy(self, request: Fields) -> Fields:
+        self.policies[request["policyId"]] = int(request["decisionId"])
+        return {}
+
+    @handles("getPolicy")
+    def _get_policy(self, request: Fields) -> Fields:
+        return {"decisionId": self.policies.get(request["policyId"], 0)}
+
+    @handles("addEndpoint")
+    def _add_endpoint(self, request: Fields) -> Fields:
+        if request["endpoint"] in self.endpoints or self.network_up:
+            return {"status": t.sl_Status.INVALID_STATE}
+        self.endpoints[request["endpoint"]] = zdo_t.SimpleDescriptor(
+            endpoint=request["endpoint"], profile=request["profileId"], device_type=request["deviceId"],
+            device_version=request["deviceVersion"], input_clusters=list(request["inputClusterList"]),
+            output_clusters=list(request["outputClusterList"]))
+        return {}
+
+    @handles("setRadioPower")
+    def _set_radio_power(self, request: Fields) -> Fields:
+        self.tokens.tx_power = int(request["power"])
+        return {}
+
+    @handles("readCounters")
+    def _read_counters(self, request: Fields) -> Fields:
+        return {"values": [min(self.counters[kind], 0xFFFF) for kind in t.EmberCounterType]}
+
+    @handles("readAndClearCounters")
+    def _read_and_clear_counters(self, request: Fields) -> Fields:
+        reply = self._read_counters(request)
+        self.counters.clear()
+        return reply
+
+    @handles("setMulticastTableEntry")
+    def _set_multicast(self, request: Fields) -> Fields:
+        self.multicast_table[request["index"]] = request["value"]
+        return {}
+
+    @handles("getMulticastTableEntry")
+    def _get_multicast(self, request: Fields) -> Fields:
+        entry = self.multicast_table.get(request["index"])
+        return {"value": entry} if entry is not None else {}
+
+    # -- network lifecycle --------------------------------------------------------------------
+
+    @handles("networkState")
+    def _network_state(self, request: Fields) -> Fields:
+        state = t.EmberNetworkStatus.JOINED_NETWORK if self.network_up else t.EmberNetworkStatus.NO_NETWORK
+        return {"status": state}
+
+    @handles("networkInit")
+    def _network_init(self, request: Fields) -> Fields:
+        if not self.tokens.formed:
+            return {"status": t.sl_Status.NOT_JOINED}
+        if self.network_up:
+            return {"status": t.sl_Status.INVALID_STATE}
+        self._network_came_up()
+        return {}
+
+    def _network_came_up(self) -> None:
+        self.network_up = True
+        self._emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_UP})
+
+    @handles("setInitialSecurityState")
+    def _set_initial_security(self, request: Fields) -> Fields:
+        self.initial_security = request["state"]
+        return {}
+
+    @handles("formNetwork")
+    def _form_network(self, request: Fields) -> Fields:
+        if self.network_up or self.initial_security is None:
+            return {"status": t.sl_Status.INVALID_STATE}
+        params: t.EmberNetworkParameters = request["parameters"]
+        security = self.initial_security
+        tokens = self.tokens
+        tokens.formed = True
+        tokens.pan_id = int(params.panId)
+        tokens.extended_pan_id = zt.EUI64(params.extendedPanId)
+        tokens.channel = int(params.radioChannel)
+        tokens.channel_mask = int(params.channels)
+        tokens.tx_power = int(params.radioTxPower)
+        tokens.nwk_manager_id = int(params.nwkManagerId)
+        tokens.network_key = zt.KeyData(security.networkKey)
+        tokens.network_key_seq = int(security.networkKeySequenceNumber)
+        tokens.tc_link_key = zt.KeyData(security.preconfiguredKey)
+        tokens.security_bitmask = int(security.bitmask)
+        self._save()
+        self._network_came_up()
+        return {}
+
+    @handles("leaveNetwork")
+    def _leave_network(self, request: Fields) -> Fields:
+        if not self.network_up:
+            return {"status": t.sl_Status.INVALID_STATE}
+        self.network_up = False
+        self.tokens.forget_network()
+        self._save()
+        self._emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_DOWN})
+        return {}
+
+    @handles("tokenFactoryReset")
+    def _token_factory_reset(self, request: Fields) -> Fields:
+        self.tokens.forget_network()
+        self._save()
+        return {}
+
+    @handles("getNetworkParameters")
+    def _get_network_parameters(self, request: Fields) -> Fields:
+        if not self.network_up:
+            return {"status": t.sl_Status.NOT_JOINED}
+        tokens = self.tokens
+        return {"nodeType": t.EmberNodeType.COORDINATOR, "parameters": t.EmberNetworkParameters(
+            extendedPanId=tokens.extended_pan_id, panId=tokens.pan_id, radioTxPower=tokens.tx_power,
+            radioChannel=tokens.channel, joinMethod=t.EmberJoinMethod.USE_MAC_ASSOCIATION,
+            nwkManagerId=tokens.nwk_manager_id, nwkUpdateId=tokens.nwk_update_id,
+            channels=tokens.channel_mask)}
+
+    @handles("getCurrentSecurityState")
+    def _get_current_security(self, request: Fields) -> Fields:
+        if not self.network_up:
+            return {"status": t.sl_Status.NOT_JOINED}
+        bitmask = t.EmberCurrentSecurityBitmask(0)
+        for initial, current in SECURITY_BITS.items():
+            if self.tokens.security_bitmask & initial == initial:
+                bitmask |= current
+        return {"state": t.EmberCurrentSecurityState(bitmask=bitmask, trustCenterLongAddress=self.tokens.ieee)}
+
+    @handles("getChildData")
+    def _get_child_data(self, request: Fields) -> Fields:
+        return {"status": t.sl_Status.NOT_JOINED}  # every joined device is modelled as a router
+
+    @handles("setChildData")
+    def _set_child_data(self, request: Fields) -> Fields:
+        child = request["child_data"]
+        self.tokens.devices[zt.EUI64(child.eui64)] = zt.NWK(child.id)
+        self._save()
+        return {}
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    @handles("exportKey")
+    def _export_key(self, request: Fields) -> Fields:
+        context: t.SecurityManagerContextV13 = request["context"]
+        keys = {t.SecurityManagerKeyType.NETWORK: self.tokens.network_key,
+                t.SecurityManagerKeyType.TC_LINK: self.tokens.tc_link_key}
+        key = keys.get(context.core_key_type)
+        reply: Fields = {"key": key} if key is not None else {"status": t.sl_Status.NOT_FOUND}
+        if self.version >= 14:
+            reply["context"] = context
+        return reply
+
+    @handles("getNetworkKeyInfo")
+    def _get_network_key_info(self, request: Fields) -> Fields:
+        return {"network_key_info": t.SecurityManagerNetworkKeyInfo(
+            network_key_set=t.Bool(self.tokens.formed), alternate_network_key_set=t.Bool.false,
+            network_key_sequence_number=self.tokens.network_key_seq, alt_network_key_sequence_number=0,
+            network_key_frame_counter=self.tokens.network_key_frame_counter)}
+
+    @handles("importLinkKey")
+    def _import_link_key(self, request: Fields) -> Fields:
+        self.tokens.set_link_key(zt.EUI64(request["address"]), zt.KeyData(request["key"]))
+        self._save()
+        return {}
+
+    @handles("exportLinkKeyByIndex")
+    def _export_link_key(self, request: Fields) -> Fields:
+        if request["index"] >= len(self.tokens.key_table):
+            return {"status": t.sl_Status.NOT_FOUND}
+        entry = self.tokens.key_table[request["index"]]
+        reply: Fields = {"plaintext_key": entry.key, "key_data": t.SecurityManagerAPSKeyMetadata(
+            bitmask=0, outgoing_frame_counter=entry.tx_counter, incoming_frame_counter=entry.rx_counter,
+            ttl_in_seconds=0)}
+        if self.version >= 14:
+            reply["context"] = t.SecurityManagerContextV13(
+                core_key_type=t.SecurityManagerKeyType.APP_LINK, key_index=request["index"],
+                derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=entry.ieee,
+                multi_network_index=0, flags=t.SecurityManagerContextFlags.NONE, psa_key_alg_permission=0)
+        else:
+            reply["eui64"] = entry.ieee
+        return reply
+
+    @handles("findKeyTableEntry")
+    def _find_key(self, request: Fields) -> Fields:
+        ieees = [entry.ieee for entry in self.tokens.key_table]
+        address = zt.EUI64(request["address"])
+        return {"index": ieees.index(address) if address in ieees else NO_INDEX}
+
+    @handles("eraseKeyTableEntry")
+    def _erase_key(self, request: Fields) -> Fields:
+        if request["index"] >= len(self.tokens.key_table):
+            return {"status": t.sl_Status.INVALID_INDEX}
+        del self.tokens.key_table[request["index"]]
+        self._save()
+        return {}
+
+    @handles("clearKeyTable")
+    def _clear_keys(self, request: Fields) -> Fields:
+        self.tokens.key_table.clear()
+        self._save()
+        return {}
+
+    @handles("importTransientKey")
+    def _import_transient_key(self, request: Fields) -> Fields:
+        self.transient_keys[zt.EUI64(request["eui64"])] = zt.KeyData(request["plaintext_key"])
+        return {}
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    @handles("lookupEui64ByNodeId")
+    def _lookup_eui64(self, request: Fields) -> Fields:
+        node_id = request["nodeId"]
+        ieee = self.tokens.ieee if node_id == COORDINATOR_NWK else self.tokens.ieee_for(node_id)
+        return {"eui64": ieee} if ieee is not None else {"status": t.sl_Status.NOT_FOUND}
+
+    @handles("lookupNodeIdByEui64")
+    def _lookup_node_id(self, request: Fields) -> Fields:
+        nwk = self._known_nwk(zt.EUI64(request["eui64"]))
+        if nwk is not None:
+            return {"nodeId": nwk}
+        return {"nodeId": 0xFFFF, "status": t.sl_Status.NOT_FOUND} if self.version >= 14 else {"nodeId": 0xFFFF}
+
+    def _address_entry(self, index: int) -> tuple[int, zt.EUI64]:
+        """Unused address-table slots read as 0xFFFF / zeros, as on a real stack."""
+        return self.address_table.get(index, (t.EmberDistinguishedNodeId.TABLE_ENTRY_UNUSED, UNSET_EUI64))
+
+    @handles("getAddressTableRemoteNodeId")
+    def _address_nwk(self, request: Fields) -> Fields:
+        return {"nodeId": self._address_entry(request["addressTableIndex"])[0]}
+
+    @handles("getAddressTableRemoteEui64")
+    def _address_eui64(self, request: Fields) -> Fields:
+        return {"eui64": self._address_entry(request["addressTableIndex"])[1]}
+
+    @handles("replaceAddressTableEntry")
+    def _replace_address(self, request: Fields) -> Fields:
+        index = request["addressTableIndex"]
+        if index >= self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]:
+            return {"status": t.sl_Status.INVALID_INDEX}
+        old_nwk, old_ieee = self._address_entry(index)
+        old_extended = old_ieee in self.extended_timeouts
+        self._set_address(index, zt.EUI64(request["newEui64"]), request["newId"], bool(request["newExtendedTimeout"]))
+        return {"oldEui64": old_ieee, "oldId": old_nwk, "oldExtendedTimeout": t.Bool(old_extended)}
+
+    @handles("setAddressTableInfo")
+    def _set_address_info(self, request: Fields) -> Fields:
+        index = request["index"]
+        if index >= self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]:
+            return {"status": t.sl_Status.INVALID_INDEX}
+        ieee = zt.EUI64(request["eui64"])
+        self._set_address(index, ieee, request["nwk"], ieee in self.extended_timeouts)
+        return {}
+
+    def _set_address(self, index: int, ieee: zt.EUI64, nwk: int, extended_timeout: bool) -> None:
+        self.address_table[index] = (zt.NWK(nwk), ieee)
+        if extended_timeout:
+            self.extended_timeouts.add(ieee)
+        else:
+            self.extended_timeouts.discard(ieee)
+
+    @handles("getAddressTableInfo")
+    def _address_info(self, request: Fields) -> Fields:
+        if request["index"] >= self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]:
+            return {"status": t.sl_Status.INVALID_INDEX}
+        nwk, ieee = self._address_entry(request["index"])
+        return {"nwk": nwk, "eui64": ieee}
+
+    def _known_nwk(self, ieee: zt.EUI64) -> zt.NWK | None:
+        """The short address the stack knows for `ieee`: itself, a joined device, or the address table."""
+        if ieee == self.tokens.ieee:
+            return COORDINATOR_NWK if self.network_up else None
+        nwk = self.tokens.nwk_for(ieee)
+        if nwk is None:
+            nwk = next((known for known, entry in self.address_table.values() if entry == ieee), None)
+        return nwk
+
+    @handles("getExtendedTimeout")
+    def _get_extended_timeout(self, request: Fields) -> Fields:
+        extended = zt.EUI64(request["remoteEui64"]) in self.extended_timeouts
+        if self.version >= 14:
+            return {"status": t.sl_Status.OK if extended else t.sl_Status.FAIL}
+        return {"extendedTimeout": t.Bool(extended)}
+
+    @handles("setExtendedTimeout")
+    def _set_extended_timeout(self, request: Fields) -> Fields:
+        ieee = zt.EUI64(request["remoteEui64"])
+        if request["extendedTimeout"]:
+            self.extended_timeouts.add(ieee)
+        else:
+            self.extended_timeouts.discard(ieee)
+        return {}
+
+    # -- joining --------------------------------------------------------------------------------
+
+    @handles("permitJoining")
+    def _permit_joining(self, request: Fields) -> Fields:
+        duration = int(request["duration"])
+        if self._permit_handle is not None:
+            self._permit_handle.cancel()
+            self._permit_handle = None
+        self.permit_joining = duration > 0
+        if 0 < duration < 0xFF:
+            self._permit_handle = asyncio.get_running_loop().call_later(duration, self._close_permit)
+        return {}
+
+    def _close_permit(self) -> None:
+        self.permit_joining = False
+        self._permit_handle = None
+
+    def join(self, ieee: zt.EUI64, nwk: zt.NWK, install_code: bytes | None) -> bool:
+        """A device asks to join; True when the trust centre admits it (and tells the host).
+
+        A device that joined before rejoins secured with the network key it kept: no open
+        network or link key needed. A new device needs permit-joining, a trust-centre policy
+        allowing joins, and a link key the trust centre shares (install-code derived or the
+        well-known one)."""
+        if not self.network_up:
+            return False
+        owner = self.tokens.ieee_for(nwk)
+        if nwk == COORDINATOR_NWK or nwk >= BROADCAST_FLOOR or (owner is not None and owner != ieee):
+            raise JoinError(f"NWK 0x{nwk:04X} is not free for {ieee}")
+        try:
+            device_key = zigpy.util.convert_install_code(install_code) if install_code else WELL_KNOWN_KEY
+        except ValueError as exc:
+            raise JoinError(f"{ieee}: {exc}") from None
+        rejoin = ieee in self.tokens.devices
+        if not rejoin and not self._admits(ieee, device_key):
+            return False
+        self.tokens.devices[ieee] = zt.NWK(nwk)
+        self._save()
+        self.counters[t.EmberCounterType.COUNTER_JOIN_INDICATION] += 1
+        self._emit("trustCenterJoinHandler", {
+            "newNodeId": nwk, "newNodeEui64": ieee,
+            "status": t.EmberDeviceUpdate.STANDARD_SECURITY_SECURED_REJOIN if rejoin
+            else t.EmberDeviceUpdate.STANDARD_SECURITY_UNSECURED_JOIN,
+            "policyDecision": t.EmberJoinDecision.NO_ACTION if rejoin else t.EmberJoinDecision.USE_PRECONFIGURED_KEY,
+            "parentOfNewNodeId": COORDINATOR_NWK})
+        return True
+
+    def _admits(self, ieee: zt.EUI64, device_key: zt.KeyData) -> bool:
+        if not self.permit_joining:
+            return False
+        policy = t.EzspDecisionBitmask(self.policies.get(t.EzspPolicyId.TRUST_CENTER_POLICY, 0))
+        if t.EzspDecisionBitmask.ALLOW_JOINS not in policy:
+            return False
+        tc_key = self.transient_keys.get(ieee)
+        if tc_key is None and t.EzspDecisionBitmask.JOINS_USE_INSTALL_CODE_KEY not in policy:
+            tc_key = WELL_KNOWN_KEY
+        if tc_key != device_key:
+            LOGGER.info("join of %s refused: its link key does not match the trust centre's", ieee)
+            return False
+        return True
+
+    # -- APS traffic ------------------------------------------------------------------------------
+
+    @handles("sendUnicast")
+    def _send_unicast(self, request: Fields) -> Fields:
+        if self.version >= 14:
+            nwk, aps, tag, message = (request["nwk"], request["aps_frame"], request["message_tag"],
+                                      request["message"])
+        else:
+            nwk, aps, tag, message = (request["indexOrDestination"], request["apsFrame"],
+                                      request["messageTag"], request["messageContents"])
+        if not self.network_up:
+            return {"status": t.sl_Status.NETWORK_DOWN}
+        aps = aps.replace(sequence=self._next_aps_counter())
+        self._transmit(t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, bytes(message))
+        return {"sequence": aps.sequence}
+
+    @handles("sendBroadcast")
+    def _send_broadcast(self, request: Fields) -> Fields:
+        if self.version >= 14:
+            nwk, aps, tag, message = (request["destination"], request["aps_frame"], request["message_tag"],
+                                      request["message"])
+        else:
+            nwk, aps, tag, message = (request["destination"], request["apsFrame"], request["messageTag"],
+                                      request["messageContents"])
+        if not self.network_up:
+            return {"status": t.sl_Status.NETWORK_DOWN}
+        aps = aps.replace(sequence=self._next_aps_counter())
+        self._transmit(t.EmberOutgoingMessageType.OUTGOING_BROADCAST, nwk, aps, tag, bytes(message))
+        return {"sequence": aps.sequence}
+
+    @handles("sendMulticast")
+    def _send_multicast(self, request: Fields) -> Fields:
+        aps = request["aps_frame" if self.version >= 14 else "apsFrame"]
+        tag = request["message_tag" if self.version >= 14 else "messageTag"]
+        if not self.network_up:
+            return {"status": t.sl_Status.NETWORK_DOWN}
+        aps = aps.replace(sequence=self._next_aps_counter())
+        self._message_sent(t.EmberOutgoingMessageType.OUTGOING_MULTICAST, aps.groupId, aps, tag, True)
+        return {"sequence": aps.sequence}
+
+    def _transmit(self, kind: t.EmberOutgoingMessageType, nwk: int, aps: t.EmberApsFrame, tag: int,
+                  message: bytes) -> None:
+        """Send one frame and report it; answers a device gives while taking the frame reach the
+        host after the messageSentHandler, as the APS ACK comes before any reply on the air."""
+        self._answers_in_flight = []
+        try:
+            if nwk == COORDINATOR_NWK:
+                self._answer_own_zdo(aps, message)
+                delivered = True
+            elif kind == t.EmberOutgoingMessageType.OUTGOING_BROADCAST:
+                self._deliver(self._outgoing(aps, nwk, BROADCAST_EUI64, message))
+                delivered = True  # broadcasts are not acknowledged
+                self.counters[t.EmberCounterType.COUNTER_APS_DATA_TX_BROADCAST] += 1
+            else:
+                ieee = self.tokens.ieee_for(nwk)
+                delivered = ieee is not None and self._deliver(self._outgoing(aps, nwk, ieee, message))
+                self.counters[t.EmberCounterType.COUNTER_APS_DATA_TX_UNICAST_SUCCESS if delivered
+                              else t.EmberCounterType.COUNTER_APS_DATA_TX_UNICAST_FAILED] += 1
+        finally:
+            answers, self._answers_in_flight = self._answers_in_flight, None
+        self._message_sent(kind, nwk, aps, tag, delivered)
+        for fields in answers:
+            self._emit("incomingMessageHandler", fields)
+
+    def _deliver(self, frame: ApsFrame) -> bool:
+        """Put a frame on the air; a misbehaving device simulator counts as a device that did not ACK."""
+        if self.han is None:
+            return False
+        try:
+            return bool(self.han.deliver(frame))
+        except Exception:
+            LOGGER.exception("the HAN failed to take %s", frame)
+            return False
+
+    def _outgoing(self, aps: t.EmberApsFrame, nwk: int, ieee: zt.EUI64, message: bytes) -> ApsFrame:
+        return ApsFrame(src_ieee=self.tokens.ieee, src_nwk=COORDINATOR_NWK, dst_ieee=ieee, dst_nwk=zt.NWK(nwk),
+                        profile=aps.profileId, cluster=aps.clusterId, src_ep=aps.sourceEndpoint,
+                        dst_ep=aps.destinationEndpoint, payload=message,
+                        aps_encrypted=t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options,
+                        aps_counter=aps.sequence)
+
+    def _message_sent(self, kind: t.EmberOutgoingMessageType, nwk: int, aps: t.EmberApsFrame, tag: int,
+                      delivered: bool) -> None:
+        if nwk != COORDINATOR_NWK:  # a frame on the air spends an NWK frame counter value
+            self.tokens.network_key_frame_counter += 1
+        status = t.sl_Status.OK if delivered else t.sl_Status.ZIGBEE_DELIVERY_FAILED
+        if self.version >= 14:
+            fields = {"status": status, "message_type": kind, "nwk": nwk, "aps_frame": aps, "message_tag": tag}
+        else:
+            fields = {"type": kind, "indexOrDestination": nwk, "apsFrame": aps, "messageTag": tag,
+                      "status": status}
+        self._emit("messageSentHandler", fields)
+
+    def receive(self, frame: ApsFrame, *, lqi: int = 255, rssi: int = -40) -> bool:
+        """A device's frame reaches the coordinator; False if the NCP drops it (network down,
+        or the sender never joined and so holds no network key)."""
+        if not self.network_up or self.tokens.nwk_for(frame.src_ieee) != frame.src_nwk:
+            return False
+        if frame.dst_nwk >= BROADCAST_FLOOR:
+            kind = t.EmberIncomingMessageType.INCOMING_BROADCAST
+            self.counters[t.EmberCounterType.COUNTER_APS_DATA_RX_BROADCAST] += 1
+        else:
+            kind = t.EmberIncomingMessageType.INCOMING_UNICAST
+            self.counters[t.EmberCounterType.COUNTER_APS_DATA_RX_UNICAST] += 1
+        options = t.EmberApsOption.APS_OPTION_NONE
+        if frame.aps_encrypted:
+            options |= t.EmberApsOption.APS_OPTION_ENCRYPTION
+        aps = t.EmberApsFrame(profileId=frame.profile, clusterId=frame.cluster, sourceEndpoint=frame.src_ep,
+                              destinationEndpoint=frame.dst_ep, options=options, groupId=0,
+                              sequence=frame.aps_counter)
+        self._incoming(kind, aps, frame.src_nwk, frame.src_ieee, frame.payload, lqi, rssi)
+        return True
+
+    def _incoming(self, kind: t.EmberIncomingMessageType, aps: t.EmberApsFrame, nwk: int, ieee: zt.EUI64,
+                  message: bytes, lqi: int, rssi: int) -> None:
+        if self.version >= 14:
+            fields = {"message_type": kind, "aps_frame": aps, "nwk": nwk, "eui64": ieee, "binding_index": NO_INDEX,
+                      "address_index": NO_INDEX, "lqi": lqi, "rssi": rssi, "message": message}
+        else:
+            fields = {"type": kind, "apsFrame": aps, "lastHopLqi": lqi, "lastHopRssi": rssi, "sender": nwk,
+                      "bindingIndex": NO_INDEX, "addressIndex": NO_INDEX, "messageContents": message}
+        if self._answers_in_flight is not None:
+            self._answers_in_flight.append(fields)
+        else:
+            self._emit("incomingMessageHandler", fields)
+
+    # -- the coordinator's own ZDO ----------------------------------------------------------------
+
+    def _answer_own_zdo(self, aps: t.EmberApsFrame, message: bytes) -> None:
+        """Requests the host addresses to the coordinator itself: the stack answers them."""
+        if aps.profileId != 0 or aps.destinationEndpoint != 0 or not message:
+            return
+        tsn, body = message[0], message[1:]
+        answer = own_zdo.answer(aps.clusterId, body, self.endpoints)
+        if answer is not None:
+            cluster, payload = answer
+            reply = t.EmberApsFrame(profileId=0, clusterId=cluster, sourceEndpoint=0, destinationEndpoint=0,
+                                    options=t.EmberApsOption.APS_OPTION_NONE, groupId=0,
+                                    sequence=self._next_aps_counter())
+            self._incoming(t.EmberIncomingMessageType.INCOMING_UNICAST, reply, COORDINATOR_NWK, self.tokens.ieee,
+                           bytes([tsn]) + payload, 255, 0)

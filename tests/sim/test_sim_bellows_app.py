@@ -1,0 +1,303 @@
+"""Unmodified bellows + zigpy against the simulated NCP over a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import zigpy.config
+import zigpy.device
+import zigpy.exceptions
+import zigpy.types as zt
+import zigpy.util
+from bellows.exception import InvalidCommandError
+from bellows.zigbee.application import ControllerApplication
+
+from hubfw.sim import ApsFrame, SimulatedNcp
+
+# The install code example of the Zigbee spec and the link key it hashes to
+INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
+INSTALL_CODE_KEY = bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB")
+METER = zt.EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
+METER_NWK = zt.NWK(0x4D2A)
+WAIT = 10  # seconds; generous for a loaded CI machine, never reached when things work
+
+
+class BenchHan:
+    """Devices that are either powered (ACK every frame) or off (ACK nothing)."""
+
+    def __init__(self) -> None:
+        self.powered: set[zt.EUI64] = set()
+        self.frames: list[ApsFrame] = []
+
+    def deliver(self, frame: ApsFrame) -> bool:
+        self.frames.append(frame)
+        return frame.dst_ieee in self.powered
+
+
+class Events:
+    """A zigpy listener turning events into awaitable futures."""
+
+    def __init__(self) -> None:
+        self._futures: dict[str, asyncio.Future] = {}
+
+    def next(self, event: str) -> asyncio.Future:
+        self._futures[event] = asyncio.get_running_loop().create_future()
+        return self._futures[event]
+
+    def _fire(self, event: str, *args: object) -> None:
+        future = self._futures.get(event)
+        if future is not None and not future.done():
+            future.set_result(args)
+
+    def device_joined(self, device: object) -> None:
+        self._fire("device_joined", device)
+
+    def handle_message(self, *args: object) -> None:
+        self._fire("handle_message", *args)
+
+    def connection_lost(self, exc: object) -> None:
+        self._fire("connection_lost", exc)
+
+
+def app_config(port: str, tmp_path: Path) -> dict:
+    """No background watchdog, backup or topology traffic: the tests count commands exactly."""
+    return {zigpy.config.CONF_DEVICE: {"path": port, "baudrate": 115200, "flow_control": "software"},
+            zigpy.config.CONF_DATABASE: str(tmp_path / "zigbee.db"),
+            zigpy.config.CONF_NWK: {zigpy.config.CONF_NWK_CHANNEL: 15},
+            zigpy.config.CONF_WATCHDOG_ENABLED: False,
+            zigpy.config.CONF_NWK_BACKUP_ENABLED: False,
+            zigpy.config.CONF_TOPO_SCAN_ENABLED: False}
+
+
+@pytest.fixture
+async def cleanup() -> AsyncIterator[list]:
+    """Apps and NCPs registered here are shut down in reverse order, even when a test fails."""
+    owned: list = []
+    yield owned
+    for thing in reversed(owned):
+        if isinstance(thing, ControllerApplication):
+            await thing.shutdown()
+        else:
+            await thing.stop()
+
+
+@pytest.fixture
+def start(tmp_path: Path, cleanup: list) -> Callable:
+    async def start_hub(ncp: SimulatedNcp) -> ControllerApplication:
+        if not ncp.port:
+            cleanup.append(ncp)
+            await ncp.start()
+        app = await asyncio.wait_for(
+            ControllerApplication.new(config=app_config(ncp.port, tmp_path), auto_form=True), 60)
+        cleanup.append(app)
+        return app
+    return start_hub
+
+
+async def stop(app: ControllerApplication, cleanup: list) -> None:
+    cleanup.remove(app)
+    await app.shutdown()
+
+
+@pytest.mark.parametrize("version", [13, 14])
+async def test_bellows_forms_a_network_on_the_simulated_ncp(tmp_path: Path, start: Callable, version: int) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=version)
+    app = await start(ncp)
+
+    assert app._ezsp.ezsp_version == version  # what bellows negotiated
+    assert ncp.network_formed and ncp.network_up
+    assert ncp.stats.commands["formNetwork"] == 1
+    assert ncp.stats.unknown_commands == {}
+    info = app.state.network_info
+    assert info.channel == 15
+    assert app.state.node_info.ieee == ncp.ieee
+    assert app.state.node_info.nwk == 0x0000
+    tokens = json.loads((tmp_path / "ncp" / "ncp.json").read_text())
+    assert bytes.fromhex(tokens["network_key"]) == bytes(info.network_key.key)
+    assert tokens["pan_id"] == info.pan_id
+    # zigpy's Node_Desc request to the coordinator went out and came back through the stack
+    assert ncp.stats.commands["sendUnicast"] >= 1
+    assert ncp.stats.callbacks["incomingMessageHandler"] >= 1
+
+
+async def test_restarted_hub_resumes_the_persisted_network(tmp_path: Path, start: Callable, cleanup: list) -> None:
+    first_ncp = SimulatedNcp(tmp_path / "ncp", han=BenchHan())
+    app = await start(first_ncp)
+    formed = app.state.network_info
+    await app.permit_with_link_key(METER, zt.KeyData(INSTALL_CODE_KEY), time_s=60)
+    assert first_ncp.join(METER, METER_NWK, INSTALL_CODE)
+    await stop(app, cleanup)
+    cleanup.remove(first_ncp)
+    await first_ncp.stop()
+
+    second_ncp = SimulatedNcp(tmp_path / "ncp")  # a new NCP process reading the same tokens
+    app = await start(second_ncp)
+
+    assert second_ncp.stats.commands["formNetwork"] == 0
+    assert second_ncp.stats.commands["networkInit"] >= 1
+    resumed = app.state.network_info
+    assert (resumed.pan_id, resumed.extended_pan_id, resumed.channel) == (
+        formed.pan_id, formed.extended_pan_id, formed.channel)
+    assert resumed.network_key.key == formed.network_key.key
+    assert second_ncp.receive(ApsFrame(METER, METER_NWK, second_ncp.ieee, zt.NWK(0), 0x0104, 0x0006, 1, 1,
+                                       b"\x18\x01\x0a\x00\x00\x10\x01"))  # the joined meter is still known
+
+
+async def test_install_code_join_reaches_zigpy(tmp_path: Path, start: Callable) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp", han=BenchHan())
+    app = await start(ncp)
+    events = Events()
+    app.add_listener(events)
+    assert zigpy.util.convert_install_code(INSTALL_CODE) == zt.KeyData(INSTALL_CODE_KEY)
+
+    assert not ncp.join(METER, METER_NWK, INSTALL_CODE), "joined while the network was closed"
+    await app.permit_with_link_key(METER, zigpy.util.convert_install_code(INSTALL_CODE), time_s=60)
+    joined = events.next("device_joined")
+    assert ncp.join(METER, METER_NWK, INSTALL_CODE)
+    (device,) = await asyncio.wait_for(joined, WAIT)
+
+    assert device.ieee == METER and device.nwk == METER_NWK
+    assert METER in app.devices
+    assert ncp.stats.callbacks["trustCenterJoinHandler"] == 1
+
+
+async def test_join_with_a_wrong_install_code_is_refused(tmp_path: Path, start: Callable) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp")
+    app = await start(ncp)
+    await app.permit_with_link_key(METER, zt.KeyData(INSTALL_CODE_KEY), time_s=60)
+    other_code = bytes.fromhex("11223344556677884AF7")  # valid CRC, different key
+    assert zigpy.util.convert_install_code(other_code) != zt.KeyData(INSTALL_CODE_KEY)
+
+    assert not ncp.join(METER, METER_NWK, other_code)
+    assert METER not in app.devices
+    assert ncp.stats.callbacks["trustCenterJoinHandler"] == 0
+
+
+async def joined_meter(ncp: SimulatedNcp, app: ControllerApplication) -> zigpy.device.Device:
+    events = Events()
+    app.add_listener(events)
+    await app.permit_with_link_key(METER, zt.KeyData(INSTALL_CODE_KEY), time_s=60)
+    joined = events.next("device_joined")
+    assert ncp.join(METER, METER_NWK, INSTALL_CODE)
+    (device,) = await asyncio.wait_for(joined, WAIT)
+    return device
+
+
+async def test_unicast_to_a_powered_off_device_fails_delivery(tmp_path: Path, start: Callable) -> None:
+    han = BenchHan()
+    ncp = SimulatedNcp(tmp_path / "ncp", han=han)
+    app = await start(ncp)
+    device = await joined_meter(ncp, app)
+    on_off_toggle = b"\x01\x42\x02"
+
+    han.powered.add(METER)
+    await app.request(device, 0x0104, 0x0006, 1, 1, 0x42, on_off_toggle, expect_reply=False, aps_encryption=True)
+    sent = [f for f in han.frames if f.cluster == 0x0006]
+    assert sent[-1].payload == on_off_toggle and sent[-1].aps_encrypted and sent[-1].dst_nwk == METER_NWK
+
+    han.powered.discard(METER)
+    with pytest.raises(zigpy.exceptions.DeliveryError):
+        await app.request(device, 0x0104, 0x0006, 1, 1, 0x43, on_off_toggle, expect_reply=False)
+    assert ncp.stats.callbacks["messageSentHandler"] >= 2
+
+
+async def test_a_device_frame_reaches_zigpy(tmp_path: Path, start: Callable) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=14, han=BenchHan())
+    app = await start(ncp)
+    await joined_meter(ncp, app)
+    events = Events()
+    app.add_listener(events)
+    packets: list[zt.ZigbeePacket] = []
+    original = app.packet_received
+    app.packet_received = lambda packet: (packets.append(packet), original(packet))[1]
+    report = b"\x18\x07\x0a\x00\x00\x10\x01"  # ZCL attribute report: OnOff = on
+
+    message = events.next("handle_message")
+    assert ncp.receive(ApsFrame(METER, METER_NWK, ncp.ieee, zt.NWK(0), 0x0104, 0x0006, 1, 1, report,
+                                aps_encrypted=True, aps_counter=9))
+    device, profile, cluster, src_ep, dst_ep, data = await asyncio.wait_for(message, WAIT)
+
+    assert (device.ieee, profile, cluster, src_ep, dst_ep, data) == (METER, 0x0104, 0x0006, 1, 1, report)
+    assert zt.TransmitOptions.APS_Encryption in packets[-1].tx_options
+    stranger = zt.EUI64.convert("00:0d:6f:00:00:00:00:01")
+    assert not ncp.receive(ApsFrame(stranger, zt.NWK(0x1234), ncp.ieee, zt.NWK(0), 0x0104, 6, 1, 1, report))
+
+
+@pytest.mark.parametrize(("fault", "count"), [
+    ("corrupt_crc", 1),  # host NAKs the garbled DATA frame, the NCP resends it
+    ("drop_host_ack", 2),  # first lost ACK is covered by the next command's piggy-backed ack,
+                           # the second only by the NCP's retransmission after its ACK timeout
+    ("nak_host_data", 1),  # the host resends the NAKed command
+])
+async def test_ash_faults_are_recovered_without_losing_a_frame(tmp_path: Path, start: Callable, fault: str,
+                                                               count: int) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp")
+    app = await start(ncp)
+    await ncp.wait_idle()
+    before = ncp.stats
+    ash_before = (before.ash.retransmissions, before.ash.frames_in["DATA"], before.ash.frames_out["NAK"])
+
+    setattr(ncp.faults, fault, count)
+    await asyncio.wait_for(app.watchdog_feed(), WAIT)  # readCounters + getValue, both must complete
+    await asyncio.wait_for(ncp.wait_idle(), WAIT)
+
+    after = ncp.stats
+    assert after.ash.faults_fired[fault] == count and getattr(ncp.faults, fault) == 0
+    # each command executed exactly once: no frame lost, none duplicated
+    assert after.commands["readCounters"] - before.commands["readCounters"] == 1
+    assert after.commands["getValue"] - before.commands["getValue"] == 1
+    retransmitted, host_data, naks_sent = (after.ash.retransmissions - ash_before[0],
+                                           after.ash.frames_in["DATA"] - ash_before[1],
+                                           after.ash.frames_out["NAK"] - ash_before[2])
+    if fault == "nak_host_data":
+        assert (naks_sent, host_data, retransmitted) == (1, 3, 0)
+    else:
+        assert (naks_sent, host_data, retransmitted) == (0, 2, 1)
+
+
+async def test_unexpected_rstack_is_survived_by_reconnecting(tmp_path: Path, start: Callable,
+                                                             cleanup: list) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp")
+    app = await start(ncp)
+    events = Events()
+    app.add_listener(events)
+    lost = events.next("connection_lost")
+
+    ncp.faults.unexpected_rstack = 1
+    with contextlib.suppress(Exception):  # the command in flight dies with the NCP, as on hardware
+        await asyncio.wait_for(app.watchdog_feed(), WAIT)
+    await asyncio.wait_for(lost, WAIT)
+    assert ncp.stats.ash.faults_fired["unexpected_rstack"] == 1
+    assert not ncp.network_up
+
+    await stop(app, cleanup)  # what a hub does on connection_lost: start over on the same port
+    app = await start(ncp)
+    assert ncp.network_up
+    assert ncp.stats.commands["formNetwork"] == 1
+    await asyncio.wait_for(app.watchdog_feed(), WAIT)
+
+
+async def test_an_unsupported_command_fails_fast_instead_of_hanging(tmp_path: Path, start: Callable) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp")
+    app = await start(ncp)
+    with pytest.raises(InvalidCommandError):  # well before bellows' own 10 s command timeout
+        await asyncio.wait_for(app._ezsp.getNeighbor(index=0), 5)
+    assert ncp.stats.unknown_commands == {"getNeighbor": 1}
+    await asyncio.wait_for(app.watchdog_feed(), WAIT)  # and the link carries on
+
+
+async def test_a_paced_ncp_still_brings_bellows_up_at_line_speed(tmp_path: Path, start: Callable) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp", baudrate_pacing=115200)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await start(ncp)
+    elapsed = loop.time() - started
+
+    stats = ncp.stats
+    assert stats.bytes_to_host > 10_000 and stats.bytes_from_host > 5_000
+    assert elapsed >= 0.9 * stats.bytes_to_host * 10 / 115200  # never faster than the line allows

@@ -1,0 +1,105 @@
+"""EZSP framing and the command server, checked with bellows' own protocol handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import bellows.types as t
+import pytest
+from bellows.exception import InvalidCommandError
+from bellows.ezsp import EZSP
+
+from hubfw.errors import HubfwError
+from hubfw.sim.ncp.ezsp import EzspServer
+from hubfw.sim.ncp.frames import (
+    CommandTable,
+    EzspFrameError,
+    encode_params,
+    frame_header,
+    parse_request,
+    zero_value,
+)
+
+
+class HostSide:
+    """bellows' protocol handler for one version, fed our frames as if they came off ASH."""
+
+    def __init__(self, version: int) -> None:
+        self.callbacks: list[tuple[str, Any]] = []
+        self.protocol = EZSP._BY_VERSION[version](lambda name, args: self.callbacks.append((name, args)), None)
+
+    def request(self, name: str, **kwargs: Any) -> tuple[bytes, asyncio.Future]:
+        """The bytes bellows would send, and the future its response resolves."""
+        frame = self.protocol._ezsp_frame(name, **kwargs)
+        cmd_id, _, rx_schema = self.protocol.COMMANDS[name]
+        future = asyncio.get_running_loop().create_future()
+        self.protocol._awaiting[self.protocol._seq] = (cmd_id, rx_schema, future)
+        self.protocol._seq += 1
+        return frame, future
+
+
+class FakeStack:
+    def __init__(self, server: EzspServer) -> None:
+        self.server = server
+
+    def can_handle(self, name: str) -> bool:
+        return name in ("networkInit", "getEui64")
+
+    def handle(self, name: str, request: dict) -> dict:
+        if name == "getEui64":
+            raise RuntimeError("a bug in a handler")
+        self.server.callback("stackStatusHandler", {"status": t.sl_Status.NETWORK_UP})
+        return {}
+
+
+def test_legacy_and_extended_headers_are_told_apart() -> None:
+    legacy = parse_request(bytes([7, 0x00, 0x00, 4]))
+    extended = parse_request(bytes([8, 0x00, 0x01, 0x00, 0x00, 13]))
+    assert (legacy.seq, legacy.frame_id, legacy.legacy, legacy.params) == (7, 0, True, b"\x04")
+    assert (extended.seq, extended.frame_id, extended.legacy, extended.params) == (8, 0, False, b"\x0d")
+    assert frame_header(8, 0x0045, legacy=False, callback=True) == bytes([8, 0x90, 0x01, 0x45, 0x00])
+    with pytest.raises(EzspFrameError):
+        parse_request(b"\x01\x02")
+
+
+def test_missing_fields_are_zero_and_statuses_fit_the_version() -> None:
+    v13 = CommandTable(13).by_name["sendUnicast"].response
+    v14 = CommandTable(14).by_name["sendUnicast"].response
+    assert encode_params(v13, {"sequence": 5}) == bytes([0x00, 5])
+    assert encode_params(v13, {"status": t.sl_Status.NETWORK_DOWN, "sequence": 5}) == bytes(
+        [t.EmberStatus.NETWORK_DOWN, 5])
+    assert encode_params(v14, {"status": t.sl_Status.NETWORK_DOWN, "sequence": 5}) == (
+        t.sl_Status.NETWORK_DOWN.serialize() + bytes([5]))
+    with pytest.raises(KeyError, match="nonsense"):
+        encode_params(v13, {"nonsense": 1})
+    assert zero_value(t.EmberApsFrame).serialize() == bytes(11)
+
+
+def test_a_version_bellows_does_not_know_is_refused() -> None:
+    with pytest.raises(HubfwError, match="v99"):
+        CommandTable(99)
+
+
+@pytest.mark.parametrize("version", [13, 14])
+async def test_responses_precede_callbacks_and_unknowns_get_invalid_command(version: int) -> None:
+    sent: list[bytes] = []
+    server = EzspServer(CommandTable(version), sent.append)
+    server.stack = FakeStack(server)
+    host = HostSide(version)
+
+    frame, future = host.request("networkInit", networkInitBitmask=t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
+    server.on_frame(frame)
+    assert len(sent) == 2
+    for data in sent:
+        host.protocol(data)
+    assert t.sl_Status.from_ember_status((await future)[0]) == t.sl_Status.OK
+    assert [name for name, _ in host.callbacks] == ["stackStatusHandler"]
+
+    for unsupported in ("getNodeId", "getEui64"):  # no handler / a handler that crashes
+        frame, future = host.request(unsupported)
+        server.on_frame(frame)
+        host.protocol(sent[-1])
+        with pytest.raises(InvalidCommandError):
+            await future
+    assert server.unknown_commands == {"getNodeId": 1, "getEui64": 1}
