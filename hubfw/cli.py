@@ -28,11 +28,12 @@ def main() -> None:
 
 
 def _register() -> None:
+    from hubfw.bench.cli import BENCH_COMMANDS
     from hubfw.flash.cli import flash
     from hubfw.ota.cli import image, keys
     from hubfw.store.cli import store
 
-    for command in (keys, image, flash, store):
+    for command in (keys, image, flash, store, *BENCH_COMMANDS):
         main.add_command(command)
 
 

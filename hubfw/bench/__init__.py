@@ -1,0 +1,1 @@
+"""Bench hardware support: coordinator profiles, serial port discovery and `hubfw doctor`."""
