@@ -1,0 +1,612 @@
+"""One simulated GB HAN OTA client: a transport-free state machine over APS frames and time.
+
+It behaves as the ZCL OTA Upgrade client chapter says, with the knobs real devices differ in (see
+`Behaviour`). Nothing here reads a clock or touches a radio: `on_frame` and `tick` take `now` and
+return the frames the device sends, so the same device runs under real time on the simulated NCP and
+under a virtual clock that jumps days.
+
+The download area survives the device's power cycles (as a real device's external flash does), so a
+device cut off mid-transfer asks again on power-up and carries on from the offset it holds.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import ImageBlockCommand, ImageNotifyCommand, Ota, QueryNextImageCommand
+
+from hubfw.alerts import TransferAlert, activation_alert
+from hubfw.devices import DeviceType
+from hubfw.errors import HubfwError
+from hubfw.ota.image import OtaImage
+from hubfw.ota.signing import verify_signature
+from hubfw.server.frames import OTA_CLUSTER
+from hubfw.sim.devices import zcl
+from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
+from hubfw.sim.han import ApsFrame
+
+Status = foundation.Status
+UpgradeStatus = Ota.ImageUpgradeStatus
+Attribute = Ota.AttributeDefs
+
+COORDINATOR_NWK = t.NWK(0x0000)
+UNKNOWN_SERVER = t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
+"""ZCL's 'no upgrade server yet' value of the UpgradeServerID attribute."""
+UPGRADE_ON_COMMAND = 0xFFFFFFFF
+WILDCARD = 0xFFFF
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    QUERYING = "querying"
+    DOWNLOADING = "downloading"
+    ENDING = "ending"
+    WAITING_TO_UPGRADE = "waiting to upgrade"
+    COUNTING_DOWN = "counting down"
+
+
+_UPGRADE_STATUS = {
+    Phase.IDLE: UpgradeStatus.Normal,
+    Phase.QUERYING: UpgradeStatus.Normal,
+    Phase.DOWNLOADING: UpgradeStatus.Download_in_progress,
+    Phase.ENDING: UpgradeStatus.Download_complete,
+    Phase.WAITING_TO_UPGRADE: UpgradeStatus.Waiting_to_upgrade,
+    Phase.COUNTING_DOWN: UpgradeStatus.Count_down,
+}
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The image a QueryNextImageResponse offered: how the device names what it downloads."""
+
+    manufacturer_code: int
+    image_type: int
+    file_version: int
+    image_size: int
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """What the device sent ("tx") or heard ("rx"), as bytes and parsed by zigpy, or a "note" on what it did.
+
+    `command` is None for a note, and for a frame zigpy cannot parse (the absent-field quirk's requests).
+    """
+
+    at: float
+    kind: Literal["tx", "rx", "note"]
+    what: str
+    command: foundation.CommandSchema | None = None
+    payload: bytes = b""
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """The request awaiting its answer: the TSN the answer must carry, and for a page where it ends."""
+
+    tsn: int
+    page_end: int | None = None
+
+
+class OtaClientDevice:
+    """A GB HAN device's OTA Upgrade client; see the module docstring.
+
+    `rng` draws the jitters and the first TSN; seed it for a reproducible run.
+    """
+
+    def __init__(self, identity: Identity, behaviour: Behaviour | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.identity = identity
+        self.behaviour = behaviour or Behaviour()
+        self.rng = rng or random.Random()
+        self.current_file_version = self.identity.file_version
+        self.powered = True
+        self.joined = False
+        self.phase = Phase.IDLE
+        self.raised_alerts: list[TransferAlert] = []
+        self.log: list[LogEntry] = []
+        self.completed_image: bytes | None = None
+        """The last download that verified, kept after activation so tests can compare it."""
+        self._download = bytearray()
+        self._download_offer: Offer | None = None
+        self._offer: Offer | None = None
+        self._end_status = Status.SUCCESS
+        self._exchange: _Exchange | None = None
+        self._retries = 0
+        self._timer_at: float | None = None
+        self._activation_at: float | None = None
+        self._power_on_at: float | None = None
+        self._cuts_done = 0
+        self._block_period = 0.0
+        self._block_period_raw = 0
+        self._last_request_at = -math.inf
+        self._held: list[ApsFrame] = []
+        self._held_since = 0.0
+        self._long_poll_anchor = 0.0
+        self._server_ieee = UNKNOWN_SERVER
+        self._server_ep = 1
+        self._tsn = self.rng.randrange(256)
+        self._aps_counter = self.rng.randrange(256)
+
+    # ------------------------------------------------------------------ what tests read
+
+    @property
+    def ieee(self) -> t.EUI64:
+        return self.identity.ieee
+
+    @property
+    def download(self) -> bytes:
+        """The bytes in the download area: a partial image while downloading, held across power cycles."""
+        return bytes(self._download)
+
+    def sent(self, what: str) -> list[LogEntry]:
+        return [entry for entry in self.log if entry.kind == "tx" and entry.what == what]
+
+    def received(self, what: str) -> list[LogEntry]:
+        return [entry for entry in self.log if entry.kind == "rx" and entry.what == what]
+
+    def notes(self) -> list[str]:
+        return [entry.what for entry in self.log if entry.kind == "note"]
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_join(self, now: float) -> None:
+        """The device is on the network: start its query schedule."""
+        self.joined = True
+        self._long_poll_anchor = now
+        self._note(now, "joined")
+        if self.behaviour.query_interval is not None:
+            self._timer_at = now + self.rng.uniform(0, self.behaviour.query_jitter)
+
+    def on_frame(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        """A frame the radio delivered to this device (the HAN only delivers while it is powered)."""
+        if not self.powered:
+            return []
+        if self.behaviour.sleepy is not None:
+            if not self._held:
+                self._held_since = now
+            self._held.append(frame)
+            return []
+        return self._process(frame, now)
+
+    def tick(self, now: float) -> list[ApsFrame]:
+        """Do whatever is due at `now`: power-up, a sleepy poll, a request, a retry or an activation."""
+        if not self.powered:
+            if self._power_on_at is not None and now >= self._power_on_at:
+                self.power_on(now)
+            return []
+        out: list[ApsFrame] = []
+        poll_at = self._poll_due()
+        if poll_at is not None and now >= poll_at:
+            held, self._held = self._held, []
+            for frame in held:
+                out += self._process(frame, now)
+        if self._timer_at is not None and now >= self._timer_at:
+            self._timer_at = None
+            out += self._on_timer(now)
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When `tick` next has something to do."""
+        if not self.powered:
+            return self._power_on_at
+        times = [time for time in (self._timer_at, self._poll_due()) if time is not None]
+        return min(times, default=None)
+
+    def power_off(self, now: float) -> None:
+        """Lose power: anything in flight is lost; the download area and a pending activation are kept."""
+        self.powered = False
+        self._power_on_at = None
+        self._held = []
+        self._exchange = None
+        self._timer_at = None
+        if self.phase in (Phase.QUERYING, Phase.DOWNLOADING, Phase.ENDING):
+            self.phase = Phase.IDLE
+        self._note(now, f"power off holding {len(self._download)} bytes")
+
+    def power_on(self, now: float) -> None:
+        """Boot: ask the server again soon (resuming a held download), or keep waiting for activation."""
+        self.powered = True
+        self._power_on_at = None
+        self._note(now, f"power on holding {len(self._download)} bytes")
+        if self.phase is Phase.IDLE and self.joined:
+            self._timer_at = now + self.behaviour.boot_delay
+        elif self.phase is Phase.COUNTING_DOWN and self._activation_at is not None:
+            self._timer_at = max(now, self._activation_at)
+
+    # ------------------------------------------------------------------ frames in
+
+    def _process(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        if frame.cluster != OTA_CLUSTER or frame.dst_ep != self.identity.endpoint:
+            self._note(now, f"ignored cluster 0x{frame.cluster:04X} endpoint {frame.dst_ep}")
+            return []
+        if self.identity.aps_encrypted and not frame.aps_encrypted:
+            self._note(now, "dropped a frame without APS encryption")
+            return []
+        message = zcl.parse_server_frame(frame.payload)
+        if message is None:
+            self._note(now, f"ignored malformed frame {frame.payload.hex()}")
+            return []
+        self._server_ieee, self._server_ep = frame.src_ieee, frame.src_ep
+        self.log.append(LogEntry(now, "rx", message.name, message.command, frame.payload))
+        if message.name == "image_notify":
+            return self._on_image_notify(message, now, broadcast=frame.dst_nwk >= BROADCAST_FLOOR)
+        handler = {
+            zcl.READ_ATTRIBUTES: self._on_read_attributes,
+            "query_next_image_response": self._on_query_response,
+            "image_block_response": self._on_block_response,
+            "upgrade_end_response": self._on_upgrade_end_response,
+            zcl.DEFAULT_RESPONSE: self._on_default_response,
+        }.get(message.name)
+        if handler is None:
+            return self._ignore(now, message.name)
+        return handler(message, now)
+
+    def _on_image_notify(self, message: zcl.ServerMessage, now: float, broadcast: bool) -> list[ApsFrame]:
+        notify = message.command
+        kind = ImageNotifyCommand.PayloadType
+        if self.phase is not Phase.IDLE:
+            return self._ignore(now, "image notify while busy")
+        mismatch = (
+            (notify.payload_type >= kind.QueryJitter_ManufacturerCode
+             and notify.manufacturer_code != self.identity.manufacturer_code)
+            or (notify.payload_type >= kind.QueryJitter_ManufacturerCode_ImageType
+                and notify.image_type != self.identity.image_type)
+            or (notify.payload_type >= kind.QueryJitter_ManufacturerCode_ImageType_NewFileVersion
+                and notify.new_file_version == self.current_file_version)
+        )
+        if mismatch:
+            return self._ignore(now, "image notify not for this device")
+        if broadcast and self.rng.randint(1, 100) > notify.query_jitter:
+            return self._ignore(now, "image notify jitter says not now")
+        query_at = now + self.rng.uniform(0, self.behaviour.notify_delay)
+        self._timer_at = query_at if self._timer_at is None else min(self._timer_at, query_at)
+        return []
+
+    def _on_query_response(self, message: zcl.ServerMessage, now: float) -> list[ApsFrame]:
+        if self.phase is not Phase.QUERYING or not self._answers_exchange(message):
+            return self._ignore(now, "unexpected query next image response")
+        self._answered()
+        response = message.command
+        if response.status != Status.SUCCESS:
+            self.phase = Phase.IDLE
+            self._schedule_query(now)
+            return []
+        if (response.manufacturer_code, response.image_type) != (self.identity.manufacturer_code,
+                                                                  self.identity.image_type):
+            self._note(now, "offered an image for another manufacturer or image type")
+            self.phase = Phase.IDLE
+            self._schedule_query(now)
+            return []
+        offer = Offer(response.manufacturer_code, response.image_type, response.file_version, response.image_size)
+        self._offer = offer
+        if self._download_offer != offer:
+            self._download = bytearray()
+            self._download_offer = offer
+        elif self._download:
+            self._note(now, f"resuming at offset {len(self._download)}")
+        self.phase = Phase.DOWNLOADING
+        if len(self._download) >= offer.image_size:
+            return self._finish_download(now)
+        return self._next_request(now)
+
+    def _on_block_response(self, message: zcl.ServerMessage, now: float) -> list[ApsFrame]:
+        exchange = self._exchange
+        if self.phase is not Phase.DOWNLOADING or exchange is None or not self._answers_exchange(message):
+            return self._ignore(now, "unexpected image block response")
+        response = message.command
+        if response.status == Status.WAIT_FOR_DATA:
+            self._answered()
+            self._adopt_block_period(int(response.minimum_block_period))
+            wait = int(response.request_time) - int(response.current_time) if response.current_time else int(
+                response.request_time)
+            self._timer_at = now + max(0, wait)
+            return []
+        if response.status != Status.SUCCESS:
+            self._answered()
+            self._note(now, f"download aborted by server ({response.status.name})")
+            self._discard_download()
+            self.phase = Phase.IDLE
+            self._schedule_query(now)
+            return []
+        assert self._offer is not None
+        named = Offer(response.manufacturer_code, response.image_type, response.file_version, self._offer.image_size)
+        end = response.file_offset + len(response.image_data)
+        if named != self._offer or response.file_offset != len(self._download) or end > self._offer.image_size:
+            return self._ignore(now, f"block at offset {response.file_offset} does not continue the download")
+        self._download += response.image_data
+        self._retries = 0
+        if self._power_cut_due(now):
+            return []
+        if len(self._download) >= self._offer.image_size:
+            self._exchange = None
+            return self._finish_download(now)
+        if exchange.page_end is not None and len(self._download) < exchange.page_end:
+            self._timer_at = now + self.behaviour.response_timeout  # more of this page is on its way
+            return []
+        self._exchange = None
+        return self._next_request(now)
+
+    def _on_upgrade_end_response(self, message: zcl.ServerMessage, now: float) -> list[ApsFrame]:
+        response = message.command
+        waiting = self.phase in (Phase.WAITING_TO_UPGRADE, Phase.COUNTING_DOWN)
+        answering = self.phase is Phase.ENDING and self._end_status == Status.SUCCESS and self._answers_exchange(
+            message)
+        if not (waiting or answering) or self._offer is None or not self._names_offer(response):
+            return self._ignore(now, "unexpected upgrade end response")
+        self._answered()
+        upgrade_time = int(response.upgrade_time)
+        if upgrade_time == UPGRADE_ON_COMMAND:
+            self.phase = Phase.WAITING_TO_UPGRADE
+            self._timer_at = self._activation_at = None
+            return []
+        delay = upgrade_time - int(response.current_time) if response.current_time else upgrade_time
+        if delay <= 0:
+            return self._activate(now)
+        self.phase = Phase.COUNTING_DOWN
+        self._timer_at = self._activation_at = now + delay
+        return []
+
+    def _on_default_response(self, message: zcl.ServerMessage, now: float) -> list[ApsFrame]:
+        answer = message.command
+        self._note(now, f"default response to command 0x{answer.command_id:02X}: {answer.status.name}")
+        if not self._answers_exchange(message):
+            return []
+        self._answered()
+        if self.phase is Phase.ENDING and (self._end_status != Status.SUCCESS or answer.status != Status.SUCCESS):
+            if answer.status == Status.ABORT:
+                self._note(now, "server said abort: image discarded, not activated")
+                self._discard_download()
+                self.completed_image = None
+            self.phase = Phase.IDLE
+            self._schedule_query(now)
+        elif answer.status != Status.SUCCESS:
+            self.phase = Phase.IDLE
+            self._timer_at = now + self.behaviour.retry_backoff
+        return []
+
+    def _on_read_attributes(self, message: zcl.ServerMessage, now: float) -> list[ApsFrame]:
+        values = self._attribute_values()
+        answer = {int(attribute): values.get(int(attribute)) for attribute in message.command.attribute_ids}
+        return [self._frame(now, zcl.read_attributes_response(message.tsn, answer), "Read_Attributes_rsp")]
+
+    # ------------------------------------------------------------------ timers and requests
+
+    def _on_timer(self, now: float) -> list[ApsFrame]:
+        if self.phase is Phase.IDLE:
+            self.phase = Phase.QUERYING
+            return self._send_request(now)
+        if self.phase is Phase.COUNTING_DOWN:
+            return self._activate(now)
+        if self._exchange is not None:  # the answer never came
+            self._retries += 1
+            if self._retries > self.behaviour.max_retries:
+                self._note(now, f"gave up after {self.behaviour.max_retries} retries while {self.phase.value}")
+                self._exchange = None
+                self._retries = 0
+                self.phase = Phase.IDLE
+                self._timer_at = now + self.behaviour.retry_backoff
+                return []
+        return self._send_request(now)
+
+    def _next_request(self, now: float) -> list[ApsFrame]:
+        """The next block or page request, now or once MinimumBlockPeriod and the device's own delay allow."""
+        at = max(now + self.behaviour.block_delay, self._last_request_at + self._block_period)
+        if at > now:
+            self._timer_at = at
+            return []
+        return self._send_request(now)
+
+    def _send_request(self, now: float) -> list[ApsFrame]:
+        """(Re)send the request the current phase waits on, and time out waiting for its answer."""
+        tsn = self._next_tsn()
+        page_end = None
+        if self.phase is Phase.QUERYING:
+            name, payload = "query_next_image", self._query_next_image(tsn)
+        elif self.phase is Phase.DOWNLOADING:
+            name, payload, page_end = self._transfer_request(tsn)
+        else:
+            name, payload = "upgrade_end", self._upgrade_end(tsn)
+        self._exchange = _Exchange(tsn, page_end)
+        self._last_request_at = now
+        self._timer_at = now + self.behaviour.response_timeout
+        if page_end is not None:
+            blocks = math.ceil((page_end - len(self._download)) / self.behaviour.max_data_size)
+            self._timer_at += blocks * self.behaviour.response_spacing_ms / 1000
+        return [self._frame(now, payload, name)]
+
+    def _query_next_image(self, tsn: int) -> bytes:
+        hardware = self.identity.hardware_version
+        control = QueryNextImageCommand.FieldControl(0 if hardware is None else 1)
+        return zcl.request(
+            tsn, zcl.OtaRequest.query_next_image, field_control=control,
+            manufacturer_code=self.identity.manufacturer_code, image_type=self.identity.image_type,
+            current_file_version=self.current_file_version, hardware_version=hardware,
+        )
+
+    def _transfer_request(self, tsn: int) -> tuple[str, bytes, int | None]:
+        assert self._offer is not None
+        offer, offset = self._offer, len(self._download)
+        image = {"manufacturer_code": offer.manufacturer_code, "image_type": offer.image_type,
+                 "file_version": offer.file_version, "file_offset": offset,
+                 "maximum_data_size": self.behaviour.max_data_size}
+        page_size = self.behaviour.page_size
+        if page_size is not None:
+            payload = zcl.request(
+                tsn, zcl.OtaRequest.image_page, field_control=0, page_size=page_size,
+                response_spacing=self.behaviour.response_spacing_ms, **image,
+            )
+            return "image_page", payload, min(offset + page_size, offer.image_size)
+        if self.behaviour.announces_absent_block_period:
+            return "image_block", zcl.block_request_announcing_absent_period(tsn, field_control=0, **image), None
+        if self._block_period_raw:
+            control = ImageBlockCommand.FieldControl.MinimumBlockPeriod
+            payload = zcl.request(tsn, zcl.OtaRequest.image_block, field_control=control,
+                                  minimum_block_period=self._block_period_raw, **image)
+        else:
+            payload = zcl.request(tsn, zcl.OtaRequest.image_block, field_control=0, **image)
+        return "image_block", payload, None
+
+    def _upgrade_end(self, tsn: int) -> bytes:
+        assert self._offer is not None
+        return zcl.request(
+            tsn, zcl.OtaRequest.upgrade_end, status=self._end_status, manufacturer_code=self._offer.manufacturer_code,
+            image_type=self._offer.image_type, file_version=self._offer.file_version,
+        )
+
+    # ------------------------------------------------------------------ the end of a download
+
+    def _finish_download(self, now: float) -> list[ApsFrame]:
+        """Check the image as the device's bootloader would, then tell the server how it went."""
+        problem = self._image_problem()
+        if problem is None:
+            self._end_status = Status.SUCCESS
+            self.completed_image = bytes(self._download)
+            self._note(now, "download verified")
+        else:
+            self._end_status = Status.INVALID_IMAGE
+            self._note(now, f"download rejected: {problem}")
+            self._discard_download()
+        self.phase = Phase.ENDING
+        return self._send_request(now)
+
+    def _image_problem(self) -> str | None:
+        assert self._offer is not None
+        if self.behaviour.rejects_image:
+            return "this device rejects the image"
+        try:
+            image = OtaImage.parse(bytes(self._download))
+        except HubfwError as exc:
+            return str(exc)
+        header = image.header
+        if (header.manufacturer_code, header.image_type, header.file_version) != (
+            self._offer.manufacturer_code, self._offer.image_type, self._offer.file_version
+        ):
+            return "the OTA header does not name the offered image"
+        hardware = self.identity.hardware_version
+        if hardware is not None and header.min_hw_version is not None and header.max_hw_version is not None:
+            if not header.min_hw_version <= hardware <= header.max_hw_version:
+                return f"hardware version {hardware} is outside the image's range"
+        if self.behaviour.trust_anchors:
+            verdict = verify_signature(image, self.behaviour.trust_anchors)
+            if not verdict.valid:
+                return verdict.detail
+        return None
+
+    def _activate(self, now: float) -> list[ApsFrame]:
+        """Run the new image; a PPMID then raises 0x8F8B with the version it now runs."""
+        assert self._offer is not None
+        version = self._offer.file_version
+        self.current_file_version = version
+        self._discard_download()
+        self._activation_at = None
+        self.phase = Phase.IDLE
+        self._note(now, f"activated file version 0x{version:08X}")
+        if self.identity.device_type is DeviceType.PPMID:
+            alert = activation_alert(len(self.raised_alerts) + 1, self.ieee, version, now)
+            self.raised_alerts.append(replace(alert, source="tunnel"))
+        self._schedule_query(now)
+        return []
+
+    # ------------------------------------------------------------------ helpers
+
+    def _power_cut_due(self, now: float) -> bool:
+        cuts = self.behaviour.power_cuts
+        if self._cuts_done >= len(cuts) or len(self._download) < cuts[self._cuts_done].at_offset:
+            return False
+        cut = cuts[self._cuts_done]
+        self._cuts_done += 1
+        self.power_off(now)
+        self._power_on_at = now + cut.off_for
+        return True
+
+    def _adopt_block_period(self, raw: int) -> None:
+        self._block_period_raw = raw
+        self._block_period = raw * self.behaviour.block_period_unit.value
+
+    def _answers_exchange(self, message: zcl.ServerMessage) -> bool:
+        return self._exchange is not None and self._exchange.tsn == message.tsn
+
+    def _answered(self) -> None:
+        self._exchange = None
+        self._retries = 0
+        self._timer_at = None
+
+    def _names_offer(self, response: Any) -> bool:
+        assert self._offer is not None
+        return (
+            response.manufacturer_code in (WILDCARD, self._offer.manufacturer_code)
+            and response.image_type in (WILDCARD, self._offer.image_type)
+            and response.file_version == self._offer.file_version
+        )
+
+    def _discard_download(self) -> None:
+        self._download = bytearray()
+        self._download_offer = None
+
+    def _schedule_query(self, now: float) -> None:
+        interval = self.behaviour.query_interval
+        self._timer_at = None if interval is None else now + interval - self.rng.uniform(0, self.behaviour.query_jitter)
+
+    def _poll_due(self) -> float | None:
+        """When a sleepy device next polls its parent (strictly after the first held frame arrived)."""
+        sleepy = self.behaviour.sleepy
+        if sleepy is None or not self._held:
+            return None
+        if self._exchange is not None:
+            anchor, period = self._last_request_at, sleepy.fast_poll
+        else:
+            anchor, period = self._long_poll_anchor, sleepy.long_poll
+        return anchor + (math.floor(max(0.0, self._held_since - anchor) / period) + 1) * period
+
+    def _attribute_values(self) -> dict[int, object]:
+        values: dict[int, object] = {
+            Attribute.upgrade_server_id.id: self._server_ieee,
+            Attribute.current_file_version.id: t.uint32_t(self.current_file_version),
+            Attribute.image_upgrade_status.id: _UPGRADE_STATUS[self.phase],
+            Attribute.manufacturer_id.id: t.uint16_t(self.identity.manufacturer_code),
+            Attribute.image_type_id.id: t.uint16_t(self.identity.image_type),
+            Attribute.minimum_block_req_delay.id: t.uint16_t(self._block_period_raw),
+        }
+        if self._download_offer is not None:
+            values[Attribute.file_offset.id] = t.uint32_t(len(self._download))
+            values[Attribute.downloaded_file_version.id] = t.uint32_t(self._download_offer.file_version)
+        return values
+
+    def _ignore(self, now: float, why: str) -> list[ApsFrame]:
+        self._note(now, f"ignored {why}")
+        return []
+
+    def _note(self, now: float, what: str) -> None:
+        self.log.append(LogEntry(now, "note", what))
+
+    def _frame(self, now: float, payload: bytes, name: str) -> ApsFrame:
+        self.log.append(LogEntry(now, "tx", name, _parse_own(payload), payload))
+        self._aps_counter = (self._aps_counter + 1) % 256
+        return ApsFrame(
+            src_ieee=self.ieee, src_nwk=self.identity.nwk, dst_ieee=self._server_ieee, dst_nwk=COORDINATOR_NWK,
+            profile=self.identity.profile, cluster=OTA_CLUSTER, src_ep=self.identity.endpoint, dst_ep=self._server_ep,
+            payload=payload, aps_encrypted=self.identity.aps_encrypted, aps_counter=self._aps_counter,
+        )
+
+    def _next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) % 256
+        return self._tsn
+
+
+def _parse_own(payload: bytes) -> foundation.CommandSchema | None:
+    """What the device itself sent, parsed back for the log (None for the deliberately malformed)."""
+    header, body = foundation.ZCLHeader.deserialize(payload)
+    if header.frame_control.is_general:
+        schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand(header.command_id)].schema
+    else:
+        schema = Ota.server_commands[header.command_id].schema
+    try:
+        return schema.deserialize(body)[0]
+    except (ValueError, KeyError):
+        return None

@@ -1,0 +1,88 @@
+"""The four GB HAN device kinds a hub updates, with realistic OTA client defaults.
+
+Each factory takes the device's identity and any `Behaviour` field as a keyword, which is how quirks
+are switched on: `page_size=SILABS_PAGE_SIZE`, `block_period_unit=BlockPeriodUnit.SECONDS`,
+`announces_absent_block_period=True`, `power_cuts=(PowerCut(...),)`, `rejects_image=True`, or a
+`hardware_version` outside the image's range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+import zigpy.types as t
+
+from hubfw.devices import DeviceType, parse_eui64
+from hubfw.server.frames import SMART_ENERGY_PROFILE
+from hubfw.sim.devices.behaviour import Behaviour, DeviceConfigError, Identity, SleepyPolling
+from hubfw.sim.devices.client import OtaClientDevice
+
+SILABS_PAGE_SIZE = 1024
+"""The page size Silicon Labs' OTA client plugin asks for in its ImagePageRequests."""
+
+DEFAULT_BEHAVIOUR = {
+    # Mains-powered, always listening: query at least daily, answer a notify within seconds.
+    DeviceType.PPMID: Behaviour(),
+    DeviceType.HCALCS: Behaviour(),
+    DeviceType.ESME: Behaviour(),
+    # Battery gas meter: a sleepy end device that paces its own block requests to save energy, so a
+    # transfer of a couple of hundred kilobytes takes most of a day.
+    DeviceType.GSME: Behaviour(
+        max_data_size=40, block_delay=10.0, sleepy=SleepyPolling(fast_poll=2.0, long_poll=3600.0),
+        response_timeout=30.0,
+    ),
+}
+
+
+def make_device(
+    device_type: DeviceType,
+    ieee: t.EUI64 | str,
+    nwk: int,
+    *,
+    manufacturer_code: int,
+    image_type: int,
+    file_version: int,
+    hardware_version: int | None = None,
+    endpoint: int = 1,
+    profile: int = SMART_ENERGY_PROFILE,
+    aps_encrypted: bool = True,
+    install_code: bytes | None = None,
+    seed: int | None = None,
+    **behaviour: Any,
+) -> OtaClientDevice:
+    """A device of `device_type`; `seed` (default: from the EUI-64) makes its jitters reproducible."""
+    eui64 = parse_eui64(ieee) if isinstance(ieee, str) else t.EUI64(ieee)
+    identity = Identity(
+        ieee=eui64, nwk=t.NWK(nwk), device_type=device_type, manufacturer_code=manufacturer_code,
+        image_type=image_type, file_version=file_version, hardware_version=hardware_version, endpoint=endpoint,
+        profile=profile, aps_encrypted=aps_encrypted, install_code=install_code,
+    )
+    known = {f.name for f in dataclasses.fields(Behaviour)}
+    unknown = sorted(set(behaviour) - known)
+    if unknown:
+        raise DeviceConfigError(f"unknown simulated device option(s): {', '.join(unknown)}")
+    chosen = dataclasses.replace(DEFAULT_BEHAVIOUR[device_type], **behaviour)
+    rng = random.Random(seed if seed is not None else int.from_bytes(eui64.serialize(), "little"))
+    return OtaClientDevice(identity, chosen, rng)
+
+
+def ppmid(ieee: t.EUI64 | str, nwk: int, **options: Any) -> OtaClientDevice:
+    """A prepayment meter interface device: activates as soon as the hub says so, then raises 0x8F8B."""
+    return make_device(DeviceType.PPMID, ieee, nwk, **options)
+
+
+def hcalcs(ieee: t.EUI64 | str, nwk: int, **options: Any) -> OtaClientDevice:
+    """An auxiliary load control switch: downloads, then waits for the hub's activation."""
+    return make_device(DeviceType.HCALCS, ieee, nwk, **options)
+
+
+def esme(ieee: t.EUI64 | str, nwk: int, **options: Any) -> OtaClientDevice:
+    """An electricity meter: downloads (up to four at once from one image), waits for activation."""
+    return make_device(DeviceType.ESME, ieee, nwk, **options)
+
+
+def gsme(ieee: t.EUI64 | str, nwk: int, **options: Any) -> OtaClientDevice:
+    """A gas meter: sleepy, small blocks, slow; waits for activation."""
+    return make_device(DeviceType.GSME, ieee, nwk, **options)
