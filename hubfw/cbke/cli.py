@@ -1,0 +1,114 @@
+"""`hubfw cbke …`: hubfw as its own Smart Energy test CA — make CAs, issue device credentials, show them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import zigpy.types as t
+
+from hubfw.cbke.agreement import DeviceCredentials
+from hubfw.cbke.certificates import NO_EXPIRY, ImplicitCertificate
+from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.store import load_ca, load_device, save_ca, save_device
+from hubfw.cbke.suites import CryptoSuite
+from hubfw.clock import Clock, SystemClock
+from hubfw.devices import parse_eui64
+from hubfw.errors import HubfwError
+
+DEFAULT_ISSUER = "48:55:42:46:57:43:41:31"  # "HUBFWCA1" in ASCII
+_SUITE = click.Choice(["1", "2"])
+_DAY = 86_400
+
+
+class Eui64Param(click.ParamType):
+    name = "eui64"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> t.EUI64:
+        try:
+            return parse_eui64(str(value))
+        except HubfwError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+EUI64 = Eui64Param()
+
+
+@click.group()
+def cbke() -> None:
+    """Smart Energy CBKE credentials (ECQV implicit certificates) from a local test CA."""
+
+
+@cbke.group("ca")
+def ca_group() -> None:
+    """The test certificate authority."""
+
+
+@ca_group.command("new")
+@click.option("--out", "directory", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.option("--issuer", type=EUI64, default=DEFAULT_ISSUER, show_default=True, help="Issuer ID for certificates.")
+@click.option("--suite", "suites", type=_SUITE, multiple=True, help="Crypto suite(s) to create (default: both).")
+@click.option("--force", is_flag=True, help="Overwrite an existing CA in DIR.")
+def ca_new(directory: Path, issuer: t.EUI64, suites: tuple[str, ...], force: bool) -> None:
+    """Create a CA key per crypto suite in DIR."""
+    for suite in _suites(suites):
+        path = save_ca(CertificateAuthority.generate(suite, issuer), directory, overwrite=force)
+        click.echo(f"{path}: suite {suite.value} ({suite.curve.name}) CA, issuer {issuer}")
+
+
+@cbke.command("issue")
+@click.option("--ca", "ca_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.option("--eui64", "subject", required=True, type=EUI64, help="The device the certificate is for.")
+@click.option("--suite", required=True, type=_SUITE, help="1 = sect163k1 (48-byte cert), 2 = sect283k1 (74-byte).")
+@click.option("--valid-days", type=click.IntRange(min=1), help="Suite 2 only: expiry (default: never).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.json")
+@click.option("--force", is_flag=True, help="Overwrite OUT.json.")
+def issue(ca_dir: Path, subject: t.EUI64, suite: str, valid_days: int | None, output: Path, force: bool) -> None:
+    """Issue a certificate and private key for a device (written together to OUT.json)."""
+    credentials = issue_credentials(load_ca(ca_dir, CryptoSuite(int(suite))), subject, valid_days, SystemClock())
+    save_device(credentials, output, overwrite=force)
+    click.echo(f"{output}: suite {suite} certificate for {subject}")
+
+
+def issue_credentials(
+    ca: CertificateAuthority, subject: t.EUI64, valid_days: int | None, clock: Clock
+) -> DeviceCredentials:
+    """Issue device credentials valid from now (suite 1 certificates carry no validity)."""
+    if valid_days is not None and ca.suite is CryptoSuite.SUITE_1:
+        raise HubfwError("--valid-days applies to suite 2 only: suite 1 certificates carry no validity period")
+    valid_to = NO_EXPIRY if valid_days is None else valid_days * _DAY
+    certificate, key = ca.issue_key_pair(subject, valid_from=int(clock.now()), valid_to=valid_to)
+    return DeviceCredentials(certificate, key, ca.public_key)
+
+
+@cbke.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def show(file: Path) -> None:
+    """Print a device credentials file's certificate fields (never the private key)."""
+    credentials = load_device(file)
+    for line in certificate_lines(credentials.certificate):
+        click.echo(line)
+    click.echo(f"public key:    {credentials.static_key.public_bytes().hex()}")
+    click.echo(f"CA public key: {credentials.ca_public_key.encode().hex()}")
+
+
+def certificate_lines(certificate: ImplicitCertificate) -> list[str]:
+    lines = [
+        f"suite:         {certificate.suite.value} ({certificate.suite.curve.name})",
+        f"subject:       {certificate.subject}",
+        f"issuer:        {certificate.issuer}",
+        f"certificate:   {certificate.encoded.hex()}",
+    ]
+    if certificate.suite is CryptoSuite.SUITE_2:
+        expires = "never" if certificate.expires_at is None else str(certificate.expires_at)
+        lines += [
+            f"serial:        {certificate.serial:#018x}",
+            f"valid from:    {certificate.valid_from} (Unix time)",
+            f"expires:       {expires}",
+            f"key usage:     {certificate.key_usage:#04x}",
+        ]
+    return lines
+
+
+def _suites(values: tuple[str, ...]) -> list[CryptoSuite]:
+    return [CryptoSuite(int(v)) for v in sorted(set(values))] if values else list(CryptoSuite)
