@@ -31,10 +31,11 @@ def _register() -> None:
     from hubfw.bench.cli import BENCH_COMMANDS
     from hubfw.cbke.cli import cbke
     from hubfw.flash.cli import flash
+    from hubfw.hubcli import HUB_COMMANDS
     from hubfw.ota.cli import image, keys
     from hubfw.store.cli import store
 
-    for command in (keys, image, flash, store, cbke, *BENCH_COMMANDS):
+    for command in (keys, image, flash, store, cbke, *BENCH_COMMANDS, *HUB_COMMANDS):
         main.add_command(command)
 
 

@@ -1,0 +1,82 @@
+"""Radio adapters (layer 4): zigpy applications that hand OTA cluster frames to the hub.
+
+`open_radio` turns the `--radio` argument into a started application: a serial port or URL for
+a real EZSP coordinator through bellows, or `virtual` / `sim` for the in-process virtual radio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import zigpy.state
+import zigpy.types as t
+
+from hubfw.clock import Clock
+from hubfw.radio.bellows import (
+    HubControllerApplication,
+    RadioError,
+    SerialSettings,
+    open_bellows_radio,
+)
+from hubfw.radio.config import SE_ENDPOINT, hub_zigpy_config
+from hubfw.radio.intercept import OtaFrameHandler, OtaInterceptMixin
+from hubfw.radio.virtual import SilentHan, VirtualControllerApplication
+from hubfw.server.frames import OutgoingFrame
+from hubfw.sim.han import Han
+
+VIRTUAL_RADIOS = ("virtual", "sim")
+
+
+class OtaRadio(Protocol):
+    """What the hub uses of a started radio application."""
+
+    max_aps_payload: int
+    devices: dict[t.EUI64, Any]
+    state: zigpy.state.State
+
+    def set_ota_handler(self, handler: OtaFrameHandler | None, clock: Clock | None = None) -> None: ...
+
+    def send_ota_frames(self, frames: Sequence[OutgoingFrame]) -> None: ...
+
+    async def permit(self, time_s: int = 60, node: t.EUI64 | str | None = None) -> None: ...
+
+    async def permit_with_link_key(self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60) -> None: ...
+
+    async def shutdown(self, *, db: bool = True) -> None: ...
+
+
+async def open_virtual_radio(state_dir: Path, han: Han | None = None) -> VirtualControllerApplication:
+    """The in-process radio with its zigpy database in `state_dir`, talking to `han` (none: an empty HAN)."""
+    config = hub_zigpy_config(state_dir, device={"path": "virtual"})
+    config["watchdog_enabled"] = False  # nothing to watch: there is no NCP
+    app = await VirtualControllerApplication.new(config, auto_form=True, start_radio=True)
+    if han is not None:
+        app.han = han
+    return app
+
+
+async def open_radio(spec: str | SerialSettings, state_dir: Path) -> OtaRadio:
+    """`virtual`/`sim` → the virtual radio; anything else is a serial port or URL for bellows."""
+    if isinstance(spec, SerialSettings):
+        return await open_bellows_radio(spec, state_dir)
+    if spec in VIRTUAL_RADIOS:
+        return await open_virtual_radio(state_dir)
+    return await open_bellows_radio(SerialSettings(spec), state_dir)
+
+
+__all__ = [
+    "SE_ENDPOINT",
+    "VIRTUAL_RADIOS",
+    "HubControllerApplication",
+    "OtaFrameHandler",
+    "OtaInterceptMixin",
+    "OtaRadio",
+    "RadioError",
+    "SerialSettings",
+    "SilentHan",
+    "VirtualControllerApplication",
+    "open_radio",
+    "open_virtual_radio",
+]

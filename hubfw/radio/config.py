@@ -1,0 +1,53 @@
+"""The zigpy configuration every hub radio shares: database, Smart Energy endpoint, zigpy OTA off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import zigpy.config as zconf
+from zigpy.zcl.clusters.general import Basic, Ota, Time
+from zigpy.zcl.clusters.smartenergy import KeyEstablishment
+
+from hubfw.server.frames import SMART_ENERGY_PROFILE
+
+SE_ENDPOINT = 3
+"""The coordinator's Smart Energy endpoint (zigpy itself registers 1 = HA, 2 = ZLL, 242 = GP)."""
+SE_ESI_DEVICE_TYPE = 0x0500
+"""Smart Energy 'Energy Service Interface': the role a Communications Hub plays on the HAN."""
+
+DATABASE_FILE_NAME = "zigbee.db"
+
+
+def se_endpoint_descriptor() -> dict[str, Any]:
+    """An ESI endpoint serving OTA Upgrade, Time and Key Establishment on profile 0x0109
+    (as the dict zigpy's config schema turns into a `SimpleDescriptor`)."""
+    return {
+        "endpoint": SE_ENDPOINT,
+        "profile": SMART_ENERGY_PROFILE,
+        "device_type": SE_ESI_DEVICE_TYPE,
+        "device_version": 0,
+        "input_clusters": [Basic.cluster_id, Time.cluster_id, Ota.cluster_id, KeyEstablishment.cluster_id],
+        "output_clusters": [],
+    }
+
+
+def hub_zigpy_config(
+    state_dir: Path, device: dict[str, Any] | None = None, channel: int | None = None
+) -> dict[str, Any]:
+    """zigpy config for a hub whose zigpy database lives in `state_dir`.
+
+    zigpy's own OTA is off (the hub intercepts the cluster anyway) and topology scans are off
+    (a bench HAN does not need the extra traffic).
+    """
+    config: dict[str, Any] = {
+        zconf.CONF_DATABASE: str(Path(state_dir) / DATABASE_FILE_NAME),
+        zconf.CONF_ADDITIONAL_ENDPOINTS: [se_endpoint_descriptor()],
+        zconf.CONF_OTA: {zconf.CONF_OTA_ENABLED: False},
+        zconf.CONF_TOPO_SCAN_ENABLED: False,
+    }
+    if device is not None:
+        config[zconf.CONF_DEVICE] = device
+    if channel is not None:
+        config[zconf.CONF_NWK] = {zconf.CONF_NWK_CHANNEL: channel}
+    return config

@@ -1,0 +1,175 @@
+"""Intercept the OTA Upgrade cluster before zigpy sees it, for any zigpy radio library.
+
+zigpy 2.4 drops Smart Energy (0x0109) frames before they reach clusters or listeners, and its
+built-in `Ota` cluster answers HA (0x0104) QueryNextImage with NO_IMAGE_AVAILABLE and ImageBlock
+with ABORT even when zigpy's OTA is disabled. So OTA frames on either profile are taken out in
+`packet_received` and never handed to zigpy; the hub's OTA server answers them instead.
+
+Service discovery has the same gap: zigpy answers every ZDO Match_Desc_req for a profile other
+than HA with an empty match list, so a Smart Energy device looking for the OTA server would be told
+there is none. Those requests are kept from zigpy too; an EZSP NCP answers them itself from the
+endpoints registered with it, and a radio without one (the virtual radio) answers them likewise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import zigpy.exceptions
+import zigpy.types as t
+from zigpy.zcl import foundation
+from zigpy.zdo import types as zdo_t
+
+from hubfw.clock import Clock
+from hubfw.server.frames import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+
+LOGGER = logging.getLogger(__name__)
+
+INTERCEPTED_PROFILES = frozenset({HOME_AUTOMATION_PROFILE, SMART_ENERGY_PROFILE})
+
+OtaFrameHandler = Callable[[IncomingFrame], Sequence[OutgoingFrame]]
+"""The hub's OTA server entry: one received frame in, the frames to answer with out."""
+
+
+def is_ota_packet(packet: t.ZigbeePacket) -> bool:
+    return packet.cluster_id == OTA_CLUSTER and packet.profile_id in INTERCEPTED_PROFILES
+
+
+@dataclass(frozen=True)
+class MatchDescriptorRequest:
+    """A ZDO Match_Desc_req: which endpoints of `nwk_of_interest` serve these clusters on `profile`?"""
+
+    tsn: int
+    nwk_of_interest: int
+    profile: int
+    in_clusters: tuple[int, ...]
+    out_clusters: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, packet: t.ZigbeePacket) -> MatchDescriptorRequest | None:
+        if packet.profile_id != 0 or packet.dst_ep != 0 or packet.cluster_id != zdo_t.ZDOCmd.Match_Desc_req:
+            return None
+        try:
+            header, rest = zdo_t.ZDOHeader.deserialize(packet.cluster_id, packet.data.serialize())
+            (nwk, profile, in_clusters, out_clusters), _ = t.deserialize(rest, zdo_t.CLUSTERS[header.command_id][1])
+        except (ValueError, KeyError):
+            return None
+        return cls(int(header.tsn), int(nwk), int(profile), tuple(in_clusters), tuple(out_clusters))
+
+    def matches(self, descriptor: zdo_t.SimpleDescriptor) -> bool:
+        """Zigbee: same profile, and at least one requested cluster on the matching side."""
+        return descriptor.profile == self.profile and bool(
+            set(self.in_clusters) & set(descriptor.input_clusters)
+            or set(self.out_clusters) & set(descriptor.output_clusters)
+        )
+
+
+def zcl_tsn(zcl: bytes) -> int:
+    """The ZCL transaction sequence number of a frame (after the manufacturer code, if any)."""
+    header, _ = foundation.ZCLHeader.deserialize(zcl)
+    return int(header.tsn)
+
+
+class OtaInterceptMixin:
+    """Put first in the bases of a zigpy `ControllerApplication` subclass.
+
+    OTA-cluster frames from known devices go to the handler set with `set_ota_handler` and never
+    to zigpy; a frame from an unknown NWK address goes to zigpy, which starts discovering the
+    device and drops the frame (the device will ask again). Replies are sent with an APS ACK, with
+    APS encryption when the frame asks for it, and not before their `not_before` time.
+    """
+
+    _ota_handler: OtaFrameHandler | None = None
+    _ota_clock: Clock | None = None
+
+    def set_ota_handler(self, handler: OtaFrameHandler | None, clock: Clock | None = None) -> None:
+        """Route OTA frames to `handler`; `clock` is the one `OutgoingFrame.not_before` is measured on."""
+        self._ota_handler = handler
+        self._ota_clock = clock
+
+    def packet_received(self, packet: t.ZigbeePacket) -> None:
+        discovery = MatchDescriptorRequest.parse(packet)
+        if discovery is not None and discovery.profile == SMART_ENERGY_PROFILE:
+            self.answer_se_match_descriptor(packet, discovery)
+            return
+        if not is_ota_packet(packet):
+            super().packet_received(packet)  # type: ignore[misc]
+            return
+        frame = self._incoming_ota_frame(packet)
+        if frame is None:
+            super().packet_received(packet)  # type: ignore[misc]
+            return
+        if self._ota_handler is None:
+            LOGGER.debug("OTA frame from %s before the OTA server is attached: dropped", frame.source)
+            return
+        try:
+            replies = self._ota_handler(frame)
+        except Exception:  # a radio callback must survive anything the server raises
+            LOGGER.exception("OTA server failed on a frame from %s", frame.source)
+            return
+        self.send_ota_frames(replies)
+
+    def answer_se_match_descriptor(self, packet: t.ZigbeePacket, request: MatchDescriptorRequest) -> None:
+        """Nothing to do on EZSP: the NCP answered already (bellows sets APP_RECEIVES_SUPPORTED_ZDO_REQUESTS,
+        so the host only gets a copy). Radios without an NCP override this."""
+
+    def send_ota_frames(self, frames: Sequence[OutgoingFrame]) -> None:
+        """Send in order, each no earlier than its `not_before` (ImagePage response spacing)."""
+        if frames:
+            self.create_task(self._send_in_order(list(frames)), "hubfw-ota-send")  # type: ignore[attr-defined]
+
+    async def _send_in_order(self, frames: list[OutgoingFrame]) -> None:
+        for frame in frames:
+            if frame.not_before is not None and self._ota_clock is not None:
+                delay = frame.not_before - self._ota_clock.now()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            try:
+                await self.send_ota_frame(frame)
+            except zigpy.exceptions.DeliveryError as exc:  # device off or away: it retries, the hub re-notifies
+                LOGGER.info("OTA frame to %s not delivered: %s", frame.destination, exc)
+            except Exception:  # a send must never take the radio's task down
+                LOGGER.exception("OTA frame to %s could not be sent", frame.destination)
+
+    async def send_ota_frame(self, frame: OutgoingFrame) -> None:
+        """One unicast with the ZCL TSN as APS sequence, an APS ACK and APS encryption if asked."""
+        try:
+            device = self.get_device(ieee=frame.destination)  # type: ignore[attr-defined]
+        except KeyError:
+            raise zigpy.exceptions.DeliveryError(f"{frame.destination} has not joined the network") from None
+        options = t.TransmitOptions.ACK
+        if frame.aps_encrypt:
+            options |= t.TransmitOptions.APS_Encryption
+        packet = t.ZigbeePacket(
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=self.state.node_info.nwk),  # type: ignore[attr-defined]
+            src_ep=frame.src_ep,
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=device.nwk),
+            dst_ep=frame.dst_ep,
+            tsn=zcl_tsn(frame.zcl),
+            profile_id=frame.profile,
+            cluster_id=frame.cluster,
+            data=t.SerializableBytes(frame.zcl),
+            tx_options=options,
+        )
+        await self.send_packet(packet)  # type: ignore[attr-defined]
+
+    def _incoming_ota_frame(self, packet: t.ZigbeePacket) -> IncomingFrame | None:
+        try:
+            device = self.get_device_with_address(packet.src)  # type: ignore[attr-defined]
+        except KeyError:
+            return None
+        device.last_seen = datetime.now(UTC)  # zigpy's own bookkeeping, on zigpy's wall clock
+        return IncomingFrame(
+            source=device.ieee,
+            nwk=int(device.nwk),
+            profile=int(packet.profile_id),
+            src_ep=int(packet.src_ep),
+            dst_ep=int(packet.dst_ep),
+            cluster=int(packet.cluster_id),
+            zcl=packet.data.serialize(),
+            aps_encrypted=t.TransmitOptions.APS_Encryption in packet.tx_options,
+        )
