@@ -28,6 +28,7 @@ LOGGER = logging.getLogger(__name__)
 
 BROADCAST_FLOOR = 0xFFF8
 STACK_TYPE_ZIGBEE = 0x02
+MAX_APS_PAYLOAD = 82
 # EZSP version -> the EmberZNet release the NCP claims to run (major, minor, patch, special);
 # nominal for 16+, which bellows drives with the same command handlers as 14
 STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 2, 0, 0),
@@ -151,6 +152,11 @@ class EmberStack:
     @handles("getMfgToken")
     def _get_mfg_token(self, request: Fields) -> Fields:
         return {"tokenData": MFG_TOKENS.get(request["tokenId"], b"")}
+
+    @handles("maximumPayloadLength")
+    def _maximum_payload_length(self, request: Fields) -> Fields:
+        # EmberZNet's unfragmented APS payload with no source route and no APS security
+        return {"apsLength": MAX_APS_PAYLOAD}
 
     @handles("customFrame")
     def _custom_frame(self, request: Fields) -> Fields:

@@ -1,0 +1,265 @@
+"""`hubfw demo`: a Communications Hub on the simulated coordinator, flashing simulated devices.
+
+Act 1 is the bench job: two PPMIDs and an HCALCS get a signed test image each; the PPMIDs
+activate at once and report their new version; the HCALCS waits for its CS06 activation.
+Act 2 runs on an accelerated clock: a switched-off PPMID never starts and is discarded after 14
+days, a PPMID with the wrong hardware is refused, a GSME image wins the GSME block over a PPMID
+image mid-transfer, and a PPMID image is refused while the GSME image is protected.
+Every frame crosses unmodified bellows, ASH and EZSP on a pseudo-terminal; only the time between
+frames is virtual. The demo checks its own outcome: `ok` is true only if every target got exactly
+the alerts the GBCS rules owe it and every device runs the version it should.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import zigpy.types as t
+
+from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
+from hubfw.devices import DeviceType
+from hubfw.hub import read_alert_log
+from hubfw.ota.image import build_image
+from hubfw.ota.keys import new_private_key
+from hubfw.sim.devices import OtaClientDevice, gsme, hcalcs, ppmid
+from hubfw.sim.devices.behaviour import PowerCut
+from hubfw.sim.world import SimulatedWorld
+from hubfw.store.errors import StoreRejected
+
+DAY = 86_400.0
+MANUFACTURER = 0x1234
+PPMID_IMAGE_TYPE, HCALCS_IMAGE_TYPE, GSME_IMAGE_TYPE = 0x0101, 0x0102, 0x0103
+OLD_VERSION = 0x00000100
+PAYLOAD_BYTES = 24_000
+"""Small enough that the demo runs in well under a minute; big enough for hundreds of blocks."""
+ExpectedAlert = tuple[t.EUI64, AlertCode, int, TransferResponse | None]
+
+
+@dataclass
+class Narrator:
+    """Prints the story (unless --json) and remembers what every check expects."""
+
+    quiet: bool
+    seen: set[int] = field(default_factory=set)
+    expected: list[ExpectedAlert] = field(default_factory=list)
+    names: dict[t.EUI64, str] = field(default_factory=dict)
+    rejections: list[str] = field(default_factory=list)
+
+    def say(self, text: str = "") -> None:
+        if not self.quiet:
+            click.echo(text)
+
+    def new_alerts(self, alerts: list[TransferAlert]) -> None:
+        for alert in alerts:
+            if alert.alert_id in self.seen:
+                continue
+            self.seen.add(alert.alert_id)
+            response = "" if alert.transfer_response is None else f" {alert.transfer_response.name}"
+            self.say(f"  ALERT 0x{int(alert.code):04X} {self.names.get(alert.entity, alert.entity)}"
+                     f" version 0x{alert.firmware_version:08X}{response} (source: {alert.source})")
+
+
+class Demo:
+    def __init__(self, world: SimulatedWorld, narrator: Narrator) -> None:
+        self.world = world
+        self.say = narrator.say
+        self.narrator = narrator
+        self.key = new_private_key()
+        self.devices: dict[str, OtaClientDevice] = {}
+        self.from_versions: dict[t.EUI64, int] = {}
+        self.started = world.clock.now()
+        self.hcalcs_waited = False
+
+    def alerts(self) -> list[TransferAlert]:
+        return read_alert_log(self.world.hub.alert_log.path)
+
+    def image(self, image_type: int, version: int) -> bytes:
+        payload = bytes((i * 7 + version) & 0xFF for i in range(PAYLOAD_BYTES))
+        return build_image(manufacturer_code=MANUFACTURER, image_type=image_type, file_version=version,
+                           payload=payload, header_string=f"hubfw demo 0x{version:08X}",
+                           min_hw_version=1, max_hw_version=3, sign_key=self.key).to_bytes()
+
+    async def add(self, name: str, device: OtaClientDevice) -> OtaClientDevice:
+        self.devices[name] = device
+        self.narrator.names[device.identity.ieee] = name
+        self.from_versions[device.identity.ieee] = device.current_file_version
+        await self.world.add(device)
+        return device
+
+    def distribute(self, ota_file: bytes, names: list[str], device_type: DeviceType) -> dict[str, Any]:
+        targets = [self.devices[name].identity.ieee for name in names]
+        result = self.world.hub.distribute(ota_file, targets, device_type)
+        self.say(f"  distribute {device_type.value} image {result['file_version']} to {', '.join(names)}:"
+                 f" stored in the {result['block']} block")
+        return result
+
+    def expect(self, name: str, code: AlertCode, version: int, response: TransferResponse | None) -> None:
+        self.narrator.expected.append((self.devices[name].identity.ieee, code, version, response))
+
+    async def until(self, goal: Callable[[], bool], virtual_seconds: float) -> None:
+        progress = Progress(self)
+        await self.world.run_until(lambda: progress.show() or goal(), virtual_seconds)
+        self.narrator.new_alerts(self.alerts())
+
+    def has_alert(self, name: str, code: AlertCode) -> bool:
+        ieee = self.devices[name].identity.ieee
+        return any(alert.entity == ieee and alert.code is code for alert in self.alerts())
+
+    def day(self) -> str:
+        return f"day {(self.world.clock.now() - self.started) / DAY:.2f}"
+
+    async def act_one(self) -> None:
+        self.say("Act 1 — flash two PPMIDs and an HCALCS")
+        trust = (self.key.public_key(),)
+        options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, hardware_version=2,
+                       trust_anchors=trust)
+        await self.add("ppmid-1", ppmid("00:0d:6f:00:00:00:e0:01", 0xE001, image_type=PPMID_IMAGE_TYPE, **options))
+        await self.add("ppmid-2", ppmid("00:0d:6f:00:00:00:e0:02", 0xE002, image_type=PPMID_IMAGE_TYPE, **options))
+        await self.add("hcalcs-1", hcalcs("00:0d:6f:00:00:00:e0:03", 0xE003, image_type=HCALCS_IMAGE_TYPE,
+                                          **options))
+        self.say("  joined: ppmid-1, ppmid-2, hcalcs-1 (Smart Energy profile, APS-encrypted)")
+
+        self.distribute(self.image(PPMID_IMAGE_TYPE, 0x200), ["ppmid-1", "ppmid-2"], DeviceType.PPMID)
+        for name in ("ppmid-1", "ppmid-2"):
+            self.expect(name, AlertCode.TRANSFER_SUCCESS, 0x200, TransferResponse.SUCCESS)
+            self.expect(name, AlertCode.ACTIVATION, 0x200, None)
+        await self.until(lambda: all(self.has_alert(n, AlertCode.ACTIVATION) for n in ("ppmid-1", "ppmid-2")), DAY)
+
+        stored = self.distribute(self.image(HCALCS_IMAGE_TYPE, 0x200), ["hcalcs-1"], DeviceType.HCALCS)
+        self.expect("hcalcs-1", AlertCode.TRANSFER_SUCCESS, 0x200, TransferResponse.SUCCESS)
+        await self.until(lambda: self.has_alert("hcalcs-1", AlertCode.TRANSFER_SUCCESS), DAY)
+        await self.world.run_for(3600)
+        waiting = self.devices["hcalcs-1"].current_file_version == OLD_VERSION
+        self.say(f"  hcalcs-1 downloaded and is waiting for activation: {waiting}")
+        sha = bytes.fromhex(stored["manufacturer_image_sha256"])
+        self.world.hub.activate(self.devices["hcalcs-1"].identity.ieee, sha)
+        self.say(f"  CS06 activate hcalcs-1 with Manufacturer Image hash {sha.hex()[:16]}…")
+        await self.until(lambda: self.devices["hcalcs-1"].current_file_version == 0x200, DAY)
+        self.say(f"  hcalcs-1 now runs 0x{self.devices['hcalcs-1'].current_file_version:08X}")
+        self.hcalcs_waited = waiting
+
+    async def act_two(self) -> None:
+        self.say("")
+        self.say("Act 2 — accelerated clock: retention, hardware mismatch, GSME priority")
+        options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, image_type=PPMID_IMAGE_TYPE)
+        off = await self.add("ppmid-3", ppmid("00:0d:6f:00:00:00:e0:04", 0xE004, hardware_version=2, **options))
+        await self.add("ppmid-4", ppmid("00:0d:6f:00:00:00:e0:05", 0xE005, hardware_version=9, **options))
+        off.power_off(self.world.clock.now())
+        self.say("  ppmid-3 is switched off; ppmid-4 has hardware version 9 (the image allows 1..3)")
+        self.distribute(self.image(PPMID_IMAGE_TYPE, 0x300), ["ppmid-1", "ppmid-3", "ppmid-4"], DeviceType.PPMID)
+        self.expect("ppmid-1", AlertCode.TRANSFER_SUCCESS, 0x300, TransferResponse.SUCCESS)
+        self.expect("ppmid-1", AlertCode.ACTIVATION, 0x300, None)
+        self.expect("ppmid-4", AlertCode.TRANSFER_FAILURE, 0x300, TransferResponse.HARDWARE_VERSION_MISMATCH)
+        self.expect("ppmid-3", AlertCode.TRANSFER_FAILURE, 0x300, TransferResponse.IMAGE_DISCARDED)
+        await self.until(lambda: self.has_alert("ppmid-3", AlertCode.TRANSFER_FAILURE), 15 * DAY)
+        self.say(f"  {self.day()}: ppmid-3 never started; its image was discarded after 14 days")
+
+        cut_at = PAYLOAD_BYTES // 3
+        interrupted = self.devices["ppmid-2"]
+        interrupted.behaviour = dataclasses.replace(interrupted.behaviour, power_cuts=(PowerCut(cut_at, 2 * DAY),))
+        self.distribute(self.image(PPMID_IMAGE_TYPE, 0x400), ["ppmid-2"], DeviceType.PPMID)
+        self.expect("ppmid-2", AlertCode.TRANSFER_FAILURE, 0x400, TransferResponse.IMAGE_DISCARDED)
+        await self.until(lambda: not interrupted.powered, DAY)
+        self.say(f"  {self.day()}: ppmid-2 lost power a third of the way through its download")
+
+        meter = await self.add("gsme-1", gsme("00:0d:6f:00:00:00:e0:06", 0xE006, hardware_version=2,
+                                              manufacturer_code=MANUFACTURER, file_version=OLD_VERSION,
+                                              image_type=GSME_IMAGE_TYPE))
+        self.distribute(self.image(GSME_IMAGE_TYPE, 0x500), ["gsme-1"], DeviceType.GSME)
+        self.expect("gsme-1", AlertCode.TRANSFER_SUCCESS, 0x500, TransferResponse.SUCCESS)
+        self.narrator.new_alerts(self.alerts())
+        try:
+            self.distribute(self.image(PPMID_IMAGE_TYPE, 0x600), ["ppmid-1"], DeviceType.PPMID)
+        except StoreRejected as exc:
+            self.narrator.rejections.append(str(exc))
+            self.say(f"  a new PPMID image is refused: {exc}")
+        await self.until(lambda: self.has_alert("gsme-1", AlertCode.TRANSFER_SUCCESS), 3 * DAY)
+        self.say(f"  {self.day()}: the sleepy gsme-1 finished its download and waits for activation "
+                 f"(still runs 0x{meter.current_file_version:08X})")
+
+    def outcome(self) -> dict[str, Any]:
+        alerts = self.alerts()
+        got = sorted((a.entity, a.code, a.firmware_version, a.transfer_response) for a in alerts)
+        wanted = sorted(self.narrator.expected)
+        final = {"ppmid-1": 0x300, "ppmid-2": 0x200, "hcalcs-1": 0x200, "ppmid-3": OLD_VERSION,
+                 "ppmid-4": OLD_VERSION, "gsme-1": OLD_VERSION}
+        versions_ok = all(self.devices[name].current_file_version == v for name, v in final.items())
+        ok = got == wanted and versions_ok and self.hcalcs_waited and len(self.narrator.rejections) == 1
+        return {
+            "ok": ok,
+            "radio": self.world.radio_description,
+            "devices": [self.device_json(name) for name in self.devices],
+            "alerts": [alert_json(alert, self.narrator.names) for alert in alerts],
+            "rejections": self.narrator.rejections,
+            "virtual_days": round((self.world.clock.now() - self.started) / DAY, 2),
+            "mismatches": [] if got == wanted else [str(x) for x in sorted(set(got) ^ set(wanted))],
+        }
+
+    def device_json(self, name: str) -> dict[str, Any]:
+        device = self.devices[name]
+        ieee = device.identity.ieee
+        before = self.from_versions[ieee]
+        return {"name": name, "eui64": str(ieee), "type": device.identity.device_type.value,
+                "from_version": f"0x{before:08X}", "to_version": f"0x{device.current_file_version:08X}",
+                "activated": device.current_file_version != before}
+
+
+class Progress:
+    """Prints each download's progress in quarters as it passes them."""
+
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+        self.shown: dict[str, int] = {}
+
+    def show(self) -> bool:
+        for name, device in self.demo.devices.items():
+            held = len(device.download) if device.download else 0
+            quarter = min(4, 4 * held // PAYLOAD_BYTES)
+            if quarter > self.shown.get(name, 0):
+                self.shown[name] = quarter
+                self.demo.say(f"  {name}: {'█' * quarter * 5}{'·' * (20 - quarter * 5)} {held} bytes")
+        self.demo.narrator.new_alerts(self.demo.alerts())
+        return False
+
+
+def alert_json(alert: TransferAlert, names: dict[t.EUI64, str]) -> dict[str, Any]:
+    data = alert.to_json()
+    data["device"] = names.get(alert.entity)
+    return data
+
+
+async def run_demo(state_dir: Path | None, as_json: bool, ezsp_version: int) -> dict[str, Any]:
+    logging.basicConfig(level=logging.ERROR)
+    narrator = Narrator(quiet=as_json)
+    with tempfile.TemporaryDirectory(prefix="hubfw-demo-") as scratch:
+        directory = state_dir or Path(scratch)
+        async with SimulatedWorld(directory, ezsp_version=ezsp_version) as world:
+            narrator.say(f"hubfw demo — hub on {world.radio_description}, state in {directory}")
+            demo = Demo(world, narrator)
+            await demo.act_one()
+            await demo.act_two()
+            result = demo.outcome()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        summary(narrator, result)
+    return result
+
+
+def summary(narrator: Narrator, result: dict[str, Any]) -> None:
+    narrator.say("")
+    narrator.say("Summary")
+    for device in result["devices"]:
+        narrator.say(f"  {device['name']:<9} {device['type']:<6} {device['from_version']} → {device['to_version']}"
+                     f"  {'activated' if device['activated'] else 'not activated'}")
+    narrator.say(f"  {len(result['alerts'])} alerts, {result['virtual_days']} virtual days; "
+                 f"{'every target got exactly the alerts it is owed' if result['ok'] else 'MISMATCH: '}"
+                 f"{'' if result['ok'] else result['mismatches']}")
