@@ -1,0 +1,65 @@
+"""`hubfw demo --json`: the contract other tools read, checked on a real run through bellows + the simulated NCP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+
+import pytest
+from pyasn1.codec.der import decoder
+from pyasn1.type import univ
+
+from hubfw.sim.demo import run_demo
+
+
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        result = asyncio.run(run_demo(tmp_path_factory.mktemp("demo"), True, 13))
+    printed = json.loads(captured.getvalue())
+    assert printed == json.loads(json.dumps(result))  # what is printed is the whole result
+    return printed
+
+
+def test_the_demo_succeeds_on_the_ezsp_path(demo_output: dict) -> None:
+    assert demo_output["ok"] is True
+    assert demo_output["radio"].startswith("bellows EZSP v13 on /dev/pts/")
+    assert demo_output["radio"].endswith("(simulated NCP)")
+
+
+def test_ppmids_activate_at_once_and_the_hcalcs_only_when_told(demo_output: dict) -> None:
+    devices = {d["name"]: d for d in demo_output["devices"]}
+    for name in ("ppmid-1", "ppmid-2", "hcalcs-1"):
+        assert {"eui64", "type", "from_version", "to_version", "activated"} <= devices[name].keys()
+    assert devices["ppmid-1"]["to_version"] == "0x00000300" and devices["ppmid-1"]["activated"]
+    assert devices["ppmid-2"]["to_version"] == "0x00000200" and devices["ppmid-2"]["activated"]
+    assert devices["hcalcs-1"]["to_version"] == "0x00000200"
+    assert not devices["ppmid-3"]["activated"] and not devices["gsme-1"]["activated"]
+
+
+def test_every_target_gets_exactly_one_terminal_alert_per_image(demo_output: dict) -> None:
+    terminal = [(a["entity"], a["firmware_version"]) for a in demo_output["alerts"] if a["code"] in ("0x8F89", "0x8F8A")]
+    assert len(terminal) == len(set(terminal)) == 8
+    by_device = {(a["device"], a["code"], a["transfer_response_code"]) for a in demo_output["alerts"]}
+    assert ("ppmid-3", "0x8F89", 1) in by_device  # never started: discarded after 14 days
+    assert ("ppmid-4", "0x8F89", 2) in by_device  # hardware version outside the image's range
+    assert ("ppmid-2", "0x8F89", 1) in by_device  # a GSME image took the block mid-transfer
+    assert ("ppmid-1", "0x8F8B", None) in by_device
+    assert len(demo_output["rejections"]) == 1 and "protected" in demo_output["rejections"][0]
+
+
+def test_each_transfer_alert_der_decodes_with_an_independent_decoder(demo_output: dict) -> None:
+    for alert in demo_output["alerts"]:
+        if alert["code"] == "0x8F8B":
+            continue
+        sequence, rest = decoder.decode(bytes.fromhex(alert["der"]), asn1Spec=univ.Sequence())
+        assert rest == b""
+        code, when, entity, version, response = (sequence[i] for i in range(5))
+        assert int(code) == int(alert["code"], 16)
+        assert bytes(entity).hex(":") == alert["entity"]
+        assert int.from_bytes(bytes(version), "big") == int(alert["firmware_version"], 16)
+        assert int(response) == alert["transfer_response_code"]
+        assert str(when).endswith("Z")
