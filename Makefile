@@ -21,6 +21,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py --out bench-results.json
 
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	$(BIN)/python tools/fuzz.py ota-file --runs 100000
+	$(BIN)/python tools/fuzz.py zcl-ota --runs 100000
+
+soak: $(STAMP)
+	$(BIN)/python tools/soak.py --devices 50 --days 30
+
 torture: $(STAMP)
 	$(BIN)/hubfw flash torture
 

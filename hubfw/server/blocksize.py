@@ -41,7 +41,8 @@ DEFAULT_APS_MAX_PAYLOAD = (
 
 APS_SECURITY_OVERHEAD = APS_AUX_SECURITY_HEADER + APS_MIC
 
-_DATA_SIZE_FIELD_MAX = 0xFF
+_DATA_SIZE_FIELD_MAX = 0xFE
+"""A ZCL octet string carries at most 254 bytes: length 0xFF means 'invalid'."""
 
 
 def max_block_data_size(aps_max_payload: int, aps_encrypted: bool) -> int:

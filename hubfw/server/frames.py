@@ -1,12 +1,17 @@
 """The server's only contact with the radio: APS frames in and out, ZCL bytes inside.
 
 Building and parsing reuse zigpy's ZCL header and OTA command schemas, so the bytes on air are the
-ones zigpy (and ZHA) would produce; this module adds only what zigpy leaves to the caller.
+ones zigpy (and ZHA) would produce; this module adds only what zigpy leaves to the caller. The frames
+of every block exchange (the request's header and ImageBlockRequest, the ImageBlockResponse) also have
+a `struct` path, byte-for-byte what zigpy's schemas give, because zigpy's generic schema objects cost
+several times the rest of the block's work; anything but the plain form goes through zigpy.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -18,6 +23,13 @@ HOME_AUTOMATION_PROFILE = 0x0104
 
 OtaCommand = Ota.ServerCommandDefs
 OtaReply = Ota.ClientCommandDefs
+
+_PLAIN_REQUEST_CONTROL = {0x01: False, 0x11: True}
+"""Frame control of a cluster command, client to server, no manufacturer code → default response disabled."""
+_SERVER_TO_CLIENT_CLUSTER_CONTROL = 0x19
+"""Cluster command, server to client, default response disabled: what zigpy's ZCLHeader.cluster builds."""
+_PLAIN_BLOCK_REQUEST = struct.Struct("<BHHIIB")
+_BLOCK_RESPONSE_HEAD = struct.Struct("<BBBBHHIIB")
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,67 @@ class OutgoingFrame:
     zcl: bytes
     aps_encrypt: bool
     not_before: float | None = None
+
+
+class RequestHeader(NamedTuple):
+    """The ZCL header fields the server acts on."""
+
+    tsn: int
+    command_id: int
+    is_general: bool
+    is_manufacturer_specific: bool
+    client_to_server: bool
+    disable_default_response: bool
+
+
+class BlockRequest(NamedTuple):
+    """The ImageBlockRequest fields the server serves a block from."""
+
+    manufacturer_code: int
+    image_type: int
+    file_version: int
+    file_offset: int
+    maximum_data_size: int
+
+
+def parse_request_header(zcl: bytes) -> tuple[RequestHeader, bytes]:
+    """The header and the rest; raises ValueError when not even a ZCL header is there."""
+    if len(zcl) >= 3 and zcl[0] in _PLAIN_REQUEST_CONTROL:
+        return RequestHeader(zcl[1], zcl[2], False, False, True, _PLAIN_REQUEST_CONTROL[zcl[0]]), zcl[3:]
+    header, payload = foundation.ZCLHeader.deserialize(zcl)
+    control = header.frame_control
+    if not (control.is_general or control.is_cluster):
+        raise ValueError(f"reserved ZCL frame type {control.frame_type!r}")
+    fields = RequestHeader(
+        tsn=int(header.tsn),
+        command_id=int(header.command_id),
+        is_general=bool(control.is_general),
+        is_manufacturer_specific=bool(control.is_manufacturer_specific),
+        client_to_server=header.direction == foundation.Direction.Client_to_Server,
+        disable_default_response=bool(control.disable_default_response),
+    )
+    return fields, payload
+
+
+def parse_block_request(payload: bytes) -> BlockRequest:
+    """An ImageBlockRequest body; raises ValueError as `parse_command` does."""
+    if len(payload) >= _PLAIN_BLOCK_REQUEST.size and payload[0] == 0:  # no optional fields
+        return BlockRequest(*_PLAIN_BLOCK_REQUEST.unpack_from(payload)[1:])
+    command = parse_command(ImageBlockCommand, payload)
+    return BlockRequest(
+        command.manufacturer_code, command.image_type, command.file_version, command.file_offset,
+        command.maximum_data_size,
+    )
+
+
+def image_block_response(tsn: int, manufacturer_code: int, image_type: int, file_version: int, file_offset: int,
+                         data: bytes) -> bytes:
+    """ImageBlockResponse SUCCESS carrying `data` (at most 255 bytes)."""
+    head = _BLOCK_RESPONSE_HEAD.pack(
+        _SERVER_TO_CLIENT_CLUSTER_CONTROL, tsn, OtaReply.image_block_response.id, foundation.Status.SUCCESS,
+        manufacturer_code, image_type, file_version, file_offset, len(data),
+    )
+    return head + data
 
 
 def cluster_frame(tsn: int, command: foundation.ZCLCommandDef, **fields: object) -> bytes:

@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 import zigpy.types as t
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import (
-    ImageBlockCommand,
     ImageNotifyCommand,
     ImagePageCommand,
     Ota,
@@ -45,13 +44,18 @@ from hubfw.server.config import OtaServerConfig
 from hubfw.server.frames import (
     OTA_CLUSTER,
     SMART_ENERGY_PROFILE,
+    BlockRequest,
     IncomingFrame,
     OtaCommand,
     OtaReply,
     OutgoingFrame,
+    RequestHeader,
     cluster_frame,
     default_response,
+    image_block_response,
+    parse_block_request,
     parse_command,
+    parse_request_header,
     read_attributes,
 )
 from hubfw.server.store_api import ServerStore, ServedImage
@@ -68,6 +72,8 @@ WILDCARD_IMAGE_TYPE = 0xFFFF
 """UpgradeEndResponse fields that match any manufacturer / image type (ZCL OTA, Upgrade End Response)."""
 
 CURRENT_FILE_VERSION = Ota.AttributeDefs.current_file_version.id
+CURRENT_FILE_VERSION_TYPE = foundation.DataTypeId.uint32
+"""ZCL: current_file_version is a uint32 (0x23); any other type in a reply is not a version."""
 
 ImageKey = tuple[int, int, int]
 """(manufacturer code, image type, file version): how OTA frames name an image."""
@@ -126,7 +132,7 @@ class _VersionRead:
 @dataclass(frozen=True)
 class _Request:
     frame: IncomingFrame
-    header: foundation.ZCLHeader
+    header: RequestHeader
 
     @property
     def source(self) -> t.EUI64:
@@ -147,7 +153,7 @@ class _Request:
 
     def default_response(self, status: Status) -> list[OutgoingFrame]:
         """ZCL: a SUCCESS Default Response is suppressed when the request disabled it."""
-        if status == Status.SUCCESS and self.header.frame_control.disable_default_response:
+        if status == Status.SUCCESS and self.header.disable_default_response:
             return []
         return [self.reply(default_response(self.header.tsn, self.header.command_id, status))]
 
@@ -189,18 +195,18 @@ class OtaServer:
         if frame.cluster != OTA_CLUSTER:
             return []
         try:
-            header, payload = foundation.ZCLHeader.deserialize(frame.zcl)
+            header, payload = parse_request_header(frame.zcl)
         except ValueError:
             return []  # not even a ZCL header: no TSN to answer with
         self._links[frame.source] = _Link(frame.profile, frame.src_ep, frame.dst_ep, frame.aps_encrypted)
         request = _Request(frame, header)
-        if header.direction != foundation.Direction.Client_to_Server:
+        if not header.client_to_server:
             return []
-        if header.frame_control.is_general:
+        if header.is_general:
             if header.command_id == foundation.GeneralCommand.Read_Attributes_rsp:
                 self._on_read_attributes_response(request, payload)
             return []
-        if header.frame_control.is_manufacturer_specific:
+        if header.is_manufacturer_specific:
             return request.default_response(Status.UNSUP_MANUF_CLUSTER_COMMAND)
         handler = self._handlers.get(header.command_id)
         if handler is None:
@@ -273,7 +279,10 @@ class OtaServer:
         return [request.reply(zcl)]
 
     def _on_image_block(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
-        block = _parse(ImageBlockCommand, payload)
+        try:
+            block = parse_block_request(payload)
+        except (ValueError, KeyError) as exc:
+            raise _Malformed from exc
         image = self._image_for_transfer(request, block, block.maximum_data_size)
         wait = self._admission_wait(request.source)
         if wait is None:
@@ -339,6 +348,7 @@ class OtaServer:
             int(record.value.value)
             for record in response.status_records
             if record.attrid == CURRENT_FILE_VERSION and record.status == Status.SUCCESS and record.value is not None
+            and record.value.type == CURRENT_FILE_VERSION_TYPE
         ]
         if not versions:
             return
@@ -360,7 +370,7 @@ class OtaServer:
         return self._config.allow_downgrade
 
     def _image_for_transfer(
-        self, request: _Request, command: ImageBlockCommand | ImagePageCommand, data_limit: int
+        self, request: _Request, command: BlockRequest | ImagePageCommand, data_limit: int
     ) -> ServedImage:
         """The image a block/page request may read; refuses requests for anything else."""
         image = self._store.offer(request.source)
@@ -486,16 +496,7 @@ def _parse_upgrade_end(payload: bytes) -> tuple[Status, ImageKey | None]:
 
 
 def _block_response(tsn: int, image: ServedImage, offset: int, data: bytes) -> bytes:
-    return cluster_frame(
-        tsn,
-        OtaReply.image_block_response,
-        status=Status.SUCCESS,
-        manufacturer_code=image.manufacturer_code,
-        image_type=image.image_type,
-        file_version=image.file_version,
-        file_offset=offset,
-        image_data=data,
-    )
+    return image_block_response(tsn, image.manufacturer_code, image.image_type, image.file_version, offset, data)
 
 
 def _upgrade_end_response(tsn: int, key: ImageKey, upgrade_time: int) -> bytes:
