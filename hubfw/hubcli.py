@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -28,6 +29,7 @@ from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.keys import load_public_keys
 from hubfw.radio import VIRTUAL_RADIOS, SerialSettings, open_radio
+from hubfw.sim.serving import SIMULATED_RADIO, SimulatedRadio
 
 DEFAULT_STATE_DIR = "state"
 BAR_WIDTH = 30
@@ -41,8 +43,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="machine-read
 
 @click.command("serve")
 @click.option("--radio", required=True, metavar="RADIO",
-              help="serial port or URL of an EZSP coordinator (/dev/ttyUSB0, socket://host:port), "
-                   "or `sim` / `virtual` for the in-process virtual radio")
+              help="serial port or URL of an EZSP coordinator (/dev/ttyUSB0, socket://host:port); `sim` for "
+                   "the simulated EZSP NCP on a pty with two PPMIDs and an HCALCS (state in DIR/ncp); "
+                   "`virtual` for the in-process virtual radio")
 @state_option
 @click.option("--baudrate", type=click.IntRange(min=1), default=115200, show_default=True)
 @click.option("--flow-control", type=click.Choice(["software", "hardware", "none"]), default="software",
@@ -68,26 +71,36 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         flash_profile=flash_profile, trust=load_public_keys(trust_keys), require_signature=require_signature,
         cpl=None if cpl_path is None else CentralProductsList.load(cpl_path),
     )
+    clock = SystemClock()
+    if radio == SIMULATED_RADIO:
+        simulated = SimulatedRadio(state_dir, clock, channel=channel)
+        asyncio.run(_serve(Hub(state_dir, simulated.open, clock, config), radio, simulated))
+        return
     spec: str | SerialSettings = radio
     if radio not in VIRTUAL_RADIOS:
         spec = SerialSettings(radio, baudrate, None if flow_control == "none" else flow_control, channel)  # type: ignore[arg-type]
-    asyncio.run(_serve(Hub(state_dir, functools.partial(open_radio, spec), SystemClock(), config), radio))
+    asyncio.run(_serve(Hub(state_dir, functools.partial(open_radio, spec), clock, config), radio))
 
 
-async def _serve(hub: Hub, radio: str) -> None:
+async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; on the way out the control socket, then the hub, then a simulated NCP stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await hub.start()
-    control = ControlServer(hub)
-    try:
+    async with contextlib.AsyncExitStack() as running:
+        if simulated is not None:
+            running.push_async_callback(simulated.close)
+        await hub.start()
+        running.push_async_callback(hub.stop)
+        if simulated is not None:
+            await simulated.join_devices(hub)
+            radio = simulated.description
+        control = ControlServer(hub)
+        running.push_async_callback(control.stop)
         await control.start()
         click.echo(f"hubfw: serving on {radio}; state {hub.state_dir}; control socket {control.path}", err=True)
         await stop.wait()
-    finally:
-        await control.stop()
-        await hub.stop()
     click.echo("hubfw: stopped; flash closed cleanly", err=True)
 
 

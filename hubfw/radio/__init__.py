@@ -1,7 +1,8 @@
 """Radio adapters (layer 4): zigpy applications that hand OTA cluster frames to the hub.
 
 `open_radio` turns the `--radio` argument into a started application: a serial port or URL for
-a real EZSP coordinator through bellows, or `virtual` / `sim` for the in-process virtual radio.
+a real EZSP coordinator through bellows, or `virtual` for the in-process virtual radio (`sim`, the
+simulated NCP behind bellows, lives in hubfw.sim because it is a simulator).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from hubfw.radio.virtual import SilentHan, VirtualControllerApplication
 from hubfw.server.frames import OutgoingFrame
 from hubfw.sim.han import Han
 
-VIRTUAL_RADIOS = ("virtual", "sim")
+VIRTUAL_RADIOS = ("virtual",)
 
 
 class OtaRadio(Protocol):
@@ -58,7 +59,7 @@ async def open_virtual_radio(state_dir: Path, han: Han | None = None) -> Virtual
 
 
 async def open_radio(spec: str | SerialSettings, state_dir: Path) -> OtaRadio:
-    """`virtual`/`sim` → the virtual radio; anything else is a serial port or URL for bellows."""
+    """`virtual` → the virtual radio; anything else is a serial port or URL for bellows."""
     if isinstance(spec, SerialSettings):
         return await open_bellows_radio(spec, state_dir)
     if spec in VIRTUAL_RADIOS:

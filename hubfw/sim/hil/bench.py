@@ -1,0 +1,244 @@
+"""The two HIL back-ends behind one protocol: `SimulatedBench` (virtual time, simulated NCP and devices) and
+`RealBench` (a real coordinator, wall-clock time). Tests written against `HilBench` run on either."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import zigpy.types as t
+
+from hubfw.alerts import AlertCode, TransferAlert
+from hubfw.clock import SystemClock
+from hubfw.devices import DeviceType, parse_eui64
+from hubfw.errors import HubfwError
+from hubfw.hub import Hub, HubConfig, read_alert_log
+from hubfw.ota.image import build_image
+from hubfw.ota.keys import new_private_key
+from hubfw.radio import open_bellows_radio
+from hubfw.sim.devices import OtaClientDevice, make_device
+from hubfw.sim.hil.settings import HilConfigError, HilSettings
+from hubfw.sim.world import ScenarioTimeout, SimulatedWorld
+
+SIM_MANUFACTURER = 0x1234
+SIM_IMAGE_TYPES = {DeviceType.PPMID: 0x0101, DeviceType.HCALCS: 0x0102, DeviceType.GSME: 0x0103,
+                   DeviceType.ESME: 0x0104}
+SIM_OLD_VERSION = 0x00000100
+SIM_NEW_VERSION = 0x00000200
+SIM_HARDWARE_VERSION = 2
+SIM_PAYLOAD_BYTES = 8_000
+"""Small images keep the suite quick; still 125 blocks of 64 bytes, so there is a middle to interrupt."""
+SIM_DUT = parse_eui64("00:0d:6f:00:00:0b:00:01")
+SIM_DUT_NWK = 0xB001
+SIM_DUT_INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
+"""The Zigbee specification's example install code (with its CRC)."""
+JOIN_TIMEOUT = 3600.0
+PERMIT_S = 254
+REAL_POLL_S = 0.5
+"""Real bench: seconds between looks at the hub while waiting."""
+
+
+class HilTimeout(HubfwError):
+    """What a HIL test waited for did not happen in time."""
+
+
+class HilBench(Protocol):
+    """What a HIL test uses; the same on the simulator and on a real bench."""
+
+    device_under_test: t.EUI64
+    dut_install_code: bytes | None
+    device_type: DeviceType
+
+    @property
+    def hub(self) -> Hub: ...
+
+    def dut_image(self) -> bytes: ...
+
+    def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> dict[str, Any]: ...
+
+    async def admit(self, eui64: t.EUI64, install_code: bytes | None) -> None: ...
+
+    async def wait_until(self, goal: Callable[[], bool], timeout: float) -> None: ...
+
+    async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
+                             firmware_version: int | None = None) -> TransferAlert: ...
+
+    def alerts(self, entity: t.EUI64 | None = None) -> list[TransferAlert]: ...
+
+    def transfer(self, entity: t.EUI64) -> dict[str, Any] | None: ...
+
+
+class _HubBench(abc.ABC):
+    """What both back-ends do the same way, given `hub` and `wait_until`."""
+
+    @property
+    @abc.abstractmethod
+    def hub(self) -> Hub: ...
+
+    @abc.abstractmethod
+    async def wait_until(self, goal: Callable[[], bool], timeout: float) -> None: ...
+
+    def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> dict[str, Any]:
+        """CS05b/c through the hub: admission, store, ImageNotify (the hub's own `distribute`)."""
+        return self.hub.distribute(ota_file, targets, device_type)
+
+    def alerts(self, entity: t.EUI64 | None = None) -> list[TransferAlert]:
+        """The alert log in order (each alert once), optionally for one entity."""
+        logged = read_alert_log(self.hub.alert_log.path)
+        return [alert for alert in logged if entity is None or alert.entity == entity]
+
+    def transfer(self, entity: t.EUI64) -> dict[str, Any] | None:
+        """The entity's unfinished transfer as `hubfw transfers` shows it (offset, total_size, state)."""
+        return next((entry for entry in self.hub.transfers() if entry["entity"] == str(entity)), None)
+
+    async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
+                             firmware_version: int | None = None) -> TransferAlert:
+        """The first logged alert with this entity and code (and version, if given), waiting up to `timeout`."""
+        def found() -> TransferAlert | None:
+            return next((alert for alert in self.alerts(entity) if alert.code is code
+                         and (firmware_version is None or alert.firmware_version == firmware_version)), None)
+
+        try:
+            await self.wait_until(lambda: found() is not None, timeout)
+        except HilTimeout:
+            seen = ", ".join(f"0x{alert.code:04X}" for alert in self.alerts(entity)) or "none"
+            raise HilTimeout(f"no alert 0x{code:04X} for {entity} within {timeout:.0f} s (its alerts: {seen})") from None
+        alert = found()
+        assert alert is not None
+        return alert
+
+
+class SimulatedBench(_HubBench):
+    """A `SimulatedWorld` with a simulated DUT (not yet joined) that trusts the bench's signing key."""
+
+    def __init__(self, state_dir: Path, device_type: DeviceType = DeviceType.PPMID, *, ezsp_version: int = 13) -> None:
+        self.state_dir = state_dir
+        self.ezsp_version = ezsp_version
+        self.signing_key = new_private_key()
+        self.config = HubConfig(trust=(self.signing_key.public_key(),), require_signature=True)
+        self.world = SimulatedWorld(state_dir, ezsp_version=ezsp_version, config=self.config)
+        self.device_type = device_type
+        self.dut = self.device(device_type, SIM_DUT, SIM_DUT_NWK, install_code=SIM_DUT_INSTALL_CODE)
+        self.device_under_test = self.dut.ieee
+        self.dut_install_code: bytes | None = SIM_DUT_INSTALL_CODE
+
+    @property
+    def hub(self) -> Hub:
+        return self.world.hub
+
+    async def start(self) -> None:
+        await self.world.start()
+
+    async def stop(self) -> None:
+        await self.world.stop()
+
+    def device(self, device_type: DeviceType, eui64: t.EUI64 | str, nwk: int, **options: Any) -> OtaClientDevice:
+        """A simulated device that takes this bench's images for its type (not on the HAN yet: `add` or `admit`)."""
+        options.setdefault("hardware_version", SIM_HARDWARE_VERSION)
+        options.setdefault("file_version", SIM_OLD_VERSION)
+        return make_device(device_type, eui64, nwk, manufacturer_code=SIM_MANUFACTURER,
+                           image_type=SIM_IMAGE_TYPES[device_type],
+                           trust_anchors=(self.signing_key.public_key(),), **options)
+
+    def image(self, device_type: DeviceType, file_version: int, payload_bytes: int = SIM_PAYLOAD_BYTES) -> bytes:
+        """A signed OTA file the simulated devices of `device_type` accept."""
+        payload = bytes((index * 7 + file_version) & 0xFF for index in range(payload_bytes))
+        return build_image(manufacturer_code=SIM_MANUFACTURER, image_type=SIM_IMAGE_TYPES[device_type],
+                           file_version=file_version, payload=payload, header_string=f"hubfw HIL 0x{file_version:08X}",
+                           min_hw_version=1, max_hw_version=3, sign_key=self.signing_key).to_bytes()
+
+    def dut_image(self) -> bytes:
+        return self.image(self.device_type, SIM_NEW_VERSION)
+
+    async def add(self, *devices: OtaClientDevice) -> None:
+        """Devices without install codes join the open network; returns once the hub knows them."""
+        await self.world.add(*devices)
+
+    async def admit(self, eui64: t.EUI64, install_code: bytes | None) -> None:
+        """Permit `eui64` with its install code, then let the simulated device of that EUI-64 join."""
+        if eui64 != self.dut.ieee:
+            raise HilConfigError(f"the simulated bench has no device {eui64} to admit (add others with `add`)")
+        await self.hub.permit(PERMIT_S, install_code, None if install_code is None else eui64)
+        await self.world.add(self.dut)
+
+    async def wait_until(self, goal: Callable[[], bool], timeout: float) -> None:
+        """Drive the world on virtual time until `goal()` holds; `timeout` is virtual seconds."""
+        if goal():
+            return
+        try:
+            await self.world.run_until(goal, timeout)
+        except ScenarioTimeout as exc:
+            raise HilTimeout(str(exc)) from None
+
+    async def restart_hub(self) -> None:
+        """Power-cycle the Communications Hub: hub and NCP stop, a new Hub and NCP start on the same state
+        directory (flash, zigpy database, NCP tokens). The HAN devices keep running: they do not reboot.
+
+        The joined devices then do a secured rejoin, as end devices do when their parent comes back: the
+        simulated devices answer no ZDO interview, so zigpy never stored them and learns them again from
+        the NCP's trustCenterJoinHandler (the NCP's tokens admit them without an open network)."""
+        han, clock = self.world.han, self.world.clock
+        await self.world.stop()
+        self.world = SimulatedWorld(self.state_dir, ezsp_version=self.ezsp_version, config=self.config, clock=clock)
+        self.world.han = self.world.ncp.han = han
+        await self.world.start()
+        joined = [device for device in han.devices if device.joined]
+        for device in joined:
+            self.world.ncp.join(device.ieee, device.identity.nwk, device.identity.install_code)
+        await self.world.run_until(lambda: all(device.ieee in self.hub.app.devices for device in joined), JOIN_TIMEOUT)
+
+
+class RealBench(_HubBench):
+    """The hub on a real EZSP coordinator under the system clock, its state in a scratch directory."""
+
+    def __init__(self, state_dir: Path, settings: HilSettings) -> None:
+        assert settings.port is not None and settings.dut is not None
+        self.settings = settings
+        self._hub = Hub(state_dir, functools.partial(open_bellows_radio, settings.serial_settings()), SystemClock())
+        self.device_under_test = settings.dut
+        self.dut_install_code = settings.install_code
+        self.device_type = settings.device_type
+
+    @property
+    def hub(self) -> Hub:
+        return self._hub
+
+    async def start(self) -> None:
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+
+    def dut_image(self) -> bytes:
+        return self.settings.test_image()
+
+    async def admit(self, eui64: t.EUI64, install_code: bytes | None) -> None:
+        """Open the network (for `eui64` alone, under its install code's key) and wait for it to join."""
+        await self.hub.permit(PERMIT_S, install_code, None if install_code is None else eui64)
+        await self.wait_until(lambda: eui64 in self.hub.app.devices, PERMIT_S)
+
+    async def wait_until(self, goal: Callable[[], bool], timeout: float) -> None:
+        """Poll `goal()` while the hub serves on its own; `timeout` is wall-clock seconds."""
+        deadline = self.hub.clock.now() + timeout
+        while not goal():
+            if self.hub.clock.now() >= deadline:
+                raise HilTimeout(f"not reached within {timeout:.0f} s")
+            await asyncio.sleep(REAL_POLL_S)
+
+
+async def watch_transfer(bench: HilBench, entity: t.EUI64, timeout: float) -> list[int]:
+    """The byte offsets the hub recorded for `entity`'s transfer, sampled until a 0x8F89/0x8F8A alert ends it."""
+    offsets: list[int] = []
+
+    def ended() -> bool:
+        entry = bench.transfer(entity)
+        if entry is not None and (not offsets or entry["offset"] != offsets[-1]):
+            offsets.append(entry["offset"])
+        return any(alert.code is not AlertCode.ACTIVATION for alert in bench.alerts(entity))
+
+    await bench.wait_until(ended, timeout)
+    return offsets

@@ -1,0 +1,50 @@
+"""`hubfw serve --radio sim` as a real process: the hub on bellows over the simulated NCP's pty, the default
+simulated HAN joined, a clean stop on SIGTERM with the NCP's network kept for the next start."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubfw.control import ControlClient, socket_path
+from hubfw.sim.hil import simulator_only
+from hubfw.sim.serving import default_devices
+
+READY_TIMEOUT = 30  # seconds to import zigpy, start bellows on the pty and join the HAN; never reached when all works
+SERVE = [sys.executable, "-c", "from hubfw.hubcli import serve; serve()"]
+
+
+def start_serving(state_dir: Path) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([*SERVE, "--radio", "sim", "--state", str(state_dir)], stderr=subprocess.PIPE)
+    ready, _, _ = select.select([process.stderr], [], [], READY_TIMEOUT)
+    line = process.stderr.readline().decode() if ready else ""
+    if "serving on" not in line:
+        process.kill()
+        pytest.fail(f"hubfw serve --radio sim did not start: {line!r} {process.stderr.read().decode()!r}")
+    return process, line
+
+
+@pytest.mark.hil
+@simulator_only
+def test_serve_on_the_simulated_ncp_shows_its_path_and_stops_cleanly(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    process, banner = start_serving(state_dir)
+    try:
+        joined = ControlClient(state_dir).call("devices")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=READY_TIMEOUT)
+
+    assert "serving on bellows EZSP v13 on /dev/pts/" in banner and "(simulated NCP)" in banner
+    assert sorted(device["eui64"] for device in joined) == sorted(str(device.ieee) for device in default_devices())
+    assert process.returncode == 0, stderr.decode()
+    assert "stopped; flash closed cleanly" in stderr.decode()
+    assert not socket_path(state_dir).exists()
+    tokens = json.loads((state_dir / "ncp" / "ncp.json").read_text())
+    assert {str(device.ieee) for device in default_devices()} <= set(map(str.lower, tokens["devices"]))
