@@ -48,10 +48,11 @@ def _register() -> None:
     from hubfw.flash.cli import flash
     from hubfw.hubcli import HUB_COMMANDS
     from hubfw.ota.cli import image, keys
-    from hubfw.store.cli import store
+    from hubfw.store.cli import store, torture
 
     for command in (keys, image, flash, store, cbke, *BENCH_COMMANDS, *HUB_COMMANDS):
         main.add_command(command)
+    flash.add_command(torture)  # it proves the store on a flash profile, so it lives with the store
 
 
 _register()

@@ -1,0 +1,170 @@
+"""The store's state as the replay of its metadata records.
+
+The same `apply` runs when a record is appended and when the log is replayed after a restart, so
+the state in memory is, by construction, what a reboot would rebuild — apart from the live download
+offsets between checkpoints, which are marked volatile in `TargetProgress`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import zigpy.types as t
+
+from hubfw.alerts import TransferAlert, TransferResponse, activation_alert, transfer_alert
+from hubfw.store.records import (
+    AckRecord,
+    ActivationRecord,
+    AlertRecord,
+    CommitRecord,
+    CompletedRecord,
+    CountersRecord,
+    ImageRecord,
+    ProgressRecord,
+    Record,
+    TerminalRecord,
+)
+from hubfw.store.state import Block, CompletedTransfer, ImageState
+
+TARGET_ID_BITS = 4  # transfer alert id = image_id << 4 | target index (targets 0..14)
+ACTIVATION_SLOT = 0xF  # activation alert id = sequence << 4 | 0xF: never a target index
+
+
+def transfer_alert_id(image_id: int, target: int) -> int:
+    """The one id a target's terminal alert for an image can ever have: re-deciding cannot mint another."""
+    return image_id << TARGET_ID_BITS | target
+
+
+def activation_alert_id(sequence: int) -> int:
+    return sequence << TARGET_ID_BITS | ACTIVATION_SLOT
+
+
+@dataclass
+class StoreModel:
+    """Images per block (committed or only begun), the alert journal and completed transfers."""
+
+    images: dict[Block, ImageState] = field(default_factory=dict)
+    alerts: dict[int, TransferAlert] = field(default_factory=dict)  # owed and unacknowledged, journal order
+    completed: dict[t.EUI64, CompletedTransfer] = field(default_factory=dict)
+    next_image_id: int = 1
+    next_activation: int = 1
+    max_completed: int = 32  # completed transfers remembered for CS06 (newest kept); the layout sets it
+
+    def copy(self) -> StoreModel:
+        return copy.deepcopy(self)
+
+    # ----- queries
+
+    def live(self, block: Block) -> ImageState | None:
+        """The committed image of a block that still has a non-terminal target (i.e. is served)."""
+        image = self.images.get(block)
+        if image is None or not image.committed or image.retired:
+            return None
+        return image
+
+    def live_images(self) -> list[ImageState]:
+        return [image for block in Block if (image := self.live(block)) is not None]
+
+    def by_id(self, image_id: int) -> ImageState | None:
+        for image in self.live_images():
+            if image.image.image_id == image_id:
+                return image
+        return None
+
+    # ----- replay
+
+    def apply(self, record: Record) -> None:
+        """Bring the state forward by one record (the same code for live appends and replay)."""
+        if isinstance(record, ImageRecord):
+            image = ImageState(record.image, [copy.copy(target) for target in record.targets], record.committed)
+            self.images[record.image.block] = image
+            self.next_image_id = max(self.next_image_id, record.image.image_id + 1)
+        elif isinstance(record, CommitRecord):
+            for image in self.images.values():
+                if image.image.image_id == record.image_id:
+                    image.committed = True
+        elif isinstance(record, ProgressRecord):
+            image = self.by_id(record.image_id)
+            if image is not None and record.target < len(image.targets):
+                target = image.targets[record.target]
+                if target.started_at is None:
+                    target.started_at = record.time
+                target.checkpoint_offset = target.offset = record.offset
+                target.checkpoint_time = target.last_activity = record.time
+        elif isinstance(record, TerminalRecord):
+            self._apply_terminal(record)
+        elif isinstance(record, AlertRecord):
+            self.alerts[record.alert.alert_id] = record.alert
+        elif isinstance(record, AckRecord):
+            for alert_id in record.alert_ids:
+                self.alerts.pop(alert_id, None)
+        elif isinstance(record, ActivationRecord):
+            self.alerts[record.alert_id] = activation_alert(
+                record.alert_id, record.entity, record.firmware_version, record.time
+            )
+            self.next_activation = max(self.next_activation, (record.alert_id >> TARGET_ID_BITS) + 1)
+        elif isinstance(record, CompletedRecord):
+            self._remember(record.transfer)
+        elif isinstance(record, CountersRecord):
+            self.next_image_id = max(self.next_image_id, record.next_image_id)
+            self.next_activation = max(self.next_activation, record.next_activation)
+        else:  # pragma: no cover - the codec knows no other types
+            raise TypeError(f"unknown record {record!r}")
+
+    def _apply_terminal(self, record: TerminalRecord) -> None:
+        for image_id, index, response in record.entries:
+            image = self.by_id(image_id)
+            if image is None or index >= len(image.targets) or image.targets[index].terminal:
+                continue
+            target = image.targets[index]
+            target.response, target.finished_at = response, record.time
+            alert_id = transfer_alert_id(image_id, index)
+            self.alerts[alert_id] = transfer_alert(
+                alert_id, target.entity, image.image.file_version, response, record.time
+            )
+            if response is TransferResponse.SUCCESS:
+                i = image.image
+                self._remember(CompletedTransfer(
+                    target.entity, i.image_id, i.device_type, i.file_version, i.manufacturer_image_sha256, record.time
+                ))
+
+    def _remember(self, transfer: CompletedTransfer) -> None:
+        self.completed.pop(transfer.entity, None)
+        self.completed[transfer.entity] = transfer
+        while len(self.completed) > self.max_completed:
+            del self.completed[next(iter(self.completed))]
+
+    def drop_uncommitted(self) -> list[Block]:
+        """Roll back images whose commit record never landed; returns their blocks (to be erased)."""
+        dropped = [block for block, image in self.images.items() if not image.committed]
+        for block in dropped:
+            del self.images[block]
+        return dropped
+
+    # ----- compaction
+
+    def snapshot_records(self) -> list[Record]:
+        """The fewest records that replay to this state (what a compaction writes)."""
+        records: list[Record] = [CountersRecord(self.next_image_id, self.next_activation)]
+        records += [CompletedRecord(transfer) for transfer in self.completed.values()]
+        for image in self.images.values():
+            if image.committed and image.retired:
+                continue
+            records.append(ImageRecord(image.image, tuple(image.targets), image.committed))
+        records += [AlertRecord(alert) for alert in self.alerts.values()]
+        return records
+
+    def durable_summary(self) -> tuple:
+        """Everything a reboot must preserve, as a comparable value (live offsets excluded)."""
+        images = tuple(
+            (
+                image.image,
+                tuple(
+                    (str(p.entity), p.response, p.finished_at, p.started_at, p.checkpoint_offset, p.checkpoint_time)
+                    for p in image.targets
+                ),
+            )
+            for image in self.live_images()
+        )
+        return (images, tuple(self.alerts.items()), tuple(self.completed.values()))

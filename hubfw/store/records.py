@@ -1,0 +1,321 @@
+"""The metadata records and their on-flash framing.
+
+Frame (little-endian)::
+
+    u8 0xA7 | u8 record type | u16 payload length | payload | u32 CRC-32 of type..payload
+
+padded with 0xFF to the flash's program unit. A record is valid only if its whole frame is there
+and its CRC matches, so a record torn by a power cut reads as "not written". Payloads are fixed
+`struct` layouts; optional numbers use a sentinel (-1, NaN, 0xFF) rather than a flag byte.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+
+import zigpy.types as t
+
+from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
+from hubfw.devices import DeviceType
+from hubfw.store.state import Block, CompletedTransfer, StoredImage, TargetProgress
+
+FRAME_MAGIC = 0xA7
+_FRAME_HEAD = struct.Struct("<BBH")
+_CRC = struct.Struct("<I")
+FRAME_OVERHEAD = _FRAME_HEAD.size + _CRC.size
+MAX_PAYLOAD = 0xFFFF
+
+_DEVICE_TYPES = list(DeviceType)
+_BLOCKS = list(Block)
+_NO_RESPONSE = 0xFF
+_NO_TIME = math.nan
+
+
+class RecordError(ValueError):
+    """Bytes that are not a valid record (torn, corrupt or foreign)."""
+
+
+def _time(value: float | None) -> float:
+    return _NO_TIME if value is None else value
+
+
+def _untime(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _response(value: TransferResponse | None) -> int:
+    return _NO_RESPONSE if value is None else int(value)
+
+
+def _unresponse(value: int) -> TransferResponse | None:
+    return None if value == _NO_RESPONSE else TransferResponse(value)
+
+
+def _eui(entity: t.EUI64) -> bytes:
+    return entity.serialize()
+
+
+def _uneui(raw: bytes) -> t.EUI64:
+    return t.EUI64.deserialize(raw)[0]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """An image and its targets. Written uncommitted before the image data (the intent), or
+    committed with the targets' current state when a compaction copies a live image."""
+
+    TYPE = 1
+    _HEAD = struct.Struct("<IBBBHHIIii32s32sdB")
+    _TARGET = struct.Struct("<8sBIddd")
+
+    image: StoredImage
+    targets: tuple[TargetProgress, ...]
+    committed: bool
+
+    def payload(self) -> bytes:
+        i = self.image
+        head = self._HEAD.pack(
+            i.image_id, _BLOCKS.index(i.block), _DEVICE_TYPES.index(i.device_type), self.committed,
+            i.manufacturer_code, i.image_type, i.file_version, i.total_size,
+            -1 if i.min_hw_version is None else i.min_hw_version, -1 if i.max_hw_version is None else i.max_hw_version,
+            i.file_sha256, i.manufacturer_image_sha256, i.arrived_at, len(self.targets),
+        )
+        return head + b"".join(
+            self._TARGET.pack(
+                _eui(p.entity), _response(p.response), p.checkpoint_offset,
+                _time(p.started_at), _time(p.checkpoint_time), _time(p.finished_at),
+            )
+            for p in self.targets
+        )
+
+    @classmethod
+    def parse(cls, payload: bytes) -> ImageRecord:
+        (image_id, block, device_type, committed, manufacturer_code, image_type, file_version, total_size,
+         min_hw, max_hw, file_sha, mfr_sha, arrived_at, count) = cls._HEAD.unpack_from(payload)
+        if len(payload) != cls._HEAD.size + count * cls._TARGET.size:
+            raise RecordError("image record length does not match its target count")
+        image = StoredImage(
+            image_id, _BLOCKS[block], _DEVICE_TYPES[device_type], manufacturer_code, image_type, file_version,
+            total_size, None if min_hw < 0 else min_hw, None if max_hw < 0 else max_hw, file_sha, mfr_sha, arrived_at,
+        )
+        targets = []
+        for index in range(count):
+            raw, response, offset, started, checkpoint, finished = cls._TARGET.unpack_from(
+                payload, cls._HEAD.size + index * cls._TARGET.size
+            )
+            started_at, checkpoint_time = _untime(started), _untime(checkpoint)
+            targets.append(TargetProgress(
+                _uneui(raw), _unresponse(response), _untime(finished), started_at, offset, checkpoint_time,
+                offset=offset, last_activity=checkpoint_time,
+            ))
+        return cls(image, tuple(targets), bool(committed))
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """The image's data is fully written and verified: from here on it is visible and served."""
+
+    TYPE = 2
+    _S = struct.Struct("<I")
+    image_id: int
+
+    def payload(self) -> bytes:
+        return self._S.pack(self.image_id)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> CommitRecord:
+        return cls(*cls._S.unpack(payload))
+
+
+@dataclass(frozen=True)
+class ProgressRecord:
+    """A download checkpoint; the first one of a target is its "download started"."""
+
+    TYPE = 3
+    _S = struct.Struct("<IBId")
+    image_id: int
+    target: int
+    offset: int
+    time: float
+
+    def payload(self) -> bytes:
+        return self._S.pack(self.image_id, self.target, self.offset, self.time)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> ProgressRecord:
+        return cls(*cls._S.unpack(payload))
+
+
+@dataclass(frozen=True)
+class TerminalRecord:
+    """Terminal states reached at `time`, each owing exactly one alert (id derived from image+target).
+
+    This one write is both the alert journal entry and the state change, so an owed alert can
+    neither be lost nor minted twice. When it leaves all of an image's targets terminal, it is
+    also the image's tombstone.
+    """
+
+    TYPE = 4
+    _HEAD = struct.Struct("<dB")
+    _ENTRY = struct.Struct("<IBB")
+    time: float
+    entries: tuple[tuple[int, int, TransferResponse], ...]  # (image_id, target index, response)
+
+    def payload(self) -> bytes:
+        return self._HEAD.pack(self.time, len(self.entries)) + b"".join(
+            self._ENTRY.pack(image_id, target, int(response)) for image_id, target, response in self.entries
+        )
+
+    @classmethod
+    def parse(cls, payload: bytes) -> TerminalRecord:
+        time, count = cls._HEAD.unpack_from(payload)
+        if len(payload) != cls._HEAD.size + count * cls._ENTRY.size:
+            raise RecordError("terminal record length does not match its entry count")
+        entries = tuple(
+            (image_id, target, TransferResponse(response))
+            for image_id, target, response in (
+                cls._ENTRY.unpack_from(payload, cls._HEAD.size + n * cls._ENTRY.size) for n in range(count)
+            )
+        )
+        return cls(time, entries)
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An owed, unacknowledged alert as a compaction copies it (its image may be long gone)."""
+
+    TYPE = 5
+    _S = struct.Struct("<QH8sIBd")
+    alert: TransferAlert
+
+    def payload(self) -> bytes:
+        a = self.alert
+        return self._S.pack(
+            a.alert_id, int(a.code), _eui(a.entity), a.firmware_version, _response(a.transfer_response), a.time
+        )
+
+    @classmethod
+    def parse(cls, payload: bytes) -> AlertRecord:
+        alert_id, code, raw, version, response, time = cls._S.unpack(payload)
+        return cls(TransferAlert(alert_id, AlertCode(code), _uneui(raw), version, _unresponse(response), time))
+
+
+@dataclass(frozen=True)
+class AckRecord:
+    """Alerts the consumer has taken delivery of; they leave the journal at the next compaction."""
+
+    TYPE = 6
+    MAX_IDS = 64
+    alert_ids: tuple[int, ...]
+
+    def payload(self) -> bytes:
+        return struct.pack(f"<H{len(self.alert_ids)}Q", len(self.alert_ids), *self.alert_ids)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> AckRecord:
+        (count,) = struct.unpack_from("<H", payload)
+        if len(payload) != 2 + 8 * count:
+            raise RecordError("ack record length does not match its id count")
+        return cls(struct.unpack_from(f"<{count}Q", payload, 2))
+
+
+@dataclass(frozen=True)
+class ActivationRecord:
+    """A PPMID's 0x8F8B activation alert, owed from this write on."""
+
+    TYPE = 7
+    _S = struct.Struct("<Q8sId")
+    alert_id: int
+    entity: t.EUI64
+    firmware_version: int
+    time: float
+
+    def payload(self) -> bytes:
+        return self._S.pack(self.alert_id, _eui(self.entity), self.firmware_version, self.time)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> ActivationRecord:
+        alert_id, raw, version, time = cls._S.unpack(payload)
+        return cls(alert_id, _uneui(raw), version, time)
+
+
+@dataclass(frozen=True)
+class CompletedRecord:
+    """A completed transfer as a compaction copies it, so CS06 works after the image left flash."""
+
+    TYPE = 8
+    _S = struct.Struct("<8sIBI32sd")
+    transfer: CompletedTransfer
+
+    def payload(self) -> bytes:
+        c = self.transfer
+        return self._S.pack(
+            _eui(c.entity), c.image_id, _DEVICE_TYPES.index(c.device_type), c.file_version,
+            c.manufacturer_image_sha256, c.completed_at,
+        )
+
+    @classmethod
+    def parse(cls, payload: bytes) -> CompletedRecord:
+        raw, image_id, device_type, version, mfr_sha, completed_at = cls._S.unpack(payload)
+        return cls(CompletedTransfer(_uneui(raw), image_id, _DEVICE_TYPES[device_type], version, mfr_sha, completed_at))
+
+
+@dataclass(frozen=True)
+class CountersRecord:
+    """The id counters, so ids are never reused even when no image or alert is left to show them."""
+
+    TYPE = 9
+    _S = struct.Struct("<II")
+    next_image_id: int
+    next_activation: int
+
+    def payload(self) -> bytes:
+        return self._S.pack(self.next_image_id, self.next_activation)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> CountersRecord:
+        return cls(*cls._S.unpack(payload))
+
+
+Record = (
+    ImageRecord | CommitRecord | ProgressRecord | TerminalRecord | AlertRecord | AckRecord | ActivationRecord
+    | CompletedRecord | CountersRecord
+)
+_TYPES: dict[int, type] = {
+    cls.TYPE: cls
+    for cls in (ImageRecord, CommitRecord, ProgressRecord, TerminalRecord, AlertRecord, AckRecord, ActivationRecord,
+                CompletedRecord, CountersRecord)
+}
+
+
+def encode(record: Record, program_unit: int = 1) -> bytes:
+    """The framed record, padded with 0xFF to a whole number of program units."""
+    payload = record.payload()
+    if len(payload) > MAX_PAYLOAD:
+        raise RecordError(f"record payload of {len(payload)} bytes is too large")
+    body = _FRAME_HEAD.pack(FRAME_MAGIC, record.TYPE, len(payload)) + payload
+    frame = body + _CRC.pack(zlib.crc32(body[1:]))
+    return frame + b"\xff" * (-len(frame) % program_unit)
+
+
+def frame_length(head: bytes) -> int:
+    """The frame length announced by a frame's first four bytes (RecordError if not a frame start)."""
+    magic, kind, length = _FRAME_HEAD.unpack(head)
+    if magic != FRAME_MAGIC or kind not in _TYPES:
+        raise RecordError("no record frame here")
+    return _FRAME_HEAD.size + length + _CRC.size
+
+
+def decode(frame: bytes) -> Record:
+    """The record in a whole frame (as long as frame_length said); RecordError if torn or corrupt."""
+    body, (crc,) = frame[:-_CRC.size], _CRC.unpack(frame[-_CRC.size:])
+    if zlib.crc32(body[1:]) != crc:
+        raise RecordError("record CRC mismatch")
+    _, kind, _ = _FRAME_HEAD.unpack_from(body)
+    try:
+        return _TYPES[kind].parse(body[_FRAME_HEAD.size:])
+    except (struct.error, ValueError, IndexError) as exc:
+        raise RecordError(f"malformed record of type {kind}: {exc}") from None
