@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import zigpy.types as t
-from conftest import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file
+from hub_helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file
 from hub_ota_client import IMAGE_BLOCK, OtaHan, RawOtaClient, assert_answered_in_kind
 
 from hubfw.clock import VirtualClock

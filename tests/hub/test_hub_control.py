@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import join_client, make_ota_file
+from hub_helpers import join_client, make_hub, make_ota_file
 from hub_ota_client import OtaHan
 
 from hubfw.cli import HubfwGroup
@@ -207,8 +207,6 @@ async def test_malformed_requests_get_an_error_line_and_change_nothing(hub: Hub,
 
 
 async def test_a_second_hub_on_the_same_state_directory_is_refused(hub: Hub, han: OtaHan, clock, state_dir) -> None:
-    from conftest import make_hub
-
     from hubfw.errors import HubfwError
 
     with pytest.raises(HubfwError, match="in use"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import zigpy.types as t
-from conftest import join_client
+from hub_helpers import join_client
 from hub_ota_client import OtaHan
 
 from hubfw.hub import Hub

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_ota_file
+from hub_helpers import make_ota_file
 
 from hubfw.clock import SystemClock
 from hubfw.control import ControlClient, socket_path

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file
+from hub_helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file
 
 from hubfw.alerts import AlertCode
 from hubfw.clock import VirtualClock

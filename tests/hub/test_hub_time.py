@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import zigpy.types as t
-from conftest import join_client, make_ota_file
+from hub_helpers import join_client, make_hub, make_ota_file
 from hub_ota_client import IMAGE_NOTIFY, OtaHan
 
 from hubfw.alerts import TransferResponse
@@ -50,8 +50,6 @@ async def test_a_download_stalled_for_24_hours_fails_once(hub: Hub, han: OtaHan)
 
 
 async def test_alerts_owed_before_a_restart_reach_the_log_on_start(state_dir, han: OtaHan, clock) -> None:
-    from conftest import make_hub
-
     first = make_hub(state_dir, han, clock)
     await first.start()
     target = t.EUI64.convert("00:0d:6f:00:00:00:c0:01")

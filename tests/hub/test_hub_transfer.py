@@ -8,7 +8,7 @@ import collections
 import pytest
 import zigpy.application
 import zigpy.types as t
-from conftest import NEW_VERSION, join_client, make_hub, make_ota_file
+from hub_helpers import NEW_VERSION, join_client, make_hub, make_ota_file
 from hub_ota_client import (
     ABORT,
     IMAGE_BLOCK,
