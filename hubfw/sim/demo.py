@@ -29,7 +29,7 @@ from hubfw.devices import DeviceType
 from hubfw.hub import read_alert_log
 from hubfw.ota.image import build_image
 from hubfw.ota.keys import new_private_key
-from hubfw.sim.devices import OtaClientDevice, gsme, hcalcs, ppmid
+from hubfw.sim.devices import OtaClientDevice, Phase, gsme, hcalcs, ppmid
 from hubfw.sim.devices.behaviour import PowerCut
 from hubfw.sim.world import SimulatedWorld
 from hubfw.store.errors import StoreRejected
@@ -76,7 +76,7 @@ class Demo:
         self.devices: dict[str, OtaClientDevice] = {}
         self.from_versions: dict[t.EUI64, int] = {}
         self.started = world.clock.now()
-        self.hcalcs_waited = False
+        self.waited_for_activation: set[str] = set()
 
     def alerts(self) -> list[TransferAlert]:
         return read_alert_log(self.world.hub.alert_log.path)
@@ -137,14 +137,15 @@ class Demo:
         self.expect("hcalcs-1", AlertCode.TRANSFER_SUCCESS, 0x200, TransferResponse.SUCCESS)
         await self.until(lambda: self.has_alert("hcalcs-1", AlertCode.TRANSFER_SUCCESS), DAY)
         await self.world.run_for(3600)
-        waiting = self.devices["hcalcs-1"].current_file_version == OLD_VERSION
-        self.say(f"  hcalcs-1 downloaded and is waiting for activation: {waiting}")
+        waiting = self.devices["hcalcs-1"].phase is Phase.WAITING_TO_UPGRADE
+        if waiting and self.devices["hcalcs-1"].current_file_version == OLD_VERSION:
+            self.waited_for_activation.add("hcalcs-1")
+        self.say(f"  an hour later hcalcs-1 still runs 0x{OLD_VERSION:08X}, waiting for activation: {waiting}")
         sha = bytes.fromhex(stored["manufacturer_image_sha256"])
         self.world.hub.activate(self.devices["hcalcs-1"].identity.ieee, sha)
         self.say(f"  CS06 activate hcalcs-1 with Manufacturer Image hash {sha.hex()[:16]}…")
         await self.until(lambda: self.devices["hcalcs-1"].current_file_version == 0x200, DAY)
         self.say(f"  hcalcs-1 now runs 0x{self.devices['hcalcs-1'].current_file_version:08X}")
-        self.hcalcs_waited = waiting
 
     async def act_two(self) -> None:
         self.say("")
@@ -182,6 +183,7 @@ class Demo:
             self.narrator.rejections.append(str(exc))
             self.say(f"  a new PPMID image is refused: {exc}")
         await self.until(lambda: self.has_alert("gsme-1", AlertCode.TRANSFER_SUCCESS), 3 * DAY)
+        await self.world.run_for(3600)  # a sleepy meter hears the UpgradeEndResponse at its next poll
         self.say(f"  {self.day()}: the sleepy gsme-1 finished its download and waits for activation "
                  f"(still runs 0x{meter.current_file_version:08X})")
 
@@ -192,7 +194,8 @@ class Demo:
         final = {"ppmid-1": 0x300, "ppmid-2": 0x200, "hcalcs-1": 0x200, "ppmid-3": OLD_VERSION,
                  "ppmid-4": OLD_VERSION, "gsme-1": OLD_VERSION}
         versions_ok = all(self.devices[name].current_file_version == v for name, v in final.items())
-        ok = got == wanted and versions_ok and self.hcalcs_waited and len(self.narrator.rejections) == 1
+        waiting_ok = self.waited_for_activation == {"hcalcs-1"} and self.devices["gsme-1"].phase is Phase.WAITING_TO_UPGRADE
+        ok = got == wanted and versions_ok and waiting_ok and len(self.narrator.rejections) == 1
         return {
             "ok": ok,
             "radio": self.world.radio_description,
@@ -209,7 +212,10 @@ class Demo:
         before = self.from_versions[ieee]
         return {"name": name, "eui64": str(ieee), "type": device.identity.device_type.value,
                 "from_version": f"0x{before:08X}", "to_version": f"0x{device.current_file_version:08X}",
-                "activated": device.current_file_version != before}
+                "activated": device.current_file_version != before,
+                "activation": "immediate" if device.identity.device_type.activates_immediately else "on command (CS06)",
+                "waited_for_activation": name in self.waited_for_activation,
+                "awaiting_activation": device.phase is Phase.WAITING_TO_UPGRADE}
 
 
 class Progress:

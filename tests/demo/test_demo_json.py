@@ -37,6 +37,8 @@ def test_ppmids_activate_at_once_and_the_hcalcs_only_when_told(demo_output: dict
     assert devices["ppmid-1"]["to_version"] == "0x00000300" and devices["ppmid-1"]["activated"]
     assert devices["ppmid-2"]["to_version"] == "0x00000200" and devices["ppmid-2"]["activated"]
     assert devices["hcalcs-1"]["to_version"] == "0x00000200"
+    assert devices["hcalcs-1"]["waited_for_activation"] and devices["hcalcs-1"]["activation"] == "on command (CS06)"
+    assert devices["gsme-1"]["awaiting_activation"] and not devices["ppmid-1"]["awaiting_activation"]
     assert not devices["ppmid-3"]["activated"] and not devices["gsme-1"]["activated"]
 
 
