@@ -1,0 +1,34 @@
+"""Credentials for the Key Establishment tests: one test CA per suite, the hub and two meters."""
+
+from __future__ import annotations
+
+import pytest
+from ke_harness import GAS_METER, HUB, ISSUER, METER, Party, make_party
+
+from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.suites import CryptoSuite
+
+
+@pytest.fixture(scope="session", params=list(CryptoSuite), ids=lambda suite: f"suite{int(suite)}")
+def suite(request: pytest.FixtureRequest) -> CryptoSuite:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def ca(suite: CryptoSuite) -> CertificateAuthority:
+    return CertificateAuthority.generate(suite, ISSUER)
+
+
+@pytest.fixture(scope="session")
+def hub(ca: CertificateAuthority) -> Party:
+    return make_party(ca, HUB)
+
+
+@pytest.fixture(scope="session")
+def meter(ca: CertificateAuthority) -> Party:
+    return make_party(ca, METER)
+
+
+@pytest.fixture(scope="session")
+def gas_meter(ca: CertificateAuthority) -> Party:
+    return make_party(ca, GAS_METER)
