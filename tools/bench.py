@@ -1,15 +1,23 @@
 """hubfw benchmarks: one JSON document (`bench-results.json`) and a readable table.
 
-Run with `make bench` (or `python tools/bench.py --out bench-results.json [--quick]`).
+Run with `make bench` (or `python tools/bench.py --out bench-results.json [--rounds N] [--quick]`).
 Every figure is measured in this run on this machine; the `machine` section says which machine.
-Timings are medians over several rounds of `time.perf_counter()`; simulated flash busy time
-comes from the flash profile's datasheet timings, not from the wall clock.
+Timings are medians over several rounds of `time.perf_counter()` (CPU figures: `time.process_time()`);
+simulated flash busy time comes from the flash profile's datasheet timings, not from the wall clock.
+
+Sections: `image` (parse/sign/admit), `flash` (store, checkpoint, power-cut recovery, a full replace
+cycle), `server` (hubfw's OTA server against zigpy's OTAManager on one radio-less zigpy app),
+`economy` (block sizes and counts), `serial` (bellows + pty + simulated NCP at 115200 baud against the
+line's limit), `scale` (concurrent downloads) and `machine`. The three headline figures are repeated
+at the top level: `server_ratio`, `serial_ratio`, `block_bytes_se`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import os
 import platform
 import statistics
@@ -19,17 +27,31 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from benchlib.images import IMAGE_TYPE, MANUFACTURER, NEW_VERSION, ota_file
+from benchlib.scale import bench_scale
+from benchlib.serial import bench_serial
+from benchlib.server_cost import bench_server, block_economy
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
-from hubfw.flash.device import NorFlash
-from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
+from hubfw.flash.device import CutMode, NorFlash, PowerCut
+from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES, FlashProfile
 from hubfw.ota.admission import admit
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage, build_image
 from hubfw.ota.keys import new_private_key
-from hubfw.store.store import ImageStore
+from hubfw.server import DEFAULT_APS_MAX_PAYLOAD, max_block_data_size
+from hubfw.store.state import StoredImage
+from hubfw.store.store import DEFAULT_CHECKPOINT_BYTES, ImageStore
 
 PACKAGES = ("hubfw", "zigpy", "bellows", "cryptography", "construct", "pyserial", "hypothesis")
 PPMID = parse_eui64("00:0d:6f:00:00:00:00:01")
+SERIAL_IMAGE_BYTES = 32 * 1024
+"""At 115200 baud a 750 KB image takes minutes; the per-block rate settles long before 32 KiB."""
+SCALE_IMAGE_BYTES = 64 * 1024
+"""19 devices × 750 KB would take most of the time budget; per-block cost does not depend on image size."""
+SCALE_DEVICES = (1, 6, 19, 50)
+SCALE_ROUNDS = 3
+PROSE_IN_TABLE = 100
+"""Longer explanations (the serial line model) are left to the JSON."""
 
 
 def median_seconds(action: Callable[[], object], rounds: int) -> float:
@@ -42,12 +64,8 @@ def median_seconds(action: Callable[[], object], rounds: int) -> float:
 
 
 def full_size_image(sign: bool = True) -> bytes:
-    """A signed OTA file of exactly the 750 KB limit (the worst case the hub must handle)."""
-    key = new_private_key() if sign else None
-    probe = build_image(manufacturer_code=0x1234, image_type=1, file_version=0x20, payload=b"", sign_key=key)
-    payload = bytes(range(256)) * ((DEFAULT_MAX_IMAGE_SIZE - len(probe.to_bytes())) // 256 + 1)
-    payload = payload[: DEFAULT_MAX_IMAGE_SIZE - len(probe.to_bytes())]
-    return build_image(manufacturer_code=0x1234, image_type=1, file_version=0x20, payload=payload, sign_key=key).to_bytes()
+    """An OTA file of exactly the 750 KB limit (the worst case the hub must handle)."""
+    return ota_file(DEFAULT_MAX_IMAGE_SIZE, new_private_key() if sign else None)
 
 
 def bench_image(rounds: int) -> dict[str, object]:
@@ -60,7 +78,8 @@ def bench_image(rounds: int) -> dict[str, object]:
         "parse_ms": 1000 * median_seconds(lambda: OtaImage.parse(data), rounds),
         "build_and_sign_ms": 1000
         * median_seconds(
-            lambda: build_image(manufacturer_code=0x1234, image_type=1, file_version=0x20, payload=payload, sign_key=key),
+            lambda: build_image(manufacturer_code=MANUFACTURER, image_type=IMAGE_TYPE, file_version=NEW_VERSION,
+                                payload=payload, sign_key=key),
             rounds,
         ),
         "admit_ms": 1000 * median_seconds(lambda: admit(data), rounds),
@@ -81,16 +100,80 @@ def bench_flash(rounds: int) -> dict[str, object]:
         store_s.append(time.perf_counter() - started)
         ops.append(flash.operations - before_ops)
         busy.append(flash.stats.busy_s - before_busy)
-    checkpoint_s = median_seconds(lambda: store.note_progress(PPMID, stored.image_id, len(data) // 2), rounds)
-    recover_s = median_seconds(lambda: ImageStore.open(flash.fork(), VirtualClock()), rounds)
+    checkpoint_s, checkpoint_ops = durable_checkpoint(store, flash, stored, rounds)
+    cut = flash_cut_mid_store(profile, data)
+    recover_s = median_seconds(lambda: ImageStore.open(cut.fork(), VirtualClock()), rounds)
     return {
         "profile": profile.name,
         "store_750k_ms": 1000 * statistics.median(store_s),
         "store_750k_operations": statistics.median(ops),
         "store_750k_simulated_busy_s": statistics.median(busy),
         "checkpoint_ms": 1000 * checkpoint_s,
-        "recover_ms": 1000 * recover_s,
+        "checkpoint_operations": checkpoint_ops,
+        "recover_after_cut_ms": 1000 * recover_s,
+        **replace_cycle(profile, data),
     }
+
+
+def durable_checkpoint(store: ImageStore, flash: NorFlash, image: StoredImage, rounds: int) -> tuple[float, float]:
+    """Median time and flash operations of a progress checkpoint that is written: each call is one
+    checkpoint interval further into the image, as the server reports it mid-download."""
+    samples, operations = [], []
+    for interval in range(1, min(rounds, image.total_size // DEFAULT_CHECKPOINT_BYTES) + 1):
+        before = flash.operations
+        started = time.perf_counter()
+        store.note_progress(PPMID, image.image_id, interval * DEFAULT_CHECKPOINT_BYTES)
+        samples.append(time.perf_counter() - started)
+        operations.append(flash.operations - before)
+    return statistics.median(samples), statistics.median(operations)
+
+
+def flash_cut_mid_store(profile: FlashProfile, data: bytes) -> NorFlash:
+    """A rebooted flash whose power went halfway through storing a 750 KB image over an older one."""
+    flash = NorFlash(profile)
+    store = ImageStore.open(flash, VirtualClock())
+    store.distribute(data, [(PPMID, DeviceType.PPMID)])
+    dry_run = flash.fork()
+    dry_store = ImageStore.open(dry_run, VirtualClock())
+    before = dry_run.operations
+    dry_store.distribute(data, [(PPMID, DeviceType.PPMID)])
+    flash.schedule_cut(flash.operations + (dry_run.operations - before) // 2, CutMode.DURING)
+    try:
+        store.distribute(data, [(PPMID, DeviceType.PPMID)])
+    except PowerCut:
+        flash.reboot()
+        return flash
+    raise RuntimeError("the scheduled power cut did not happen")
+
+
+def replace_cycle(profile: FlashProfile, data: bytes) -> dict[str, object]:
+    """One full cycle in steady state: a new image replaces the finished one in its block, the target
+    downloads it (a checkpoint offered for every Smart Energy block, as the server does), ends, and its
+    alert is acknowledged. Counted on the emulated flash; busy time from the datasheet timings."""
+    clock = VirtualClock()
+    flash = NorFlash(profile)
+    store = ImageStore.open(flash, clock)
+    run_replace_cycle(store, clock, data)  # the block now holds a finished image: steady state
+    before, busy = flash.stats.copy(), flash.stats.busy_s
+    run_replace_cycle(store, clock, data)
+    after = flash.stats
+    return {
+        "replace_cycle_program_ops": after.program_calls - before.program_calls,
+        "replace_cycle_program_bytes": after.program_bytes - before.program_bytes,
+        "replace_cycle_sector_erases": after.erase_calls - before.erase_calls,
+        "replace_cycle_block_erases": after.block_erase_calls - before.block_erase_calls,
+        "replace_cycle_simulated_busy_s": after.busy_s - busy,
+    }
+
+
+def run_replace_cycle(store: ImageStore, clock: VirtualClock, data: bytes) -> None:
+    block_bytes = max_block_data_size(DEFAULT_APS_MAX_PAYLOAD, aps_encrypted=True)
+    stored = store.distribute(data, [(PPMID, DeviceType.PPMID)])
+    for offset in range(block_bytes, len(data) + block_bytes, block_bytes):
+        clock.advance(0.05)
+        store.note_progress(PPMID, stored.image_id, min(offset, len(data)))
+    store.note_end(PPMID, stored.image_id, 0)
+    store.acknowledge(alert.alert_id for alert in store.pending_alerts())
 
 
 def machine() -> dict[str, object]:
@@ -101,38 +184,111 @@ def machine() -> dict[str, object]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0],
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": versions,
     }
 
 
-def table(results: dict[str, dict[str, object]]) -> str:
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux /proc/cpuinfo; elsewhere what `platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line(facts: dict[str, object]) -> str:
+    packages = facts["packages"]
+    assert isinstance(packages, dict)
+    versions = ", ".join(f"{name} {packages[name]}" for name in ("zigpy", "bellows"))
+    return (f"machine: {facts['cpu']} x{facts['cpu_count']}, Python {facts['python']}, {versions}, "
+            f"load average {facts['load_average_1m']:.1f} at start")
+
+
+def table(results: dict[str, object]) -> str:
     lines = []
     for section, figures in results.items():
         if section == "machine":
             continue
-        lines.append(f"[{section}]")
-        for name, value in figures.items():
-            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-            lines.append(f"  {name:<34} {shown}")
+        if isinstance(figures, dict):
+            lines.append(f"[{section}]")
+            lines += rows(figures, "  ")
+        else:
+            lines.append(f"{section:<38} {shown(figures)}")
     return "\n".join(lines)
+
+
+def rows(figures: dict[str, object], indent: str) -> list[str]:
+    lines = []
+    for name, value in figures.items():
+        if isinstance(value, dict) and any(isinstance(item, dict) for item in value.values()):
+            for key, item in value.items():
+                described = ", ".join(f"{k}={shown(v)}" for k, v in item.items()) if isinstance(item, dict) else item
+                lines.append(f"{indent}{name}.{key}: {described}")
+        elif isinstance(value, dict):
+            lines.append(f"{indent}{name:<36} " + ", ".join(f"{k}={shown(v)}" for k, v in value.items()))
+        elif isinstance(value, str) and len(value) > PROSE_IN_TABLE:
+            lines.append(f"{indent}{name:<36} (in the JSON)")
+        else:
+            lines.append(f"{indent}{name:<36} {shown(value)}")
+    return lines
+
+
+def shown(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+async def bench_radio_paths(rounds: int, quick: bool) -> dict[str, dict[str, object]]:
+    """The sections that run on an event loop: both servers, the serial line, and scale."""
+    image_bytes = SCALE_IMAGE_BYTES if quick else DEFAULT_MAX_IMAGE_SIZE
+    server = await bench_server(rounds, image_bytes)
+    serial = await bench_serial(SERIAL_IMAGE_BYTES // 4 if quick else SERIAL_IMAGE_BYTES)
+    scale = await bench_scale(SCALE_DEVICES[:2] if quick else SCALE_DEVICES, SCALE_IMAGE_BYTES,
+                              min(rounds, SCALE_ROUNDS))
+    return {"server": server, "serial": serial, "scale": scale}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="small images, few rounds: a smoke run, not figures")
     args = parser.parse_args()
-    results = {
-        "image": bench_image(args.rounds),
-        "flash": bench_flash(args.rounds),
-        "machine": machine(),
+    logging.basicConfig(level=logging.ERROR)  # zigpy and bellows chatter would bury the table
+    rounds = 1 if args.quick else args.rounds
+    started = time.perf_counter()
+    facts = machine()  # before the run: the load average says what else was running
+    sections: dict[str, object] = {"image": bench_image(rounds), "flash": bench_flash(rounds)}
+    radio = asyncio.run(bench_radio_paths(rounds, args.quick))
+    server, serial, scale = radio["server"], radio["serial"], radio["scale"]
+    first_scale_point = next(point for point in scale["points"].values() if isinstance(point, dict))
+    block_bytes_se = first_scale_point["block_bytes"]
+    sections |= radio
+    sections["economy"] = block_economy(
+        DEFAULT_MAX_IMAGE_SIZE, block_bytes_se, server["hubfw_block_bytes"], server["zigpy_block_bytes"]
+    )
+    results: dict[str, object] = {
+        "server_ratio": server["ratio_wall"],
+        "serial_ratio": serial["ratio"],
+        "block_bytes_se": block_bytes_se,
+        **sections,
+        "quick": args.quick,
+        "bench_s": time.perf_counter() - started,
+        "machine": facts,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    print(machine_line(facts))
     print(f"\nwrote {args.out}")
     return 0
 

@@ -383,11 +383,19 @@ class OtaServer:
         return image
 
     def _admission_wait(self, eui64: t.EUI64) -> int | None:
-        """Seconds to wait when the concurrency limit is full and this device holds no slot."""
+        """Seconds to wait when the concurrency limit is full and this device holds no slot.
+
+        Idle slots are swept only when the limit is reached, so serving a block costs the same however
+        many devices are downloading."""
         now = self._clock.now()
         idle = self._config.download_idle_seconds
-        self._downloads = {eui: last for eui, last in self._downloads.items() if now - last < idle}
-        if eui64 in self._downloads or len(self._downloads) < self._config.max_concurrent_downloads:
+        last = self._downloads.get(eui64)
+        if last is not None and now - last < idle:
+            return None
+        limit = self._config.max_concurrent_downloads
+        if len(self._downloads) >= limit:
+            self._downloads = {eui: at for eui, at in self._downloads.items() if now - at < idle}
+        if len(self._downloads) < limit:
             return None
         return self._config.busy_retry_seconds
 

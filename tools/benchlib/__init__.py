@@ -1,0 +1,1 @@
+"""Helpers for tools/bench.py: the benchmark OTA client and the measured scenarios."""
