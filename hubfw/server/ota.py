@@ -39,6 +39,7 @@ from zigpy.zcl.clusters.general import (
 )
 
 from hubfw.clock import Clock
+from hubfw.devices import DeviceType
 from hubfw.server.blocksize import max_block_data_size
 from hubfw.server.config import OtaServerConfig
 from hubfw.server.frames import (
@@ -319,6 +320,10 @@ class OtaServer:
         if status == Status.SUCCESS and ended is not None and ended.key == key:
             return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
         image = self._store.offer(eui64)
+        if image is None and status == Status.SUCCESS and key is not None:
+            ended = self._recorded_before_restart(eui64, key)
+            if ended is not None:
+                return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
         if image is None or (key is not None and key != image_key(image)):
             return request.default_response(Status.ABORT if status == Status.SUCCESS else Status.SUCCESS)
         self._store.note_end(eui64, image.image_id, int(status))
@@ -326,13 +331,27 @@ class OtaServer:
         self._notify_plans.pop(eui64, None)
         if status != Status.SUCCESS:
             return request.default_response(Status.SUCCESS)
-        immediate = image.device_type.activates_immediately
-        ended = _EndedTransfer(image_key(image), UPGRADE_NOW if immediate else UPGRADE_ON_COMMAND)
+        ended = self._answer_success(eui64, image_key(image), image.device_type)
+        return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
+
+    def _answer_success(self, eui64: t.EUI64, key: ImageKey, device_type: DeviceType) -> _EndedTransfer:
+        """Remember the UpgradeEndResponse owed for a recorded success; a PPMID's version is read back later."""
+        immediate = device_type.activates_immediately
+        ended = _EndedTransfer(key, UPGRADE_NOW if immediate else UPGRADE_ON_COMMAND)
         self._ended[eui64] = ended
         if immediate:
             due = self._clock.now() + self._config.version_read_delay
-            self._version_reads[eui64] = _VersionRead(expected_version=image.file_version, due_at=due)
-        return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
+            self._version_reads[eui64] = _VersionRead(expected_version=key[2], due_at=due)
+        return ended
+
+    def _recorded_before_restart(self, eui64: t.EUI64, key: ImageKey) -> _EndedTransfer | None:
+        """A repeated UpgradeEnd SUCCESS whose success the store recorded before a hub restart: the device
+        never heard the answer, so it gets the same answer again, never an ABORT that would make it discard
+        an image the hub has already reported as transferred (0x8F8A)."""
+        done = self._store.completed_transfer(eui64)
+        if done is None or done.file_version != key[2]:
+            return None
+        return self._answer_success(eui64, key, done.device_type)
 
     def _on_read_attributes_response(self, request: _Request, payload: bytes) -> None:
         """A PPMID's answer to our current_file_version read: record 0x8F8B once it runs the new image."""

@@ -28,6 +28,7 @@ class ServedImage(Protocol):
 class CompletedImage(Protocol):
     """What the store remembers of a finished transfer (hubfw.store's CompletedTransfer)."""
 
+    device_type: DeviceType
     file_version: int
 
 
@@ -50,6 +51,9 @@ class ServerStore(Protocol):
 
     def note_activation(self, eui64: t.EUI64, firmware_version: int) -> TransferAlert:
         """Records the 0x8F8B alert a PPMID owes for the version it now runs."""
+
+    def completed_transfer(self, eui64: t.EUI64) -> CompletedImage | None:
+        """The device's latest successful transfer, which the store keeps across hub restarts."""
 
     def check_activation(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> CompletedImage:
         """The transfer to activate on this device; raises hubfw.store's ActivationRejected otherwise."""

@@ -281,6 +281,10 @@ class ImageStore:
         self._commit(ActivationRecord(alert_id, eui64, firmware_version, self._clock.now()))
         return self._model.alerts[alert_id]
 
+    def completed_transfer(self, eui64: t.EUI64) -> CompletedTransfer | None:
+        """The device's latest successful transfer, remembered after its image left flash (and across restarts)."""
+        return self._model.completed.get(eui64)
+
     def check_activation(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> StoredImage | CompletedTransfer:
         """CS06: the device must have completed a transfer of the image with this Manufacturer Image hash."""
         done = self._model.completed.get(eui64)

@@ -42,9 +42,11 @@ async def test_serial_path_counts_the_line_bytes_of_each_block_exchange() -> Non
     assert figures["ezsp_per_block"]["incomingMessageHandler"] == pytest.approx(1, abs=0.05)
     # one block of data plus ASH/EZSP framing must cross towards the NCP for every block
     assert figures["bytes_per_block_host_to_ncp"] > 56
-    assert figures["line_limit_blocks_per_s"] == pytest.approx(
-        11_520 / max(figures["bytes_per_block_ncp_to_host"], figures["bytes_per_block_host_to_ncp"])
-    )
+    both_ways = figures["bytes_per_block_ncp_to_host"] + figures["bytes_per_block_host_to_ncp"]
+    busier = max(figures["bytes_per_block_ncp_to_host"], figures["bytes_per_block_host_to_ncp"])
+    assert figures["line_limit_blocks_per_s"] == pytest.approx(11_520 / both_ways)
+    assert figures["full_duplex_limit_blocks_per_s"] == pytest.approx(11_520 / busier)
+    assert figures["ratio"] == pytest.approx(figures["achieved_blocks_per_s"] / figures["line_limit_blocks_per_s"])
 
 
 class CorruptingRadio:

@@ -122,6 +122,9 @@ class FakeStore:
         self.alerts.append(alert)
         return alert
 
+    def completed_transfer(self, eui64):
+        return self.completed.get(eui64)
+
     def check_activation(self, eui64, manufacturer_image_sha256):
         completed = self.completed.get(eui64)
         if completed is None or completed.manufacturer_image_sha256 != manufacturer_image_sha256:
