@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 
 import zigpy.exceptions
 import zigpy.types as t
+from zigpy.device import ResponseKey
+from zigpy.zcl import foundation
 from zigpy.zdo import types as zdo_t
 
 from hubfw.clock import Clock
@@ -97,6 +99,9 @@ class OtaInterceptMixin:
         self._ota_clock = clock
 
     def packet_received(self, packet: t.ZigbeePacket) -> None:
+        if self._answers_zigpy(packet):  # zigpy's own request (its interview): zigpy parses HA frames only
+            super().packet_received(packet.replace(profile_id=HOME_AUTOMATION_PROFILE))  # type: ignore[misc]
+            return
         discovery = MatchDescriptorRequest.parse(packet)
         if discovery is not None and discovery.profile == SMART_ENERGY_PROFILE:
             self.answer_se_match_descriptor(packet, discovery)
@@ -117,6 +122,30 @@ class OtaInterceptMixin:
             LOGGER.exception("OTA server failed on a frame from %s", frame.source)
             return
         self.send_ota_frames(replies)
+
+    def _answers_zigpy(self, packet: t.ZigbeePacket) -> bool:
+        """A ZCL frame on either intercepted profile that a request zigpy sent is waiting for.
+
+        zigpy drops Smart Energy frames and the OTA server takes OTA-cluster ones, so without this its
+        interview (Basic and OTA attribute reads) never completes and it never saves the device: after a
+        restart the hub would not know it. `Device._requests` is zigpy 2.4's table of awaited replies
+        (the version is pinned)."""
+        if packet.profile_id not in INTERCEPTED_PROFILES or packet.src_ep == 0:
+            return False
+        try:
+            device = self.get_device_with_address(packet.src)  # type: ignore[attr-defined]
+            header, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
+        except (KeyError, ValueError):
+            return False
+        key = ResponseKey(endpoint_id=packet.src_ep, cluster_id=packet.cluster_id,
+                          direction=header.frame_control.direction, tsn=header.tsn)
+        return key in getattr(device, "_requests", {})
+
+    async def send_packet(self, packet: t.ZigbeePacket) -> None:
+        """Smart Energy frames always travel under the device's APS link key (zigpy's own requests too)."""
+        if packet.profile_id == SMART_ENERGY_PROFILE:
+            packet = packet.replace(tx_options=packet.tx_options | t.TransmitOptions.APS_Encryption)
+        await super().send_packet(packet)  # type: ignore[misc]
 
     def answer_se_match_descriptor(self, packet: t.ZigbeePacket, request: MatchDescriptorRequest) -> None:
         """Nothing to do on EZSP: the NCP answered already (bellows sets APP_RECEIVES_SUPPORTED_ZDO_REQUESTS,

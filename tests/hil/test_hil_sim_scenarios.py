@@ -40,6 +40,9 @@ async def test_a_hub_restart_mid_transfer_resumes_from_the_device_offset(sim_ben
     await sim_bench.wait_until(lambda: len(dut.download) >= len(image) // 2, DAY)
 
     await sim_bench.restart_hub()
+    known = sim_bench.hub.app.devices[dut.ieee]  # from zigpy's database: the device did not rejoin
+    assert known.is_initialized and known.endpoints[dut.identity.endpoint].profile_id == dut.identity.profile
+    assert sim_bench.world.ncp.stats.callbacks["trustCenterJoinHandler"] == 0
     held, asked_before = len(dut.download), len(dut.sent("image_block"))
     (resident,) = sim_bench.hub.status()["images"]
     assert (resident["image_id"], resident["total_size"]) == (stored["image_id"], len(image))  # kept on flash

@@ -18,6 +18,7 @@ from bellows.exception import InvalidCommandError
 from bellows.zigbee.application import ControllerApplication
 
 from hubfw.sim import ApsFrame, SimulatedNcp
+from hubfw.sim.ncp import RadioSurroundings
 
 # The install code example of the Zigbee spec and the link key it hashes to
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
@@ -64,11 +65,12 @@ class Events:
         self._fire("connection_lost", exc)
 
 
-def app_config(port: str, tmp_path: Path) -> dict:
-    """No background watchdog, backup or topology traffic: the tests count commands exactly."""
+def app_config(port: str, tmp_path: Path, channel: int | None = 15) -> dict:
+    """No background watchdog, backup or topology traffic: the tests count commands exactly.
+    Without a channel zigpy forms the network where an energy scan finds the least noise."""
     return {zigpy.config.CONF_DEVICE: {"path": port, "baudrate": 115200, "flow_control": "software"},
             zigpy.config.CONF_DATABASE: str(tmp_path / "zigbee.db"),
-            zigpy.config.CONF_NWK: {zigpy.config.CONF_NWK_CHANNEL: 15},
+            zigpy.config.CONF_NWK: {} if channel is None else {zigpy.config.CONF_NWK_CHANNEL: channel},
             zigpy.config.CONF_WATCHDOG_ENABLED: False,
             zigpy.config.CONF_NWK_BACKUP_ENABLED: False,
             zigpy.config.CONF_TOPO_SCAN_ENABLED: False}
@@ -88,12 +90,12 @@ async def cleanup() -> AsyncIterator[list]:
 
 @pytest.fixture
 def start(tmp_path: Path, cleanup: list) -> Callable:
-    async def start_hub(ncp: SimulatedNcp) -> ControllerApplication:
+    async def start_hub(ncp: SimulatedNcp, channel: int | None = 15) -> ControllerApplication:
         if not ncp.port:
             cleanup.append(ncp)
             await ncp.start()
         app = await asyncio.wait_for(
-            ControllerApplication.new(config=app_config(ncp.port, tmp_path), auto_form=True), 60)
+            ControllerApplication.new(config=app_config(ncp.port, tmp_path, channel), auto_form=True), 60)
         cleanup.append(app)
         return app
     return start_hub
@@ -123,6 +125,37 @@ async def test_bellows_forms_a_network_on_the_simulated_ncp(tmp_path: Path, star
     # zigpy's Node_Desc request to the coordinator went out and came back through the stack
     assert ncp.stats.commands["sendUnicast"] >= 1
     assert ncp.stats.callbacks["incomingMessageHandler"] >= 1
+
+
+@pytest.mark.parametrize("version", [13, 14])
+async def test_a_network_formed_without_a_channel_goes_where_the_energy_scan_is_quietest(
+        tmp_path: Path, start: Callable, version: int) -> None:
+    noisy_but_20 = RadioSurroundings(energy_dbm={channel: -40 for channel in range(11, 27)} | {20: -90})
+    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=version, surroundings=noisy_but_20)
+    app = await start(ncp, channel=None)
+
+    assert app.state.network_info.channel == 20
+    assert json.loads((tmp_path / "ncp" / "ncp.json").read_text())["channel"] == 20
+    assert ncp.network_up
+    assert ncp.stats.callbacks["energyScanResultHandler"] == 16  # every channel, once
+    assert ncp.stats.callbacks["scanCompleteHandler"] == 1
+    assert ncp.stats.unknown_commands == {}
+
+
+async def test_an_active_scan_finds_the_networks_in_range(tmp_path: Path, start: Callable) -> None:
+    neighbour = zt.NetworkBeacon(pan_id=zt.PanId(0x1B2C), extended_pan_id=zt.ExtendedPanId.convert(
+        "00:0d:6f:00:00:00:ab:cd"), channel=25, permit_joining=True, stack_profile=2, nwk_update_id=0, lqi=200,
+        src=zt.NWK(0x0000), rssi=-60, depth=0, router_capacity=True, device_capacity=True, protocol_version=2)
+    ncp = SimulatedNcp(tmp_path / "ncp", surroundings=RadioSurroundings(networks=(neighbour,)))
+    app = await start(ncp)
+
+    async def scan(channels: list[int]) -> list[zt.NetworkBeacon]:
+        return [beacon async for beacon in app.network_scan(zt.Channels.from_channel_list(channels), 2)]
+
+    (found,) = await asyncio.wait_for(scan([11, 15, 20, 25]), WAIT)
+    assert (found.pan_id, found.extended_pan_id, found.channel) == (0x1B2C, neighbour.extended_pan_id, 25)
+    assert (found.permit_joining, found.lqi, found.rssi) == (True, 200, -60)
+    assert await asyncio.wait_for(scan([11, 15, 20]), WAIT) == []
 
 
 async def test_restarted_hub_resumes_the_persisted_network(tmp_path: Path, start: Callable, cleanup: list) -> None:

@@ -71,6 +71,9 @@ def test_missing_fields_are_zero_and_statuses_fit_the_version() -> None:
         [t.EmberStatus.NETWORK_DOWN, 5])
     assert encode_params(v14, {"status": t.sl_Status.NETWORK_DOWN, "sequence": 5}) == (
         t.sl_Status.NETWORK_DOWN.serialize() + bytes([5]))
+    v13_scan = CommandTable(13).by_name["startScan"].response
+    assert encode_params(v13_scan, {"status": t.sl_Status.BAD_SCAN_DURATION}) == bytes(
+        [t.EmberStatus.MAC_BAD_SCAN_DURATION])
     with pytest.raises(KeyError, match="nonsense"):
         encode_params(v13, {"nonsense": 1})
     assert zero_value(t.EmberApsFrame).serialize() == bytes(11)

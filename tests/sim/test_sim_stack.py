@@ -1,7 +1,8 @@
-"""The stack behind EZSP, driven directly: trust-centre decisions, addressing and own ZDO."""
+"""The stack behind EZSP, driven directly: trust-centre decisions, addressing, own ZDO and scans."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import zigpy.types as zt
 import zigpy.zdo.types as zdo_t
 
 from hubfw.sim.han import ApsFrame
+from hubfw.sim.ncp import RadioSurroundings
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.stack import EmberStack, JoinError
 
@@ -199,3 +201,50 @@ async def test_a_known_device_rejoins_secured_even_when_the_network_is_closed(tm
     fields = hub.callbacks[-1][1]
     assert fields["status"] == t.EmberDeviceUpdate.STANDARD_SECURITY_SECURED_REJOIN
     assert hub.stack.tokens.devices == {METER: 0x5E01}
+
+
+async def settle_loop() -> None:
+    """Let every call_soon chain the stack started run out (one channel per loop turn)."""
+    for _ in range(40):
+        await asyncio.sleep(0)
+
+
+async def test_an_energy_scan_reports_each_channel_after_the_response_then_completes(tmp_path: Path) -> None:
+    hub = Harness(tmp_path, up=False)  # an NCP scans before it has a network too
+    hub.stack.surroundings = RadioSurroundings(energy_dbm={15: -90, 20: -42})
+    mask = zt.Channels.from_channel_list([20, 15, 11])
+    assert hub.call("startScan", scanType=t.EzspNetworkScanType.ENERGY_SCAN, channelMask=mask, duration=4) == {}
+    assert hub.callbacks == []  # nothing before the response has gone out
+    await settle_loop()
+    assert hub.callbacks == [("energyScanResultHandler", {"channel": 11, "maxRssiValue": -90}),
+                             ("energyScanResultHandler", {"channel": 15, "maxRssiValue": -90}),
+                             ("energyScanResultHandler", {"channel": 20, "maxRssiValue": -42}),
+                             ("scanCompleteHandler", {"status": t.sl_Status.OK})]
+
+
+async def test_a_scan_is_refused_while_another_runs_and_stop_scan_ends_it(tmp_path: Path) -> None:
+    hub = Harness(tmp_path, up=False)
+    every_channel = zt.Channels.ALL_CHANNELS
+    assert hub.call("startScan", scanType=t.EzspNetworkScanType.ACTIVE_SCAN, channelMask=every_channel,
+                    duration=3) == {}
+    again = hub.call("startScan", scanType=t.EzspNetworkScanType.ENERGY_SCAN, channelMask=every_channel, duration=3)
+    assert again == {"status": t.sl_Status.MAC_SCANNING}
+    assert hub.call("stopScan") == {}
+    await settle_loop()
+    assert hub.callbacks == [("scanCompleteHandler", {"status": t.sl_Status.OK})]  # no networks, no more channels
+    assert hub.call("stopScan") == {}  # nothing left to stop
+    assert hub.call("startScan", scanType=t.EzspNetworkScanType.ENERGY_SCAN, channelMask=every_channel,
+                    duration=3) == {}
+
+
+@pytest.mark.parametrize(("mask", "duration", "status"), [
+    (zt.Channels.NO_CHANNELS, 3, t.sl_Status.INVALID_CHANNEL_MASK),
+    (zt.Channels.ALL_CHANNELS, 15, t.sl_Status.BAD_SCAN_DURATION),
+])
+async def test_a_scan_the_radio_cannot_do_is_refused(tmp_path: Path, mask: zt.Channels, duration: int,
+                                                     status: t.sl_Status) -> None:
+    hub = Harness(tmp_path, up=False)
+    reply = hub.call("startScan", scanType=t.EzspNetworkScanType.ENERGY_SCAN, channelMask=mask, duration=duration)
+    assert reply == {"status": status}
+    await settle_loop()
+    assert hub.callbacks == []

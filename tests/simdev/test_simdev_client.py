@@ -9,7 +9,17 @@ from zigpy.zcl.clusters.general import Ota
 from hubfw.alerts import AlertCode, TransferResponse
 from hubfw.devices import DeviceType
 from hubfw.server.frames import HOME_AUTOMATION_PROFILE, OtaReply, cluster_frame, read_attributes
-from hubfw.sim.devices import Behaviour, DeviceConfigError, Phase, esme, gsme, hcalcs, make_device, ppmid
+from hubfw.sim.devices import (
+    Behaviour,
+    DeviceConfigError,
+    Phase,
+    SleepyPolling,
+    esme,
+    gsme,
+    hcalcs,
+    make_device,
+    ppmid,
+)
 from hubfw.sim.han import ApsFrame
 from simdev_bench import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSION, eui, make_hub, ota_file
 
@@ -139,6 +149,7 @@ def test_a_newer_image_aborts_the_download_and_the_device_takes_the_new_one():
     ({"page_size": 70_000}, "page_size"),
     ({"query_interval": 100.0, "query_jitter": 200.0}, "query_interval"),
     ({"colour": "red"}, "unknown simulated device option(s): colour"),
+    ({"sleepy": SleepyPolling(fast_after_join=-1.0)}, "fast_after_join"),
 ])
 def test_bad_behaviour_is_one_clear_error(options, complaint):
     with pytest.raises(DeviceConfigError, match=re.escape(complaint)) as caught:

@@ -118,3 +118,17 @@ async def test_run_drives_devices_and_wakes_on_delivery():
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_run_stops_when_cancelled_as_a_wake_up_arrives():
+    """A cancel in the same loop turn as a wake-up must end `run` (3.11's wait_for swallowed it)."""
+    clock = VirtualClock()
+    han = SimulatedHan(clock, [esme(eui(1), 0x2001, **IDENTITY)])
+    task = asyncio.create_task(han.run(RecordingUplink(admit=False)))  # a refused join leaves a retry deadline
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert han.next_deadline() is not None and not task.done()
+    han.wake()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)  # a guard against hanging, not a timing assertion
+    assert task in done and task.cancelled()

@@ -10,12 +10,12 @@ import pytest
 import zigpy.config
 from bellows.zigbee.application import ControllerApplication
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.general import Ota
+from zigpy.zcl.clusters.general import Basic, Ota
 
 from hubfw.clock import SystemClock
 from hubfw.server.frames import read_attributes
 from hubfw.sim import SimulatedNcp
-from hubfw.sim.devices import SimulatedHan, ppmid
+from hubfw.sim.devices import SimulatedHan, esme, ppmid
 from simdev_bench import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
 
 WAIT = 30  # seconds; generous for a loaded machine, never reached when things work
@@ -33,19 +33,57 @@ class Messages:
             self.queue.put_nowait((device.ieee, profile, data))
 
 
-@pytest.mark.hil
-async def test_a_device_joins_queries_and_answers_over_the_simulated_ncp(tmp_path: Path) -> None:
-    device = ppmid(eui(1), 0x3A01, query_jitter=1.0, query_interval=3600.0, manufacturer_code=MANUFACTURER,
-                   image_type=IMAGE_TYPE, file_version=OLD_VERSION)
-    han = SimulatedHan(SystemClock(), [device])
-    ncp = SimulatedNcp(tmp_path / "ncp", han=han)
+async def described(app: ControllerApplication, ieee) -> None:
+    """Until zigpy holds the device's node descriptor and every endpoint's simple descriptor."""
+    while ieee not in app.devices or not app.get_device(ieee=ieee).is_initialized:
+        await asyncio.sleep(0.01)
+
+
+async def start_app(ncp: SimulatedNcp, tmp_path: Path) -> ControllerApplication:
     await ncp.start()
     config = {zigpy.config.CONF_DEVICE: {"path": ncp.port, "baudrate": 115200, "flow_control": "software"},
               zigpy.config.CONF_DATABASE: str(tmp_path / "zigbee.db"),
               zigpy.config.CONF_NWK: {zigpy.config.CONF_NWK_CHANNEL: 15},
               zigpy.config.CONF_WATCHDOG_ENABLED: False, zigpy.config.CONF_NWK_BACKUP_ENABLED: False,
               zigpy.config.CONF_TOPO_SCAN_ENABLED: False}
-    app = await asyncio.wait_for(ControllerApplication.new(config=config, auto_form=True), 60)
+    return await asyncio.wait_for(ControllerApplication.new(config=config, auto_form=True), 60)
+
+
+@pytest.mark.hil
+async def test_zigpy_interviews_a_joining_device_over_the_simulated_ncp(tmp_path: Path) -> None:
+    device = esme(eui(2), 0x3A02, endpoint=2, query_interval=None, manufacturer_code=MANUFACTURER,
+                  image_type=IMAGE_TYPE, file_version=OLD_VERSION)
+    han = SimulatedHan(SystemClock(), [device])
+    ncp = SimulatedNcp(tmp_path / "ncp", han=han)
+    app = await start_app(ncp, tmp_path)
+    driver = None
+    try:
+        await app.permit(60)
+        driver = asyncio.create_task(han.run(ncp))
+        await asyncio.wait_for(described(app, device.ieee), WAIT)
+        zigpy_device = app.get_device(ieee=device.ieee)
+        assert zigpy_device.node_desc.is_router and zigpy_device.node_desc.manufacturer_code == MANUFACTURER
+        endpoint = zigpy_device.endpoints[2]
+        assert (endpoint.profile_id, endpoint.device_type) == (0x0109, 0x0501)
+        assert Basic.cluster_id in endpoint.in_clusters and OTA in endpoint.out_clusters
+        assert [entry.what for entry in device.log if entry.kind == "tx"][:3] == [
+            "Node_Desc_rsp", "Active_EP_rsp", "Simple_Desc_rsp"]
+    finally:
+        if driver is not None:
+            driver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await driver
+        await app.shutdown()
+        await ncp.stop()
+
+
+@pytest.mark.hil
+async def test_a_device_joins_queries_and_answers_over_the_simulated_ncp(tmp_path: Path) -> None:
+    device = ppmid(eui(1), 0x3A01, query_jitter=1.0, query_interval=3600.0, manufacturer_code=MANUFACTURER,
+                   image_type=IMAGE_TYPE, file_version=OLD_VERSION)
+    han = SimulatedHan(SystemClock(), [device])
+    ncp = SimulatedNcp(tmp_path / "ncp", han=han)
+    app = await start_app(ncp, tmp_path)
     driver = None
     try:
         messages = Messages()

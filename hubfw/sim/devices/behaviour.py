@@ -63,12 +63,14 @@ class Identity:
 class SleepyPolling:
     """A sleepy end device: its parent holds frames for it until it polls.
 
-    It polls every `fast_poll` seconds after sending a request until the answer is in, and every
-    `long_poll` seconds otherwise (so an ImageNotify may wait that long).
+    It polls every `fast_poll` seconds after sending a request until the answer is in, and for
+    `fast_after_join` seconds after joining (while the hub interviews it); every `long_poll` seconds
+    otherwise (so an ImageNotify may wait that long).
     """
 
     fast_poll: float = 2.0
     long_poll: float = 3600.0
+    fast_after_join: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,9 @@ class Behaviour:
             problems.append("response_timeout and retry_backoff must be positive, max_retries non-negative")
         if min(self.query_jitter, self.notify_delay, self.block_delay, self.boot_delay) < 0:
             problems.append("delays and jitters cannot be negative")
+        if self.sleepy is not None and (min(self.sleepy.fast_poll, self.sleepy.long_poll) <= 0
+                                        or self.sleepy.fast_after_join < 0):
+            problems.append("sleepy polling periods must be positive, fast_after_join non-negative")
         if any(cut.off_for <= 0 for cut in self.power_cuts):
             problems.append("a power cut must last a positive time")
         if problems:

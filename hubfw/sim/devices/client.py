@@ -1,9 +1,10 @@
 """One simulated GB HAN OTA client: a transport-free state machine over APS frames and time.
 
 It behaves as the ZCL OTA Upgrade client chapter says, with the knobs real devices differ in (see
-`Behaviour`). Nothing here reads a clock or touches a radio: `on_frame` and `tick` take `now` and
-return the frames the device sends, so the same device runs under real time on the simulated NCP and
-under a virtual clock that jumps days.
+`Behaviour`), and answers what a coordinator asks a device that just joined: ZDO descriptor requests
+and a read of its Basic cluster. Nothing here reads a clock or touches a radio: `on_frame` and `tick`
+take `now` and return the frames the device sends, so the same device runs under real time on the
+simulated NCP and under a virtual clock that jumps days.
 
 The download area survives the device's power cycles (as a real device's external flash does), so a
 device cut off mid-transfer asks again on power-up and carries on from the offset it holds.
@@ -18,8 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import zigpy.types as t
+import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.general import ImageBlockCommand, ImageNotifyCommand, Ota, QueryNextImageCommand
+from zigpy.zcl.clusters.general import Basic, ImageBlockCommand, ImageNotifyCommand, Ota, QueryNextImageCommand
 
 from hubfw.alerts import TransferAlert, activation_alert
 from hubfw.devices import DeviceType
@@ -27,7 +29,7 @@ from hubfw.errors import HubfwError
 from hubfw.ota.image import OtaImage
 from hubfw.ota.signing import verify_signature
 from hubfw.server.frames import OTA_CLUSTER
-from hubfw.sim.devices import zcl
+from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
 from hubfw.sim.han import ApsFrame
 
@@ -40,6 +42,8 @@ UNKNOWN_SERVER = t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
 """ZCL's 'no upgrade server yet' value of the UpgradeServerID attribute."""
 UPGRADE_ON_COMMAND = 0xFFFFFFFF
 WILDCARD = 0xFFFF
+MANUFACTURER_NAME = "hubfw simulator"
+"""The Basic cluster's ManufacturerName of every simulated device (its model names the device kind)."""
 
 
 class Phase(enum.Enum):
@@ -103,6 +107,9 @@ class OtaClientDevice:
                  rng: random.Random | None = None) -> None:
         self.identity = identity
         self.behaviour = behaviour or Behaviour()
+        self.descriptors = zdo.gb_han_device(identity.device_type, identity.nwk, identity.manufacturer_code,
+                                             identity.endpoint, identity.profile,
+                                             sleepy=self.behaviour.sleepy is not None)
         self.rng = rng or random.Random()
         self.current_file_version = self.identity.file_version
         self.powered = True
@@ -128,6 +135,7 @@ class OtaClientDevice:
         self._held: list[ApsFrame] = []
         self._held_since = 0.0
         self._long_poll_anchor = 0.0
+        self._joined_at = -math.inf
         self._server_ieee = UNKNOWN_SERVER
         self._server_ep = 1
         self._tsn = self.rng.randrange(256)
@@ -158,7 +166,7 @@ class OtaClientDevice:
     def on_join(self, now: float) -> None:
         """The device is on the network: start its query schedule."""
         self.joined = True
-        self._long_poll_anchor = now
+        self._long_poll_anchor = self._joined_at = now
         self._note(now, "joined")
         if self.behaviour.query_interval is not None:
             self._timer_at = now + self.rng.uniform(0, self.behaviour.query_jitter)
@@ -222,6 +230,10 @@ class OtaClientDevice:
     # ------------------------------------------------------------------ frames in
 
     def _process(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        if frame.profile == zdo.ZDO_PROFILE and frame.dst_ep == zdo.ZDO_ENDPOINT:
+            return self._on_zdo_request(frame, now)
+        if frame.cluster == Basic.cluster_id and frame.dst_ep == self.identity.endpoint:
+            return self._on_basic_request(frame, now)
         if frame.cluster != OTA_CLUSTER or frame.dst_ep != self.identity.endpoint:
             self._note(now, f"ignored cluster 0x{frame.cluster:04X} endpoint {frame.dst_ep}")
             return []
@@ -246,6 +258,29 @@ class OtaClientDevice:
         if handler is None:
             return self._ignore(now, message.name)
         return handler(message, now)
+
+    def _on_zdo_request(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        """Node_Desc, Active_EP and Simple_Desc requests: the device describes itself (no APS security,
+        as ZDO uses none)."""
+        name = _zdo_name(frame.cluster)
+        self.log.append(LogEntry(now, "rx", name, payload=frame.payload))
+        answer = zdo.answer(frame.cluster, frame.payload[1:], self.descriptors) if frame.payload else None
+        if answer is None:
+            return self._ignore(now, f"ZDO request {name}")
+        cluster, body = answer
+        return [self._answer(now, frame, cluster, frame.payload[:1] + body, _zdo_name(cluster), None)]
+
+    def _on_basic_request(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        """A read of the Basic cluster (zigpy's interview asks for the manufacturer name and model)."""
+        request = zcl.parse_read_attributes_request(frame.payload)
+        if request is None:
+            return self._ignore(now, f"Basic cluster frame {frame.payload.hex()}")
+        tsn, attribute_ids = request
+        self.log.append(LogEntry(now, "rx", zcl.READ_ATTRIBUTES, payload=frame.payload))
+        values = self._basic_attribute_values()
+        payload = zcl.read_attributes_response(tsn, {attribute: values.get(attribute) for attribute in attribute_ids},
+                                               foundation.Direction.Server_to_Client)
+        return [self._answer(now, frame, frame.cluster, payload, "Read_Attributes_rsp", _parse_own(payload))]
 
     def _on_image_notify(self, message: zcl.ServerMessage, now: float, broadcast: bool) -> list[ApsFrame]:
         notify = message.command
@@ -560,6 +595,8 @@ class OtaClientDevice:
             return None
         if self._exchange is not None:
             anchor, period = self._last_request_at, sleepy.fast_poll
+        elif self._held_since < self._joined_at + sleepy.fast_after_join:
+            anchor, period = self._joined_at, sleepy.fast_poll
         else:
             anchor, period = self._long_poll_anchor, sleepy.long_poll
         return anchor + (math.floor(max(0.0, self._held_since - anchor) / period) + 1) * period
@@ -578,6 +615,15 @@ class OtaClientDevice:
             values[Attribute.downloaded_file_version.id] = t.uint32_t(self._download_offer.file_version)
         return values
 
+    def _basic_attribute_values(self) -> dict[int, object]:
+        basic = Basic.AttributeDefs
+        power = Basic.PowerSource.Battery if self.behaviour.sleepy else Basic.PowerSource.Mains_single_phase
+        return {
+            basic.manufacturer.id: t.CharacterString(MANUFACTURER_NAME),
+            basic.model.id: t.CharacterString(f"simulated {self.identity.device_type.name}"),
+            basic.power_source.id: power,
+        }
+
     def _ignore(self, now: float, why: str) -> list[ApsFrame]:
         self._note(now, f"ignored {why}")
         return []
@@ -586,17 +632,38 @@ class OtaClientDevice:
         self.log.append(LogEntry(now, "note", what))
 
     def _frame(self, now: float, payload: bytes, name: str) -> ApsFrame:
+        """An OTA client frame for the server."""
         self.log.append(LogEntry(now, "tx", name, _parse_own(payload), payload))
-        self._aps_counter = (self._aps_counter + 1) % 256
         return ApsFrame(
             src_ieee=self.ieee, src_nwk=self.identity.nwk, dst_ieee=self._server_ieee, dst_nwk=COORDINATOR_NWK,
             profile=self.identity.profile, cluster=OTA_CLUSTER, src_ep=self.identity.endpoint, dst_ep=self._server_ep,
-            payload=payload, aps_encrypted=self.identity.aps_encrypted, aps_counter=self._aps_counter,
+            payload=payload, aps_encrypted=self.identity.aps_encrypted, aps_counter=self._next_aps_counter(),
         )
+
+    def _answer(self, now: float, request: ApsFrame, cluster: int, payload: bytes, name: str,
+                command: foundation.CommandSchema | None) -> ApsFrame:
+        """The answer to `request`, from the endpoint it addressed: same profile, APS-secured in kind."""
+        self.log.append(LogEntry(now, "tx", name, command, payload))
+        return ApsFrame(
+            src_ieee=self.ieee, src_nwk=self.identity.nwk, dst_ieee=request.src_ieee, dst_nwk=request.src_nwk,
+            profile=request.profile, cluster=cluster, src_ep=request.dst_ep, dst_ep=request.src_ep, payload=payload,
+            aps_encrypted=request.aps_encrypted, aps_counter=self._next_aps_counter(),
+        )
+
+    def _next_aps_counter(self) -> int:
+        self._aps_counter = (self._aps_counter + 1) % 256
+        return self._aps_counter
 
     def _next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) % 256
         return self._tsn
+
+
+def _zdo_name(cluster: int) -> str:
+    try:
+        return zdo_t.ZDOCmd(cluster).name
+    except ValueError:
+        return f"ZDO 0x{cluster:04X}"
 
 
 def _parse_own(payload: bytes) -> foundation.CommandSchema | None:

@@ -141,8 +141,9 @@ class SimulatedHan:
             self.step()
             deadline = self.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._clock.now())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel racing a wake-up
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

@@ -1,4 +1,5 @@
-"""The client side of the OTA cluster on the air: requests built and server frames parsed with zigpy's schemas.
+"""The device's side of ZCL on the air, built and parsed with zigpy's schemas: the client of the OTA
+cluster, and the server of the Basic cluster (which zigpy's interview reads).
 
 The one frame zigpy cannot build is the deliberate lie some deployed clients tell (an ImageBlockRequest
 whose field control announces MinimumBlockPeriod but which ends before it); it is zigpy's frame with
@@ -21,6 +22,7 @@ OtaRequest = Ota.ServerCommandDefs
 DEFAULT_RESPONSE = "Default_Response"
 READ_ATTRIBUTES = "Read_Attributes"
 
+_READ_ATTRIBUTES = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes]
 _READ_ATTRIBUTES_RESPONSE = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp]
 
 
@@ -55,8 +57,12 @@ def block_request_announcing_absent_period(tsn: int, **fields: object) -> bytes:
     return bytes(frame)
 
 
-def read_attributes_response(tsn: int, values: Mapping[int, object]) -> bytes:
-    """Answer a Read Attributes of `values`' keys; ids missing from `values` are UNSUPPORTED_ATTRIBUTE."""
+def read_attributes_response(tsn: int, values: Mapping[int, object],
+                             direction: foundation.Direction = foundation.Direction.Client_to_Server) -> bytes:
+    """Answer a Read Attributes of `values`' keys; ids mapped to None are UNSUPPORTED_ATTRIBUTE.
+
+    `direction` is the side answering: the OTA client's attributes go client to server, a server
+    cluster's (Basic) server to client."""
     records = []
     for attribute_id, value in values.items():
         if value is None:
@@ -66,10 +72,22 @@ def read_attributes_response(tsn: int, values: Mapping[int, object]) -> bytes:
         type_id = foundation.DataType.from_python_type(type(value)).type_id
         typed = foundation.TypeValue(type_id, value)
         records.append(foundation.ReadAttributeRecord(t.uint16_t(attribute_id), foundation.Status.SUCCESS, typed))
-    header = foundation.ZCLHeader.general(
-        tsn, foundation.GeneralCommand.Read_Attributes_rsp, direction=foundation.Direction.Client_to_Server
-    )
+    header = foundation.ZCLHeader.general(tsn, foundation.GeneralCommand.Read_Attributes_rsp, direction=direction)
     return header.serialize() + _READ_ATTRIBUTES_RESPONSE.schema(status_records=records).serialize()
+
+
+def parse_read_attributes_request(zcl: bytes) -> tuple[int, list[int]] | None:
+    """The TSN and attribute ids of a client's Read Attributes of a server cluster; None for anything else."""
+    try:
+        header, payload = foundation.ZCLHeader.deserialize(zcl)
+        if (header.direction != foundation.Direction.Client_to_Server or not header.frame_control.is_general
+                or header.frame_control.is_manufacturer_specific
+                or header.command_id != foundation.GeneralCommand.Read_Attributes):
+            return None
+        command, _ = _READ_ATTRIBUTES.schema.deserialize(payload)
+    except (ValueError, KeyError):
+        return None
+    return int(header.tsn), [int(attribute) for attribute in command.attribute_ids]
 
 
 def parse_server_frame(zcl: bytes) -> ServerMessage | None:

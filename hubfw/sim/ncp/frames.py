@@ -25,6 +25,9 @@ LEGACY_VERSION_FRAME_LENGTH = 4  # seq, control, frame id 0x00, desired version
 _LEGACY_STATUS: dict[tuple[t.sl_Status, type], Any] = {}
 for (_legacy_type, _legacy), _sl in t.SL_STATUS_MAP.items():
     _LEGACY_STATUS.setdefault((_sl, _legacy_type), _legacy)
+# The scan refusals bellows' map leaves out
+_LEGACY_STATUS[(t.sl_Status.MAC_INCORRECT_SCAN_TYPE, t.EmberStatus)] = t.EmberStatus.MAC_INCORRECT_SCAN_TYPE
+_LEGACY_STATUS[(t.sl_Status.BAD_SCAN_DURATION, t.EmberStatus)] = t.EmberStatus.MAC_BAD_SCAN_DURATION
 _LEGACY_FALLBACK = {t.EmberStatus: t.EmberStatus.ERR_FATAL, t.EzspStatus: t.EzspStatus.ERROR_INVALID_CALL}
 
 

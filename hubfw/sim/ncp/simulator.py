@@ -2,7 +2,8 @@
 
 Unmodified bellows opens `port` as a serial device. Tokens persist in the state directory, so
 a restarted hub finds its network; devices of a simulated HAN talk to the hub through
-`receive` and `join`, and receive its frames through `Han.deliver`.
+`receive` and `join`, and receive its frames through `Han.deliver`. `surroundings` is what its radio
+hears when the host scans (by default: quiet channels 15, 20, 25 and 26 between Wi-Fi).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hubfw.sim.ncp.ezsp import EzspServer
 from hubfw.sim.ncp.frames import CommandTable
 from hubfw.sim.ncp.network import TokenStore
 from hubfw.sim.ncp.pty import PtyLine
+from hubfw.sim.ncp.scan import RadioSurroundings
 from hubfw.sim.ncp.stack import STACK_VERSIONS, EmberStack
 
 LOGGER = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ class SimulatedNcp:
     and `Han.deliver` happen on that loop too (bellows may run its serial side in its own thread)."""
 
     def __init__(self, state_dir: Path, *, ezsp_version: int = 13, baudrate_pacing: int | None = None,
-                 han: Han | None = None, ieee: zt.EUI64 | None = None, faults: AshFaults | None = None) -> None:
+                 han: Han | None = None, ieee: zt.EUI64 | None = None, faults: AshFaults | None = None,
+                 surroundings: RadioSurroundings | None = None) -> None:
         if ezsp_version not in STACK_VERSIONS:
             raise NcpError(f"EZSP v{ezsp_version} is not simulated (choose one of {SUPPORTED_EZSP_VERSIONS})")
         if baudrate_pacing is not None and baudrate_pacing <= 0:
@@ -59,7 +62,7 @@ class SimulatedNcp:
         self._tokens = self._store.load(ieee)
         self._line = PtyLine(self._from_host, baudrate=baudrate_pacing)
         self._ezsp = EzspServer(CommandTable(ezsp_version), self._to_ash)
-        self._stack = EmberStack(ezsp_version, self._tokens, self._store, han, self._ezsp.callback)
+        self._stack = EmberStack(ezsp_version, self._tokens, self._store, han, self._ezsp.callback, surroundings)
         self._ezsp.stack = self._stack
         self._ash = AshNcp(self._line.write, self._ezsp.on_frame, self._reboot_stack, faults=faults)
 

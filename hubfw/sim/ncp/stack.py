@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from hubfw.sim.han import ApsFrame, Han
 from hubfw.sim.ncp import own_zdo
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK
+from hubfw.sim.ncp.scan import MAX_SCAN_DURATION, RadioSurroundings, scan_channels
 
 LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +76,15 @@ def handles(*names: str) -> Callable:
     return register
 
 
+@dataclasses.dataclass
+class _Scan:
+    """A startScan in progress: its kind, the channels still to scan, and the call that scans the next."""
+
+    kind: t.EzspNetworkScanType
+    channels: list[int]
+    next_channel: asyncio.Handle
+
+
 class JoinError(HubfwError):
     """A join request that cannot even be judged: bad install code, or an address in use."""
 
@@ -83,13 +94,15 @@ class EmberStack:
     runs the trust centre, and moves APS frames between the host and the `Han`."""
 
     def __init__(self, version: int, tokens: NetworkTokens, store: TokenStore, han: Han | None,
-                 emit: Emit) -> None:
+                 emit: Emit, surroundings: RadioSurroundings | None = None) -> None:
         self.version = version
         self.tokens = tokens
         self._store = store
         self.han = han
         self._emit = emit
+        self.surroundings = surroundings or RadioSurroundings()
         self._permit_handle: asyncio.TimerHandle | None = None
+        self._scan: _Scan | None = None
         self._answers_in_flight: list[Fields] | None = None  # a list only while a frame is being sent
         self.reboot()
 
@@ -98,6 +111,9 @@ class EmberStack:
         if self._permit_handle is not None:
             self._permit_handle.cancel()
         self._permit_handle = None
+        if self._scan is not None:
+            self._scan.next_channel.cancel()
+        self._scan = None
         self.network_up = False
         self.config: dict[int, int] = dict(DEFAULT_CONFIG)
         self.values: dict[int, bytes] = {}
@@ -342,6 +358,57 @@ class EmberStack:
         child = request["child_data"]
         self.tokens.devices[zt.EUI64(child.eui64)] = zt.NWK(child.id)
         self._save()
+        return {}
+
+    # -- scanning -------------------------------------------------------------------------------
+
+    @handles("startScan")
+    def _start_scan(self, request: Fields) -> Fields:
+        """Scan the mask's channels one by one, after this response: an energyScanResultHandler
+        (energy scan) or a networkFoundHandler per beacon heard (active scan) for each channel,
+        then scanCompleteHandler. The radio's dwell time is not modelled: one channel per loop turn."""
+        if self._scan is not None:
+            return {"status": t.sl_Status.MAC_SCANNING}
+        if request["scanType"] not in (t.EzspNetworkScanType.ENERGY_SCAN, t.EzspNetworkScanType.ACTIVE_SCAN):
+            return {"status": t.sl_Status.MAC_INCORRECT_SCAN_TYPE}
+        if request["duration"] > MAX_SCAN_DURATION:
+            return {"status": t.sl_Status.BAD_SCAN_DURATION}
+        channels = scan_channels(request["channelMask"])
+        if not channels:
+            return {"status": t.sl_Status.INVALID_CHANNEL_MASK}
+        next_channel = asyncio.get_running_loop().call_soon(self._scan_next_channel)
+        self._scan = _Scan(request["scanType"], channels, next_channel)
+        return {}
+
+    def _scan_next_channel(self) -> None:
+        scan = self._scan
+        assert scan is not None
+        channel = scan.channels.pop(0)
+        if scan.kind == t.EzspNetworkScanType.ENERGY_SCAN:
+            self._emit("energyScanResultHandler", {"channel": channel,
+                                                   "maxRssiValue": self.surroundings.energy(channel)})
+        else:
+            for beacon in self.surroundings.beacons(channel):
+                self._emit("networkFoundHandler", {"networkFound": t.EmberZigbeeNetwork(
+                    channel=channel, panId=beacon.pan_id, extendedPanId=beacon.extended_pan_id,
+                    allowingJoin=t.Bool(beacon.permit_joining), stackProfile=beacon.stack_profile,
+                    nwkUpdateId=beacon.nwk_update_id), "lastHopLqi": beacon.lqi or 0,
+                    "lastHopRssi": beacon.rssi or 0})
+        if scan.channels:
+            scan.next_channel = asyncio.get_running_loop().call_soon(self._scan_next_channel)
+        else:
+            self._finish_scan()
+
+    def _finish_scan(self) -> None:
+        self._scan = None
+        self._emit("scanCompleteHandler", {"status": t.sl_Status.OK})
+
+    @handles("stopScan")
+    def _stop_scan(self, request: Fields) -> Fields:
+        """End a scan early; it still completes with scanCompleteHandler, so no host waits for ever."""
+        if self._scan is not None:
+            self._scan.next_channel.cancel()
+            self._finish_scan()
         return {}
 
     # -- keys -----------------------------------------------------------------------------------
