@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubfw.alerts import TransferAlert
 from hubfw.clock import Clock, VirtualClock
-from hubfw.devices import DeviceType
+from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
 from hubfw.flash.persist import flash_path
@@ -148,6 +148,7 @@ class Hub:
             )
             self._server = OtaServer(self._store, self.clock, server_config)
             self._app.set_ota_handler(self._on_frame, self.clock)
+            self._app.send_ota_frames(self._server.notify(self._not_started()))
             self._run_due()
         except BaseException:
             await self.stop()
@@ -196,6 +197,15 @@ class Hub:
         if self._server is None:
             raise HubError("the hub is not running")
         return self._server
+
+    def _not_started(self) -> list[t.EUI64]:
+        """Targets that had not started downloading when the hub went down: told again at start-up (those
+        that had started carry on by themselves, from the offset they hold)."""
+        return [
+            parse_eui64(target.entity)
+            for block in self.store.status().blocks if block.image is not None
+            for target in block.image.targets if target.state == "waiting"
+        ]
 
     # ----- time
 

@@ -25,7 +25,7 @@ from hubfw.radio.config import SE_ENDPOINT, hub_zigpy_config
 from hubfw.radio.intercept import OtaFrameHandler, OtaInterceptMixin
 from hubfw.radio.virtual import SilentHan, VirtualControllerApplication
 from hubfw.server.frames import OutgoingFrame
-from hubfw.sim.han import Han
+from hubfw.radio.han import Han
 
 VIRTUAL_RADIOS = ("virtual",)
 

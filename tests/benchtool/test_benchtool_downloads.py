@@ -14,7 +14,7 @@ from benchlib.serial import bench_serial
 from benchlib.server_cost import bench_server
 
 from hubfw.server import HOME_AUTOMATION_PROFILE
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 
 IMAGE_BYTES = 4096
 

@@ -13,7 +13,7 @@ import zigpy.types as t
 
 from hubfw.radio import SE_ENDPOINT
 from hubfw.radio.virtual import VIRTUAL_COORDINATOR_IEEE
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 
 OTA_CLUSTER = 0x0019
 CLIENT_TO_SERVER = 0x01  # cluster-specific, client to server, default response enabled

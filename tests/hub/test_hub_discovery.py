@@ -11,7 +11,7 @@ from hub_ota_client import OtaHan
 from hubfw.hub import Hub
 from hubfw.radio import SE_ENDPOINT
 from hubfw.radio.virtual import BROADCAST_IEEE
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 
 MATCH_DESC_REQ, MATCH_DESC_RSP = 0x0006, 0x8006
 

@@ -10,6 +10,7 @@ import zigpy.application
 import zigpy.types as t
 from hub_helpers import NEW_VERSION, join_client, make_hub, make_ota_file
 from hub_ota_client import (
+    IMAGE_NOTIFY,
     ABORT,
     IMAGE_BLOCK,
     NO_IMAGE_AVAILABLE,
@@ -129,3 +130,27 @@ async def test_image_page_responses_arrive_in_order_spaced_and_under_one_tsn(hub
     pages = collections.Counter(reply.tsn for reply in client.replies_to(IMAGE_PAGE))
     assert len(pages) == -(-len(ota_file) // 256)  # one ImagePageRequest per 256 bytes
     assert max(pages.values()) == 5  # 256 bytes in 56-byte blocks, all answering the request's TSN
+
+
+def notifications(client) -> int:
+    return sum(1 for reply in client.replies if reply.command == IMAGE_NOTIFY and reply.frame_control & 0x03 == 0x01)
+
+
+async def test_a_restarted_hub_tells_targets_that_had_not_started_again(state_dir, han: OtaHan, clock) -> None:
+    first = make_hub(state_dir, han, clock)
+    await first.start()
+    client = await join_client(first, han, "00:0d:6f:00:00:00:60:01", 0x6001, answers_notify=False)
+    first.distribute(make_ota_file(), [client.ieee], DeviceType.PPMID)
+    await first.stop()  # the hub goes down before the target ever asked for its image
+
+    second = make_hub(state_dir, han, clock)
+    await second.start()
+    try:
+        client.uplink = second.app
+        await second.permit(60)
+        assert second.app.join(client.ieee, client.nwk)
+        notified_before = notifications(client)
+        await second.advance(3600)  # the re-send schedule a start-up notify opened
+        assert notifications(client) > notified_before
+    finally:
+        await second.stop()

@@ -11,7 +11,7 @@ import pytest
 import zigpy.types as zt
 import zigpy.zdo.types as zdo_t
 
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 from hubfw.sim.ncp import RadioSurroundings
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.stack import EmberStack, JoinError

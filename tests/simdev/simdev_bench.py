@@ -20,7 +20,7 @@ from hubfw.flash.profiles import FlashProfile
 from hubfw.ota.image import build_image
 from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
 from hubfw.sim.devices import OtaClientDevice, SimulatedHan
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
 

@@ -20,7 +20,7 @@ from hubfw.sim.devices import (
     make_device,
     ppmid,
 )
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 from simdev_bench import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSION, eui, make_hub, ota_file
 
 Status = foundation.Status

@@ -8,7 +8,7 @@ from zigpy.zcl.clusters.general import Ota
 from hubfw.clock import VirtualClock
 from hubfw.server.frames import read_attributes
 from hubfw.sim.devices import HanError, SimulatedHan, esme, gsme
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 from simdev_bench import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
 
 IDENTITY = {"manufacturer_code": MANUFACTURER, "image_type": IMAGE_TYPE, "file_version": OLD_VERSION}

@@ -10,7 +10,7 @@ from zigpy.zcl.clusters.smartenergy import KeyEstablishment, Metering
 
 from hubfw.server.frames import SMART_ENERGY_PROFILE
 from hubfw.sim.devices import esme, gsme, hcalcs, ppmid, zdo
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 from simdev_bench import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
 
 IDENTITY = {"manufacturer_code": MANUFACTURER, "image_type": IMAGE_TYPE, "file_version": OLD_VERSION}

@@ -19,7 +19,7 @@ import zigpy.types as t
 
 from hubfw.server.frames import OTA_CLUSTER
 from hubfw.sim.devices.medium import HanUplink
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 
 COORDINATOR_NWK = t.NWK(0x0000)
 BROADCAST_IEEE = t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
@@ -177,7 +177,7 @@ class BenchOtaClient:
 
 
 class BenchHan:
-    """The benchmark clients on the air: implements `hubfw.sim.han.Han` for the hub's radio."""
+    """The benchmark clients on the air: implements `hubfw.radio.han.Han` for the hub's radio."""
 
     def __init__(self, clients: list[BenchOtaClient]) -> None:
         self.clients = {client.ieee: client for client in clients}

@@ -31,7 +31,7 @@ from hubfw.ota.signing import verify_signature
 from hubfw.server.frames import OTA_CLUSTER
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
-from hubfw.sim.han import ApsFrame
+from hubfw.radio.han import ApsFrame
 
 Status = foundation.Status
 UpgradeStatus = Ota.ImageUpgradeStatus

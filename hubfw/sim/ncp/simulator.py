@@ -16,7 +16,7 @@ from pathlib import Path
 import zigpy.types as zt
 
 from hubfw.errors import HubfwError
-from hubfw.sim.han import ApsFrame, Han
+from hubfw.radio.han import ApsFrame, Han
 from hubfw.sim.ncp.ash import RESET_POWER_ON, AshFaults, AshNcp, AshStats
 from hubfw.sim.ncp.ezsp import EzspServer
 from hubfw.sim.ncp.frames import CommandTable

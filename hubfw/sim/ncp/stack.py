@@ -20,7 +20,7 @@ import zigpy.util
 import zigpy.zdo.types as zdo_t
 
 from hubfw.errors import HubfwError
-from hubfw.sim.han import ApsFrame, Han
+from hubfw.radio.han import ApsFrame, Han
 from hubfw.sim.ncp import own_zdo
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK

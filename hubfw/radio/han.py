@@ -1,7 +1,8 @@
-"""The radio world behind the simulated NCP: what devices and the coordinator exchange.
+"""The HAN as the coordinator's radio sees it: APS frames, and the devices behind the radio.
 
-Device simulators import `ApsFrame` and implement `Han`; they reach the hub only through
-`SimulatedNcp.receive` / `SimulatedNcp.join`, never through the hub's internals.
+It lives with the radios because both the in-process virtual radio and the simulated NCP (hubfw.sim)
+carry these frames; device simulators implement `Han` and reach the hub only through a radio's
+`receive` / `join`, never through the hub's internals.
 """
 
 from __future__ import annotations
