@@ -14,6 +14,7 @@ endpoints registered with it, and a radio without one (the virtual radio) answer
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,12 +70,21 @@ class MatchDescriptorRequest:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def nwk_address(nwk: int) -> t.AddrModeAddress:
+    """zigpy's address of a NWK address, built once per address: building one costs more than the rest
+    of a block's send, and every block needs two."""
+    return t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(nwk))
+
+
 _MANUFACTURER_SPECIFIC = 0x04
 """ZCL frame control bit: a 2-byte manufacturer code follows the frame control."""
+_DIRECTION_SHIFT = 3
+"""ZCL frame control bit 3: 0 client to server, 1 server to client (zigpy's foundation.Direction values)."""
 
 
 def zcl_tsn(zcl: bytes) -> int:
-    """The ZCL transaction sequence number of a frame hubfw built (after the manufacturer code, if any).
+    """The ZCL transaction sequence number of a frame (after the manufacturer code, if any).
 
     Read straight from the bytes: it runs for every block sent, and a full header parse was
     nearly half of the hub's cost per block."""
@@ -134,12 +144,17 @@ class OtaInterceptMixin:
             return False
         try:
             device = self.get_device_with_address(packet.src)  # type: ignore[attr-defined]
-            header, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
-        except (KeyError, ValueError):
+        except KeyError:
             return False
-        key = ResponseKey(endpoint_id=packet.src_ep, cluster_id=packet.cluster_id,
-                          direction=header.frame_control.direction, tsn=header.tsn)
-        return key in getattr(device, "_requests", {})
+        awaited = getattr(device, "_requests", None)
+        if not awaited:  # the usual case, on every block request: nothing of zigpy's to match
+            return False
+        zcl = packet.data.serialize()
+        if len(zcl) < (5 if zcl[:1] and zcl[0] & _MANUFACTURER_SPECIFIC else 3):
+            return False
+        direction = foundation.Direction(zcl[0] >> _DIRECTION_SHIFT & 1)
+        key = ResponseKey(endpoint_id=packet.src_ep, cluster_id=packet.cluster_id, direction=direction, tsn=zcl_tsn(zcl))
+        return key in awaited
 
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
         """Smart Energy frames always travel under the device's APS link key (zigpy's own requests too)."""
@@ -179,9 +194,9 @@ class OtaInterceptMixin:
         if frame.aps_encrypt:
             options |= t.TransmitOptions.APS_Encryption
         packet = t.ZigbeePacket(
-            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=self.state.node_info.nwk),  # type: ignore[attr-defined]
+            src=nwk_address(self.state.node_info.nwk),  # type: ignore[attr-defined]
             src_ep=frame.src_ep,
-            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=device.nwk),
+            dst=nwk_address(device.nwk),
             dst_ep=frame.dst_ep,
             tsn=zcl_tsn(frame.zcl),
             profile_id=frame.profile,
