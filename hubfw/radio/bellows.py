@@ -63,7 +63,7 @@ def check_port(port: str) -> None:
     if "://" in port:
         return
     if not os.path.exists(port):
-        raise RadioError(f"cannot open {port}: no such device")
+        raise RadioError(f"cannot open {port}: no such serial port")
     if not os.access(port, os.R_OK | os.W_OK):
         raise RadioError(f"cannot open {port}: permission denied (is your user in the dialout group?)")
 
