@@ -29,6 +29,7 @@ from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.keys import load_public_keys
 from hubfw.radio import VIRTUAL_RADIOS, SerialSettings, open_radio
+from hubfw.radio.bellows import check_port
 from hubfw.sim.serving import SIMULATED_RADIO, SimulatedRadio
 
 DEFAULT_STATE_DIR = "state"
@@ -78,6 +79,7 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         return
     spec: str | SerialSettings = radio
     if radio not in VIRTUAL_RADIOS:
+        check_port(radio)  # before the hub creates anything in --state
         spec = SerialSettings(radio, baudrate, None if flow_control == "none" else flow_control, channel)  # type: ignore[arg-type]
     asyncio.run(_serve(Hub(state_dir, functools.partial(open_radio, spec), clock, config), radio))
 

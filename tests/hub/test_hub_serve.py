@@ -82,6 +82,7 @@ def test_a_missing_serial_port_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(group, ["serve", "--radio", "/dev/ttyHUBFW-NOPE", "--state", str(tmp_path / "s")])
     assert result.exit_code == 1
     assert result.output == "hubfw: error: cannot open /dev/ttyHUBFW-NOPE: no such serial port\n"
+    assert not (tmp_path / "s").exists()  # nothing created in --state for a hub that cannot start
 
 
 async def test_a_radio_that_fails_to_open_leaves_the_flash_file_free(tmp_path: Path) -> None:
