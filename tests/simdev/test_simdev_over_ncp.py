@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from zigpy.zcl.clusters.general import Basic, Ota
 from hubfw.clock import SystemClock
 from hubfw.server.frames import read_attributes
 from hubfw.sim import SimulatedNcp
-from hubfw.sim.devices import SimulatedHan, esme, ppmid
+from hubfw.sim.devices import OtaClientDevice, SimulatedHan, esme, ppmid
 from simdev_bench import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
 
 WAIT = 30  # seconds; generous for a loaded machine, never reached when things work
@@ -39,27 +40,42 @@ async def described(app: ControllerApplication, ieee) -> None:
         await asyncio.sleep(0.01)
 
 
-async def start_app(ncp: SimulatedNcp, tmp_path: Path) -> ControllerApplication:
+@contextlib.asynccontextmanager
+async def bellows_with(device: OtaClientDevice, tmp_path: Path,
+                       listener: object | None = None) -> AsyncIterator[ControllerApplication]:
+    """Unmodified bellows on a simulated NCP whose HAN holds `device`, joining open and the HAN driven in
+    real time; `listener` hears zigpy's events from before the device's first frame. All stopped on exit."""
+    han = SimulatedHan(SystemClock(), [device])
+    ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     await ncp.start()
     config = {zigpy.config.CONF_DEVICE: {"path": ncp.port, "baudrate": 115200, "flow_control": "software"},
               zigpy.config.CONF_DATABASE: str(tmp_path / "zigbee.db"),
               zigpy.config.CONF_NWK: {zigpy.config.CONF_NWK_CHANNEL: 15},
               zigpy.config.CONF_WATCHDOG_ENABLED: False, zigpy.config.CONF_NWK_BACKUP_ENABLED: False,
               zigpy.config.CONF_TOPO_SCAN_ENABLED: False}
-    return await asyncio.wait_for(ControllerApplication.new(config=config, auto_form=True), 60)
+    async with contextlib.AsyncExitStack() as running:
+        running.push_async_callback(ncp.stop)
+        app = await asyncio.wait_for(ControllerApplication.new(config=config, auto_form=True), 60)
+        running.push_async_callback(app.shutdown)
+        if listener is not None:
+            app.add_listener(listener)
+        await app.permit(60)
+        driver = asyncio.create_task(han.run(ncp))
+        running.push_async_callback(stopped, driver)
+        yield app
+
+
+async def stopped(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @pytest.mark.hil
 async def test_zigpy_interviews_a_joining_device_over_the_simulated_ncp(tmp_path: Path) -> None:
     device = esme(eui(2), 0x3A02, endpoint=2, query_interval=None, manufacturer_code=MANUFACTURER,
                   image_type=IMAGE_TYPE, file_version=OLD_VERSION)
-    han = SimulatedHan(SystemClock(), [device])
-    ncp = SimulatedNcp(tmp_path / "ncp", han=han)
-    app = await start_app(ncp, tmp_path)
-    driver = None
-    try:
-        await app.permit(60)
-        driver = asyncio.create_task(han.run(ncp))
+    async with bellows_with(device, tmp_path) as app:
         await asyncio.wait_for(described(app, device.ieee), WAIT)
         zigpy_device = app.get_device(ieee=device.ieee)
         assert zigpy_device.node_desc.is_router and zigpy_device.node_desc.manufacturer_code == MANUFACTURER
@@ -68,29 +84,14 @@ async def test_zigpy_interviews_a_joining_device_over_the_simulated_ncp(tmp_path
         assert Basic.cluster_id in endpoint.in_clusters and OTA in endpoint.out_clusters
         assert [entry.what for entry in device.log if entry.kind == "tx"][:3] == [
             "Node_Desc_rsp", "Active_EP_rsp", "Simple_Desc_rsp"]
-    finally:
-        if driver is not None:
-            driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await driver
-        await app.shutdown()
-        await ncp.stop()
 
 
 @pytest.mark.hil
 async def test_a_device_joins_queries_and_answers_over_the_simulated_ncp(tmp_path: Path) -> None:
     device = ppmid(eui(1), 0x3A01, query_jitter=1.0, query_interval=3600.0, manufacturer_code=MANUFACTURER,
                    image_type=IMAGE_TYPE, file_version=OLD_VERSION)
-    han = SimulatedHan(SystemClock(), [device])
-    ncp = SimulatedNcp(tmp_path / "ncp", han=han)
-    app = await start_app(ncp, tmp_path)
-    driver = None
-    try:
-        messages = Messages()
-        app.add_listener(messages)
-        await app.permit(60)
-        driver = asyncio.create_task(han.run(ncp))
-
+    messages = Messages()
+    async with bellows_with(device, tmp_path, messages) as app:
         ieee, profile, data = await asyncio.wait_for(messages.queue.get(), WAIT)
         header, body = foundation.ZCLHeader.deserialize(data)
         assert (ieee, profile, header.command_id) == (device.ieee, 0x0109, Ota.ServerCommandDefs.query_next_image.id)
@@ -108,10 +109,3 @@ async def test_a_device_joins_queries_and_answers_over_the_simulated_ncp(tmp_pat
         schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
         [record] = schema.deserialize(body)[0].status_records
         assert record.value.value == OLD_VERSION
-    finally:
-        if driver is not None:
-            driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await driver
-        await app.shutdown()
-        await ncp.stop()
