@@ -33,6 +33,11 @@ class ApsFrame:
     payload: bytes
     aps_encrypted: bool = False
     aps_counter: int = 0
+    link_key: t.KeyData | None = dataclasses.field(default=None, hash=False)  # KeyData, a list, has no hash
+    """The APS link key an encrypted frame was secured with: the simulation's stand-in for the APS MIC.
+    A receiver that holds a different link key for the sender drops the frame (no APS ACK)."""
+    fragment: tuple[int, int] | None = None
+    """(index, count) of one APS fragment of a larger message; None for an unfragmented frame."""
 
 
 class Han(Protocol):

@@ -57,10 +57,21 @@ async def test_doctor_reports_a_fresh_ncp(tmp_path: Path, version: int, release:
     assert report.manufacturer_id is None  # the simulated NCP leaves MFG_MANUF_ID unset
     assert report.eui64 == str(ncp.ieee)
     assert report.network.state == "no_network" and not report.network.up
-    # the simulated NCP answers getLibraryStatus with invalidCommand
-    assert report.cbke == {"163k1": LibraryState.UNKNOWN, "283k1": LibraryState.UNKNOWN}
-    assert ncp.stats.unknown_commands["getLibraryStatus"] == 2
+    # the simulated NCP is a stock build: the CBKE libraries are stubs
+    assert report.cbke == {"163k1": LibraryState.ABSENT, "283k1": LibraryState.ABSENT}
+    assert ncp.stats.commands["getLibraryStatus"] == 2
     assert ncp.stats.commands["formNetwork"] == 0 and ncp.stats.commands["leaveNetwork"] == 0
+
+
+async def test_doctor_sees_an_ncp_built_with_the_cbke_library(tmp_path: Path) -> None:
+    ncp = SimulatedNcp(tmp_path / "ncp", cbke_library=True)
+    await ncp.start()
+    try:
+        report = await probe_ncp(ProbeSettings(ncp.port))
+    finally:
+        await ncp.stop()
+
+    assert report.cbke == {"163k1": LibraryState.PRESENT, "283k1": LibraryState.PRESENT}
 
 
 async def test_doctor_reports_the_network_a_hub_formed(ncp: SimulatedNcp, tmp_path: Path) -> None:
@@ -90,7 +101,7 @@ async def test_doctor_json_output(ncp: SimulatedNcp, hubfw_cli: click.Group) -> 
     assert report["port"] == ncp.port and report["baudrate"] == 115200 and report["flow_control"] == "software"
     assert report["ezsp_version"] == 13 and report["eui64"] == str(ncp.ieee)
     assert report["network"]["state"] == "no_network"
-    assert report["cbke"] == {"163k1": "unknown", "283k1": "unknown"}
+    assert report["cbke"] == {"163k1": "absent", "283k1": "absent"}
 
 
 async def test_doctor_text_output_names_each_finding(ncp: SimulatedNcp, hubfw_cli: click.Group) -> None:
@@ -106,7 +117,7 @@ async def test_doctor_text_output_names_each_finding(ncp: SimulatedNcp, hubfw_cl
     assert rows["board"] == "simulated EZSP NCP"
     assert rows["EUI-64"] == str(ncp.ieee)
     assert rows["network"].startswith("none formed yet")
-    assert rows["CBKE 283k1"].startswith("unknown")
+    assert rows["CBKE 283k1"].startswith("absent")
 
 
 def test_missing_port_fails_in_one_line(hubfw_cli: click.Group) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ def formed_tokens(ieee: t.EUI64) -> NetworkTokens:
                            security_bitmask=0x0384)
     tokens.set_link_key(METER, t.KeyData(b"K" * 16))
     tokens.devices[METER] = t.NWK(0x4D2A)
+    tokens.join_keys[METER] = t.KeyData(b"ZigBeeAlliance09")
     return tokens
 
 
@@ -28,6 +31,23 @@ def test_tokens_survive_a_save_and_load(tmp_path: Path) -> None:
     store.save(tokens)
     assert store.load(None) == tokens
     assert store.load(tokens.ieee) == tokens
+
+
+def test_a_token_file_from_before_join_keys_still_loads(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path)
+    tokens = formed_tokens(t.EUI64.convert("00:0d:6f:ff:fe:00:00:01"))
+    older = tokens.to_json()
+    del older["join_keys"]
+    store.path.write_text(json.dumps(older))
+    assert store.load(None) == dataclasses.replace(tokens, join_keys={})
+
+
+def test_the_link_key_for_a_device_prefers_its_key_table_entry() -> None:
+    tokens = formed_tokens(t.EUI64.convert("00:0d:6f:ff:fe:00:00:01"))
+    assert tokens.link_key_for(METER) == t.KeyData(b"K" * 16)
+    tokens.key_table.clear()
+    assert tokens.link_key_for(METER) == t.KeyData(b"ZigBeeAlliance09")
+    assert tokens.link_key_for(t.EUI64.convert("00:0d:6f:00:00:00:00:02")) is None
 
 
 def test_a_fresh_ncp_gets_a_silicon_labs_eui64_and_no_network(tmp_path: Path) -> None:

@@ -4,6 +4,10 @@ Unmodified bellows opens `port` as a serial device. Tokens persist in the state 
 a restarted hub finds its network; devices of a simulated HAN talk to the hub through
 `receive` and `join`, and receive its frames through `Han.deliver`. `surroundings` is what its radio
 hears when the host scans (by default: quiet channels 15, 20, 25 and 26 between Wi-Fi).
+
+By default the firmware is a stock dongle's, without the Silicon Labs CBKE library; with
+`cbke_library=True` it is a Smart Energy build whose CBKE commands work, with `cbke_credentials` as
+the certificates programmed into its manufacturing tokens (one per crypto suite).
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import zigpy.types as zt
 
+from hubfw.cbke import DeviceCredentials
 from hubfw.errors import HubfwError
 from hubfw.radio.han import ApsFrame, Han
 from hubfw.sim.ncp.ash import RESET_POWER_ON, AshFaults, AshNcp, AshStats
+from hubfw.sim.ncp.cbke import CbkeLibrary
 from hubfw.sim.ncp.ezsp import EzspServer
 from hubfw.sim.ncp.frames import CommandTable
 from hubfw.sim.ncp.network import TokenStore
@@ -44,6 +51,9 @@ class NcpStats:
     unknown_commands: collections.Counter[str]
     callbacks: collections.Counter[str]
     ash: AshStats
+    dropped_frames: collections.Counter[str]
+    """HAN frames the stack refused, by reason: link_key_mismatch, no_link_key (an APS-encrypted
+    send to a device it shares no key with), payload_too_long, bad_fragment."""
 
 
 class SimulatedNcp:
@@ -52,17 +62,24 @@ class SimulatedNcp:
 
     def __init__(self, state_dir: Path, *, ezsp_version: int = 13, baudrate_pacing: int | None = None,
                  han: Han | None = None, ieee: zt.EUI64 | None = None, faults: AshFaults | None = None,
-                 surroundings: RadioSurroundings | None = None) -> None:
+                 surroundings: RadioSurroundings | None = None, cbke_library: bool = False,
+                 cbke_credentials: Iterable[DeviceCredentials] = ()) -> None:
         if ezsp_version not in STACK_VERSIONS:
             raise NcpError(f"EZSP v{ezsp_version} is not simulated (choose one of {SUPPORTED_EZSP_VERSIONS})")
         if baudrate_pacing is not None and baudrate_pacing <= 0:
             raise NcpError(f"baud rate must be positive, not {baudrate_pacing}")
+        credentials = list(cbke_credentials)
+        if credentials and not cbke_library:
+            raise NcpError("CBKE credentials need an NCP built with the CBKE library (cbke_library=True)")
+        if len({entry.suite for entry in credentials}) != len(credentials):
+            raise NcpError("give the NCP at most one CBKE certificate per crypto suite")
         self.ezsp_version = ezsp_version
         self._store = TokenStore(Path(state_dir))
         self._tokens = self._store.load(ieee)
         self._line = PtyLine(self._from_host, baudrate=baudrate_pacing)
         self._ezsp = EzspServer(CommandTable(ezsp_version), self._to_ash)
-        self._stack = EmberStack(ezsp_version, self._tokens, self._store, han, self._ezsp.callback, surroundings)
+        self._stack = EmberStack(ezsp_version, self._tokens, self._store, han, self._ezsp.callback, surroundings,
+                                 CbkeLibrary(credentials) if cbke_library else None)
         self._ezsp.stack = self._stack
         self._ash = AshNcp(self._line.write, self._ezsp.on_frame, self._reboot_stack, faults=faults)
 
@@ -98,7 +115,8 @@ class SimulatedNcp:
     def stats(self) -> NcpStats:
         return NcpStats(bytes_to_host=self._line.bytes_out, bytes_from_host=self._line.bytes_in,
                         commands=self._ezsp.commands.copy(), unknown_commands=self._ezsp.unknown_commands.copy(),
-                        callbacks=self._ezsp.callbacks.copy(), ash=self._ash.stats)
+                        callbacks=self._ezsp.callbacks.copy(), ash=self._ash.stats,
+                        dropped_frames=self._stack.dropped_frames.copy())
 
     async def start(self) -> str:
         """Open the pseudo-terminal; returns the path bellows should open."""
@@ -136,11 +154,14 @@ class SimulatedNcp:
     # -- the HAN side -------------------------------------------------------------------------
 
     def receive(self, frame: ApsFrame) -> bool:
-        """A device's frame for the hub; False if the NCP drops it (network down, not joined)."""
+        """A device's frame for the hub; False if the NCP drops it (network down, not joined, too
+        long for one frame, or APS-secured with a link key the NCP does not share with the device)."""
         return self._stack.receive(frame)
 
     def join(self, eui64: zt.EUI64, nwk: zt.NWK, install_code: bytes | None = None) -> bool:
         """A device joins through the trust centre; True if admitted (the hub gets
         trustCenterJoinHandler). With an install code its link key is derived from it and must
-        match the key the hub registered for it."""
+        match the key the hub registered for it; without one it is the well-known key. The NCP
+        secures APS-encrypted frames to and from the device with that key until the host puts
+        another in its key table (`importLinkKey`)."""
         return self._stack.join(eui64, nwk, install_code)

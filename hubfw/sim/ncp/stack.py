@@ -12,7 +12,6 @@ import collections
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import bellows.types as t
 import zigpy.types as zt
@@ -21,7 +20,19 @@ import zigpy.zdo.types as zdo_t
 
 from hubfw.errors import HubfwError
 from hubfw.radio.han import ApsFrame, Han
-from hubfw.sim.ncp import own_zdo
+from hubfw.sim.ncp import cbke_commands, own_zdo  # noqa: F401  (importing cbke_commands registers its handlers)
+from hubfw.sim.ncp.aps import (
+    MAX_APS_PAYLOAD,
+    FragmentError,
+    HostFragment,
+    OutgoingFragments,
+    fails_link_key_check,
+    incoming_group_id,
+    is_fragment_ack,
+    payload_limit,
+)
+from hubfw.sim.ncp.cbke import CbkeLibrary
+from hubfw.sim.ncp.handlers import HANDLERS, Fields, handles
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK
 from hubfw.sim.ncp.scan import MAX_SCAN_DURATION, RadioSurroundings, scan_channels
@@ -30,7 +41,7 @@ LOGGER = logging.getLogger(__name__)
 
 BROADCAST_FLOOR = 0xFFF8
 STACK_TYPE_ZIGBEE = 0x02
-MAX_APS_PAYLOAD = 82
+MAX_FRAGMENTS = 255
 # EZSP version -> the EmberZNet release the NCP claims to run (major, minor, patch, special);
 # nominal for 16+, which bellows drives with the same command handlers as 14
 STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 2, 0, 0),
@@ -63,17 +74,7 @@ SECURITY_BITS = {
     t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY: t.EmberCurrentSecurityBitmask.HAVE_TRUST_CENTER_LINK_KEY,
 }
 
-Fields = dict[str, Any]
 Emit = Callable[[str, Fields], None]
-_HANDLERS: dict[str, Callable[[EmberStack, Fields], Fields]] = {}
-
-
-def handles(*names: str) -> Callable:
-    def register(method: Callable[[EmberStack, Fields], Fields]) -> Callable[[EmberStack, Fields], Fields]:
-        for name in names:
-            _HANDLERS[name] = method
-        return method
-    return register
 
 
 @dataclasses.dataclass
@@ -94,13 +95,18 @@ class EmberStack:
     runs the trust centre, and moves APS frames between the host and the `Han`."""
 
     def __init__(self, version: int, tokens: NetworkTokens, store: TokenStore, han: Han | None,
-                 emit: Emit, surroundings: RadioSurroundings | None = None) -> None:
+                 emit: Emit, surroundings: RadioSurroundings | None = None, cbke: CbkeLibrary | None = None) -> None:
         self.version = version
         self.tokens = tokens
         self._store = store
         self.han = han
-        self._emit = emit
+        self.emit = emit
         self.surroundings = surroundings or RadioSurroundings()
+        self.cbke = cbke
+        """The CBKE library, or None for stock firmware built with its stubs."""
+        self.dropped_frames: collections.Counter[str] = collections.Counter()
+        """HAN frames the stack refused, by reason: for tests and logs, kept across reboots."""
+        self._outgoing_fragments = OutgoingFragments()
         self._permit_handle: asyncio.TimerHandle | None = None
         self._scan: _Scan | None = None
         self._answers_in_flight: list[Fields] | None = None  # a list only while a frame is being sent
@@ -127,17 +133,23 @@ class EmberStack:
         self.counters: collections.Counter[t.EmberCounterType] = collections.Counter()
         self.permit_joining = False
         self._aps_counter = 0
+        self._outgoing_fragments.clear()
 
     # -- dispatch -----------------------------------------------------------------------------
 
     def can_handle(self, name: str) -> bool:
-        return name in _HANDLERS
+        return name in HANDLERS
 
     def handle(self, name: str, request: Fields) -> Fields:
-        return _HANDLERS[name](self, request)
+        return HANDLERS[name](self, request)
 
     def _save(self) -> None:
         self._store.save(self.tokens)
+
+    def store_link_key(self, ieee: zt.EUI64, key: zt.KeyData) -> None:
+        """Put an APS link key in the key table, replacing any the device had."""
+        self.tokens.set_link_key(ieee, key)
+        self._save()
 
     def _next_aps_counter(self) -> int:
         self._aps_counter = (self._aps_counter + 1) % 256
@@ -283,7 +295,7 @@ class EmberStack:
 
     def _network_came_up(self) -> None:
         self.network_up = True
-        self._emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_UP})
+        self.emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_UP})
 
     @handles("setInitialSecurityState")
     def _set_initial_security(self, request: Fields) -> Fields:
@@ -319,7 +331,7 @@ class EmberStack:
         self.network_up = False
         self.tokens.forget_network()
         self._save()
-        self._emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_DOWN})
+        self.emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_DOWN})
         return {}
 
     @handles("tokenFactoryReset")
@@ -385,11 +397,11 @@ class EmberStack:
         assert scan is not None
         channel = scan.channels.pop(0)
         if scan.kind == t.EzspNetworkScanType.ENERGY_SCAN:
-            self._emit("energyScanResultHandler", {"channel": channel,
-                                                   "maxRssiValue": self.surroundings.energy(channel)})
+            self.emit("energyScanResultHandler", {"channel": channel,
+                                                  "maxRssiValue": self.surroundings.energy(channel)})
         else:
             for beacon in self.surroundings.beacons(channel):
-                self._emit("networkFoundHandler", {"networkFound": t.EmberZigbeeNetwork(
+                self.emit("networkFoundHandler", {"networkFound": t.EmberZigbeeNetwork(
                     channel=channel, panId=beacon.pan_id, extendedPanId=beacon.extended_pan_id,
                     allowingJoin=t.Bool(beacon.permit_joining), stackProfile=beacon.stack_profile,
                     nwkUpdateId=beacon.nwk_update_id), "lastHopLqi": beacon.lqi or 0,
@@ -401,7 +413,7 @@ class EmberStack:
 
     def _finish_scan(self) -> None:
         self._scan = None
-        self._emit("scanCompleteHandler", {"status": t.sl_Status.OK})
+        self.emit("scanCompleteHandler", {"status": t.sl_Status.OK})
 
     @handles("stopScan")
     def _stop_scan(self, request: Fields) -> Fields:
@@ -433,8 +445,7 @@ class EmberStack:
 
     @handles("importLinkKey")
     def _import_link_key(self, request: Fields) -> Fields:
-        self.tokens.set_link_key(zt.EUI64(request["address"]), zt.KeyData(request["key"]))
-        self._save()
+        self.store_link_key(zt.EUI64(request["address"]), zt.KeyData(request["key"]))
         return {}
 
     @handles("exportLinkKeyByIndex")
@@ -601,9 +612,11 @@ class EmberStack:
         if not rejoin and not self._admits(ieee, device_key):
             return False
         self.tokens.devices[ieee] = zt.NWK(nwk)
+        if not rejoin:  # a rejoining device keeps the link key it has
+            self.tokens.join_keys[ieee] = device_key
         self._save()
         self.counters[t.EmberCounterType.COUNTER_JOIN_INDICATION] += 1
-        self._emit("trustCenterJoinHandler", {
+        self.emit("trustCenterJoinHandler", {
             "newNodeId": nwk, "newNodeEui64": ieee,
             "status": t.EmberDeviceUpdate.STANDARD_SECURITY_SECURED_REJOIN if rejoin
             else t.EmberDeviceUpdate.STANDARD_SECURITY_UNSECURED_JOIN,
@@ -629,6 +642,8 @@ class EmberStack:
 
     @handles("sendUnicast")
     def _send_unicast(self, request: Fields) -> Fields:
+        """A unicast, or one fragment of a longer message (APS_OPTION_FRAGMENT): fragment 0 gets a
+        fresh APS counter, later fragments keep the one the host copied from fragment 0."""
         if self.version >= 14:
             nwk, aps, tag, message = (request["nwk"], request["aps_frame"], request["message_tag"],
                                       request["message"])
@@ -637,8 +652,20 @@ class EmberStack:
                                       request["messageTag"], request["messageContents"])
         if not self.network_up:
             return {"status": t.sl_Status.NETWORK_DOWN}
-        aps = aps.replace(sequence=self._next_aps_counter())
-        self._transmit(t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, bytes(message))
+        if len(message) > payload_limit(t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options):
+            return {"status": t.sl_Status.MESSAGE_TOO_LONG}
+        fragment = None
+        if t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options:
+            try:
+                fragment = self._outgoing_fragments.place(nwk, aps)
+            except FragmentError as exc:
+                LOGGER.warning("sendUnicast to 0x%04X refused: %s", nwk, exc)
+                return {"status": t.sl_Status.INVALID_PARAMETER}
+        reused = fragment.sequence if fragment is not None else None
+        aps = aps.replace(sequence=self._next_aps_counter() if reused is None else reused)
+        self._transmit(t.EmberOutgoingMessageType.OUTGOING_DIRECT, nwk, aps, tag, bytes(message), fragment)
+        if fragment is not None:
+            self._outgoing_fragments.sent(nwk, aps.sequence, fragment)
         return {"sequence": aps.sequence}
 
     @handles("sendBroadcast")
@@ -651,6 +678,8 @@ class EmberStack:
                                       request["messageContents"])
         if not self.network_up:
             return {"status": t.sl_Status.NETWORK_DOWN}
+        if len(message) > MAX_APS_PAYLOAD:
+            return {"status": t.sl_Status.MESSAGE_TOO_LONG}
         aps = aps.replace(sequence=self._next_aps_counter())
         self._transmit(t.EmberOutgoingMessageType.OUTGOING_BROADCAST, nwk, aps, tag, bytes(message))
         return {"sequence": aps.sequence}
@@ -665,8 +694,24 @@ class EmberStack:
         self._message_sent(t.EmberOutgoingMessageType.OUTGOING_MULTICAST, aps.groupId, aps, tag, True)
         return {"sequence": aps.sequence}
 
+    @handles("sendReply")
+    def _send_reply(self, request: Fields) -> Fields:
+        """bellows acknowledges every fragment it receives with a reply. On the simulated HAN the
+        device already had that fragment's APS ACK from `receive`, so fragment ACKs go no further;
+        any other reply is a unicast back to the sender (with no messageSentHandler, as EmberZNet)."""
+        aps, nwk, message = request["apsFrame"], request["sender"], bytes(request["messageContents"])
+        if not self.network_up:
+            return {"status": t.sl_Status.NETWORK_DOWN}
+        if is_fragment_ack(aps):
+            return {}
+        if len(message) > payload_limit(t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options):
+            return {"status": t.sl_Status.MESSAGE_TOO_LONG}
+        ieee = self.tokens.ieee_for(nwk)
+        delivered = ieee is not None and self._deliver_unicast(aps, nwk, ieee, message, None)
+        return {} if delivered else {"status": t.sl_Status.ZIGBEE_DELIVERY_FAILED}
+
     def _transmit(self, kind: t.EmberOutgoingMessageType, nwk: int, aps: t.EmberApsFrame, tag: int,
-                  message: bytes) -> None:
+                  message: bytes, fragment: HostFragment | None = None) -> None:
         """Send one frame and report it; answers a device gives while taking the frame reach the
         host after the messageSentHandler, as the APS ACK comes before any reply on the air."""
         self._answers_in_flight = []
@@ -680,14 +725,27 @@ class EmberStack:
                 self.counters[t.EmberCounterType.COUNTER_APS_DATA_TX_BROADCAST] += 1
             else:
                 ieee = self.tokens.ieee_for(nwk)
-                delivered = ieee is not None and self._deliver(self._outgoing(aps, nwk, ieee, message))
+                delivered = ieee is not None and self._deliver_unicast(aps, nwk, ieee, message, fragment)
                 self.counters[t.EmberCounterType.COUNTER_APS_DATA_TX_UNICAST_SUCCESS if delivered
                               else t.EmberCounterType.COUNTER_APS_DATA_TX_UNICAST_FAILED] += 1
         finally:
             answers, self._answers_in_flight = self._answers_in_flight, None
         self._message_sent(kind, nwk, aps, tag, delivered)
         for fields in answers:
-            self._emit("incomingMessageHandler", fields)
+            self.emit("incomingMessageHandler", fields)
+
+    def _deliver_unicast(self, aps: t.EmberApsFrame, nwk: int, ieee: zt.EUI64, message: bytes,
+                         fragment: HostFragment | None) -> bool:
+        """APS encryption uses the link key shared with the device; without one nothing goes on the air."""
+        link_key = None
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options:
+            link_key = self.tokens.link_key_for(ieee)
+            if link_key is None:
+                LOGGER.debug("no link key shared with %s: APS-encrypted frame not sent", ieee)
+                self.dropped_frames["no_link_key"] += 1
+                return False
+        position = (fragment.index, fragment.count) if fragment is not None else None
+        return self._deliver(self._outgoing(aps, nwk, ieee, message, link_key, position))
 
     def _deliver(self, frame: ApsFrame) -> bool:
         """Put a frame on the air; a misbehaving device simulator counts as a device that did not ACK."""
@@ -699,12 +757,12 @@ class EmberStack:
             LOGGER.exception("the HAN failed to take %s", frame)
             return False
 
-    def _outgoing(self, aps: t.EmberApsFrame, nwk: int, ieee: zt.EUI64, message: bytes) -> ApsFrame:
+    def _outgoing(self, aps: t.EmberApsFrame, nwk: int, ieee: zt.EUI64, message: bytes,
+                  link_key: zt.KeyData | None = None, fragment: tuple[int, int] | None = None) -> ApsFrame:
         return ApsFrame(src_ieee=self.tokens.ieee, src_nwk=COORDINATOR_NWK, dst_ieee=ieee, dst_nwk=zt.NWK(nwk),
                         profile=aps.profileId, cluster=aps.clusterId, src_ep=aps.sourceEndpoint,
-                        dst_ep=aps.destinationEndpoint, payload=message,
-                        aps_encrypted=t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options,
-                        aps_counter=aps.sequence)
+                        dst_ep=aps.destinationEndpoint, payload=message, aps_encrypted=link_key is not None,
+                        aps_counter=aps.sequence, link_key=link_key, fragment=fragment)
 
     def _message_sent(self, kind: t.EmberOutgoingMessageType, nwk: int, aps: t.EmberApsFrame, tag: int,
                       delivered: bool) -> None:
@@ -716,27 +774,53 @@ class EmberStack:
         else:
             fields = {"type": kind, "indexOrDestination": nwk, "apsFrame": aps, "messageTag": tag,
                       "status": status}
-        self._emit("messageSentHandler", fields)
+        self.emit("messageSentHandler", fields)
 
     def receive(self, frame: ApsFrame, *, lqi: int = 255, rssi: int = -40) -> bool:
-        """A device's frame reaches the coordinator; False if the NCP drops it (network down,
-        or the sender never joined and so holds no network key)."""
+        """A device's frame reaches the coordinator; False if the NCP drops it: network down, a
+        sender that never joined (and so holds no network key), a payload too long for one frame,
+        a malformed fragment, or APS security with a link key other than the one shared with the sender."""
         if not self.network_up or self.tokens.nwk_for(frame.src_ieee) != frame.src_nwk:
             return False
+        refusal = self._refusal(frame)
+        if refusal is not None:
+            self.dropped_frames[refusal] += 1
+            return False
+        options = t.EmberApsOption.APS_OPTION_NONE
+        if frame.aps_encrypted:
+            options |= t.EmberApsOption.APS_OPTION_ENCRYPTION
+        group_id = 0
+        if frame.fragment is not None:
+            options |= t.EmberApsOption.APS_OPTION_FRAGMENT
+            group_id = incoming_group_id(*frame.fragment)
         if frame.dst_nwk >= BROADCAST_FLOOR:
             kind = t.EmberIncomingMessageType.INCOMING_BROADCAST
             self.counters[t.EmberCounterType.COUNTER_APS_DATA_RX_BROADCAST] += 1
         else:
             kind = t.EmberIncomingMessageType.INCOMING_UNICAST
             self.counters[t.EmberCounterType.COUNTER_APS_DATA_RX_UNICAST] += 1
-        options = t.EmberApsOption.APS_OPTION_NONE
-        if frame.aps_encrypted:
-            options |= t.EmberApsOption.APS_OPTION_ENCRYPTION
         aps = t.EmberApsFrame(profileId=frame.profile, clusterId=frame.cluster, sourceEndpoint=frame.src_ep,
-                              destinationEndpoint=frame.dst_ep, options=options, groupId=0,
+                              destinationEndpoint=frame.dst_ep, options=options, groupId=group_id,
                               sequence=frame.aps_counter)
         self._incoming(kind, aps, frame.src_nwk, frame.src_ieee, frame.payload, lqi, rssi)
         return True
+
+    def _refusal(self, frame: ApsFrame) -> str | None:
+        """Why the stack drops a joined device's frame, or None to take it."""
+        if len(frame.payload) > payload_limit(frame.aps_encrypted):
+            LOGGER.warning("%s sent a %d-byte APS payload, more than one frame carries: dropped",
+                           frame.src_ieee, len(frame.payload))
+            return "payload_too_long"
+        if frame.fragment is not None:
+            index, count = frame.fragment
+            if not 0 <= index < count <= MAX_FRAGMENTS or frame.dst_nwk >= BROADCAST_FLOOR:
+                LOGGER.warning("%s sent fragment %s, which no APS message has: dropped", frame.src_ieee, frame.fragment)
+                return "bad_fragment"
+        if fails_link_key_check(frame, self.tokens.link_key_for(frame.src_ieee)):
+            LOGGER.debug("%s secured a frame with a link key the NCP does not share with it: dropped", frame.src_ieee)
+            self.counters[t.EmberCounterType.COUNTER_APS_DECRYPTION_FAILURE] += 1
+            return "link_key_mismatch"
+        return None
 
     def _incoming(self, kind: t.EmberIncomingMessageType, aps: t.EmberApsFrame, nwk: int, ieee: zt.EUI64,
                   message: bytes, lqi: int, rssi: int) -> None:
@@ -749,7 +833,7 @@ class EmberStack:
         if self._answers_in_flight is not None:
             self._answers_in_flight.append(fields)
         else:
-            self._emit("incomingMessageHandler", fields)
+            self.emit("incomingMessageHandler", fields)
 
     # -- the coordinator's own ZDO ----------------------------------------------------------------
 
