@@ -15,7 +15,9 @@ GBCS parser decodes [REQUIREMENTS §5]:
 but give no ASN.1 (it lands in a later GBCS release). hubfw encodes it as the same SEQUENCE without
 `transferResponseCode` — the leading fields follow GBCS's alert convention (alertCode INTEGER,
 executionDateTime GeneralizedTime, as in the ActivateFirmware AlertPayload), entityId names the
-PPMID and firmwareVersion carries the version it now runs.
+PPMID and firmwareVersion carries the version it now runs. The PPMID sends it to the hub through its
+GBCS tunnel inside a GBCS alert message (`hubfw.han.gbcs_alert`), and the hub reads it back with
+`TransferAlert.from_der` (source "tunnel").
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import enum
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import zigpy.types as t
 from asn1crypto import core
@@ -148,6 +150,13 @@ class TransferAlert:
             raise AlertError(f"alert {alert.alert_id}: der field does not match the alert's fields")
         return alert
 
+    @classmethod
+    def from_der(cls, der: bytes, *, alert_id: int, source: str = "hub") -> TransferAlert:
+        """Inverse of `der` (the payload carries no id or source: the caller numbers and attributes it)."""
+        fields = _load_der(der)
+        return cls(alert_id, fields.code, t.EUI64(fields.entity_id[::-1]), fields.firmware_version,
+                   fields.response, fields.time, source)
+
 
 def transfer_alert(
     alert_id: int, entity: t.EUI64, firmware_version: int, response: TransferResponse, time: float
@@ -165,6 +174,25 @@ def activation_alert(alert_id: int, entity: t.EUI64, firmware_version: int, time
 
 def decode_der(der: bytes) -> dict[str, Any]:
     """Decode a CCS08 payload into its ASN.1 field names, validating it as strictly as it is encoded."""
+    fields = _load_der(der)
+    return {
+        "alertCode": int(fields.code),
+        "executionDateTime": _iso_utc(fields.time),
+        "entityId": ":".join(f"{b:02x}" for b in fields.entity_id),
+        "firmwareVersion": fields.firmware_version,
+        "transferResponseCode": None if fields.response is None else int(fields.response),
+    }
+
+
+class _DerFields(NamedTuple):
+    code: AlertCode
+    time: float
+    entity_id: bytes
+    firmware_version: int
+    response: TransferResponse | None
+
+
+def _load_der(der: bytes) -> _DerFields:
     try:
         payload = _AlertPayload.load(der, strict=True)
         native = payload.native
@@ -178,17 +206,12 @@ def decode_der(der: bytes) -> dict[str, Any]:
         raise AlertError("not a firmware alert payload: executionDateTime must be UTC ('Z'), as DER requires")
     try:
         code = AlertCode(native["alertCode"])
-        response = native["transferResponseCode"]
-        _check_code_matches_response(code, None if response is None else TransferResponse(response))
+        response_code = native["transferResponseCode"]
+        response = None if response_code is None else TransferResponse(response_code)
+        _check_code_matches_response(code, response)
     except ValueError as exc:
         raise AlertError(f"not a firmware alert payload: {_one_line(exc)}") from None
-    return {
-        "alertCode": int(code),
-        "executionDateTime": _iso_utc(when.timestamp()),
-        "entityId": ":".join(f"{b:02x}" for b in entity_id),
-        "firmwareVersion": int.from_bytes(firmware_version, "big"),
-        "transferResponseCode": response,
-    }
+    return _DerFields(code, when.timestamp(), entity_id, int.from_bytes(firmware_version, "big"), response)
 
 
 def _check_code_matches_response(code: AlertCode, response: TransferResponse | None) -> None:

@@ -1,14 +1,37 @@
-"""The hub's GB HAN presence servers beside OTA: so far the Smart Energy Key Establishment cluster
-(0x0800), transport-free and clock-driven like `hubfw.server`, with a device-side client."""
+"""The hub's GB HAN presence beside OTA: the Smart Energy endpoint's Basic, Time, Metering, Tunneling and
+Key Establishment servers (`HanServer`), transport-free and clock-driven like `hubfw.server`, with the
+device-side Key Establishment and tunnel clients and the GBCS alert message a PPMID sends."""
 
+from hubfw.han.config import HanConfig, HanConfigError
+from hubfw.han.events import (
+    DeviceAlertReceived,
+    GbcsMessageReceived,
+    HanEvent,
+    TunnelClosed,
+    TunnelEvent,
+    TunnelOpened,
+)
+from hubfw.han.gbcs_alert import FoundAlert, find_device_alert, gbcs_alert_message
 from hubfw.han.ke_client import KeyEstablishmentClient
 from hubfw.han.ke_config import KeyEstablishmentConfig, KeyEstablishmentConfigError
 from hubfw.han.ke_events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
 from hubfw.han.ke_wire import KEY_ESTABLISHMENT_CLUSTER, KeRequest, KeResponse, TerminateStatus
 from hubfw.han.key_establishment import KeyEstablishmentServer
+from hubfw.han.server import HanServer
+from hubfw.han.tunnel import TunnelError
+from hubfw.han.tunnel_client import TunnelClient, TunnelClientError, TunnelState
+from hubfw.han.tunnel_wire import TUNNELING_CLUSTER
 
 __all__ = [
     "KEY_ESTABLISHMENT_CLUSTER",
+    "TUNNELING_CLUSTER",
+    "DeviceAlertReceived",
+    "FoundAlert",
+    "GbcsMessageReceived",
+    "HanConfig",
+    "HanConfigError",
+    "HanEvent",
+    "HanServer",
     "KeRequest",
     "KeResponse",
     "KeyEstablishmentClient",
@@ -19,4 +42,13 @@ __all__ = [
     "KeyEstablishmentServer",
     "LinkKeyEstablished",
     "TerminateStatus",
+    "TunnelClient",
+    "TunnelClientError",
+    "TunnelClosed",
+    "TunnelError",
+    "TunnelEvent",
+    "TunnelOpened",
+    "TunnelState",
+    "find_device_alert",
+    "gbcs_alert_message",
 ]

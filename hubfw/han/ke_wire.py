@@ -11,14 +11,16 @@ state machines, which know the crypto suite.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
 import zigpy.types as t
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.smartenergy import KeyEstablishment
 
 from hubfw.cbke.suites import CryptoSuite
-from hubfw.server.frames import IncomingFrame, OutgoingFrame, RequestHeader, parse_request_header
+from hubfw.han.zcl import decode as decode  # re-exported: the KE modules and tests decode through here
+from hubfw.han.zcl import HanRequest
+from hubfw.han.zcl import encode as encode
+from hubfw.server.frames import IncomingFrame, parse_request_header
 
 KEY_ESTABLISHMENT_CLUSTER = int(KeyEstablishment.cluster_id)
 KEY_ESTABLISHMENT_SUITE_ATTRIBUTE = 0x0000
@@ -76,22 +78,6 @@ class KeResponse:
     terminate = _command(0x03, "terminate_key_establishment", _Dir.Server_to_Client, _TERMINATE_SCHEMA)
 
 
-def encode(tsn: int, command: foundation.ZCLCommandDef, **fields: object) -> bytes:
-    """A cluster command in `command`'s direction, framed as zigpy frames it (server-to-client frames
-    disable the Default Response; requests leave it enabled so a peer can report what it cannot handle)."""
-    header = foundation.ZCLHeader.cluster(tsn, command.id, direction=command.direction)
-    return header.serialize() + command.schema(**fields).serialize()
-
-
-def decode(command: foundation.ZCLCommandDef, payload: bytes) -> foundation.CommandSchema:
-    """A command body; raises ValueError when it is short (extra trailing bytes belong to the last field)."""
-    try:
-        body, _ = command.schema.deserialize(payload)
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{command.name} is truncated") from exc
-    return body
-
-
 def suite_from_wire(value: int) -> CryptoSuite | None:
     """The one suite an Initiate names, or None for 0, several bits or an unknown bit."""
     return next((suite for suite in CryptoSuite if suite.bitmask == value), None)
@@ -105,25 +91,11 @@ def suites_bitmask(suites: Iterable[CryptoSuite]) -> int:
     return mask
 
 
-class Received(NamedTuple):
-    """A parsed Key Establishment frame: where it came from, its header and its body bytes."""
+class Received(HanRequest):
+    """A parsed Key Establishment frame. Its answers go without APS encryption: key establishment runs
+    before the device has a link key, so SE sends this cluster with network security only."""
 
-    frame: IncomingFrame
-    header: RequestHeader
-    payload: bytes
-
-    def reply(self, zcl: bytes) -> OutgoingFrame:
-        """Answer in kind (same profile, endpoints swapped) without APS encryption: key establishment
-        runs before the device has a link key, so SE sends this cluster with network security only."""
-        return OutgoingFrame(
-            destination=self.frame.source,
-            profile=self.frame.profile,
-            src_ep=self.frame.dst_ep,
-            dst_ep=self.frame.src_ep,
-            cluster=KEY_ESTABLISHMENT_CLUSTER,
-            zcl=zcl,
-            aps_encrypt=False,
-        )
+    ENCRYPTED_REPLIES = False
 
 
 def receive(frame: IncomingFrame) -> Received | None:

@@ -49,7 +49,8 @@ from hubfw.han.ke_wire import (
     suite_from_wire,
     suites_bitmask,
 )
-from hubfw.server.frames import IncomingFrame, OutgoingFrame, default_response
+from hubfw.han.zcl import attribute_record, requested_attribute_ids, unsupported_attribute
+from hubfw.server.frames import IncomingFrame, OutgoingFrame
 
 Status = foundation.Status
 EphemeralKeySource = Callable[[CryptoSuite], KeyPair]
@@ -124,10 +125,10 @@ class KeyEstablishmentServer:
                 return self._read_attributes_response(received)
             return []
         if header.is_manufacturer_specific:
-            return self._default_response(received, Status.UNSUP_MANUF_CLUSTER_COMMAND)
+            return received.default_response(Status.UNSUP_MANUF_CLUSTER_COMMAND)
         handler = self._handlers.get(header.command_id)
         if handler is None:
-            return self._default_response(received, Status.UNSUP_CLUSTER_COMMAND)
+            return received.default_response(Status.UNSUP_CLUSTER_COMMAND)
         try:
             return handler(received)
         except Refusal as failure:
@@ -223,13 +224,13 @@ class KeyEstablishmentServer:
         try:
             request = decode(KeRequest.terminate, received.payload)
         except ValueError:
-            return self._default_response(received, Status.MALFORMED_COMMAND)
+            return received.default_response(Status.MALFORMED_COMMAND)
         if had_session:
             status = request.status_code
             self._events.append(
                 KeyEstablishmentFailed(source, status, f"{source} terminated: {status.name}", request.wait_time)
             )
-        return self._default_response(received, Status.SUCCESS)
+        return received.default_response(Status.SUCCESS)
 
     # ---------------------------------------------------------------- helpers
 
@@ -261,30 +262,13 @@ class KeyEstablishmentServer:
         return received.reply(zcl)
 
     def _read_attributes_response(self, received: Received) -> list[OutgoingFrame]:
-        read_attributes = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes]
         try:
-            request = decode(read_attributes, received.payload)
+            attribute_ids = requested_attribute_ids(received)
         except ValueError:
-            return self._default_response(received, Status.MALFORMED_COMMAND)
-        records = [self._attribute_record(attribute_id) for attribute_id in request.attribute_ids]
-        header = foundation.ZCLHeader.general(
-            received.header.tsn,
-            foundation.GeneralCommand.Read_Attributes_rsp,
-            direction=foundation.Direction.Server_to_Client,
-        )
-        body = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema(status_records=records)
-        return [received.reply(header.serialize() + body.serialize())]
+            return received.default_response(Status.MALFORMED_COMMAND)
+        return [received.read_attributes_response(self._attribute_record(i) for i in attribute_ids)]
 
     def _attribute_record(self, attribute_id: int) -> foundation.ReadAttributeRecord:
         if attribute_id != KEY_ESTABLISHMENT_SUITE_ATTRIBUTE:
-            return foundation.ReadAttributeRecord(attrid=attribute_id, status=Status.UNSUPPORTED_ATTRIBUTE)
-        value = foundation.TypeValue(type=KEY_ESTABLISHMENT_SUITE_TYPE, value=t.enum16(self.supported_suites))
-        return foundation.ReadAttributeRecord(attrid=attribute_id, status=Status.SUCCESS, value=value)
-
-    @staticmethod
-    def _default_response(received: Received, status: foundation.Status) -> list[OutgoingFrame]:
-        """ZCL: a SUCCESS Default Response is suppressed when the request disabled it."""
-        if status == Status.SUCCESS and received.header.disable_default_response:
-            return []
-        return [received.reply(default_response(received.header.tsn, received.header.command_id, status))]
-
+            return unsupported_attribute(attribute_id)
+        return attribute_record(attribute_id, KEY_ESTABLISHMENT_SUITE_TYPE, t.enum16(self.supported_suites))

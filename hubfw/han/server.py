@@ -1,0 +1,214 @@
+"""The hub's Smart Energy endpoint beside OTA: Basic, Time, Metering, Tunneling and Key Establishment.
+
+One entry point for every non-OTA SE frame, transport-free and clock-driven like `hubfw.server`:
+`handle` a received frame, `tick` for timeouts, `send_gbcs` to queue a message for a device; each
+returns the frames to send, and `take_events` what happened. Key Establishment is the existing
+`KeyEstablishmentServer`; its replies stay unencrypted (the device has no link key yet), every other
+frame this endpoint sends is APS-encrypted.
+
+Frames this endpoint does not serve get the ZCL answer a server owes (and never an exception):
+manufacturer-specific commands → UNSUP_MANUF_CLUSTER/GENERAL_COMMAND; cluster commands of Basic, Time
+or Metering and global commands other than Read Attributes → UNSUP_CLUSTER/GENERAL_COMMAND; frames in
+the server-to-client direction (answers to the hub) are dropped, except a Metering read of the
+client's notification attributes; frames that are not ZCL at all are dropped. When the hub runs Key
+Establishment, Tunneling frames from a device without a CBKE link key, or not APS-encrypted, are
+refused with NOT_AUTHORIZED (`HanConfig.require_key_establishment`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import Basic, Time
+from zigpy.zcl.clusters.smartenergy import Metering
+
+from hubfw.cbke.suites import CryptoSuite
+from hubfw.clock import Clock
+from hubfw.han.attributes import basic_records, functional_notification_flags, metering_records, time_records
+from hubfw.han.config import HanConfig
+from hubfw.han.events import HanEvent, LinkKeyEstablished
+from hubfw.han.ke_wire import KEY_ESTABLISHMENT_CLUSTER
+from hubfw.han.key_establishment import KeyEstablishmentServer
+from hubfw.han.tunnel import TunnelServer
+from hubfw.han.tunnel_wire import TUNNELING_CLUSTER
+from hubfw.han.zcl import HanRequest, parse, requested_attribute_ids
+from hubfw.server.frames import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+
+Status = foundation.Status
+BASIC_CLUSTER = int(Basic.cluster_id)
+TIME_CLUSTER = int(Time.cluster_id)
+METERING_CLUSTER = int(Metering.cluster_id)
+_READ_ATTRIBUTES = foundation.GeneralCommand.Read_Attributes
+_DEFAULT_RESPONSE = foundation.GeneralCommand.Default_Response
+
+
+class HanServer:
+    """The hub's Smart Energy endpoint (all but OTA) for every device on the HAN."""
+
+    SERVED_CLUSTERS: frozenset[int] = frozenset(
+        {BASIC_CLUSTER, TIME_CLUSTER, METERING_CLUSTER, TUNNELING_CLUSTER, KEY_ESTABLISHMENT_CLUSTER}
+    )
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        se_endpoint: int,
+        key_establishment: KeyEstablishmentServer | None,
+        image_waiting: Callable[[t.EUI64], bool],
+        config: HanConfig | None = None,
+    ) -> None:
+        self._clock = clock
+        self._se_endpoint = se_endpoint
+        self._key_establishment = key_establishment
+        self._image_waiting = image_waiting
+        self._config = config or HanConfig()
+        self._zone = self._config.zone
+        self._established: dict[t.EUI64, CryptoSuite] = {}
+        self._events: list[HanEvent] = []
+        self._tunnels = TunnelServer(clock, self._config, self._may_open_tunnel)
+
+    # ----------------------------------------------------------------- inputs
+
+    def handles(self, frame: IncomingFrame) -> bool:
+        """The frame is for this endpoint: Smart Energy profile, a served cluster, our endpoint."""
+        return (
+            frame.profile == SMART_ENERGY_PROFILE
+            and frame.cluster in self.SERVED_CLUSTERS
+            and frame.dst_ep == self._se_endpoint
+        )
+
+    def handle(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        """React to one received frame. Never raises for what the device sent."""
+        if not self.handles(frame):
+            return []
+        frames = self._dispatch(frame)
+        self._events.extend(self._tunnels.take_events())
+        return frames
+
+    def tick(self) -> list[OutgoingFrame]:
+        """Expire silent key establishments and idle tunnels."""
+        if self._key_establishment is not None:
+            self._key_establishment.tick()
+            self._collect_key_establishment_events()
+        frames = self._tunnels.tick()
+        self._events.extend(self._tunnels.take_events())
+        return frames
+
+    def next_deadline(self) -> float | None:
+        """When `tick` next has something to expire."""
+        deadlines = [self._tunnels.next_deadline()]
+        if self._key_establishment is not None:
+            deadlines.append(self._key_establishment.next_deadline())
+        return min((deadline for deadline in deadlines if deadline is not None), default=None)
+
+    def send_gbcs(self, eui64: t.EUI64, message: bytes) -> list[OutgoingFrame]:
+        """Queue a GBCS message for `eui64` and send what its tunnel can take now.
+        Raises TunnelError for a message that is not one whole GBCS message, or a full queue."""
+        return self._tunnels.send(eui64, message)
+
+    def take_events(self) -> list[HanEvent]:
+        """What happened since the last call, oldest first."""
+        events, self._events = self._events, []
+        return events
+
+    # ----------------------------------------------------------------- views
+
+    def key_established(self, eui64: t.EUI64) -> CryptoSuite | None:
+        """The suite of the CBKE link key `eui64` last established with the hub, if any."""
+        return self._established.get(eui64)
+
+    def tunnels(self) -> list[dict]:
+        """Open GBCS tunnels, JSON-able."""
+        return self._tunnels.tunnels()
+
+    def tunnel_id(self, eui64: t.EUI64) -> int | None:
+        """The id of `eui64`'s open tunnel, None when it has none."""
+        return self._tunnels.tunnel_id(eui64)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _dispatch(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        if frame.cluster == KEY_ESTABLISHMENT_CLUSTER:
+            return self._key_establishment_frame(frame)
+        request = parse(frame)
+        if request is None:
+            return []
+        header = request.header
+        if header.is_manufacturer_specific:
+            if not header.client_to_server:
+                return []
+            status = Status.UNSUP_MANUF_GENERAL_COMMAND if header.is_general else Status.UNSUP_MANUF_CLUSTER_COMMAND
+            return request.default_response(status)
+        if header.is_general:
+            return self._general_command(request)
+        if not header.client_to_server:
+            return []
+        if frame.cluster == TUNNELING_CLUSTER:
+            refusal = self._tunnel_refusal(request)
+            return refusal if refusal is not None else self._tunnels.handle(request)
+        return request.default_response(Status.UNSUP_CLUSTER_COMMAND)
+
+    def _key_establishment_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        if self._key_establishment is None:  # no credentials: say so, as Key Establishment does, unencrypted
+            request = parse(frame)
+            if request is None or not request.header.client_to_server or request.header.is_general:
+                return []
+            refusal = request.default_response(Status.UNSUPPORTED_CLUSTER)
+            return [replace(reply, aps_encrypt=False) for reply in refusal]
+        frames = self._key_establishment.handle(frame)
+        self._collect_key_establishment_events()
+        return frames
+
+    def _collect_key_establishment_events(self) -> None:
+        assert self._key_establishment is not None
+        for event in self._key_establishment.take_events():
+            if isinstance(event, LinkKeyEstablished):
+                self._established[event.eui64] = event.suite
+            self._events.append(event)
+
+    def _general_command(self, request: HanRequest) -> list[OutgoingFrame]:
+        header = request.header
+        if header.command_id != _READ_ATTRIBUTES:
+            if not header.client_to_server or header.command_id == _DEFAULT_RESPONSE:
+                return []
+            return request.default_response(Status.UNSUP_GENERAL_COMMAND)
+        client_attributes = not header.client_to_server
+        if client_attributes and request.frame.cluster != METERING_CLUSTER:
+            return []
+        try:
+            attribute_ids = requested_attribute_ids(request)
+        except ValueError:
+            return request.default_response(Status.MALFORMED_COMMAND)
+        return [request.read_attributes_response(self._records(request, attribute_ids, client_attributes))]
+
+    def _records(self, request: HanRequest, attribute_ids: list[int],
+                 client_attributes: bool) -> list[foundation.ReadAttributeRecord]:
+        cluster = request.frame.cluster
+        if cluster == BASIC_CLUSTER:
+            return basic_records(self._config, attribute_ids)
+        if cluster == TIME_CLUSTER:
+            return time_records(self._zone, self._clock.now(), attribute_ids)
+        if cluster == METERING_CLUSTER:
+            source = request.source
+            flags = functional_notification_flags(
+                new_ota_firmware=self._image_waiting(source),
+                tunnel_message_pending=self._tunnels.message_pending(source),
+            )
+            return metering_records(flags, attribute_ids, client_attributes=client_attributes)
+        return [self._tunnels.attribute_record(attribute_id) for attribute_id in attribute_ids]
+
+    def _key_required(self) -> bool:
+        return self._key_establishment is not None and self._config.require_key_establishment
+
+    def _may_open_tunnel(self, eui64: t.EUI64) -> bool:
+        return not self._key_required() or eui64 in self._established
+
+    def _tunnel_refusal(self, request: HanRequest) -> list[OutgoingFrame] | None:
+        """NOT_AUTHORIZED for a tunnel frame that arrived without APS encryption where a key is required."""
+        if self._key_required() and not request.frame.aps_encrypted:
+            return request.default_response(Status.NOT_AUTHORIZED)
+        return None
