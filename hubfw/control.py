@@ -85,6 +85,20 @@ async def _permit(hub: Hub, request: dict[str, Any]) -> Any:
     )
 
 
+async def _tunnel_send(hub: Hub, request: dict[str, Any]) -> Any:
+    text = _field(request, "message", str)
+    try:
+        message = bytes.fromhex(text)
+    except ValueError:
+        raise ControlError(f"tunnel_send: 'message' is not hex: {text[:32]!r}") from None
+    return hub.send_gbcs(parse_eui64(_field(request, "eui64", str)), message)
+
+
+async def _tunnel_messages(hub: Hub, request: dict[str, Any]) -> Any:
+    eui64 = request.get("eui64")
+    return hub.tunnel_messages(None if eui64 is None else parse_eui64(str(eui64)))
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status,
     "transfers": _transfers,
@@ -92,6 +106,8 @@ HANDLERS: dict[str, Handler] = {
     "distribute": _distribute,
     "activate": _activate,
     "permit": _permit,
+    "tunnel_send": _tunnel_send,
+    "tunnel_messages": _tunnel_messages,
 }
 
 
@@ -203,15 +219,19 @@ class ControlClient:
 
     def follow_alerts(self) -> Iterator[dict[str, Any]]:
         """Every alert the hub has logged, then each new one as it is raised (until the hub stops)."""
-        seen: set[int] = set()
+        seen: set[object] = set()
         with self._connect() as stream:
             _write_line(stream, {"command": "alerts", "follow": True})
             while (message := _read_line(stream)) is not None:
                 if "error" in message:
                     raise ControlError(str(message["error"]))
                 alert = message.get("alert")
-                if alert is not None and alert["alert_id"] not in seen:
-                    seen.add(alert["alert_id"])
+                if alert is None:
+                    continue
+                # raw tunnel records have no alert id and are sent once; repeats of the others are dropped
+                identity = alert["alert_id"] if alert["alert_id"] is not None else json.dumps(alert, sort_keys=True)
+                if identity not in seen:
+                    seen.add(identity)
                     yield alert
 
     @contextlib.contextmanager

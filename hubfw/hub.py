@@ -1,10 +1,17 @@
 """The hub (layer 5): one state directory, one radio, the image store and the OTA server, wired together.
 
 The state directory holds everything that must survive a restart: `flash.bin` (the emulated NOR
-flash with the image store and its alert journal), `zigbee.db` (zigpy's device database) and
-`alerts.jsonl` (every alert the hub raised, one JSON object per line). Alerts travel at least once:
-the hub appends owed alerts to the log, syncs it, and only then acknowledges them in the store — a
-crash in between repeats them, so consumers de-duplicate by `alert_id`.
+flash with the image store and its alert journal), `zigbee.db` (zigpy's device database),
+`alerts.jsonl` (every alert the hub raised, one JSON object per line) and, with CBKE credentials,
+`cbke/` (see hubfw.hub_credentials and hubfw.hub_han). Alerts travel at least once: the hub appends
+owed alerts to the log, syncs it, and only then acknowledges them in the store — a crash in between
+repeats them, so consumers de-duplicate by `alert_id` (hubfw.hub_alerts). A device's own alert that
+arrives through its GBCS tunnel but cannot be decoded is logged once as a raw record.
+
+With CBKE credentials the hub also runs the HAN server on its Smart Energy endpoint (Key
+Establishment, Time, Basic, Metering, Tunneling): a device's new link key goes into the NCP before
+the confirming answer goes out, and a PPMID's 0x8F8B from its tunnel is recorded as the store's
+activation alert with source "tunnel".
 
 Time comes from an injected clock. With the system clock a timer task runs the store's and the
 server's deadlines; with a `VirtualClock` nothing runs by itself and `advance` jumps time, running
@@ -15,10 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,13 +33,34 @@ import zigpy.types as t
 import zigpy.util
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hubfw.alerts import TransferAlert
+from hubfw.alerts import AlertCode
+from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.clock import Clock, VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
 from hubfw.flash.persist import flash_path
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
+from hubfw.han import KeyEstablishmentServer
+from hubfw.han.config import HanConfig
+from hubfw.han.events import (
+    DeviceAlertReceived,
+    GbcsMessageReceived,
+    KeyEstablishmentFailed,
+    LinkKeyEstablished,
+    TunnelClosed,
+    TunnelOpened,
+)
+from hubfw.han.server import HanServer
+from hubfw.hub_alerts import (  # the log's names stay importable from here, where callers found them
+    AlertLog,
+    LoggedAlert,
+    RawTunnelAlert,
+    alert_log_path,
+    read_alert_log,
+)
+from hubfw.hub_credentials import check_hub_credentials, hub_sim_credentials, write_presented
+from hubfw.hub_han import HubHan, LinkKeyRegistry
 from hubfw.ota.admission import admit
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
@@ -44,11 +71,13 @@ from hubfw.store.store import ImageStore
 
 LOGGER = logging.getLogger(__name__)
 
-ALERT_LOG_NAME = "alerts.jsonl"
 MAX_TIMER_SLEEP = 3600.0
 """The realtime timer re-checks at least this often, in case the wall clock jumped."""
 MIN_TIMER_SLEEP = 0.01
 """Never spin: a deadline that is somehow still due after running is looked at again shortly."""
+
+NO_HAN_VIEW = {"key_establishment": None, "key_establishment_failure": None, "tunnel": None}
+"""A device's HAN fields when the hub runs no HAN server."""
 
 RadioOpener = Callable[[Path], Awaitable[OtaRadio]]
 """Starts the radio application whose zigpy database lives in the given state directory."""
@@ -69,49 +98,14 @@ class HubConfig:
     """Manufacturer signature trust anchors for admission."""
     require_signature: bool = False
     cpl: CentralProductsList | None = None
-
-
-def alert_log_path(state_dir: str | os.PathLike[str]) -> Path:
-    return Path(state_dir) / ALERT_LOG_NAME
-
-
-def read_alert_log(path: Path) -> list[TransferAlert]:
-    """Every alert in a log, first appearance of each `alert_id` only (the log is at-least-once).
-
-    A torn last line (the hub was killed mid-write) is skipped: the store still owes that alert
-    and the next start writes it again."""
-    alerts: dict[int, TransferAlert] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise HubError(f"cannot read the alert log {path}: {exc.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            alert = TransferAlert.from_json(json.loads(line))
-        except (ValueError, HubfwError) as exc:
-            if number == len(lines):
-                continue
-            raise HubError(f"{path}:{number}: not an alert record ({exc})") from None
-        alerts.setdefault(alert.alert_id, alert)
-    return list(alerts.values())
-
-
-class AlertLog:
-    """`alerts.jsonl`: appended and synced before the store forgets an alert."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, alerts: Sequence[TransferAlert]) -> None:
-        with self.path.open("a", encoding="utf-8") as log:
-            for alert in alerts:
-                log.write(json.dumps(alert.to_json(), separators=(",", ":")) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
+    cbke_credentials: tuple[DeviceCredentials, ...] = ()
+    """The hub's CBKE credentials, one per suite (`hubfw serve --cbke`); each subject must be the
+    coordinator's EUI-64. With any, the hub runs its HAN server."""
+    cbke_sim_ca: bool = False
+    """Without credentials, be a test CA in state/cbke and issue the hub's own (the simulated radio)."""
+    allow_without_cbke: bool = False
+    """Serve Smart Energy traffic to devices without a CBKE link key too (otherwise NOT_AUTHORIZED)."""
+    han: HanConfig = field(default_factory=HanConfig)
 
 
 class Hub:
@@ -130,9 +124,11 @@ class Hub:
         self._store: ImageStore | None = None
         self._server: OtaServer | None = None
         self._app: OtaRadio | None = None
+        self._han: HubHan | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._subscribers: set[asyncio.Queue[TransferAlert]] = set()
+        self._subscribers: set[asyncio.Queue[LoggedAlert]] = set()
 
     # ----- life cycle
 
@@ -143,11 +139,15 @@ class Hub:
         try:
             self._store = ImageStore.open(self._flash, self.clock, max_image_size=self.config.max_image_size)
             self._app = await self._open_radio(self.state_dir)
+            self._han = self._start_han(self._app.state.node_info.ieee)
             server_config = replace(
                 self.config.server, aps_max_payload=self._app.max_aps_payload, server_endpoint=SE_ENDPOINT
             )
-            self._server = OtaServer(self._store, self.clock, server_config)
+            self._server = OtaServer(self._store, self.clock, server_config, tunnel_open=self._tunnel_open)
             self._app.set_ota_handler(self._on_frame, self.clock)
+            if self._han is not None:
+                self._app.encrypt_unicasts_to(self._han.keys.devices())
+                self._app.set_han_handler(self._on_han_frame, self._han.server.handles)
             self._app.send_ota_frames(self._server.notify(self._not_started()))
             self._run_due()
         except BaseException:
@@ -164,14 +164,18 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._app is not None:
             self._app.set_ota_handler(None)
+            self._app.set_han_handler(None)
             await self._app.shutdown()
             self._app = None
         if self._flash is not None:
             self._flash.close()
             self._flash = None
-        self._store = self._server = None
+        self._store = self._server = self._han = None
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -197,6 +201,39 @@ class Hub:
         if self._server is None:
             raise HubError("the hub is not running")
         return self._server
+
+    @property
+    def han(self) -> HubHan:
+        if self._han is None:
+            raise HubError(
+                "the hub has no HAN server: serve with --cbke FILE (credentials whose subject is the coordinator) "
+                "or on the simulated radio"
+            )
+        return self._han
+
+    def _start_han(self, coordinator: t.EUI64) -> HubHan | None:
+        """The HAN server with Key Establishment, when the hub has CBKE credentials (or is its own test CA)."""
+        credentials = self.config.cbke_credentials
+        if not credentials and self.config.cbke_sim_ca:
+            credentials = hub_sim_credentials(self.state_dir, coordinator, self.clock)
+        if not credentials:
+            return None
+        by_suite = check_hub_credentials(credentials, coordinator)
+        write_presented(self.state_dir, coordinator, by_suite)
+        # The hub's own rule (HubHan.refusal) guards every SE cluster, tunnel included, and knows the keys
+        # established before a restart, which the HAN server's in-memory record does not.
+        server = HanServer(
+            self.clock, se_endpoint=SE_ENDPOINT, key_establishment=KeyEstablishmentServer(by_suite, self.clock),
+            image_waiting=self._image_waiting, config=replace(self.config.han, require_key_establishment=False),
+        )
+        return HubHan(server, LinkKeyRegistry.in_state_dir(self.state_dir), require_cbke=not self.config.allow_without_cbke)
+
+    def _image_waiting(self, eui64: t.EUI64) -> bool:
+        """Metering FunctionalNotificationFlags bit 0: the store holds an image for this device."""
+        return self._store is not None and self._store.offer(eui64) is not None
+
+    def _tunnel_open(self, eui64: t.EUI64) -> bool:
+        return self._han is not None and self._han.tunnel_open(eui64)
 
     def _not_started(self) -> list[t.EUI64]:
         """Targets that had not started downloading when the hub went down: told again at start-up (those
@@ -225,13 +262,17 @@ class Hub:
         await asyncio.sleep(0)
 
     def _next_deadline(self) -> float | None:
-        times = [when for when in (self.store.next_deadline(), self.server.next_deadline()) if when is not None]
-        return min(times, default=None)
+        deadlines = [self.store.next_deadline(), self.server.next_deadline()]
+        if self._han is not None:
+            deadlines.append(self._han.server.next_deadline())
+        return min((when for when in deadlines if when is not None), default=None)
 
     def _run_due(self) -> None:
-        """Store time rules (24 h stall, 14 days unstarted), ImageNotify re-sends, version reads."""
+        """Store time rules (24 h stall, 14 days unstarted), ImageNotify re-sends, version reads, HAN timeouts."""
         self.store.tick()
         self.app.send_ota_frames(self.server.tick())
+        if self._han is not None:
+            self.app.send_ota_frames(self._after_han(self._han.server.tick()))
         self._publish_alerts()
 
     async def _timer_loop(self) -> None:
@@ -257,9 +298,92 @@ class Hub:
     # ----- the radio side
 
     def _on_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        refused = None if self._han is None else self._han.refusal(frame)
+        if refused is not None:
+            return refused
         replies = self.server.handle(frame)
         self._changed()
         return replies
+
+    def _on_han_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        refused = self.han.refusal(frame)
+        if refused is not None:
+            return refused
+        return self._after_han(self.han.server.handle(frame))
+
+    def _after_han(self, frames: list[OutgoingFrame]) -> list[OutgoingFrame]:
+        """Act on what the HAN server reported; when a link key was established, its frames (the
+        Confirm Key Response) go out only once the key is in the NCP, so the device's first encrypted
+        frame finds it there."""
+        established = self._take_han_events()
+        self._changed()
+        if not established:
+            return frames
+        self._spawn(self._install_then_send(established, frames))
+        return []
+
+    def _take_han_events(self) -> list[LinkKeyEstablished]:
+        established = []
+        for event in self.han.server.take_events():
+            if isinstance(event, LinkKeyEstablished):
+                established.append(event)
+            elif isinstance(event, KeyEstablishmentFailed):
+                LOGGER.warning("key establishment with %s failed: %s", event.eui64, event.reason)
+                self.han.key_failed(event, self.clock.now())
+            elif isinstance(event, (TunnelOpened, TunnelClosed)):
+                LOGGER.info("GBCS tunnel %d of %s %s", event.tunnel_id, event.eui64,
+                            "opened" if isinstance(event, TunnelOpened) else f"closed ({event.reason})")
+                self.han.tunnel_event(event)
+            elif isinstance(event, GbcsMessageReceived):
+                self.han.messages.append(event)
+            elif isinstance(event, DeviceAlertReceived):
+                self._tunnel_alert(event)
+        return established
+
+    def _tunnel_alert(self, event: DeviceAlertReceived) -> None:
+        """A PPMID's own 0x8F8B becomes the store's activation alert (source "tunnel"); anything that
+        cannot be read as one is logged raw."""
+        alert = event.alert
+        if alert is not None and alert.code is AlertCode.ACTIVATION:
+            try:
+                self.store.note_activation(event.eui64, alert.firmware_version, source="tunnel")
+            except HubfwError as exc:  # e.g. a full alert journal: the version read stands in later
+                LOGGER.error("cannot record the 0x8F8B of %s: %s", event.eui64, exc)
+                return
+            self.server.activation_reported(event.eui64)
+            return
+        raw = RawTunnelAlert(event.eui64, event.raw, event.time)
+        try:
+            self.alert_log.append([raw])
+        except OSError as exc:
+            LOGGER.error("cannot write the alert log %s: %s", self.alert_log.path, exc.strerror or exc)
+            return
+        for queue in self._subscribers:
+            queue.put_nowait(raw)
+
+    async def _install_then_send(self, established: list[LinkKeyEstablished], frames: list[OutgoingFrame]) -> None:
+        """Install each new key, then send the frames; a device whose key the NCP refused gets no Confirm
+        Key Response (it would switch to a key the NCP lacks): its exchange times out and it tries again."""
+        for event in established:
+            try:
+                await self.app.install_link_key(event.eui64, t.KeyData(event.key))
+            except Exception as exc:  # the NCP refused or went away
+                LOGGER.error("cannot install the link key of %s in the NCP: %s", event.eui64, exc)
+                failure = KeyEstablishmentFailed(event.eui64, None, f"link key not installed in the NCP: {exc}")
+                self.han.key_failed(failure, self.clock.now())
+                frames = [frame for frame in frames if frame.destination != event.eui64]
+                continue
+            try:
+                self.han.keys.record(event.eui64, event.suite, self.clock.now())
+            except HubfwError as exc:  # the key works now; after a restart the hub will not know of it
+                LOGGER.error("%s", exc)
+            LOGGER.info("CBKE suite %d link key of %s installed", event.suite.value, event.eui64)
+        self.app.send_ota_frames(frames)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ----- requests (the control socket's verbs)
 
@@ -331,6 +455,16 @@ class Hub:
             "next_deadline": None if deadline is None else iso_utc(deadline),
             "now": iso_utc(self.clock.now()),
             "alert_log": str(self.alert_log.path),
+            "han": None if self._han is None else self._han_status(self._han),
+        }
+
+    @staticmethod
+    def _han_status(han: HubHan) -> dict[str, Any]:
+        return {
+            "se_endpoint": SE_ENDPOINT,
+            "cbke_required": han.require_cbke,
+            "link_keys": len(han.keys.devices()),
+            "tunnels": han.server.tunnels(),
         }
 
     def transfers(self) -> list[dict[str, Any]]:
@@ -363,15 +497,31 @@ class Hub:
                 "model": device.model, "initialized": device.is_initialized,
                 "last_seen": None if last_seen is None else iso_utc(last_seen),
                 "transfer": ota,
+                **(NO_HAN_VIEW if self._han is None else self._han.device_view(ieee)),
             })
         return listed
+
+    # ----- the GBCS tunnel
+
+    def send_gbcs(self, eui64: t.EUI64, message: bytes) -> dict[str, Any]:
+        """Queue a GBCS message for a device's tunnel; it goes out now if the tunnel is open."""
+        if not message:
+            raise HubError("a GBCS message has at least one byte")
+        frames = self.han.server.send_gbcs(eui64, message)
+        self.app.send_ota_frames(frames)
+        self._changed()
+        return {"eui64": str(eui64), "length": len(message), "sent": bool(frames)}
+
+    def tunnel_messages(self, eui64: t.EUI64 | None = None) -> list[dict[str, Any]]:
+        """The GBCS messages devices sent through their tunnels since the hub started (oldest first)."""
+        return self.han.messages_from(eui64)
 
     # ----- alerts
 
     @contextlib.contextmanager
-    def subscribe_alerts(self) -> Iterator[asyncio.Queue[TransferAlert]]:
+    def subscribe_alerts(self) -> Iterator[asyncio.Queue[LoggedAlert]]:
         """A queue receiving every alert written to the log from now on."""
-        queue: asyncio.Queue[TransferAlert] = asyncio.Queue()
+        queue: asyncio.Queue[LoggedAlert] = asyncio.Queue()
         self._subscribers.add(queue)
         try:
             yield queue

@@ -25,6 +25,7 @@ from hubfw.control import ControlClient, ControlServer
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
 from hubfw.hub import Hub, HubConfig, alert_log_path, read_alert_log
+from hubfw.hub_credentials import load_hub_credentials
 from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.keys import load_public_keys
@@ -59,9 +60,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="machine-read
 @click.option("--require-signature", is_flag=True, help="refuse images without a verified manufacturer signature")
 @click.option("--cpl", "cpl_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Central Products List the images must be on")
+@click.option("--cbke", "cbke_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="the hub's CBKE credentials for one suite, from `hubfw cbke issue --eui64 "
+                                   "<coordinator EUI-64>` (repeatable: one per suite); runs the HAN server "
+                                   "(on `--radio sim` the hub is its own test CA when none is given)")
+@click.option("--allow-without-cbke", is_flag=True,
+              help="serve Smart Energy traffic to devices without a CBKE link key too (bench devices)")
 @click.option("-v", "--verbose", count=True, help="more logging (-v info, -vv debug)")
 def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel: int | None, flash_profile: str,
-          trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, verbose: int) -> None:
+          trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, cbke_files: tuple[Path, ...],
+          allow_without_cbke: bool, verbose: int) -> None:
     """Run the hub: the OTA server on RADIO, its flash, zigpy database and alert log in --state.
 
     Stops cleanly on SIGINT or SIGTERM.
@@ -71,6 +79,8 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
     config = HubConfig(
         flash_profile=flash_profile, trust=load_public_keys(trust_keys), require_signature=require_signature,
         cpl=None if cpl_path is None else CentralProductsList.load(cpl_path),
+        cbke_credentials=load_hub_credentials(cbke_files), cbke_sim_ca=radio == SIMULATED_RADIO,
+        allow_without_cbke=allow_without_cbke,
     )
     clock = SystemClock()
     if radio == SIMULATED_RADIO:
@@ -166,7 +176,10 @@ def transfers(state_dir: Path, once: bool, interval: float) -> None:
 @click.option("--follow", is_flag=True, help="keep printing new alerts as the hub raises them")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def alerts(state_dir: Path, follow: bool, as_json: bool) -> None:
-    """Every Firmware Transfer Alert: code, entity, firmware version, transferResponseCode, time, DER hex."""
+    """Every Firmware Transfer Alert: code, entity, firmware version, transferResponseCode, time, DER hex.
+
+    A device's own alert from its GBCS tunnel shows "source": "tunnel"; one hubfw could not decode is
+    listed with its raw bytes."""
     if follow:
         try:
             for alert in ControlClient(state_dir).follow_alerts():
@@ -193,7 +206,8 @@ def activate(eui64: str, sha256: str, state_dir: Path) -> None:
 @state_option
 @json_option
 def devices(state_dir: Path, as_json: bool) -> None:
-    """The devices on the hub's network, with any transfer they are part of."""
+    """The devices on the hub's network, with any transfer they are part of, their CBKE link key (or why
+    key establishment last failed) and their GBCS tunnel."""
     found = ControlClient(state_dir).call("devices")
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -207,7 +221,7 @@ def devices(state_dir: Path, as_json: bool) -> None:
         )
         click.echo(
             f"{device['eui64']}  {device['nwk']}  {device['manufacturer'] or '-'} {device['model'] or '-'}"
-            f"  last seen {device['last_seen'] or 'never'}{ota}"
+            f"  last seen {device['last_seen'] or 'never'}{ota}{describe_han(device)}"
         )
 
 
@@ -226,7 +240,43 @@ def permit(time_s: int, install_code: str | None, eui64: str | None, state_dir: 
     click.echo(f"joins permitted for {result['permit_s']} s{who}")
 
 
-HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices, permit]
+@click.group("tunnel")
+def tunnel() -> None:
+    """GBCS messages through the devices' Smart Energy tunnels (needs the hub's HAN server)."""
+
+
+@tunnel.command("send")
+@click.option("--device", "eui64", required=True, metavar="EUI64", help="the device whose tunnel carries it")
+@click.argument("message", metavar="HEX")
+@state_option
+def tunnel_send(eui64: str, message: str, state_dir: Path) -> None:
+    """Queue one whole GBCS message (HEX) for a device; it goes out when its tunnel can take it."""
+    result = ControlClient(state_dir).call(
+        "tunnel_send", eui64=str(parse_eui64(eui64)), message=message.replace(":", "").replace(" ", "")
+    )
+    when = "sent" if result["sent"] else "queued for the device's next tunnel exchange"
+    click.echo(f"{result['length']}-byte GBCS message for {result['eui64']} {when}")
+
+
+@tunnel.command("messages")
+@click.option("--device", "eui64", metavar="EUI64", help="only this device's messages")
+@state_option
+@json_option
+def tunnel_messages(eui64: str | None, state_dir: Path, as_json: bool) -> None:
+    """The GBCS messages devices sent through their tunnels since the hub started."""
+    found = ControlClient(state_dir).call(
+        "tunnel_messages", eui64=None if eui64 is None else str(parse_eui64(eui64))
+    )
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("no GBCS messages received")
+    for message in found:
+        click.echo(f"{message['time']}  {message['eui64']}  {message['length']} bytes  {message['message']}")
+
+
+HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices, permit, tunnel]
 
 
 # ----- rendering
@@ -242,12 +292,28 @@ def render_transfer(entry: dict[str, Any]) -> str:
 
 
 def render_alert(alert: dict[str, Any]) -> str:
+    if alert.get("kind") == "raw":
+        return f"{alert['time']}  undecoded alert from {alert['entity']}  source {alert['source']}  raw {alert['raw']}"
     response = alert["transfer_response_code"]
     outcome = "" if response is None else f"  transferResponseCode {response} ({alert['transfer_response']})"
+    source = "" if alert.get("source", "hub") == "hub" else f"  source {alert['source']}"
     return (
         f"{alert['time']}  #{alert['alert_id']}  {alert['code']}  {alert['entity']}"
-        f"  firmware {alert['firmware_version']}{outcome}  DER {alert['der']}"
+        f"  firmware {alert['firmware_version']}{outcome}{source}  DER {alert['der']}"
     )
+
+
+def describe_han(device: dict[str, Any]) -> str:
+    """A device's key establishment and tunnel, or nothing when the hub runs no HAN server for it."""
+    parts = []
+    if device["key_establishment"] is not None:
+        parts.append(f"CBKE {device['key_establishment']}")
+    elif device["key_establishment_failure"] is not None:
+        failure = device["key_establishment_failure"]
+        parts.append(f"CBKE failed ({failure['status'] or 'timeout'}: {failure['reason']})")
+    if device["tunnel"] is not None:
+        parts.append(f"tunnel {device['tunnel']}")
+    return "".join(f"  {part}" for part in parts)
 
 
 def describe_status(found: dict[str, Any]) -> list[str]:
@@ -270,4 +336,9 @@ def describe_status(found: dict[str, Any]) -> list[str]:
                 + (f"  deadline {target['deadline']}" if target["deadline"] else "")
             )
     lines.append(f"alerts owed (not yet in the log): {found['pending_alerts']}; log {found['alert_log']}")
+    han = found.get("han")
+    if han is not None:
+        rule = "required" if han["cbke_required"] else "not required (--allow-without-cbke)"
+        lines.append(f"HAN on SE endpoint {han['se_endpoint']}: CBKE {rule}; {han['link_keys']} device link keys; "
+                     f"{len(han['tunnels'])} tunnels open")
     return lines

@@ -82,14 +82,28 @@ def issue_credentials(
 
 
 @cbke.command("show")
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-def show(file: Path) -> None:
-    """Print a device credentials file's certificate fields (never the private key)."""
-    credentials = load_device(file)
-    for line in certificate_lines(credentials.certificate):
-        click.echo(line)
-    click.echo(f"public key:    {credentials.static_key.public_bytes().hex()}")
-    click.echo(f"CA public key: {credentials.ca_public_key.encode().hex()}")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--state", "state_dir", metavar="DIR", default="state", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="the hub's state directory (without FILE)")
+def show(file: Path | None, state_dir: Path) -> None:
+    """What the hub presents: the certificate per suite of the hub serving --state (as it last started),
+    or a credentials FILE's certificate fields. Never a private key."""
+    if file is not None:
+        credentials = load_device(file)
+        for line in certificate_lines(credentials.certificate):
+            click.echo(line)
+        click.echo(f"public key:    {credentials.static_key.public_bytes().hex()}")
+        click.echo(f"CA public key: {credentials.ca_public_key.encode().hex()}")
+        return
+    from hubfw.hub_credentials import read_presented  # here: hub_credentials builds on issue_credentials above
+
+    coordinator, presented = read_presented(state_dir)
+    click.echo(f"coordinator:   {coordinator} (the trust centre's EUI-64)")
+    for certificate, ca_public_key in presented:
+        click.echo("")
+        for line in certificate_lines(certificate):
+            click.echo(line)
+        click.echo(f"CA public key: {ca_public_key}")
 
 
 def certificate_lines(certificate: ImplicitCertificate) -> list[str]:

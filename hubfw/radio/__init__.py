@@ -1,4 +1,4 @@
-"""Radio adapters (layer 4): zigpy applications that hand OTA cluster frames to the hub.
+"""Radio adapters (layer 4): zigpy applications that hand OTA and HAN cluster frames to the hub.
 
 `open_radio` turns the `--radio` argument into a started application: a serial port or URL for
 a real EZSP coordinator through bellows, or `virtual` for the in-process virtual radio (`sim`, the
@@ -7,7 +7,7 @@ simulated NCP behind bellows, lives in hubfw.sim because it is a simulator).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from hubfw.radio.bellows import (
     open_bellows_radio,
 )
 from hubfw.radio.config import SE_ENDPOINT, hub_zigpy_config
-from hubfw.radio.intercept import OtaFrameHandler, OtaInterceptMixin
+from hubfw.radio.intercept import HanFrameFilter, OtaFrameHandler, OtaInterceptMixin
 from hubfw.radio.virtual import SilentHan, VirtualControllerApplication
 from hubfw.server.frames import OutgoingFrame
 from hubfw.radio.han import Han
@@ -39,7 +39,15 @@ class OtaRadio(Protocol):
 
     def set_ota_handler(self, handler: OtaFrameHandler | None, clock: Clock | None = None) -> None: ...
 
+    def set_han_handler(self, handler: OtaFrameHandler | None, accepts: HanFrameFilter | None = None) -> None: ...
+
     def send_ota_frames(self, frames: Sequence[OutgoingFrame]) -> None: ...
+
+    async def install_link_key(self, eui64: t.EUI64, key: t.KeyData) -> None:
+        """Give the coordinator a device's CBKE link key; every unicast to it is APS-encrypted afterwards."""
+
+    def encrypt_unicasts_to(self, eui64s: Iterable[t.EUI64]) -> None:
+        """Devices whose link key the coordinator already holds (from before a restart)."""
 
     async def permit(self, time_s: int = 60, node: t.EUI64 | str | None = None) -> None: ...
 
@@ -70,6 +78,7 @@ async def open_radio(spec: str | SerialSettings, state_dir: Path) -> OtaRadio:
 __all__ = [
     "SE_ENDPOINT",
     "VIRTUAL_RADIOS",
+    "HanFrameFilter",
     "HubControllerApplication",
     "OtaFrameHandler",
     "OtaInterceptMixin",

@@ -1,25 +1,44 @@
-"""The hub on a real Silicon Labs EZSP coordinator: bellows with the OTA interception on top."""
+"""The hub on a real Silicon Labs EZSP coordinator: bellows with the OTA interception on top.
+
+Two things bellows leaves to its caller are done here: installing a CBKE link key in the NCP's key
+table, and APS fragmentation of outgoing frames too big for one APS payload (a GBCS message through
+the tunnel). bellows reassembles incoming fragments itself.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import bellows.types as bt
 import bellows.zigbee.application
 import serial
+import zigpy.exceptions
+import zigpy.types as t
+from bellows.zigbee.application import MESSAGE_SEND_TIMEOUT_MAINS
 from zigpy.exceptions import TransientConnectionError
 
 from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.radio.intercept import OtaInterceptMixin
-from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD
+from hubfw.server.blocksize import APS_SECURITY_OVERHEAD, DEFAULT_APS_MAX_PAYLOAD
 
 LOGGER = logging.getLogger(__name__)
 
 FlowControl = Literal["software", "hardware"] | None
+
+APS_FRAGMENT_HEADER = 2
+"""The APS extended header every fragment carries (extended frame control 1, block number 1)."""
+MAX_FRAGMENTS = 255
+"""groupId carries the fragment index and count in one byte each."""
+NO_KEY_TABLE_ENTRY = 0xFF
+IMPORT_LINK_KEY_SINCE = 13
+"""EZSP v13 replaced addOrUpdateKeyTableEntry with the security manager's importLinkKey."""
 
 
 class RadioError(HubfwError):
@@ -43,7 +62,8 @@ class SerialSettings:
 
 
 class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.ControllerApplication):
-    """bellows' coordinator, with OTA cluster 0x0019 answered by the hub on profiles 0x0104 and 0x0109."""
+    """bellows' coordinator, with OTA cluster 0x0019 answered by the hub on profiles 0x0104 and 0x0109, the HAN
+    clusters of its Smart Energy endpoint routed to the HAN server, CBKE keys and outgoing APS fragmentation."""
 
     max_aps_payload = DEFAULT_APS_MAX_PAYLOAD
     """Replaced by the NCP's own figure (EZSP maximumPayloadLength) once started."""
@@ -56,6 +76,107 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
             LOGGER.info("NCP did not report its maximum APS payload (%s); assuming %d", exc, self.max_aps_payload)
         else:
             self.max_aps_payload = int(length)
+
+    # ----- CBKE link keys
+
+    async def install_link_key(self, eui64: t.EUI64, key: t.KeyData) -> None:
+        """Put a CBKE link key in the NCP's key table (it keeps it across restarts); from then on every
+        unicast to the device is APS-encrypted with it."""
+        if self._ezsp.ezsp_version >= IMPORT_LINK_KEY_SINCE:
+            index = await self._key_table_slot(eui64)
+            (status,) = await self._ezsp.importLinkKey(index=index, address=eui64, key=key)
+        else:
+            (status,) = await self._ezsp.addOrUpdateKeyTableEntry(address=eui64, linkKey=True, keyData=key)
+        if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+            raise RadioError(f"the NCP refused the link key for {eui64}: {status!r}")
+        self.encrypt_unicasts_to([eui64])
+
+    async def _key_table_slot(self, eui64: t.EUI64) -> int:
+        """The device's key-table entry if it has one, else the first free entry."""
+        (index,) = await self._ezsp.findKeyTableEntry(address=eui64, linkKey=True)
+        if index != NO_KEY_TABLE_ENTRY:
+            return int(index)
+        (_, size) = await self._ezsp.getConfigurationValue(configId=bt.EzspConfigId.CONFIG_KEY_TABLE_SIZE)
+        status_field = list(self._ezsp.COMMANDS["exportLinkKeyByIndex"][2]).index("status")  # moved in v14
+        for index in range(size):
+            response = await self._ezsp.exportLinkKeyByIndex(index=index)
+            if bt.sl_Status.from_ember_status(response[status_field]) != bt.sl_Status.OK:
+                return index
+        raise RadioError(f"the NCP's key table is full ({size} entries): no room for the link key of {eui64}")
+
+    # ----- APS fragmentation
+
+    def aps_payload_limit(self, encrypted: bool) -> int:
+        """The largest payload one unfragmented APS frame carries."""
+        return self.max_aps_payload - (APS_SECURITY_OVERHEAD if encrypted else 0)
+
+    async def send_packet(self, packet: t.ZigbeePacket) -> None:
+        """A unicast too big for one APS frame goes out in fragments; everything else as bellows sends it."""
+        packet = self.secured(packet)
+        if packet.dst.addr_mode == t.AddrMode.NWK:
+            encrypted = t.TransmitOptions.APS_Encryption in packet.tx_options
+            data = packet.data.serialize()
+            if len(data) > self.aps_payload_limit(encrypted):
+                await self._send_fragmented(packet, data, encrypted)
+                return
+        await super().send_packet(packet)  # bellows' own
+
+    async def _send_fragmented(self, packet: t.ZigbeePacket, data: bytes, encrypted: bool) -> None:
+        """One fragment at a time (window size 1), each confirmed by its messageSentHandler before the
+        next; any fragment that fails fails the message. Every fragment carries the count and its index
+        in groupId, and the APS counter the NCP gave fragment 0."""
+        fragments = split_fragments(data, self.aps_payload_limit(encrypted) - APS_FRAGMENT_HEADER)
+        options = (
+            bt.EmberApsOption.APS_OPTION_RETRY
+            | bt.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY
+            | bt.EmberApsOption.APS_OPTION_FRAGMENT
+        )
+        if encrypted:
+            options |= bt.EmberApsOption.APS_OPTION_ENCRYPTION
+        sequence = int(packet.tsn)
+        for index, fragment in enumerate(fragments):
+            aps_frame = bt.EmberApsFrame(
+                profileId=packet.profile_id, clusterId=packet.cluster_id, sourceEndpoint=packet.src_ep,
+                destinationEndpoint=packet.dst_ep or 0, options=options,
+                groupId=len(fragments) << 8 | index, sequence=sequence,
+            )
+            sequence = await self._send_fragment(packet.dst.address, aps_frame, fragment, packet.priority)
+
+    async def _send_fragment(
+        self, nwk: t.NWK, aps_frame: bt.EmberApsFrame, fragment: bytes, priority: int | None
+    ) -> int:
+        """sendUnicast one fragment and wait for its messageSentHandler through bellows' own pending-send
+        table (`_pending_requests`, resolved by its `_handle_frame_sent`); returns the APS counter used."""
+        async with self._limit_concurrency(priority=priority):
+            message_tag = self.get_sequence()
+            pending_tag = (nwk, message_tag)
+            if pending_tag in self._pending_requests:
+                raise zigpy.exceptions.DeliveryError(f"Packet with tag {pending_tag} is already pending, cannot send")
+            sent = self._pending_requests[pending_tag] = asyncio.get_running_loop().create_future()
+            try:
+                async with self._req_lock:
+                    status, sequence = await self._ezsp.send_unicast(
+                        nwk=nwk, aps_frame=aps_frame, message_tag=message_tag, data=fragment
+                    )
+                if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+                    raise zigpy.exceptions.DeliveryError(f"Failed to enqueue fragment: {status!r}", status)
+                async with asyncio.timeout(MESSAGE_SEND_TIMEOUT_MAINS):
+                    send_status, _ = await sent
+                if bt.sl_Status.from_ember_status(send_status) != bt.sl_Status.OK:
+                    raise zigpy.exceptions.DeliveryError(f"Failed to deliver fragment: {send_status!r}", send_status)
+            finally:
+                del self._pending_requests[pending_tag]
+        return int(sequence)
+
+
+def split_fragments(data: bytes, size: int) -> list[bytes]:
+    """`data` cut into APS fragment payloads of at most `size` bytes (at most 255 of them)."""
+    count = math.ceil(len(data) / size)
+    if count > MAX_FRAGMENTS:
+        raise zigpy.exceptions.DeliveryError(
+            f"{len(data)} bytes need {count} APS fragments of {size} bytes; at most {MAX_FRAGMENTS} fit in groupId"
+        )
+    return [data[offset : offset + size] for offset in range(0, len(data), size)]
 
 
 def check_port(port: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import zigpy.config as zconf
 from zigpy.zcl.clusters.general import Basic, Ota, Time
-from zigpy.zcl.clusters.smartenergy import KeyEstablishment
+from zigpy.zcl.clusters.smartenergy import KeyEstablishment, Metering, Tunneling
 
 from hubfw.server.frames import SMART_ENERGY_PROFILE
 
@@ -20,14 +20,18 @@ DATABASE_FILE_NAME = "zigbee.db"
 
 
 def se_endpoint_descriptor() -> dict[str, Any]:
-    """An ESI endpoint serving OTA Upgrade, Time and Key Establishment on profile 0x0109
+    """An ESI endpoint serving what a GB device looks for on profile 0x0109 — Basic, Time, OTA Upgrade,
+    Metering, Tunneling and Key Establishment — so its Match_Desc for any of them finds the endpoint
     (as the dict zigpy's config schema turns into a `SimpleDescriptor`)."""
     return {
         "endpoint": SE_ENDPOINT,
         "profile": SMART_ENERGY_PROFILE,
         "device_type": SE_ESI_DEVICE_TYPE,
         "device_version": 0,
-        "input_clusters": [Basic.cluster_id, Time.cluster_id, Ota.cluster_id, KeyEstablishment.cluster_id],
+        "input_clusters": [
+            Basic.cluster_id, Time.cluster_id, Ota.cluster_id, Metering.cluster_id, Tunneling.cluster_id,
+            KeyEstablishment.cluster_id,
+        ],
         "output_clusters": [],
     }
 

@@ -9,6 +9,10 @@ Service discovery has the same gap: zigpy answers every ZDO Match_Desc_req for a
 than HA with an empty match list, so a Smart Energy device looking for the OTA server would be told
 there is none. Those requests are kept from zigpy too; an EZSP NCP answers them itself from the
 endpoints registered with it, and a radio without one (the virtual radio) answers them likewise.
+
+The hub's other Smart Energy clusters (Key Establishment, Time, Metering, Tunneling, Basic on its SE
+endpoint) go the same way as OTA: a frame the HAN handler accepts is taken from zigpy and answered by
+it. Once a device holds a CBKE link key, every unicast to it is APS-encrypted, whatever its profile.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,6 +28,7 @@ import zigpy.exceptions
 import zigpy.types as t
 from zigpy.device import ResponseKey
 from zigpy.zcl import foundation
+from zigpy.zcl.clusters.smartenergy import KeyEstablishment
 from zigpy.zdo import types as zdo_t
 
 from hubfw.clock import Clock
@@ -33,8 +38,13 @@ LOGGER = logging.getLogger(__name__)
 
 INTERCEPTED_PROFILES = frozenset({HOME_AUTOMATION_PROFILE, SMART_ENERGY_PROFILE})
 
+KEY_ESTABLISHMENT_CLUSTER = KeyEstablishment.cluster_id
+"""Smart Energy runs Key Establishment under network security only: it is never APS-encrypted."""
+
 OtaFrameHandler = Callable[[IncomingFrame], Sequence[OutgoingFrame]]
 """The hub's OTA server entry: one received frame in, the frames to answer with out."""
+HanFrameFilter = Callable[[IncomingFrame], bool]
+"""Whether the hub's HAN server takes a frame (`HanServer.handles`)."""
 
 
 def is_ota_packet(packet: t.ZigbeePacket) -> bool:
@@ -102,11 +112,25 @@ class OtaInterceptMixin:
 
     _ota_handler: OtaFrameHandler | None = None
     _ota_clock: Clock | None = None
+    _han_handler: OtaFrameHandler | None = None
+    _han_accepts: HanFrameFilter | None = None
+    _keyed: frozenset[t.EUI64] = frozenset()
+    """Devices holding a CBKE link key in the coordinator: every unicast to them is APS-encrypted."""
 
     def set_ota_handler(self, handler: OtaFrameHandler | None, clock: Clock | None = None) -> None:
         """Route OTA frames to `handler`; `clock` is the one `OutgoingFrame.not_before` is measured on."""
         self._ota_handler = handler
         self._ota_clock = clock
+
+    def set_han_handler(self, handler: OtaFrameHandler | None, accepts: HanFrameFilter | None = None) -> None:
+        """Route the frames `accepts` takes (the HAN server's clusters on its endpoint) to `handler`."""
+        self._han_handler = handler
+        self._han_accepts = accepts
+
+    def encrypt_unicasts_to(self, eui64s: Iterable[t.EUI64]) -> None:
+        """These devices hold a link key the coordinator knows (installed now or before a restart):
+        APS-encrypt every unicast to them from now on."""
+        self._keyed = self._keyed | frozenset(eui64s)
 
     def packet_received(self, packet: t.ZigbeePacket) -> None:
         if self._answers_zigpy(packet):  # zigpy's own request (its interview): zigpy parses HA frames only
@@ -116,20 +140,27 @@ class OtaInterceptMixin:
         if discovery is not None and discovery.profile == SMART_ENERGY_PROFILE:
             self.answer_se_match_descriptor(packet, discovery)
             return
-        if not is_ota_packet(packet):
-            super().packet_received(packet)  # type: ignore[misc]
-            return
-        frame = self._incoming_ota_frame(packet)
-        if frame is None:
-            super().packet_received(packet)  # type: ignore[misc]
-            return
-        if self._ota_handler is None:
-            LOGGER.debug("OTA frame from %s before the OTA server is attached: dropped", frame.source)
+        if is_ota_packet(packet):
+            frame = self._incoming_frame(packet)
+            if frame is not None:
+                self._dispatch(frame, self._ota_handler, "OTA server")
+                return
+        elif self._han_accepts is not None and packet.profile_id in INTERCEPTED_PROFILES and packet.src_ep != 0:
+            frame = self._incoming_frame(packet)
+            if frame is not None and self._han_accepts(frame):
+                self._dispatch(frame, self._han_handler, "HAN server")
+                return
+        super().packet_received(packet)  # type: ignore[misc]
+
+    def _dispatch(self, frame: IncomingFrame, handler: OtaFrameHandler | None, server: str) -> None:
+        """Hand a frame to the hub and send its answers; a failing handler costs only that frame."""
+        if handler is None:
+            LOGGER.debug("frame from %s before the %s is attached: dropped", frame.source, server)
             return
         try:
-            replies = self._ota_handler(frame)
+            replies = handler(frame)
         except Exception:  # a radio callback must survive anything the server raises
-            LOGGER.exception("OTA server failed on a frame from %s", frame.source)
+            LOGGER.exception("%s failed on a frame from %s", server, frame.source)
             return
         self.send_ota_frames(replies)
 
@@ -156,11 +187,23 @@ class OtaInterceptMixin:
         key = ResponseKey(endpoint_id=packet.src_ep, cluster_id=packet.cluster_id, direction=direction, tsn=zcl_tsn(zcl))
         return key in awaited
 
-    async def send_packet(self, packet: t.ZigbeePacket) -> None:
-        """Smart Energy frames always travel under the device's APS link key (zigpy's own requests too)."""
-        if packet.profile_id == SMART_ENERGY_PROFILE:
-            packet = packet.replace(tx_options=packet.tx_options | t.TransmitOptions.APS_Encryption)
-        await super().send_packet(packet)  # type: ignore[misc]
+    def secured(self, packet: t.ZigbeePacket) -> t.ZigbeePacket:
+        """Smart Energy frames (zigpy's own requests too) and every unicast to a device holding a CBKE link
+        key travel under the device's APS link key; Key Establishment frames never do. Each radio's
+        `send_packet` applies it first."""
+        if t.TransmitOptions.APS_Encryption in packet.tx_options or packet.cluster_id == KEY_ESTABLISHMENT_CLUSTER:
+            return packet
+        if packet.profile_id == SMART_ENERGY_PROFILE or self._to_keyed_device(packet.dst):
+            return packet.replace(tx_options=packet.tx_options | t.TransmitOptions.APS_Encryption)
+        return packet
+
+    def _to_keyed_device(self, address: t.AddrModeAddress) -> bool:
+        if not self._keyed or address.addr_mode not in (t.AddrMode.NWK, t.AddrMode.IEEE):
+            return False
+        try:
+            return self.get_device_with_address(address).ieee in self._keyed  # type: ignore[attr-defined]
+        except KeyError:
+            return False
 
     def answer_se_match_descriptor(self, packet: t.ZigbeePacket, request: MatchDescriptorRequest) -> None:
         """Nothing to do on EZSP: the NCP answered already (bellows sets APP_RECEIVES_SUPPORTED_ZDO_REQUESTS,
@@ -206,7 +249,7 @@ class OtaInterceptMixin:
         )
         await self.send_packet(packet)  # type: ignore[attr-defined]
 
-    def _incoming_ota_frame(self, packet: t.ZigbeePacket) -> IncomingFrame | None:
+    def _incoming_frame(self, packet: t.ZigbeePacket) -> IncomingFrame | None:
         try:
             device = self.get_device_with_address(packet.src)  # type: ignore[attr-defined]
         except KeyError:

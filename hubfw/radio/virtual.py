@@ -4,6 +4,11 @@ It is a real zigpy `ControllerApplication` (database, device objects, joins, ZDO
 interception on top, so everything above the radio behaves as on a dongle; only the EZSP link is
 missing. Devices reach it through `receive` and `join` (the two methods `SimulatedNcp` offers, so
 `hubfw.sim.devices.SimulatedHan` attaches to either), and it reaches them through `Han.deliver`.
+
+Like an NCP it keeps a link key per device (install-code derived, the well-known key, or the CBKE key
+`install_link_key` puts in), stamps it on the frames it APS-encrypts and drops encrypted frames secured
+with another key. Unlike an NCP it has no APS payload limit, so it never fragments, and its keys live
+in memory only: after a restart a device must establish its key again.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ BROADCAST_NWK_LOWEST = 0xFFF8
 _PAN_ID = t.PanId(0x1A62)
 _EXTENDED_PAN_ID = t.ExtendedPanId.convert("48:55:42:46:57:00:00:01")  # "HUBFW" + 1
 _NETWORK_KEY = t.KeyData.convert("48:55:42:46:57:2d:76:69:72:74:75:61:6c:2d:6b:79")
+WELL_KNOWN_LINK_KEY = t.KeyData(b"ZigBeeAlliance09")
+"""The link key of a device that joined without an install code."""
 
 
 class SilentHan:
@@ -63,6 +70,8 @@ class VirtualControllerApplication(OtaInterceptMixin, zigpy.application.Controll
         zigpy hears it on the next loop iteration, as it would hear an EZSP callback."""
         if not self._connected or frame.src_ieee not in self.devices:
             return False
+        if frame.aps_encrypted and frame.link_key not in (None, self.link_key(frame.src_ieee)):
+            return False  # its MIC does not check out under the key we hold for it
         options = t.TransmitOptions.APS_Encryption if frame.aps_encrypted else t.TransmitOptions.NONE
         if frame.dst_nwk >= BROADCAST_NWK_LOWEST:
             dst = t.AddrModeAddress(addr_mode=t.AddrMode.Broadcast, address=frame.dst_nwk)
@@ -158,16 +167,27 @@ class VirtualControllerApplication(OtaInterceptMixin, zigpy.application.Controll
         self._link_keys[node] = link_key
         await self.permit(time_s)
 
+    async def install_link_key(self, eui64: t.EUI64, key: t.KeyData) -> None:
+        """Record a CBKE link key: later encrypted frames to and from the device use it."""
+        self._link_keys[eui64] = key
+        self.encrypt_unicasts_to([eui64])
+
+    def link_key(self, eui64: t.EUI64) -> t.KeyData:
+        """The APS link key this radio holds for a device."""
+        return self._link_keys.get(eui64, WELL_KNOWN_LINK_KEY)
+
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
         """Hand the frame to the HAN; a unicast nobody acknowledges is a DeliveryError, as from an NCP."""
         if not self._connected:
             raise zigpy.exceptions.DeliveryError("the virtual radio is not connected")
+        packet = self.secured(packet)
         dst_ieee, dst_nwk = self._destination(packet.dst)
+        encrypted = t.TransmitOptions.APS_Encryption in packet.tx_options
         frame = ApsFrame(
             src_ieee=self.state.node_info.ieee, src_nwk=self.state.node_info.nwk, dst_ieee=dst_ieee, dst_nwk=dst_nwk,
             profile=int(packet.profile_id), cluster=int(packet.cluster_id), src_ep=int(packet.src_ep),
-            dst_ep=int(packet.dst_ep), payload=packet.data.serialize(),
-            aps_encrypted=t.TransmitOptions.APS_Encryption in packet.tx_options, aps_counter=int(packet.tsn),
+            dst_ep=int(packet.dst_ep), payload=packet.data.serialize(), aps_encrypted=encrypted,
+            aps_counter=int(packet.tsn), link_key=self.link_key(dst_ieee) if encrypted else None,
         )
         delivered = self.han.deliver(frame)
         if not delivered and packet.dst.addr_mode in (t.AddrMode.NWK, t.AddrMode.IEEE):

@@ -48,6 +48,9 @@ class OtaServerConfig:
     version_read_interval: float = 60.0
     version_read_attempts: int = 10
     """Reads until the PPMID reports the new version (or answers at all); its last answer is recorded."""
+    tunnel_alert_grace: float = 300.0
+    """A PPMID with an open GBCS tunnel sends its own 0x8F8B through it: the hub records one from the
+    version read only if none came this many seconds after the read confirmed the version."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -65,6 +68,8 @@ class OtaServerConfig:
             problems.append("notify_jitter must be a fraction in [0, 1)")
         if self.version_read_attempts < 1:
             problems.append("version_read_attempts must be at least 1")
+        if not self.tunnel_alert_grace >= 0:
+            problems.append("tunnel_alert_grace must be non-negative seconds")
         for name in ("server_endpoint", "default_client_endpoint"):
             if not 1 <= getattr(self, name) <= 240:
                 problems.append(f"{name} must be 1..240")

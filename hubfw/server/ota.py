@@ -20,6 +20,10 @@ plugin where the OTA chapter leaves the choice open):
   manufacturer-specific commands: UNSUP_MANUF_CLUSTER_COMMAND.
 Times in WAIT_FOR_DATA and UpgradeEndResponse are relative (CurrentTime 0), as Silicon Labs sends
 them, so clients need no clock.
+
+A PPMID's 0x8F8B is recorded from a read of its current_file_version after it was told to activate.
+A PPMID with an open GBCS tunnel sends its own 0x8F8B through it (the hub calls `activation_reported`),
+so for it the read's alert waits `tunnel_alert_grace` seconds and is recorded only if none came.
 """
 
 from __future__ import annotations
@@ -128,6 +132,8 @@ class _VersionRead:
     due_at: float
     attempts: int = 0
     last_reported: int | None = None
+    awaiting_tunnel: bool = False
+    """The read is done but the device has a GBCS tunnel: its own 0x8F8B is awaited until `due_at`."""
 
 
 @dataclass(frozen=True)
@@ -168,8 +174,11 @@ class OtaServer:
         clock: Clock,
         config: OtaServerConfig | None = None,
         rng: random.Random | None = None,
+        *,
+        tunnel_open: Callable[[t.EUI64], bool] = lambda eui64: False,
     ) -> None:
         self._store = store
+        self._tunnel_open = tunnel_open
         self._clock = clock
         self._config = config or OtaServerConfig()
         self._rng = rng or random.Random()
@@ -240,6 +249,10 @@ class OtaServer:
         times = [p.next_at for p in self._notify_plans.values()]
         times += [r.due_at for r in self._version_reads.values()]
         return min(times, default=None)
+
+    def activation_reported(self, eui64: t.EUI64) -> None:
+        """The device sent its own 0x8F8B (through its GBCS tunnel): no version read need stand in for it."""
+        self._version_reads.pop(eui64, None)
 
     def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> list[OutgoingFrame]:
         """GBCS CS06: tell a deferred-activation device to activate now, if the hash matches its image.
@@ -371,10 +384,22 @@ class OtaServer:
         ]
         if not versions:
             return
+        if pending.awaiting_tunnel:
+            return
         pending.last_reported = versions[0]
         if pending.last_reported == pending.expected_version or pending.attempts >= self._config.version_read_attempts:
-            del self._version_reads[request.source]
-            self._store.note_activation(request.source, pending.last_reported)
+            self._conclude_version_read(request.source, pending)
+
+    def _conclude_version_read(self, eui64: t.EUI64, pending: _VersionRead) -> None:
+        """Record the 0x8F8B for the version the device last reported, if any. A device with an open GBCS
+        tunnel sends its own 0x8F8B through it, so the hub's stand-in waits `tunnel_alert_grace` first."""
+        if pending.last_reported is not None and not pending.awaiting_tunnel and self._tunnel_open(eui64):
+            pending.awaiting_tunnel = True
+            pending.due_at = self._clock.now() + self._config.tunnel_alert_grace
+            return
+        del self._version_reads[eui64]
+        if pending.last_reported is not None:
+            self._store.note_activation(eui64, pending.last_reported)
 
     # ---------------------------------------------------------------- helpers
 
@@ -480,10 +505,8 @@ class OtaServer:
         for eui64, pending in list(self._version_reads.items()):
             if pending.due_at > now:
                 continue
-            if pending.attempts >= self._config.version_read_attempts:
-                del self._version_reads[eui64]  # out of attempts: record what it last said, if anything
-                if pending.last_reported is not None:
-                    self._store.note_activation(eui64, pending.last_reported)
+            if pending.awaiting_tunnel or pending.attempts >= self._config.version_read_attempts:
+                self._conclude_version_read(eui64, pending)  # no tunnel alert came, or out of attempts
                 continue
             pending.attempts += 1
             pending.due_at = now + self._config.version_read_interval

@@ -49,8 +49,9 @@ class ServerStore(Protocol):
     def note_end(self, eui64: t.EUI64, image_id: int, status: int) -> None:
         """Records 0x8F8A for status 0, else 0x8F89 fileTransferFailure."""
 
-    def note_activation(self, eui64: t.EUI64, firmware_version: int) -> TransferAlert:
-        """Records the 0x8F8B alert a PPMID owes for the version it now runs."""
+    def note_activation(self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub") -> TransferAlert:
+        """Records the 0x8F8B alert a PPMID owes for the version it now runs; `source` "tunnel" when the
+        PPMID sent it through its GBCS tunnel, "hub" when the hub read the version back."""
 
     def completed_transfer(self, eui64: t.EUI64) -> CompletedImage | None:
         """The device's latest successful transfer, which the store keeps across hub restarts."""

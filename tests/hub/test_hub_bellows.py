@@ -80,4 +80,4 @@ def test_serial_settings_and_the_se_endpoint_reach_the_bellows_config(tmp_path: 
     assert config["ota"]["enabled"] is False
     (endpoint,) = config["additional_endpoints"]
     assert (endpoint.endpoint, endpoint.profile) == (SE_ENDPOINT, 0x0109)
-    assert 0x0019 in endpoint.input_clusters
+    assert set(endpoint.input_clusters) == {0x0000, 0x000A, 0x0019, 0x0702, 0x0704, 0x0800}  # what a GB device looks for

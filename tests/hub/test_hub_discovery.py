@@ -44,7 +44,7 @@ async def test_the_smart_energy_ota_server_endpoint_is_found(hub: Hub, han: OtaH
 
 async def test_an_unserved_smart_energy_cluster_gets_no_broadcast_answer(hub: Hub, han: OtaHan) -> None:
     await join_client(hub, han, "00:0d:6f:00:00:00:d0:02", 0xD002)
-    assert await ask(hub, han, 0x22, 0x0109, [0x0702]) == []  # Metering: not served by the hub
+    assert await ask(hub, han, 0x22, 0x0109, [0x0700]) == []  # Price: not served by the hub
 
 
 async def test_home_automation_discovery_is_still_zigpys(hub: Hub, han: OtaHan) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -117,8 +117,8 @@ class FakeStore:
                 image_id, image.device_type, image.file_version, image.manufacturer_image_sha256
             )
 
-    def note_activation(self, eui64, firmware_version):
-        alert = activation_alert(len(self.alerts) + 1, eui64, firmware_version, self.clock.now())
+    def note_activation(self, eui64, firmware_version, *, source="hub"):
+        alert = replace(activation_alert(len(self.alerts) + 1, eui64, firmware_version, self.clock.now()), source=source)
         self.alerts.append(alert)
         return alert
 
@@ -200,7 +200,9 @@ class Bench:
         )
 
 
-def make_bench(**config) -> Bench:
+def make_bench(tunnels: frozenset[t.EUI64] = frozenset(), **config) -> Bench:
+    """A server on a fake store; `tunnels` are the devices with an open GBCS tunnel."""
     clock = VirtualClock()
     store = FakeStore(clock)
-    return Bench(clock, store, OtaServer(store, clock, OtaServerConfig(**config), random.Random(7)))
+    server = OtaServer(store, clock, OtaServerConfig(**config), random.Random(7), tunnel_open=tunnels.__contains__)
+    return Bench(clock, store, server)

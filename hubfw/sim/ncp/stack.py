@@ -40,6 +40,8 @@ from hubfw.sim.ncp.scan import MAX_SCAN_DURATION, RadioSurroundings, scan_channe
 LOGGER = logging.getLogger(__name__)
 
 BROADCAST_FLOOR = 0xFFF8
+_ZDO_ANSWERED_AT = frozenset({COORDINATOR_NWK, 0xFFFD, 0xFFFF})
+"""A device's ZDO requests the stack answers: sent to the coordinator, or broadcast to every awake node."""
 STACK_TYPE_ZIGBEE = 0x02
 MAX_FRAGMENTS = 255
 # EZSP version -> the EmberZNet release the NCP claims to run (major, minor, patch, special);
@@ -803,7 +805,30 @@ class EmberStack:
                               destinationEndpoint=frame.dst_ep, options=options, groupId=group_id,
                               sequence=frame.aps_counter)
         self._incoming(kind, aps, frame.src_nwk, frame.src_ieee, frame.payload, lqi, rssi)
+        self._answer_device_zdo(frame)
         return True
+
+    def _answer_device_zdo(self, frame: ApsFrame) -> None:
+        """A device's ZDO request to the coordinator (or a broadcast Match_Desc_req) is answered by the stack
+        from the endpoints the host registered, as EmberZNet does; the host only got a copy
+        (APP_RECEIVES_SUPPORTED_ZDO_REQUESTS), and zigpy answers Smart Energy Match_Desc with nothing."""
+        if frame.profile != 0 or frame.dst_ep != 0 or not frame.payload or frame.dst_nwk not in _ZDO_ANSWERED_AT:
+            return
+        answer = self._own_zdo_reply(frame.cluster, frame.payload)
+        if answer is not None:
+            reply, payload = answer
+            self._deliver(self._outgoing(reply, frame.src_nwk, frame.src_ieee, payload))
+
+    def _own_zdo_reply(self, cluster: int, request: bytes) -> tuple[t.EmberApsFrame, bytes] | None:
+        """The stack's answer (APS frame and ZDO payload with the request's TSN) to a ZDO request about the coordinator."""
+        answer = own_zdo.answer(cluster, request[1:], self.endpoints)
+        if answer is None:
+            return None
+        reply_cluster, payload = answer
+        reply = t.EmberApsFrame(profileId=0, clusterId=reply_cluster, sourceEndpoint=0, destinationEndpoint=0,
+                                options=t.EmberApsOption.APS_OPTION_NONE, groupId=0,
+                                sequence=self._next_aps_counter())
+        return reply, request[:1] + payload
 
     def _refusal(self, frame: ApsFrame) -> str | None:
         """Why the stack drops a joined device's frame, or None to take it."""
@@ -841,12 +866,8 @@ class EmberStack:
         """Requests the host addresses to the coordinator itself: the stack answers them."""
         if aps.profileId != 0 or aps.destinationEndpoint != 0 or not message:
             return
-        tsn, body = message[0], message[1:]
-        answer = own_zdo.answer(aps.clusterId, body, self.endpoints)
+        answer = self._own_zdo_reply(aps.clusterId, message)
         if answer is not None:
-            cluster, payload = answer
-            reply = t.EmberApsFrame(profileId=0, clusterId=cluster, sourceEndpoint=0, destinationEndpoint=0,
-                                    options=t.EmberApsOption.APS_OPTION_NONE, groupId=0,
-                                    sequence=self._next_aps_counter())
+            reply, payload = answer
             self._incoming(t.EmberIncomingMessageType.INCOMING_UNICAST, reply, COORDINATOR_NWK, self.tokens.ieee,
-                           bytes([tsn]) + payload, 255, 0)
+                           payload, 255, 0)
