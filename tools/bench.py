@@ -1,6 +1,7 @@
 """hubfw benchmarks: one JSON document (`bench-results.json`) and a readable table.
 
-Run with `make bench` (or `python tools/bench.py --out bench-results.json [--rounds N] [--quick]`).
+Run with `make bench` (or `python tools/bench.py --out bench-results.json [--rounds N] [--quick]
+[--only SECTION ...]`).
 Every figure is measured in this run on this machine; the `machine` section says which machine.
 Timings are medians over several rounds of `time.perf_counter()` (CPU figures: `time.process_time()`);
 simulated flash busy time comes from the flash profile's datasheet timings, not from the wall clock.
@@ -47,8 +48,10 @@ PPMID = parse_eui64("00:0d:6f:00:00:00:00:01")
 SERIAL_IMAGE_BYTES = 32 * 1024
 """At 115200 baud a 750 KB image takes minutes; the per-block rate settles long before 32 KiB."""
 SCALE_IMAGE_BYTES = 64 * 1024
-"""19 devices × 750 KB would take most of the time budget; per-block cost does not depend on image size."""
-SCALE_DEVICES = (1, 6, 19, 50)
+"""50 devices × 750 KB would take most of the time budget; per-block cost does not depend on image size."""
+SCALE_DEVICES = (1, 6, 50)
+SECTIONS = ("image", "flash", "server", "serial", "scale")
+"""What --only can pick; `economy` and the headline figures come with the sections they are made from."""
 SCALE_ROUNDS = 3
 PROSE_IN_TABLE = 100
 """Longer explanations (the serial line model) are left to the JSON."""
@@ -248,14 +251,31 @@ def shown(value: object) -> str:
     return str(value)
 
 
-async def bench_radio_paths(rounds: int, quick: bool) -> dict[str, dict[str, object]]:
-    """The sections that run on an event loop: both servers, the serial line, and scale."""
-    image_bytes = SCALE_IMAGE_BYTES if quick else DEFAULT_MAX_IMAGE_SIZE
-    server = await bench_server(rounds, image_bytes)
-    serial = await bench_serial(SERIAL_IMAGE_BYTES // 4 if quick else SERIAL_IMAGE_BYTES)
-    scale = await bench_scale(SCALE_DEVICES[:2] if quick else SCALE_DEVICES, SCALE_IMAGE_BYTES,
-                              min(rounds, SCALE_ROUNDS))
-    return {"server": server, "serial": serial, "scale": scale}
+async def bench_radio_paths(rounds: int, quick: bool, wanted: set[str]) -> dict[str, dict[str, object]]:
+    """The wanted sections that run on an event loop: both servers, the serial line, and scale."""
+    radio: dict[str, dict[str, object]] = {}
+    if "server" in wanted:
+        radio["server"] = await bench_server(rounds, SCALE_IMAGE_BYTES if quick else DEFAULT_MAX_IMAGE_SIZE)
+    if "serial" in wanted:
+        radio["serial"] = await bench_serial(SERIAL_IMAGE_BYTES // 4 if quick else SERIAL_IMAGE_BYTES)
+    if "scale" in wanted:
+        radio["scale"] = await bench_scale(SCALE_DEVICES[:2] if quick else SCALE_DEVICES, SCALE_IMAGE_BYTES,
+                                           min(rounds, SCALE_ROUNDS))
+    return radio
+
+
+def headline(radio: dict[str, dict[str, object]]) -> dict[str, object]:
+    """The top-level figures (and the block economy) from whichever radio sections ran."""
+    figures: dict[str, object] = {}
+    if "server" in radio:
+        figures["server_ratio"] = radio["server"]["ratio_wall"]
+    if "serial" in radio:
+        figures["serial_ratio"] = radio["serial"]["ratio"]
+    if "scale" in radio:
+        points = radio["scale"]["points"]
+        assert isinstance(points, dict)
+        figures["block_bytes_se"] = next(point for point in points.values() if isinstance(point, dict))["block_bytes"]
+    return figures
 
 
 def main() -> int:
@@ -263,24 +283,30 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small images, few rounds: a smoke run, not figures")
+    parser.add_argument("--only", choices=SECTIONS, action="append", metavar="SECTION",
+                        help=f"run only this section (repeatable; one of {', '.join(SECTIONS)}); the JSON then "
+                             "holds only what was run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # zigpy and bellows chatter would bury the table
     rounds = 1 if args.quick else args.rounds
+    wanted = set(args.only or SECTIONS)
     started = time.perf_counter()
     facts = machine()  # before the run: the load average says what else was running
-    sections: dict[str, object] = {"image": bench_image(rounds), "flash": bench_flash(rounds)}
-    radio = asyncio.run(bench_radio_paths(rounds, args.quick))
-    server, serial, scale = radio["server"], radio["serial"], radio["scale"]
-    first_scale_point = next(point for point in scale["points"].values() if isinstance(point, dict))
-    block_bytes_se = first_scale_point["block_bytes"]
+    sections: dict[str, object] = {}
+    if "image" in wanted:
+        sections["image"] = bench_image(rounds)
+    if "flash" in wanted:
+        sections["flash"] = bench_flash(rounds)
+    radio = asyncio.run(bench_radio_paths(rounds, args.quick, wanted))
+    figures = headline(radio)
     sections |= radio
-    sections["economy"] = block_economy(
-        DEFAULT_MAX_IMAGE_SIZE, block_bytes_se, server["hubfw_block_bytes"], server["zigpy_block_bytes"]
-    )
+    if "server" in radio and "scale" in radio:
+        server = radio["server"]
+        sections["economy"] = block_economy(
+            DEFAULT_MAX_IMAGE_SIZE, figures["block_bytes_se"], server["hubfw_block_bytes"], server["zigpy_block_bytes"]
+        )
     results: dict[str, object] = {
-        "server_ratio": server["ratio_wall"],
-        "serial_ratio": serial["ratio"],
-        "block_bytes_se": block_bytes_se,
+        **figures,
         **sections,
         "quick": args.quick,
         "bench_s": time.perf_counter() - started,

@@ -8,7 +8,10 @@
     sectors 2B+1 ..                K metadata regions of R sectors each (K >= 2), the rest unused
 
 Everything is derived from the flash profile and the formatted maximum image size, and the
-superblock records the result, so `inspect` and later opens need no arguments to find it.
+superblock records the result, so `inspect` and later opens need no arguments to find it. What a
+snapshot must be able to hold — the widest image and the alert journal it implies — follows from
+the recorded region geometry (`journal_limits`); under one LAYOUT_VERSION the same geometry always
+gives the same limits, so changing that derivation means bumping the version.
 """
 
 from __future__ import annotations
@@ -23,16 +26,28 @@ import zigpy.types as t
 from hubfw.alerts import AlertCode, TransferAlert
 from hubfw.devices import DeviceType
 from hubfw.flash.device import NorFlash
+from hubfw.flash.profiles import FlashProfile
 from hubfw.store.errors import StoreFormatError
-from hubfw.store.policy import MAX_TARGETS
+from hubfw.store.policy import MAX_ESME_TARGETS
 from hubfw.store.records import AlertRecord, CompletedRecord, CountersRecord, ImageRecord, encode
 from hubfw.store.state import Block, CompletedTransfer, StoredImage, TargetProgress
 
 SUPERBLOCK_MAGIC = b"HUBFWSTO"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: alert ids with 8 target bits, alert sources, layout-derived target limit
 REGION_MIN_BYTES, REGION_MAX_BYTES = 8 * 1024, 32 * 1024  # a region is 1/16 of the flash within these bounds
+MAX_TARGETS_PER_IMAGE = 255
+"""Target indices are one byte in records and alert ids, and 0xFF is the activation slot: 0..254."""
 _SUPER = struct.Struct("<8sHHIIIII")
 _CRC = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class JournalLimits:
+    """What one compacted snapshot is sized to hold (DESIGN.md §4)."""
+
+    targets_per_image: int  # targets one GSME-block image may name (an ESME image: at most MAX_ESME_TARGETS)
+    owed_alerts: int  # alerts owed or reserved for unfinished targets
+    completed_transfers: int  # completed transfers remembered for CS06
 
 
 @dataclass(frozen=True)
@@ -46,20 +61,19 @@ class Layout:
     region_count: int
 
     @classmethod
-    def plan(cls, flash: NorFlash, max_image_size: int) -> Layout:
-        """The layout for this flash and image size, or StoreFormatError if they do not fit."""
-        profile = flash.profile
+    def plan(cls, profile: FlashProfile, max_image_size: int) -> Layout:
+        """The layout for this flash part and image size, or StoreFormatError if they do not fit."""
         sector = profile.sector_size
         block_sectors = -(-max_image_size // sector)
         region_bytes = min(REGION_MAX_BYTES, max(REGION_MIN_BYTES, profile.size // 16))
         region_sectors = max(1, region_bytes // sector)
         spare = profile.sector_count - 1 - 2 * block_sectors
         region_count = spare // region_sectors if spare > 0 else 0
-        if region_count < 2 or min(cls(sector, profile.page_size, profile.program_unit, max_image_size,
-                                           block_sectors, region_sectors, 2).capacities) < 2:
+        journal = journal_limits(region_sectors * sector, profile.page_size, profile.program_unit)
+        if region_count < 2 or journal is None:
             raise StoreFormatError(
                 f"a {profile.size}-byte {profile.name} flash cannot hold two {max_image_size}-byte image blocks "
-                f"plus two {region_sectors * sector}-byte metadata regions"
+                f"plus two {region_sectors * sector}-byte metadata regions that journal {MAX_ESME_TARGETS} targets"
             )
         return cls(sector, profile.page_size, profile.program_unit, max_image_size, block_sectors, region_sectors,
                    region_count)
@@ -87,9 +101,11 @@ class Layout:
         return self.region_sectors * self.sector_size
 
     @property
-    def capacities(self) -> tuple[int, int]:
-        """(owed alerts, completed transfers) a snapshot can always hold next to two full images."""
-        return _capacities(self.region_size, self.page_size, self.program_unit)
+    def limits(self) -> JournalLimits:
+        """Targets per image, owed alerts and completed transfers a snapshot can always hold."""
+        limits = journal_limits(self.region_size, self.page_size, self.program_unit)
+        assert limits is not None, "plan() and read_superblock() only make layouts that journal something"
+        return limits
 
     # ----- superblock
 
@@ -112,31 +128,87 @@ class Layout:
             return None
         if version != LAYOUT_VERSION:
             raise StoreFormatError(
-                f"store layout version {version} is not supported (this hubfw reads {LAYOUT_VERSION})"
+                f"store layout version {version} is not supported (this hubfw reads {LAYOUT_VERSION}); reformat: "
+                "start from a fresh flash file (its images and owed alerts are not carried over)"
             )
         layout = cls(sector, page, unit, max_image, block_sectors, regions >> 16, regions & 0xFFFF)
         if (sector, page, unit) != (flash.sector_size, flash.page_size, flash.profile.program_unit) or (
             layout.region_first_sector(layout.region_count) > flash.sector_count
+            or journal_limits(layout.region_size, page, unit) is None
         ):
             raise StoreFormatError(f"the store's superblock does not match this {flash.profile.name} flash's geometry")
         return layout
 
 
 @functools.lru_cache(maxsize=16)
-def _capacities(region_size: int, page_size: int, program_unit: int) -> tuple[int, int]:
-    """A snapshot may use half a region, so appends always find room after a compaction. Frames up
-    to a page can waste their own length in page padding, longer ones up to a page: hence the 2x.
-    Three quarters of what is left go to the alert journal, a quarter to completed transfers.
+def journal_limits(region_size: int, page_size: int, program_unit: int) -> JournalLimits | None:
+    """The widest image whose worst-case snapshot fits half a region, and the journal sized for it.
+
+    None if not even an image of MAX_ESME_TARGETS targets fits. Wider images need more of the half
+    region for themselves, their alerts and their completed transfers, so the first width that does
+    not fit ends the search.
     """
-    probe = t.EUI64.convert("00:00:00:00:00:00:00:00")
-    image = StoredImage(0, Block.GSME, DeviceType.GSME, 0, 0, 0, 0, 0, 0, bytes(32), bytes(32), 0.0)
-    targets = tuple(TargetProgress(probe) for _ in range(MAX_TARGETS))
-    image_frame = len(encode(ImageRecord(image, targets, True), program_unit))
-    completed = CompletedTransfer(probe, 0, DeviceType.GSME, 0, bytes(32), 0.0)
-    completed_frame = len(encode(CompletedRecord(completed), program_unit))
-    counters_frame = len(encode(CountersRecord(0, 0), program_unit))
-    alert = TransferAlert(0, AlertCode.ACTIVATION, probe, 0, None, 0.0)
-    alert_frame = len(encode(AlertRecord(alert), program_unit))
-    budget = region_size // 2 - page_size - 2 * counters_frame - 2 * (image_frame + page_size)
-    budget = max(0, budget)
-    return budget * 3 // 4 // (2 * alert_frame), budget // 4 // (2 * completed_frame)
+    frames = _Frames(program_unit)
+    best = None
+    for targets in range(MAX_ESME_TARGETS, MAX_TARGETS_PER_IMAGE + 1):
+        limits = _limits_for(targets, frames, region_size, page_size)
+        if limits is None:
+            break
+        best = limits
+    return best
+
+
+def _limits_for(targets: int, frames: _Frames, region_size: int, page_size: int) -> JournalLimits | None:
+    """The journal a snapshot holds next to one image of `targets` targets and one ESME image, or None
+    if it cannot owe an alert for every target of both blocks plus a replacing image's targets
+    (2 × targets + MAX_ESME_TARGETS) and remember a completed transfer per target of both blocks.
+
+    A snapshot body (after its one-page header) may use half a region, so every compaction leaves
+    room to append. Frames are counted in whole pages per kind: next-fit placement never ends later
+    than if each kind started on a fresh page.
+    """
+    pages = (region_size // 2 - page_size) // page_size
+    fixed = sum(_pages(frame, 1, page_size) for frame in (
+        frames.counters, frames.image(targets), frames.image(MAX_ESME_TARGETS)
+    ))
+    completed_pages = _pages(frames.completed, targets + MAX_ESME_TARGETS, page_size)
+    owed = _fitting(frames.alert, pages - fixed - completed_pages, page_size)
+    if owed < 2 * targets + MAX_ESME_TARGETS:
+        return None
+    return JournalLimits(targets, owed, _fitting(frames.completed, completed_pages, page_size))
+
+
+def _pages(frame: int, count: int, page_size: int) -> int:
+    """Pages `count` frames of `frame` bytes take from a page boundary (records never straddle a page
+    unless longer than one; those start on a page boundary)."""
+    if frame > page_size:
+        return count * -(-frame // page_size)
+    return -(-count // (page_size // frame))
+
+
+def _fitting(frame: int, pages: int, page_size: int) -> int:
+    """How many frames of `frame` bytes `pages` pages hold (the inverse of `_pages`)."""
+    if pages <= 0:
+        return 0
+    if frame > page_size:
+        return pages // -(-frame // page_size)
+    return pages * (page_size // frame)
+
+
+class _Frames:
+    """Framed sizes of the records a snapshot is made of, on a part with this program unit."""
+
+    _PROBE = t.EUI64.convert("00:00:00:00:00:00:00:00")
+
+    def __init__(self, program_unit: int) -> None:
+        self._unit = program_unit
+        self.counters = len(encode(CountersRecord(0, 0), program_unit))
+        completed = CompletedTransfer(self._PROBE, 0, DeviceType.GSME, 0, bytes(32), 0.0)
+        self.completed = len(encode(CompletedRecord(completed), program_unit))
+        alert = TransferAlert(0, AlertCode.ACTIVATION, self._PROBE, 0, None, 0.0)
+        self.alert = len(encode(AlertRecord(alert), program_unit))
+
+    def image(self, targets: int) -> int:
+        image = StoredImage(0, Block.GSME, DeviceType.GSME, 0, 0, 0, 0, 0, 0, bytes(32), bytes(32), 0.0)
+        progress = tuple(TargetProgress(self._PROBE) for _ in range(targets))
+        return len(encode(ImageRecord(image, progress, True), self._unit))

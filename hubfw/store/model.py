@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import zigpy.types as t
 
-from hubfw.alerts import TransferAlert, TransferResponse, activation_alert, transfer_alert
+from hubfw.alerts import AlertCode, TransferAlert, TransferResponse, transfer_alert
 from hubfw.store.records import (
     AckRecord,
     ActivationRecord,
@@ -27,8 +27,8 @@ from hubfw.store.records import (
 )
 from hubfw.store.state import Block, CompletedTransfer, ImageState
 
-TARGET_ID_BITS = 4  # transfer alert id = image_id << 4 | target index (targets 0..14)
-ACTIVATION_SLOT = 0xF  # activation alert id = sequence << 4 | 0xF: never a target index
+TARGET_ID_BITS = 8  # transfer alert id = image_id << 8 | target index (targets 0..254, see layout.py)
+ACTIVATION_SLOT = 0xFF  # activation alert id = sequence << 8 | 0xFF: never a target index
 
 
 def transfer_alert_id(image_id: int, target: int) -> int:
@@ -100,8 +100,9 @@ class StoreModel:
             for alert_id in record.alert_ids:
                 self.alerts.pop(alert_id, None)
         elif isinstance(record, ActivationRecord):
-            self.alerts[record.alert_id] = activation_alert(
-                record.alert_id, record.entity, record.firmware_version, record.time
+            self.alerts[record.alert_id] = TransferAlert(
+                record.alert_id, AlertCode.ACTIVATION, record.entity, record.firmware_version, None, record.time,
+                record.source,
             )
             self.next_activation = max(self.next_activation, (record.alert_id >> TARGET_ID_BITS) + 1)
         elif isinstance(record, CompletedRecord):

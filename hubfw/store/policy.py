@@ -7,6 +7,7 @@ then acts on it. Keeping the rules here lets tests check each rule on its own.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,7 +25,8 @@ GSME_PROTECTION_S = 14 * DAY  # a GSME image stays available this long before PP
 NO_START_DISCARD_S = 14 * DAY  # a target that has not started downloading by then is imageDiscarded
 STALL_FAILURE_S = 24 * HOUR  # a started target silent this long is fileTransferFailure
 MAX_ESME_TARGETS = 4  # the CH serves up to 4 ESMEs from its ESME block
-MAX_TARGETS = 15  # per image: the GBCS draft's "up to 15 Devices in the Upgrade Image list"
+# Other images have no GBCS cap (the draft's "up to 15 Devices" logging rule was removed): their limit
+# is what the flash layout can journal, `Layout.limits.targets_per_image`, passed in by the store.
 
 _METER_TYPES = (DeviceType.ESME, DeviceType.GSME)
 
@@ -34,8 +36,11 @@ def block_for(device_type: DeviceType) -> Block:
     return Block.ESME if device_type is DeviceType.ESME else Block.GSME
 
 
-def request_device_type(targets: Sequence[tuple[t.EUI64, DeviceType]]) -> DeviceType:
-    """The one device type of a distribution request, or StoreRejected saying what is wrong with it."""
+def request_device_type(targets: Sequence[tuple[t.EUI64, DeviceType]], max_targets: int) -> DeviceType:
+    """The one device type of a distribution request, or StoreRejected saying what is wrong with it.
+
+    `max_targets` is how many targets the store's flash layout can journal for one image.
+    """
     if not targets:
         raise StoreRejected("a distribution request needs at least one target device")
     types = {device_type for _, device_type in targets}
@@ -43,11 +48,15 @@ def request_device_type(targets: Sequence[tuple[t.EUI64, DeviceType]]) -> Device
         names = ", ".join(sorted(device_type.value for device_type in types))
         raise StoreRejected(f"one image is for one device type, but the request mixes {names}")
     (device_type,) = types
-    limit = MAX_ESME_TARGETS if device_type is DeviceType.ESME else MAX_TARGETS
-    if len(targets) > limit:
-        raise StoreRejected(f"{len(targets)} {device_type.value} targets named; an image serves at most {limit}")
-    entities = [entity for entity, _ in targets]
-    duplicates = sorted({str(entity) for entity in entities if entities.count(entity) > 1})
+    if device_type is DeviceType.ESME and len(targets) > MAX_ESME_TARGETS:
+        raise StoreRejected(f"{len(targets)} esme targets named; the ESME block serves at most {MAX_ESME_TARGETS}")
+    if len(targets) > max_targets:
+        raise StoreRejected(
+            f"{len(targets)} {device_type.value} targets named; an image may name at most {max_targets} on this "
+            "store (what its flash layout's metadata region can journal)"
+        )
+    named = Counter(bytes(entity) for entity, _ in targets)  # an image may name up to 255 targets
+    duplicates = sorted({str(entity) for entity, _ in targets if named[bytes(entity)] > 1})
     if duplicates:
         raise StoreRejected(f"target {duplicates[0]} is named more than once")
     return device_type

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import zigpy.types as t
 
-from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
+from hubfw.alerts import SOURCES, AlertCode, TransferAlert, TransferResponse
 from hubfw.devices import DeviceType
 from hubfw.store.state import Block, CompletedTransfer, StoredImage, TargetProgress
 
@@ -52,6 +52,15 @@ def _response(value: TransferResponse | None) -> int:
 
 def _unresponse(value: int) -> TransferResponse | None:
     return None if value == _NO_RESPONSE else TransferResponse(value)
+
+
+def _source(source: str) -> int:
+    """An alert's source as one byte: 0 the hub itself, 1 relayed through the GBCS tunnel."""
+    return SOURCES.index(source)
+
+
+def _unsource(value: int) -> str:
+    return SOURCES[value]
 
 
 def _eui(entity: t.EUI64) -> bytes:
@@ -188,19 +197,22 @@ class AlertRecord:
     """An owed, unacknowledged alert as a compaction copies it (its image may be long gone)."""
 
     TYPE = 5
-    _S = struct.Struct("<QH8sIBd")
+    _S = struct.Struct("<QH8sIBdB")
     alert: TransferAlert
 
     def payload(self) -> bytes:
         a = self.alert
         return self._S.pack(
-            a.alert_id, int(a.code), _eui(a.entity), a.firmware_version, _response(a.transfer_response), a.time
+            a.alert_id, int(a.code), _eui(a.entity), a.firmware_version, _response(a.transfer_response), a.time,
+            _source(a.source),
         )
 
     @classmethod
     def parse(cls, payload: bytes) -> AlertRecord:
-        alert_id, code, raw, version, response, time = cls._S.unpack(payload)
-        return cls(TransferAlert(alert_id, AlertCode(code), _uneui(raw), version, _unresponse(response), time))
+        alert_id, code, raw, version, response, time, source = cls._S.unpack(payload)
+        return cls(TransferAlert(
+            alert_id, AlertCode(code), _uneui(raw), version, _unresponse(response), time, _unsource(source)
+        ))
 
 
 @dataclass(frozen=True)
@@ -224,22 +236,24 @@ class AckRecord:
 
 @dataclass(frozen=True)
 class ActivationRecord:
-    """A PPMID's 0x8F8B activation alert, owed from this write on."""
+    """A PPMID's 0x8F8B activation alert, owed from this write on; `source` says whether the hub saw
+    the new version itself or the PPMID's own alert came through the GBCS tunnel."""
 
     TYPE = 7
-    _S = struct.Struct("<Q8sId")
+    _S = struct.Struct("<Q8sIdB")
     alert_id: int
     entity: t.EUI64
     firmware_version: int
     time: float
+    source: str = "hub"
 
     def payload(self) -> bytes:
-        return self._S.pack(self.alert_id, _eui(self.entity), self.firmware_version, self.time)
+        return self._S.pack(self.alert_id, _eui(self.entity), self.firmware_version, self.time, _source(self.source))
 
     @classmethod
     def parse(cls, payload: bytes) -> ActivationRecord:
-        alert_id, raw, version, time = cls._S.unpack(payload)
-        return cls(alert_id, _uneui(raw), version, time)
+        alert_id, raw, version, time, source = cls._S.unpack(payload)
+        return cls(alert_id, _uneui(raw), version, time, _unsource(source))
 
 
 @dataclass(frozen=True)

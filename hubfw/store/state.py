@@ -85,6 +85,14 @@ class ImageState:
     image: StoredImage
     targets: list[TargetProgress] = field(default_factory=list)
     committed: bool = False
+    # A target's index by its EUI-64's bytes: the server asks for every block it serves, and an image may
+    # name dozens of targets (zigpy's EUI64 hashes through its string form, so its bytes are the key).
+    _index: dict[bytes, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._index = {}
+        for index, target in enumerate(self.targets):
+            self._index.setdefault(bytes(target.entity), index)
 
     @property
     def retired(self) -> bool:
@@ -92,7 +100,4 @@ class ImageState:
         return all(target.terminal for target in self.targets)
 
     def target_index(self, entity: t.EUI64) -> int | None:
-        for index, target in enumerate(self.targets):
-            if target.entity == entity:
-                return index
-        return None
+        return self._index.get(bytes(entity))

@@ -7,7 +7,7 @@ from typing import Any
 
 from hubfw.alerts import TransferResponse
 from hubfw.store import policy
-from hubfw.store.layout import Layout
+from hubfw.store.layout import JournalLimits, Layout
 from hubfw.store.model import StoreModel, transfer_alert_id
 from hubfw.store.state import Block, CompletedTransfer, ImageState, StoredImage, TargetProgress
 
@@ -80,6 +80,7 @@ class StoreStatus:
     metadata_sequence: int = 0
     metadata_used: int = 0
     needs_recovery: bool = False  # a torn record, or a rolled-back image: the next open will write
+    limits: JournalLimits | None = None  # what the formatted layout can journal
 
     @classmethod
     def of(
@@ -94,7 +95,7 @@ class StoreStatus:
                 None if image is None else ImageStatus.of(image, intact.get(image.image.image_id, True)),
             ))
         return cls(True, tuple(blocks), len(model.alerts), tuple(model.completed.values()), region, sequence, used,
-                   needs_recovery)
+                   needs_recovery, layout.limits)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +111,10 @@ class StoreStatus:
             ],
             "metadata": {"region": self.metadata_region, "sequence": self.metadata_sequence,
                          "used_bytes": self.metadata_used, "needs_recovery": self.needs_recovery},
+            "limits": None if self.limits is None else {
+                "targets_per_image": self.limits.targets_per_image, "esme_targets_per_image": policy.MAX_ESME_TARGETS,
+                "owed_alerts": self.limits.owed_alerts, "completed_transfers": self.limits.completed_transfers,
+            },
         }
 
     def describe(self) -> list[str]:
@@ -133,6 +138,12 @@ class StoreStatus:
                 lines.append(f"  {target.entity}  {target.state:<17} offset {target.offset}"
                              + (f"  deadline {_iso(target.deadline)}" if target.deadline is not None else ""))
         lines.append(f"alerts owed (unacknowledged): {self.pending_alerts}")
+        if self.limits is not None:
+            lines.append(
+                f"limits (flash layout): {self.limits.targets_per_image} targets per image "
+                f"({policy.MAX_ESME_TARGETS} for ESME), {self.limits.owed_alerts} owed alerts, "
+                f"{self.limits.completed_transfers} completed transfers remembered"
+            )
         if self.needs_recovery:
             lines.append("the store needs recovery: the next open will repair the metadata log")
         return lines

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import zigpy.types as t
 
-from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
+from hubfw.alerts import SOURCES, AlertCode, TransferAlert, TransferResponse
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
@@ -74,7 +75,11 @@ class ImageStore:
         self._max_image_size = max_image_size
         self._checkpoint_bytes = checkpoint_bytes
         self._checkpoint_seconds = checkpoint_seconds
-        self._alert_capacity = loaded.layout.capacities[0]
+        self._limits = loaded.layout.limits
+        # No time rule can fall due before this; -inf = unknown (sweep on the next call). Every record may
+        # bring a deadline forward (an arrival, a download start), so each one resets it; live progress
+        # between checkpoints only moves deadlines later. Saves a sweep of every target per block served.
+        self._rules_quiet_until = -math.inf
 
     # ----- opening
 
@@ -148,13 +153,13 @@ class ImageStore:
             manufacturer_hash = ota.manufacturer_image_sha256
         except HubfwError as exc:
             raise StoreRejected(f"not an acceptable OTA image: {exc}") from None
-        device_type = policy.request_device_type(targets)
+        device_type = policy.request_device_type(targets, self._limits.targets_per_image)
         block = policy.block_for(device_type)
         now = self._clock.now()
         self._apply_time_rules(now)
         self._check_targets_free(block, [entity for entity, _ in targets])
         admission = policy.admit(device_type, self._model.live(block), now)
-        if self._owed_or_reserved() + len(targets) > self._alert_capacity:
+        if self._owed_or_reserved() + len(targets) > self._limits.owed_alerts:
             raise StoreRejected(
                 f"the alert journal holds {len(self._model.alerts)} unacknowledged alerts; acknowledge delivered "
                 "alerts before distributing more images"
@@ -266,19 +271,25 @@ class ImageStore:
         if found is not None:
             self._terminate([(found[0], found[1], policy.end_response(status))])
 
-    def note_activation(self, eui64: t.EUI64, firmware_version: int) -> TransferAlert:
+    def note_activation(self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub") -> TransferAlert:
         """A PPMID now runs `firmware_version`: its 0x8F8B alert is owed (the same one if re-reported
-        before it was acknowledged)."""
+        before it was acknowledged, whatever the source of the repeat).
+
+        `source` is "hub" when the hub saw the new version itself, "tunnel" when the PPMID's own 0x8F8B
+        came through the GBCS tunnel; the pending alert carries it.
+        """
         if not 0 <= firmware_version <= 0xFFFFFFFF:
             raise StoreError(f"firmware version {firmware_version} is not a 32-bit OTA file version")
+        if source not in SOURCES:
+            raise StoreError(f"activation alert source must be one of {', '.join(SOURCES)}, not {source!r}")
         for alert in self._model.alerts.values():
             same = alert.entity == eui64 and alert.firmware_version == firmware_version
             if alert.code is AlertCode.ACTIVATION and same:
                 return alert
-        if self._owed_or_reserved() + 1 > self._alert_capacity:
+        if self._owed_or_reserved() + 1 > self._limits.owed_alerts:
             raise StoreError(f"the alert journal is full ({len(self._model.alerts)} unacknowledged alerts)")
         alert_id = activation_alert_id(self._model.next_activation)
-        self._commit(ActivationRecord(alert_id, eui64, firmware_version, self._clock.now()))
+        self._commit(ActivationRecord(alert_id, eui64, firmware_version, self._clock.now(), source))
         return self._model.alerts[alert_id]
 
     def completed_transfer(self, eui64: t.EUI64) -> CompletedTransfer | None:
@@ -335,6 +346,7 @@ class ImageStore:
 
     def _commit(self, record: Record) -> None:
         """Make one record durable, then apply it; a full or failing region is compacted instead."""
+        self._rules_quiet_until = -math.inf
         if self._log.append(record):
             self._model.apply(record)
             return
@@ -383,6 +395,8 @@ class ImageStore:
             del self._model.images[block]
 
     def _apply_time_rules(self, now: float) -> list[TransferAlert]:
+        if now < self._rules_quiet_until:
+            return []
         entries = [
             (image, index, outcome)
             for image in self._model.live_images()
@@ -390,7 +404,10 @@ class ImageStore:
             if (outcome := policy.due_outcome(image, target, now)) is not None
         ]
         self._terminate(entries)
-        return [self._model.alerts[transfer_alert_id(image.image.image_id, index)] for image, index, _ in entries]
+        alerts = [self._model.alerts[transfer_alert_id(image.image.image_id, index)] for image, index, _ in entries]
+        upcoming = self.next_deadline()
+        self._rules_quiet_until = math.inf if upcoming is None else upcoming
+        return alerts
 
     def _open_target(self, eui64: t.EUI64, image_id: int) -> tuple[ImageState, int] | None:
         image = self._model.by_id(image_id)
@@ -423,7 +440,7 @@ def _blank(flash: NorFlash, address: int, length: int) -> bool:
 def _format(flash: NorFlash, max_image_size: int) -> Layout:
     """Write the superblock on a blank flash (or over a format that was cut short)."""
     _check_blank(flash)
-    layout = Layout.plan(flash, max_image_size)
+    layout = Layout.plan(flash.profile, max_image_size)
     if not flash.is_erased(0, flash.sector_size):
         flash.erase_sector(0)
     superblock = layout.superblock()
@@ -445,7 +462,7 @@ def _check_blank(flash: NorFlash) -> None:
 def _load(flash: NorFlash, layout: Layout, now: float, checkpoint_seconds: float) -> _Loaded:
     """Replay the metadata log and check committed images, writing nothing."""
     scan = MetadataLog.scan(flash, layout)
-    model = StoreModel(max_completed=layout.capacities[1])
+    model = StoreModel(max_completed=layout.limits.completed_transfers)
     for record in scan.records:
         model.apply(record)
     rolled_back = model.drop_uncommitted()

@@ -28,11 +28,18 @@ async def test_hubfw_and_zigpy_each_serve_the_whole_image_to_the_same_client() -
 
 
 async def test_concurrent_smart_energy_clients_get_aps_sized_blocks_and_the_hub_limit_is_reported() -> None:
-    figures = await bench_scale((3, 50), IMAGE_BYTES, rounds=1)
-    point = figures["points"]["n_3"]
-    assert point["block_bytes"] == 56
-    assert point["blocks"] == 3 * math.ceil(IMAGE_BYTES / 56)
-    assert "at most 19 devices download at once" in figures["points"]["n_50"]
+    figures = await bench_scale((3, 50, 80), IMAGE_BYTES, rounds=1)
+    per_image = figures["targets_per_image"]
+    assert per_image >= 64  # what the default flash layout journals: no GBCS cap of 15
+    for devices in (3, 50):  # 50 PPMIDs on one image
+        point = figures["points"][f"n_{devices}"]
+        assert point["block_bytes"] == 56
+        assert point["blocks"] == devices * math.ceil(IMAGE_BYTES / 56)
+    assert figures["points"]["n_80"] == (
+        f"not possible: at most {per_image + 4} devices download at once "
+        f"({per_image} targets per image on this flash layout, 4 ESMEs)"
+    )
+    assert figures["growth_between"] == [3, 50]
 
 
 async def test_serial_path_counts_the_line_bytes_of_each_block_exchange() -> None:

@@ -26,7 +26,7 @@ START = 1_767_225_600.0
 
 @pytest.fixture
 def fleet() -> Fleet:
-    return Fleet.build(8, random.Random(5))
+    return Fleet.build(8, random.Random(5), target_limit=8)
 
 
 def _image(fleet: Fleet, device_type: DeviceType = DeviceType.PPMID) -> SoakImage:

@@ -1,6 +1,7 @@
 """A stateful property test of the block rules (REQUIREMENTS §4) against an independent reference.
 
-Hypothesis drives image arrivals of all four device types, downloads, UpgradeEnd outcomes, hardware
+Hypothesis drives image arrivals of all four device types (some naming more targets than the
+flash layout can journal), downloads, UpgradeEnd outcomes, hardware
 queries, clock jumps from seconds to weeks, acknowledgements, reboots, power cuts (in any mode, at
 any upcoming operation, during any call) and flash wear. The reference below re-states the rules
 from the requirement text; after every step the store must agree with it exactly — the alerts owed
@@ -32,8 +33,9 @@ from hubfw.store.store import ImageStore
 from store_helpers import SMALL_IMAGE, SMALL_NOR, eui, ota_file
 
 DAY, HOUR = 86_400, 3_600
+# HCALCS requests may name more targets than SMALL_NOR's layout journals per image (9): those are refused.
 POOLS = {DeviceType.ESME: range(1, 5), DeviceType.GSME: range(10, 13), DeviceType.PPMID: range(20, 23),
-         DeviceType.HCALCS: range(30, 33)}
+         DeviceType.HCALCS: range(30, 41)}
 R = TransferResponse
 
 
@@ -103,11 +105,14 @@ class Refused(Exception):
         self.state = state
 
 
-def ref_distribute(ref: Ref, image: RefImage, now: float, capacity: int) -> list[Ref]:
+def ref_distribute(ref: Ref, image: RefImage, now: float, capacity: int, target_limit: int) -> list[Ref]:
     """The states a distribution passes through (after time rules, after a discard, after the image).
 
-    Raises Refused if a rule (or a full alert journal) refuses it; time rules due still apply.
+    Raises Refused if a rule (or a full alert journal) refuses it; time rules due still apply, except
+    for a request naming more targets than the layout journals, which is refused before anything.
     """
+    if len(image.targets) > target_limit:
+        raise Refused(copy.deepcopy(ref))
     states = [copy.deepcopy(ref)]
     current = copy.deepcopy(ref)
     current.time_rules(now)
@@ -172,7 +177,8 @@ class StoreMachine(RuleBasedStateMachine):
         self.clock = VirtualClock()
         self.store = self.open()
         self.ref = Ref()
-        self.capacity = self.store.layout.capacities[0]
+        self.capacity = self.store.layout.limits.owed_alerts
+        self.target_limit = self.store.layout.limits.targets_per_image
         self.version = 0x100
         self.seen_ids: dict[int, object] = {}
         self.worn = 0
@@ -241,7 +247,8 @@ class StoreMachine(RuleBasedStateMachine):
         image = RefImage(device_type, self.version, self.clock.now(), hw, file, [RefTarget(e) for e in entities])
         activations = sum(a.code is AlertCode.ACTIVATION for a in self.store.pending_alerts())
         try:
-            candidates = ref_distribute(self.ref, image, self.clock.now(), self.capacity - activations)
+            candidates = ref_distribute(self.ref, image, self.clock.now(), self.capacity - activations,
+                                        self.target_limit)
         except Refused as refused:
             try:
                 self.store.distribute(file, [(e, device_type) for e in entities])
@@ -329,13 +336,17 @@ class StoreMachine(RuleBasedStateMachine):
         candidates = [copy.deepcopy(self.ref), Ref(copy.deepcopy(self.ref.blocks), [])]
         self.attempt(lambda: self.store.acknowledge(ids), candidates, cut)
 
-    @rule(entity=st.sampled_from(list(POOLS[DeviceType.PPMID])), version=st.integers(1, 3))
-    def activation(self, entity, version) -> None:
+    @rule(entity=st.sampled_from(list(POOLS[DeviceType.PPMID])), version=st.integers(1, 3),
+          source=st.sampled_from(["hub", "tunnel"]))
+    def activation(self, entity, version, source) -> None:
+        owed = [a for a in self.store.pending_alerts()
+                if (a.code, a.entity, a.firmware_version) == (AlertCode.ACTIVATION, eui(entity), version)]
         try:
-            alert = self.store.note_activation(eui(entity), version)
+            alert = self.store.note_activation(eui(entity), version, source=source)
         except StoreError:
             return
         assert (alert.code, alert.entity, alert.firmware_version) == (AlertCode.ACTIVATION, eui(entity), version)
+        assert alert == owed[0] if owed else alert.source == source  # a repeat is the alert already owed
         assert alert in self.store.pending_alerts()
 
     @rule()

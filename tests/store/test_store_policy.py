@@ -31,20 +31,31 @@ def test_blocks_follow_device_type():
         assert policy.block_for(device_type) is Block.GSME
 
 
+LAYOUT_LIMIT = 20  # what a store's flash layout can journal per image (the store passes its own)
+
+
 @pytest.mark.parametrize("request_targets, message", [
     ([], "at least one target"),
     ([(eui(1), DeviceType.PPMID), (eui(2), DeviceType.HCALCS)], "mixes hcalcs, ppmid"),
-    ([(eui(n), DeviceType.ESME) for n in range(5)], "at most 4"),
-    ([(eui(n), DeviceType.PPMID) for n in range(16)], "at most 15"),
+    ([(eui(n), DeviceType.ESME) for n in range(5)], "the ESME block serves at most 4"),
+    ([(eui(n), DeviceType.PPMID) for n in range(21)],
+     r"21 ppmid targets named; an image may name at most 20 on this store \(what its flash layout"),
     ([(eui(1), DeviceType.GSME), (eui(1), DeviceType.GSME)], "more than once"),
 ])
 def test_bad_requests_are_rejected_with_the_reason(request_targets, message):
     with pytest.raises(StoreRejected, match=message):
-        policy.request_device_type(request_targets)
+        policy.request_device_type(request_targets, LAYOUT_LIMIT)
 
 
 def test_four_esmes_are_one_request():
-    assert policy.request_device_type([(eui(n), DeviceType.ESME) for n in range(4)]) is DeviceType.ESME
+    assert policy.request_device_type([(eui(n), DeviceType.ESME) for n in range(4)], LAYOUT_LIMIT) is DeviceType.ESME
+
+
+@pytest.mark.parametrize("device_type", [DeviceType.GSME, DeviceType.PPMID, DeviceType.HCALCS])
+def test_other_types_may_name_as_many_targets_as_the_layout_journals(device_type):
+    """No GBCS cap of 15: the draft's "up to 15 Devices" logging rule was removed by the Working Group."""
+    request = [(eui(n), device_type) for n in range(LAYOUT_LIMIT)]
+    assert policy.request_device_type(request, LAYOUT_LIMIT) is device_type
 
 
 def test_empty_block_admits_anything():

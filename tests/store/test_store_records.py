@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -37,10 +39,12 @@ RECORDS = [
     CommitRecord(3),
     ProgressRecord(3, 1, 65536, T0 + 60),
     TerminalRecord(T0, ((3, 0, TransferResponse.IMAGE_DISCARDED), (4, 2, TransferResponse.SUCCESS))),
-    AlertRecord(TransferAlert(0x31, AlertCode.TRANSFER_FAILURE, eui(1), 0x300, TransferResponse.IMAGE_DISCARDED, T0)),
-    AlertRecord(TransferAlert(0x1F, AlertCode.ACTIVATION, eui(1), 0x300, None, T0)),
-    AckRecord((0x31, 0x1F)),
-    ActivationRecord(0x2F, eui(5), 0x301, T0),
+    AlertRecord(TransferAlert(0x301, AlertCode.TRANSFER_FAILURE, eui(1), 0x300, TransferResponse.IMAGE_DISCARDED, T0)),
+    AlertRecord(TransferAlert(0x1FF, AlertCode.ACTIVATION, eui(1), 0x300, None, T0)),
+    AlertRecord(TransferAlert(0x2FF, AlertCode.ACTIVATION, eui(1), 0x301, None, T0, source="tunnel")),
+    AckRecord((0x301, 0x1FF)),
+    ActivationRecord(0x2FF, eui(5), 0x301, T0),
+    ActivationRecord(0x3FF, eui(5), 0x302, T0, source="tunnel"),
     CompletedRecord(CompletedTransfer(eui(2), 3, DeviceType.HCALCS, 0x0102_0304, b"\x02" * 32, T0 + 9)),
     CountersRecord(5, 3),
 ]
@@ -53,6 +57,14 @@ def test_round_trip(record, unit):
     assert len(frame) % unit == 0
     assert frame_length(frame[:4]) <= len(frame)
     assert decode(frame[: frame_length(frame[:4])]) == record
+
+
+def test_an_unknown_alert_source_does_not_decode():
+    frame = bytearray(encode(ActivationRecord(0x2FF, eui(5), 0x301, T0, source="tunnel")))
+    frame[-5] = 2  # the source byte, just before the CRC: 0 hub, 1 tunnel, nothing else
+    frame[-4:] = zlib.crc32(frame[1:-4]).to_bytes(4, "little")
+    with pytest.raises(RecordError, match="malformed record of type 7"):
+        decode(bytes(frame))
 
 
 @given(record=st.sampled_from(RECORDS), data=st.data())

@@ -12,7 +12,7 @@ import zigpy.types as t
 
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.ota.image import OtaImage, build_image
-from hubfw.store.policy import MAX_ESME_TARGETS, MAX_TARGETS
+from hubfw.store.policy import MAX_ESME_TARGETS
 from hubfw.store.state import Block
 from hubfw.sim.devices import SILABS_PAGE_SIZE, OtaClientDevice, make_device
 
@@ -57,18 +57,20 @@ class SoakImage:
 
 @dataclass
 class Fleet:
-    """The devices by type, and the next file version of each type's image."""
+    """The devices by type, the next file version of each type's image, and how many targets one
+    image may name (ESME: MAX_ESME_TARGETS; others: what the hub's flash layout journals)."""
 
     devices: dict[t.EUI64, OtaClientDevice]
     by_type: dict[DeviceType, list[OtaClientDevice]]
+    target_limit: int
     next_version: dict[DeviceType, int] = field(
         default_factory=lambda: {device_type: FIRST_VERSION + 1 for device_type in DeviceType}
     )
 
     @classmethod
-    def build(cls, count: int, rng: random.Random) -> Fleet:
+    def build(cls, count: int, rng: random.Random, target_limit: int) -> Fleet:
         """`count` devices, the four types in turn; hardware versions, page-request clients and
-        image-rejecting clients mixed in."""
+        image-rejecting clients mixed in. `target_limit` is the store layout's targets per image."""
         types = list(DeviceType)
         devices: dict[t.EUI64, OtaClientDevice] = {}
         by_type: dict[DeviceType, list[OtaClientDevice]] = {device_type: [] for device_type in types}
@@ -86,7 +88,7 @@ class Fleet:
             )
             devices[device.ieee] = device
             by_type[device_type].append(device)
-        return cls(devices, by_type)
+        return cls(devices, by_type, target_limit)
 
     def new_image(self, rng: random.Random, min_size: int, max_size: int,
                   device_type: DeviceType | None = None) -> SoakImage:
@@ -95,7 +97,7 @@ class Fleet:
             types = [candidate for candidate in DeviceType if self.by_type[candidate]]
             device_type = rng.choices(types, [DISTRIBUTION_WEIGHTS[candidate] for candidate in types])[0]
         fleet = self.by_type[device_type]
-        limit = MAX_ESME_TARGETS if device_type is DeviceType.ESME else MAX_TARGETS
+        limit = MAX_ESME_TARGETS if device_type is DeviceType.ESME else self.target_limit
         chosen = rng.sample(fleet, rng.randint(1, min(limit, len(fleet))))
         version = self.next_version[device_type]
         self.next_version[device_type] = version + 1

@@ -23,8 +23,10 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.flash.device import CutMode, NorFlash
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
+from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.server import OtaServerConfig
 from hubfw.sim.devices import OtaClientDevice, SimulatedHan
+from hubfw.store.layout import Layout
 from hubfw.store.policy import NO_START_DISCARD_S
 from hubfw.store.state import Block
 from hubfw.store.store import DEFAULT_CHECKPOINT_SECONDS
@@ -119,8 +121,11 @@ class Soak:
         self.clock = VirtualClock()
         self.start_time = self.clock.now()
         self.end = self.start_time + config.days * DAY
-        self.fleet = Fleet.build(config.devices, self.rng)
-        self.flash = NorFlash(get_profile(DEFAULT_PROFILE), seed=config.seed)
+        profile = get_profile(DEFAULT_PROFILE)
+        # The hub formats its store for the default image size; its layout says how wide an image may be.
+        target_limit = Layout.plan(profile, DEFAULT_MAX_IMAGE_SIZE).limits.targets_per_image
+        self.fleet = Fleet.build(config.devices, self.rng, target_limit)
+        self.flash = NorFlash(profile, seed=config.seed)
         self.ops = FlashOpCounter(self.flash)
         self.ledger = Ledger(self.fleet.devices, DEFAULT_CHECKPOINT_SECONDS, self.start_time)
         self.han = SimulatedHan(self.clock, self.fleet.devices.values())
