@@ -129,7 +129,8 @@ class Layout:
         if version != LAYOUT_VERSION:
             raise StoreFormatError(
                 f"store layout version {version} is not supported (this hubfw reads {LAYOUT_VERSION}); reformat: "
-                "start from a fresh flash file (its images and owed alerts are not carried over)"
+                "start from a fresh flash file, and for a hub a fresh --state directory, whose alert log numbers "
+                "alerts the old way (images and owed alerts are not carried over)"
             )
         layout = cls(sector, page, unit, max_image, block_sectors, regions >> 16, regions & 0xFFFF)
         if (sector, page, unit) != (flash.sector_size, flash.page_size, flash.profile.program_unit) or (
