@@ -11,7 +11,9 @@ arrives through its GBCS tunnel but cannot be decoded is logged once as a raw re
 With CBKE credentials the hub also runs the HAN server on its Smart Energy endpoint (Key
 Establishment, Time, Basic, Metering, Tunneling): a device's new link key goes into the NCP before
 the confirming answer goes out, and a PPMID's 0x8F8B from its tunnel is recorded as the store's
-activation alert with source "tunnel".
+activation alert with source "tunnel". With `cbke_on_ncp` the NCP's own CBKE library computes the key
+agreements (hubfw.han.ke_engine): the hub runs the library's commands for the Key Establishment server
+and resumes it with their results, and the library stores each confirmed key itself.
 
 Time comes from an injected clock. With the system clock a timer task runs the store's and the
 server's deadlines; with a `VirtualClock` nothing runs by itself and `advance` jumps time, running
@@ -51,6 +53,7 @@ from hubfw.han.events import (
     TunnelClosed,
     TunnelOpened,
 )
+from hubfw.han.ke_engine import ConfirmKeys, HostEngine, KeyAgreementEngine, NcpEngine, NcpWork, ReleaseAgreement
 from hubfw.han.server import HanServer
 from hubfw.hub_alerts import (  # the log's names stay importable from here, where callers found them
     AlertLog,
@@ -59,12 +62,20 @@ from hubfw.hub_alerts import (  # the log's names stay importable from here, whe
     alert_log_path,
     read_alert_log,
 )
-from hubfw.hub_credentials import check_hub_credentials, hub_sim_credentials, write_presented
+from hubfw.hub_credentials import (
+    Presented,
+    check_hub_credentials,
+    check_ncp_certificates,
+    hub_sim_credentials,
+    presented_by,
+    write_presented,
+)
 from hubfw.hub_han import HubHan, LinkKeyRegistry
 from hubfw.ota.admission import admit
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.radio import SE_ENDPOINT, OtaRadio
+from hubfw.radio.ncp_cbke import NcpCbkeRadio
 from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
 from hubfw.store.policy import iso_utc
 from hubfw.store.store import ImageStore
@@ -103,9 +114,16 @@ class HubConfig:
     coordinator's EUI-64. With any, the hub runs its HAN server."""
     cbke_sim_ca: bool = False
     """Without credentials, be a test CA in state/cbke and issue the hub's own (the simulated radio)."""
+    cbke_on_ncp: bool = False
+    """Use the NCP's own CBKE library and certificates (`hubfw serve --cbke-on-ncp`) instead of host-side
+    crypto; the hub refuses to start when the firmware lacks the library."""
     allow_without_cbke: bool = False
     """Serve Smart Energy traffic to devices without a CBKE link key too (otherwise NOT_AUTHORIZED)."""
     han: HanConfig = field(default_factory=HanConfig)
+
+    def __post_init__(self) -> None:
+        if self.cbke_on_ncp and self.cbke_credentials:
+            raise HubError("give either --cbke FILE (CBKE on the host) or --cbke-on-ncp (the NCP's own), not both")
 
 
 class Hub:
@@ -125,6 +143,7 @@ class Hub:
         self._server: OtaServer | None = None
         self._app: OtaRadio | None = None
         self._han: HubHan | None = None
+        self._ncp_engine: NcpEngine | None = None
         self._timer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -139,7 +158,7 @@ class Hub:
         try:
             self._store = ImageStore.open(self._flash, self.clock, max_image_size=self.config.max_image_size)
             self._app = await self._open_radio(self.state_dir)
-            self._han = self._start_han(self._app.state.node_info.ieee)
+            self._han = await self._start_han(self._app.state.node_info.ieee)
             server_config = replace(
                 self.config.server, aps_max_payload=self._app.max_aps_payload, server_endpoint=SE_ENDPOINT
             )
@@ -175,7 +194,7 @@ class Hub:
         if self._flash is not None:
             self._flash.close()
             self._flash = None
-        self._store = self._server = self._han = None
+        self._store = self._server = self._han = self._ncp_engine = None
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -211,22 +230,39 @@ class Hub:
             )
         return self._han
 
-    def _start_han(self, coordinator: t.EUI64) -> HubHan | None:
-        """The HAN server with Key Establishment, when the hub has CBKE credentials (or is its own test CA)."""
+    async def _start_han(self, coordinator: t.EUI64) -> HubHan | None:
+        """The HAN server with Key Establishment, when the hub has CBKE credentials (or is its own test CA, or
+        uses the NCP's CBKE library)."""
+        engine = await self._key_agreement_engine(coordinator)
+        if engine is None:
+            return None
+        # The hub's own rule (HubHan.refusal) guards every SE cluster, tunnel included, and knows the keys
+        # established before a restart, which the HAN server's in-memory record does not.
+        server = HanServer(
+            self.clock, se_endpoint=SE_ENDPOINT, key_establishment=KeyEstablishmentServer(engine, self.clock),
+            image_waiting=self._image_waiting, config=replace(self.config.han, require_key_establishment=False),
+        )
+        return HubHan(server, LinkKeyRegistry.in_state_dir(self.state_dir), require_cbke=not self.config.allow_without_cbke)
+
+    async def _key_agreement_engine(self, coordinator: t.EUI64) -> KeyAgreementEngine | None:
+        """The NCP's library (`cbke_on_ncp`), else the host with the configured or test-CA credentials, else
+        none; what the hub presents is recorded for `hubfw cbke show`."""
+        if self.config.cbke_on_ncp:
+            if not isinstance(self.app, NcpCbkeRadio):
+                raise HubError("--cbke-on-ncp needs an EZSP coordinator with the CBKE library; this radio has no NCP")
+            certificates = check_ncp_certificates(await self.app.cbke_library.certificates(), coordinator)
+            presented = {suite: Presented(certificate, None) for suite, certificate in certificates.items()}
+            write_presented(self.state_dir, coordinator, presented)
+            self._ncp_engine = NcpEngine(certificates)
+            return self._ncp_engine
         credentials = self.config.cbke_credentials
         if not credentials and self.config.cbke_sim_ca:
             credentials = hub_sim_credentials(self.state_dir, coordinator, self.clock)
         if not credentials:
             return None
         by_suite = check_hub_credentials(credentials, coordinator)
-        write_presented(self.state_dir, coordinator, by_suite)
-        # The hub's own rule (HubHan.refusal) guards every SE cluster, tunnel included, and knows the keys
-        # established before a restart, which the HAN server's in-memory record does not.
-        server = HanServer(
-            self.clock, se_endpoint=SE_ENDPOINT, key_establishment=KeyEstablishmentServer(by_suite, self.clock),
-            image_waiting=self._image_waiting, config=replace(self.config.han, require_key_establishment=False),
-        )
-        return HubHan(server, LinkKeyRegistry.in_state_dir(self.state_dir), require_cbke=not self.config.allow_without_cbke)
+        write_presented(self.state_dir, coordinator, presented_by(by_suite))
+        return HostEngine(by_suite)
 
     def _image_waiting(self, eui64: t.EUI64) -> bool:
         """Metering FunctionalNotificationFlags bit 0: the store holds an image for this device."""
@@ -317,6 +353,9 @@ class Hub:
         frame finds it there."""
         established = self._take_han_events()
         self._changed()
+        if self._ncp_engine is not None:
+            for work in self._ncp_engine.take_work():
+                self._spawn(self._run_on_ncp(work))
         if not established:
             return frames
         self._spawn(self._install_then_send(established, frames))
@@ -366,7 +405,10 @@ class Hub:
         Key Response (it would switch to a key the NCP lacks): its exchange times out and it tries again."""
         for event in established:
             try:
-                await self.app.install_link_key(event.eui64, t.KeyData(event.key))
+                if event.key is None:  # agreed by the NCP's CBKE library, which keeps the key
+                    await self._cbke_radio().store_cbke_link_key(event.eui64, event.suite)
+                else:
+                    await self.app.install_link_key(event.eui64, t.KeyData(event.key))
             except Exception as exc:  # the NCP refused or went away
                 LOGGER.error("cannot install the link key of %s in the NCP: %s", event.eui64, exc)
                 failure = KeyEstablishmentFailed(event.eui64, None, f"link key not installed in the NCP: {exc}")
@@ -379,6 +421,29 @@ class Hub:
                 LOGGER.error("%s", exc)
             LOGGER.info("CBKE suite %d link key of %s installed", event.suite.value, event.eui64)
         self.app.send_ota_frames(frames)
+
+    async def _run_on_ncp(self, work: NcpWork) -> None:
+        """One step of the NCP's CBKE library for the Key Establishment server. Tasks start in the order they
+        were spawned and the library runs its operations one at a time in that order."""
+        library = self._cbke_radio().cbke_library
+        if isinstance(work, ReleaseAgreement):
+            try:
+                await library.release(work.suite)
+            except Exception as exc:  # the next generateCbkeKeys replaces the data anyway
+                LOGGER.warning("the NCP kept the temporary data of a failed suite %d CBKE: %s", work.suite, exc)
+            return
+        outcome: ConfirmKeys | Exception
+        try:
+            outcome = await library.calculate(work)
+        except Exception as exc:  # the library refused the device's data or failed: the server picks the Terminate
+            outcome = exc
+        if self._han is not None:
+            self.app.send_ota_frames(self._after_han(self._han.server.resume_key_establishment(work, outcome)))
+
+    def _cbke_radio(self) -> NcpCbkeRadio:
+        app = self.app
+        assert isinstance(app, NcpCbkeRadio)  # checked when the NCP engine was chosen
+        return app
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -458,11 +523,11 @@ class Hub:
             "han": None if self._han is None else self._han_status(self._han),
         }
 
-    @staticmethod
-    def _han_status(han: HubHan) -> dict[str, Any]:
+    def _han_status(self, han: HubHan) -> dict[str, Any]:
         return {
             "se_endpoint": SE_ENDPOINT,
             "cbke_required": han.require_cbke,
+            "cbke_on_ncp": self._ncp_engine is not None,
             "link_keys": len(han.keys.devices()),
             "tunnels": han.server.tunnels(),
         }

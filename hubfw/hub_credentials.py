@@ -1,11 +1,12 @@
-"""The hub's CBKE credentials: loading and checking them against the coordinator, what the hub presents,
-and — for the simulated radio — hubfw as its own test CA in the state directory.
+"""The hub's CBKE credentials: loading and checking them against the coordinator (or, with CBKE on the
+NCP, the NCP's own certificates), what the hub presents, and — for the simulated radio — hubfw as its own
+test CA in the state directory.
 
 Layout under `state/cbke/`:
     ca/ca-suite{1,2}.json    the test CA (simulated radio only; simulated devices get their certificates here)
     hub-suite{1,2}.json      the hub's test credentials issued by that CA for the coordinator's EUI-64
-    presented.json           the certificates the running hub presents, per suite (no private keys):
-                             what `hubfw cbke show --state DIR` prints
+    presented.json           the certificates the running hub presents, per suite (no private keys; no CA
+                             key when the NCP holds the credentials): what `hubfw cbke show --state DIR` prints
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import zigpy.types as t
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.certificates import ImplicitCertificate
+from hubfw.cbke.curves import Point
 from hubfw.cbke.cli import issue_credentials
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.errors import CbkeError, CredentialsFileError
@@ -31,6 +34,8 @@ from hubfw.errors import HubfwError
 CBKE_DIR_NAME = "cbke"
 PRESENTED_FORMAT = "hubfw-cbke-presented/1"
 SIM_CA_ISSUER = t.EUI64.convert("48:55:42:46:57:54:43:41")  # "HUBFWTCA" in ASCII: the state dir's test CA
+CA_KEY_IN_NCP = "not readable (held in the NCP's CBKE library)"
+"""What `hubfw cbke show` says for the CA key of a certificate the NCP presents."""
 
 
 class HubCredentialsError(HubfwError):
@@ -71,15 +76,42 @@ def check_hub_credentials(
     """By suite; a device checks that the hub certificate's subject is the trust centre, so it must be ours."""
     by_suite: dict[CryptoSuite, DeviceCredentials] = {}
     for found in credentials:
-        if found.eui64 != coordinator:
-            raise HubCredentialsError(
-                f"the suite {found.suite.value} CBKE certificate is for {found.eui64}, but the coordinator's EUI-64 "
-                f"is {coordinator}: issue one with `hubfw cbke issue --eui64 {coordinator} --suite {found.suite.value}`"
-            )
+        _check_subject(found.certificate, coordinator, f"issue one with `hubfw cbke issue --eui64 {coordinator} "
+                                                       f"--suite {found.suite.value}`")
         if found.suite in by_suite:
             raise HubCredentialsError(f"two suite {found.suite.value} CBKE credentials: give one per suite")
         by_suite[found.suite] = found
     return by_suite
+
+
+def check_ncp_certificates(
+    certificates: Mapping[CryptoSuite, ImplicitCertificate], coordinator: t.EUI64
+) -> Mapping[CryptoSuite, ImplicitCertificate]:
+    """The NCP's own certificates (CBKE on the NCP) must name the coordinator too."""
+    for certificate in certificates.values():
+        _check_subject(certificate, coordinator, "program the NCP with CBKE data issued for its own EUI-64")
+    return certificates
+
+
+def _check_subject(certificate: ImplicitCertificate, coordinator: t.EUI64, remedy: str) -> None:
+    if certificate.subject != coordinator:
+        raise HubCredentialsError(
+            f"the suite {certificate.suite.value} CBKE certificate is for {certificate.subject}, but the "
+            f"coordinator's EUI-64 is {coordinator}: {remedy}"
+        )
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What the hub presents for one suite: its certificate, and its CA's public key when the host holds it."""
+
+    certificate: ImplicitCertificate
+    ca_public_key: Point | None
+
+
+def presented_by(by_suite: Mapping[CryptoSuite, DeviceCredentials]) -> dict[CryptoSuite, Presented]:
+    """What host-side credentials present."""
+    return {suite: Presented(found.certificate, found.ca_public_key) for suite, found in by_suite.items()}
 
 
 def sim_ca(state_dir: Path, suite: CryptoSuite) -> CertificateAuthority:
@@ -110,14 +142,14 @@ def hub_sim_credentials(state_dir: Path, coordinator: t.EUI64, clock: Clock) -> 
     return tuple(credentials)
 
 
-def write_presented(state_dir: Path, coordinator: t.EUI64, by_suite: Mapping[CryptoSuite, DeviceCredentials]) -> None:
+def write_presented(state_dir: Path, coordinator: t.EUI64, by_suite: Mapping[CryptoSuite, Presented]) -> None:
     """Record the certificates the hub presents (public parts only), for `hubfw cbke show`."""
     record = {
         "format": PRESENTED_FORMAT,
         "coordinator": str(coordinator),
         "suites": [
             {"suite": suite.value, "certificate": found.certificate.encoded.hex(),
-             "ca_public_key": found.ca_public_key.encode().hex()}
+             "ca_public_key": None if found.ca_public_key is None else found.ca_public_key.encode().hex()}
             for suite, found in sorted(by_suite.items())
         ],
     }
@@ -136,7 +168,8 @@ def read_presented(state_dir: Path) -> tuple[t.EUI64, list[tuple[ImplicitCertifi
         if record.get("format") != PRESENTED_FORMAT:
             raise ValueError(f"not a {PRESENTED_FORMAT} file")
         return parse_eui64(record["coordinator"]), [
-            (ImplicitCertificate.parse(bytes.fromhex(entry["certificate"])), str(entry["ca_public_key"]))
+            (ImplicitCertificate.parse(bytes.fromhex(entry["certificate"])),
+             CA_KEY_IN_NCP if entry["ca_public_key"] is None else str(entry["ca_public_key"]))
             for entry in record["suites"]
         ]
     except FileNotFoundError:

@@ -64,12 +64,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="machine-read
               metavar="FILE", help="the hub's CBKE credentials for one suite, from `hubfw cbke issue --eui64 "
                                    "<coordinator EUI-64>` (repeatable: one per suite); runs the HAN server "
                                    "(on `--radio sim` the hub is its own test CA when none is given)")
+@click.option("--cbke-on-ncp", is_flag=True,
+              help="key establishment by the NCP's own CBKE library with the certificates programmed into it (Smart "
+                   "Energy NCP builds only; consumer dongle firmware lacks the library: use --cbke FILE)")
 @click.option("--allow-without-cbke", is_flag=True,
               help="serve Smart Energy traffic to devices without a CBKE link key too (bench devices)")
 @click.option("-v", "--verbose", count=True, help="more logging (-v info, -vv debug)")
 def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel: int | None, flash_profile: str,
           trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, cbke_files: tuple[Path, ...],
-          allow_without_cbke: bool, verbose: int) -> None:
+          cbke_on_ncp: bool, allow_without_cbke: bool, verbose: int) -> None:
     """Run the hub: the OTA server on RADIO, its flash, zigpy database and alert log in --state.
 
     Stops cleanly on SIGINT or SIGTERM.
@@ -80,7 +83,7 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         flash_profile=flash_profile, trust=load_public_keys(trust_keys), require_signature=require_signature,
         cpl=None if cpl_path is None else CentralProductsList.load(cpl_path),
         cbke_credentials=load_hub_credentials(cbke_files), cbke_sim_ca=radio == SIMULATED_RADIO,
-        allow_without_cbke=allow_without_cbke,
+        cbke_on_ncp=cbke_on_ncp, allow_without_cbke=allow_without_cbke,
     )
     clock = SystemClock()
     if radio == SIMULATED_RADIO:
@@ -339,6 +342,8 @@ def describe_status(found: dict[str, Any]) -> list[str]:
     han = found.get("han")
     if han is not None:
         rule = "required" if han["cbke_required"] else "not required (--allow-without-cbke)"
-        lines.append(f"HAN on SE endpoint {han['se_endpoint']}: CBKE {rule}; {han['link_keys']} device link keys; "
+        where = " (the NCP's CBKE library)" if han.get("cbke_on_ncp") else ""
+        lines.append(f"HAN on SE endpoint {han['se_endpoint']}: CBKE{where} {rule}; "
+                     f"{han['link_keys']} device link keys; "
                      f"{len(han['tunnels'])} tunnels open")
     return lines

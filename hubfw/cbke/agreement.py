@@ -71,10 +71,46 @@ class KeyAgreementResult:
 
     def verify_peer_mac(self, received: bytes) -> None:
         """Raise KeyConfirmationError unless the peer derived the same keys as we did."""
-        if not macs_equal(self.expected_peer_mac, bytes(received)):
-            raise KeyConfirmationError(
-                f"Confirm Key MAC from {self.peer} does not match: keys differ, link key must not be used"
+        verify_mac(self.expected_peer_mac, received, self.peer)
+
+
+def verify_mac(expected: bytes, received: bytes, peer: t.EUI64) -> None:
+    """Raise KeyConfirmationError unless the Confirm Key MAC `peer` sent is the one we expect."""
+    if not macs_equal(expected, bytes(received)):
+        raise KeyConfirmationError(
+            f"Confirm Key MAC from {peer} does not match: keys differ, link key must not be used"
+        )
+
+
+def check_peer_certificate(
+    own_certificate: ImplicitCertificate,
+    peer_certificate: bytes | ImplicitCertificate,
+    *,
+    peer_eui64: t.EUI64 | None = None,
+    now: float | None = None,
+) -> ImplicitCertificate:
+    """Parse and vet a peer's certificate against our own: same suite and issuer, subject `peer_eui64`
+    and (suite 2) valid at `now`. Needs only our certificate, so a hub whose private key stays in its
+    NCP vets peers the same way."""
+    suite = own_certificate.suite
+    if isinstance(peer_certificate, ImplicitCertificate):
+        certificate = peer_certificate
+        if certificate.suite is not suite:
+            raise BadCertificateError(
+                f"peer certificate is suite {certificate.suite.value}, we use suite {suite.value}"
             )
+    else:
+        certificate = ImplicitCertificate.parse(peer_certificate, suite)
+    if certificate.issuer != own_certificate.issuer:
+        raise IssuerMismatchError(
+            f"certificate of {certificate.subject} was issued by {certificate.issuer}, "
+            f"we trust {own_certificate.issuer}"
+        )
+    if peer_eui64 is not None and certificate.subject != peer_eui64:
+        raise BadCertificateError(f"certificate is for {certificate.subject}, but the peer is {peer_eui64}")
+    if now is not None and not certificate.is_valid_at(now):
+        raise BadCertificateError(f"certificate of {certificate.subject} is not valid at Unix time {int(now)}")
+    return certificate
 
 
 class KeyAgreement:
@@ -100,25 +136,7 @@ class KeyAgreement:
         now: float | None = None,
     ) -> ImplicitCertificate:
         """Parse and vet the peer's certificate: suite, issuer, subject and (suite 2) validity."""
-        suite = self.credentials.suite
-        if isinstance(peer_certificate, ImplicitCertificate):
-            certificate = peer_certificate
-            if certificate.suite is not suite:
-                raise BadCertificateError(
-                    f"peer certificate is suite {certificate.suite.value}, we use suite {suite.value}"
-                )
-        else:
-            certificate = ImplicitCertificate.parse(peer_certificate, suite)
-        if certificate.issuer != self.credentials.certificate.issuer:
-            raise IssuerMismatchError(
-                f"certificate of {certificate.subject} was issued by {certificate.issuer}, "
-                f"we trust {self.credentials.certificate.issuer}"
-            )
-        if peer_eui64 is not None and certificate.subject != peer_eui64:
-            raise BadCertificateError(f"certificate is for {certificate.subject}, but the peer is {peer_eui64}")
-        if now is not None and not certificate.is_valid_at(now):
-            raise BadCertificateError(f"certificate of {certificate.subject} is not valid at Unix time {int(now)}")
-        return certificate
+        return check_peer_certificate(self.credentials.certificate, peer_certificate, peer_eui64=peer_eui64, now=now)
 
     def complete(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from hubfw.cbke.agreement import KeyAgreement
+from hubfw.cbke.agreement import check_peer_certificate
 from hubfw.cbke.certificates import ImplicitCertificate
 from hubfw.cbke.errors import (
     BadCertificateError,
@@ -54,15 +54,15 @@ def require_length(what: str, data: bytes, length: int) -> bytes:
 
 
 def vet_peer_certificate(
-    agreement: KeyAgreement, identity: bytes, peer: t.EUI64, now: float | None
+    own_certificate: ImplicitCertificate, identity: bytes, peer: t.EUI64, now: float | None
 ) -> ImplicitCertificate:
-    """Parse and check the peer's certificate for `agreement`: length (BAD_MESSAGE), issuer
+    """Parse and check the peer's certificate against ours: length (BAD_MESSAGE), issuer
     (UNKNOWN_ISSUER), then format, reconstruction point, subject = `peer` and, when `now` is given,
     suite-2 validity (INVALID_CERTIFICATE)."""
-    suite = agreement.credentials.suite
+    suite = own_certificate.suite
     data = require_length(f"a suite {suite.value} certificate", identity, suite.certificate_length)
     try:
-        certificate = agreement.check_peer_certificate(data, peer_eui64=peer, now=now)
+        certificate = check_peer_certificate(own_certificate, data, peer_eui64=peer, now=now)
         try:
             suite.curve.decode_point(certificate.reconstruction_point)
         except InvalidPointError as error:

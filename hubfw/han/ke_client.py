@@ -155,7 +155,9 @@ class KeyEstablishmentClient:
                 TerminateStatus.UNSUPPORTED_SUITE,
                 f"hub answered with suite field {response.key_establishment_suite:#06x}",
             )
-        exchange.hub_certificate = vet_peer_certificate(exchange.agreement, response.identity, self._trust_center, now)
+        exchange.hub_certificate = vet_peer_certificate(
+            self._credentials.certificate, response.identity, self._trust_center, now
+        )
         exchange.hub_confirm_key_generate_time = response.confirm_key_generate_time
         exchange.expecting = KeResponse.ephemeral_data
         exchange.deadline = now + response.ephemeral_data_generate_time + self._config.timeout_margin

@@ -12,10 +12,13 @@ from hubfw.han.ke_wire import TerminateStatus
 
 @dataclass(frozen=True)
 class LinkKeyEstablished:
-    """Both sides confirmed the key: install it (importLinkKey) and APS-encrypt every unicast to `eui64`."""
+    """Both sides confirmed the key: install it (importLinkKey) and APS-encrypt every unicast to `eui64`.
+
+    `key` is None when the NCP's CBKE library computed it: the NCP stores it itself
+    (clearTemporaryDataMaybeStoreLinkKey) and it never reaches the host."""
 
     eui64: t.EUI64
-    key: bytes = field(repr=False)
+    key: bytes | None = field(repr=False)
     suite: CryptoSuite
 
 

@@ -16,6 +16,10 @@ Terminate Key Establishment and ends the session:
 A device that falls silent longer than the generate time it announced (plus a margin) loses its session
 without a frame. A new Initiate from a device abandons its earlier exchange. Terminate is sent with the
 KeyEstablishmentSuite attribute value, so a device refused for its suite learns what the hub supports.
+
+The arithmetic is the engine's (hubfw.han.ke_engine): on the host by default, or the NCP's CBKE library,
+whose answer arrives later: the Ephemeral Data Response then goes out from `resume` (NO_RESOURCES when the
+NCP fails, or stays silent past the generate time we announced plus the margin).
 """
 
 from __future__ import annotations
@@ -26,14 +30,15 @@ from dataclasses import dataclass
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from hubfw.cbke.agreement import DeviceCredentials, KeyAgreement, KeyAgreementResult, Role
+from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.certificates import ImplicitCertificate
 from hubfw.cbke.errors import CbkeError
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
 from hubfw.han.ke_checks import Refusal, decode_or_refuse, require_length, status_for, vet_peer_certificate
-from hubfw.han.ke_config import KeyEstablishmentConfig, KeyEstablishmentConfigError
+from hubfw.han.ke_config import KeyEstablishmentConfig
+from hubfw.han.ke_engine import AgreementRequest, ConfirmKeys, EphemeralKeySource, HostEngine, KeyAgreementEngine
 from hubfw.han.ke_events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
 from hubfw.han.ke_wire import (
     KEY_ESTABLISHMENT_SUITE_ATTRIBUTE,
@@ -53,46 +58,48 @@ from hubfw.han.zcl import attribute_record, requested_attribute_ids, unsupported
 from hubfw.server.frames import IncomingFrame, OutgoingFrame
 
 Status = foundation.Status
-EphemeralKeySource = Callable[[CryptoSuite], KeyPair]
 
 
 @dataclass
 class _Session:
     """One device's exchange: the step it owes us next and when we stop waiting for it."""
 
-    agreement: KeyAgreement
     peer_certificate: ImplicitCertificate
     confirm_key_generate_time: int
     expecting: foundation.ZCLCommandDef
     deadline: float
-    result: KeyAgreementResult | None = None
+    agreement: AgreementRequest | None = None
+    """What the engine was asked, once the device's Ephemeral Data arrived."""
+    awaiting_keys: Received | None = None
+    """The Ephemeral Data Request whose answer waits for the engine's `resume`."""
+    keys: ConfirmKeys | None = None
+
+    @property
+    def suite(self) -> CryptoSuite:
+        return self.peer_certificate.suite
 
 
 class KeyEstablishmentServer:
     """The hub's CBKE responder for every joining device; `handle` returns the frames to send and
-    `take_events` the exchanges that ended since the last call."""
+    `take_events` the exchanges that ended since the last call.
+
+    `credentials` are the hub's own per suite (host-side crypto, `ephemeral_keys` its ephemeral key
+    source), or the `KeyAgreementEngine` to use instead."""
 
     def __init__(
         self,
-        credentials_by_suite: Mapping[CryptoSuite, DeviceCredentials],
+        credentials: Mapping[CryptoSuite, DeviceCredentials] | KeyAgreementEngine,
         clock: Clock,
         config: KeyEstablishmentConfig | None = None,
         *,
         ephemeral_keys: EphemeralKeySource = KeyPair.generate,
     ) -> None:
-        if not credentials_by_suite:
-            raise KeyEstablishmentConfigError("the Key Establishment server needs credentials for suite 1 or 2")
-        for suite, credentials in credentials_by_suite.items():
-            if credentials.suite is not suite:
-                raise KeyEstablishmentConfigError(
-                    f"credentials given for suite {int(suite)} hold a suite {int(credentials.suite)} certificate"
-                )
-        if len({credentials.eui64 for credentials in credentials_by_suite.values()}) != 1:
-            raise KeyEstablishmentConfigError("the hub's certificates of the two suites name different EUI-64s")
-        self._credentials = dict(credentials_by_suite)
+        self._engine = credentials if isinstance(credentials, KeyAgreementEngine) else HostEngine(
+            credentials, ephemeral_keys
+        )
         self._clock = clock
         self._config = config or KeyEstablishmentConfig()
-        self._ephemeral_keys = ephemeral_keys
+        self._max_sessions = min(self._config.max_sessions, self._engine.max_sessions or self._config.max_sessions)
         self._sessions: dict[t.EUI64, _Session] = {}
         self._events: list[KeyEstablishmentEvent] = []
         self._handlers: dict[int, Callable[[Received], list[OutgoingFrame]]] = {
@@ -105,7 +112,7 @@ class KeyEstablishmentServer:
     @property
     def supported_suites(self) -> int:
         """The KeyEstablishmentSuite attribute: a bit per suite the hub holds credentials for."""
-        return suites_bitmask(self._credentials)
+        return suites_bitmask(self._engine.certificates)
 
     def active_sessions(self) -> frozenset[t.EUI64]:
         """Devices with an exchange in progress."""
@@ -134,13 +141,28 @@ class KeyEstablishmentServer:
         except Refusal as failure:
             return [self._terminate(received, failure)]
 
+    def resume(self, request: AgreementRequest, outcome: ConfirmKeys | Exception) -> list[OutgoingFrame]:
+        """The engine's late answer to `request` (or why it has none): the Ephemeral Data Response, or a
+        Terminate. An answer for an exchange that has ended meanwhile is dropped."""
+        session = self._sessions.get(request.peer)
+        if session is None or session.agreement is not request or session.awaiting_keys is None:
+            return []
+        received, session.awaiting_keys = session.awaiting_keys, None
+        if isinstance(outcome, Exception):
+            return [self._terminate(received, _agreement_refusal(outcome))]
+        return self._ephemeral_data_response(received, session, outcome)
+
     def tick(self) -> None:
-        """Drop the sessions whose device stayed silent past its announced generate time and the margin."""
+        """Drop the sessions whose device stayed silent past its announced generate time and the margin
+        (or whose engine did not answer within the generate time we announced and the margin)."""
         now = self._clock.now()
         for eui64, session in list(self._sessions.items()):
             if session.deadline <= now:
-                del self._sessions[eui64]
-                reason = f"no {session.expecting.name} from {eui64} in time"
+                self._end_session(eui64)
+                if session.awaiting_keys is not None:
+                    reason = f"the key agreement with {eui64} was not computed in time"
+                else:
+                    reason = f"no {session.expecting.name} from {eui64} in time"
                 self._events.append(KeyEstablishmentFailed(eui64, None, reason))
 
     def next_deadline(self) -> float | None:
@@ -156,23 +178,21 @@ class KeyEstablishmentServer:
 
     def _on_initiate(self, received: Received) -> list[OutgoingFrame]:
         source = received.frame.source
-        self._sessions.pop(source, None)  # a new Initiate abandons the device's earlier exchange
+        self._end_session(source)  # a new Initiate abandons the device's earlier exchange
         request = decode_or_refuse(KeRequest.initiate, received.payload)
-        if len(self._sessions) >= self._config.max_sessions:
+        if len(self._sessions) >= self._max_sessions:
             raise Refusal(TerminateStatus.NO_RESOURCES, f"{len(self._sessions)} exchanges already running")
         suite = suite_from_wire(request.key_establishment_suite)
-        credentials = self._credentials.get(suite) if suite is not None else None
-        if credentials is None:
+        own_certificate = self._engine.certificates.get(suite) if suite is not None else None
+        if own_certificate is None:
             raise Refusal(
                 TerminateStatus.UNSUPPORTED_SUITE,
                 f"suite field {request.key_establishment_suite:#06x}, the hub supports {self.supported_suites:#06x}",
             )
-        agreement = KeyAgreement(credentials, Role.RESPONDER, self._ephemeral_keys(credentials.suite))
         now = self._clock.now()
         validity_time = now if self._config.check_certificate_validity else None
-        certificate = vet_peer_certificate(agreement, request.identity, source, validity_time)
+        certificate = vet_peer_certificate(own_certificate, request.identity, source, validity_time)
         self._sessions[source] = _Session(
-            agreement=agreement,
             peer_certificate=certificate,
             confirm_key_generate_time=request.confirm_key_generate_time,
             expecting=KeRequest.ephemeral_data,
@@ -181,25 +201,38 @@ class KeyEstablishmentServer:
         zcl = encode(
             received.header.tsn,
             KeResponse.initiate,
-            key_establishment_suite=credentials.suite.bitmask,
+            key_establishment_suite=own_certificate.suite.bitmask,
             ephemeral_data_generate_time=self._config.ephemeral_data_generate_time,
             confirm_key_generate_time=self._config.confirm_key_generate_time,
-            identity=t.Bytes(credentials.certificate.encoded),
+            identity=t.Bytes(own_certificate.encoded),
         )
         return [received.reply(zcl)]
 
     def _on_ephemeral_data(self, received: Received) -> list[OutgoingFrame]:
         session = self._session_expecting(received, KeRequest.ephemeral_data)
-        suite = session.agreement.credentials.suite
+        suite = session.suite
         body = decode_or_refuse(KeRequest.ephemeral_data, received.payload)
         data = require_length(f"suite {suite.value} ephemeral data", body.ephemeral_data, suite.point_length)
+        session.agreement = AgreementRequest(received.frame.source, session.peer_certificate, data)
         try:
-            session.result = session.agreement.complete(session.peer_certificate, data)
+            keys = self._engine.agree(session.agreement)
         except CbkeError as error:
-            raise Refusal(TerminateStatus.BAD_MESSAGE, str(error)) from error
+            raise _agreement_refusal(error) from error
+        if keys is None:  # the engine answers later, through `resume`, within the time we announced
+            session.awaiting_keys = received
+            session.deadline = (
+                self._clock.now() + self._config.ephemeral_data_generate_time + self._config.timeout_margin
+            )
+            return []
+        return self._ephemeral_data_response(received, session, keys)
+
+    def _ephemeral_data_response(
+        self, received: Received, session: _Session, keys: ConfirmKeys
+    ) -> list[OutgoingFrame]:
+        session.keys = keys
         session.expecting = KeRequest.confirm_key
         session.deadline = self._clock.now() + session.confirm_key_generate_time + self._config.timeout_margin
-        own_point = t.Bytes(session.agreement.ephemeral_public_key)
+        own_point = t.Bytes(keys.ephemeral_public_key)
         zcl = encode(received.header.tsn, KeResponse.ephemeral_data, ephemeral_data=own_point)
         return [received.reply(zcl)]
 
@@ -207,20 +240,20 @@ class KeyEstablishmentServer:
         session = self._session_expecting(received, KeRequest.confirm_key)
         body = decode_or_refuse(KeRequest.confirm_key, received.payload)
         mac = require_length("a Confirm Key MAC", body.mac, MAC_LENGTH)
-        result = session.result
-        assert result is not None  # set before the session expects confirm_key
+        keys = session.keys
+        assert keys is not None  # set before the session expects confirm_key
+        source = received.frame.source
         try:
-            result.verify_peer_mac(mac)
+            keys.verify_initiator_mac(mac, source)
         except CbkeError as error:
             raise Refusal(status_for(error), str(error)) from error
-        source = received.frame.source
-        del self._sessions[source]
-        self._events.append(LinkKeyEstablished(source, result.link_key, session.agreement.credentials.suite))
-        return [received.reply(encode(received.header.tsn, KeResponse.confirm_key, mac=t.Bytes(result.own_mac)))]
+        del self._sessions[source]  # no release: the hub stores the key (the NCP's own, or this one)
+        self._events.append(LinkKeyEstablished(source, keys.link_key, session.suite))
+        return [received.reply(encode(received.header.tsn, KeResponse.confirm_key, mac=t.Bytes(keys.responder_mac)))]
 
     def _on_terminate(self, received: Received) -> list[OutgoingFrame]:
         source = received.frame.source
-        had_session = self._sessions.pop(source, None) is not None
+        had_session = self._end_session(source) is not None
         try:
             request = decode(KeRequest.terminate, received.payload)
         except ValueError:
@@ -238,14 +271,23 @@ class KeyEstablishmentServer:
         session = self._sessions.get(received.frame.source)
         if session is None:
             raise Refusal(TerminateStatus.BAD_MESSAGE, f"{command.name} without a key establishment in progress")
+        if session.awaiting_keys is not None:
+            raise Refusal(TerminateStatus.BAD_MESSAGE, f"{command.name} while the hub computes its ephemeral data")
         if session.expecting is not command:
             raise Refusal(TerminateStatus.BAD_MESSAGE, f"{command.name} while expecting {session.expecting.name}")
+        return session
+
+    def _end_session(self, eui64: t.EUI64) -> _Session | None:
+        """Forget a device's exchange that ends without a key; the engine drops what it kept for it."""
+        session = self._sessions.pop(eui64, None)
+        if session is not None and session.agreement is not None:
+            self._engine.release(session.suite)
         return session
 
     def _terminate(self, received: Received, failure: Refusal) -> OutgoingFrame:
         """End the device's exchange: forget the session, record why, tell the device when to retry."""
         source = received.frame.source
-        self._sessions.pop(source, None)
+        self._end_session(source)
         self._events.append(KeyEstablishmentFailed(source, failure.status, failure.reason))
         wait = (
             self._config.busy_wait_time
@@ -272,3 +314,11 @@ class KeyEstablishmentServer:
         if attribute_id != KEY_ESTABLISHMENT_SUITE_ATTRIBUTE:
             return unsupported_attribute(attribute_id)
         return attribute_record(attribute_id, KEY_ESTABLISHMENT_SUITE_TYPE, t.enum16(self.supported_suites))
+
+
+def _agreement_refusal(error: Exception) -> Refusal:
+    """A key agreement that could not be computed: the device's data was unusable (BAD_MESSAGE), or the
+    NCP computing it failed (NO_RESOURCES: the device may try again later)."""
+    if isinstance(error, CbkeError):
+        return Refusal(TerminateStatus.BAD_MESSAGE, str(error))
+    return Refusal(TerminateStatus.NO_RESOURCES, f"the NCP could not compute the key agreement: {error}")

@@ -30,6 +30,7 @@ from hubfw.clock import Clock
 from hubfw.han.attributes import basic_records, functional_notification_flags, metering_records, time_records
 from hubfw.han.config import HanConfig
 from hubfw.han.events import HanEvent, LinkKeyEstablished
+from hubfw.han.ke_engine import AgreementRequest, ConfirmKeys
 from hubfw.han.ke_wire import KEY_ESTABLISHMENT_CLUSTER
 from hubfw.han.key_establishment import KeyEstablishmentServer
 from hubfw.han.tunnel import TunnelServer
@@ -104,6 +105,16 @@ class HanServer:
         if self._key_establishment is not None:
             deadlines.append(self._key_establishment.next_deadline())
         return min((deadline for deadline in deadlines if deadline is not None), default=None)
+
+    def resume_key_establishment(
+        self, request: AgreementRequest, outcome: ConfirmKeys | Exception
+    ) -> list[OutgoingFrame]:
+        """The NCP's late answer to a key agreement (`KeyEstablishmentServer.resume`)."""
+        if self._key_establishment is None:
+            return []
+        frames = self._key_establishment.resume(request, outcome)
+        self._collect_key_establishment_events()
+        return frames
 
     def send_gbcs(self, eui64: t.EUI64, message: bytes) -> list[OutgoingFrame]:
         """Queue a GBCS message for `eui64` and send what its tunnel can take now.

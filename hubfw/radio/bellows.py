@@ -1,13 +1,15 @@
 """The hub on a real Silicon Labs EZSP coordinator: bellows with the OTA interception on top.
 
 Two things bellows leaves to its caller are done here: installing a CBKE link key in the NCP's key
-table, and APS fragmentation of outgoing frames too big for one APS payload (a GBCS message through
-the tunnel). bellows reassembles incoming fragments itself.
+table (or, with the NCP's own CBKE library, having the library store the key it derived), and APS
+fragmentation of outgoing frames too big for one APS payload (a GBCS message through the tunnel).
+bellows reassembles incoming fragments itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -23,9 +25,11 @@ import zigpy.types as t
 from bellows.zigbee.application import MESSAGE_SEND_TIMEOUT_MAINS
 from zigpy.exceptions import TransientConnectionError
 
+from hubfw.cbke.suites import CryptoSuite
 from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.radio.intercept import OtaInterceptMixin
+from hubfw.radio.ncp_cbke import NcpCbke
 from hubfw.server.blocksize import APS_SECURITY_OVERHEAD, DEFAULT_APS_MAX_PAYLOAD
 
 LOGGER = logging.getLogger(__name__)
@@ -89,6 +93,17 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
             (status,) = await self._ezsp.addOrUpdateKeyTableEntry(address=eui64, linkKey=True, keyData=key)
         if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
             raise RadioError(f"the NCP refused the link key for {eui64}: {status!r}")
+        self.encrypt_unicasts_to([eui64])
+
+    @functools.cached_property
+    def cbke_library(self) -> NcpCbke:
+        """The NCP's own CBKE library (`hubfw serve --cbke-on-ncp`)."""
+        return NcpCbke(lambda: self._ezsp)
+
+    async def store_cbke_link_key(self, eui64: t.EUI64, suite: CryptoSuite) -> None:
+        """The NCP's CBKE library stores the link key it derived with `eui64` (the key never reaches the
+        host); from then on every unicast to the device is APS-encrypted with it."""
+        await self.cbke_library.store_link_key(suite)
         self.encrypt_unicasts_to([eui64])
 
     async def _key_table_slot(self, eui64: t.EUI64) -> int:
