@@ -1,13 +1,17 @@
 """`hubfw demo`: a Communications Hub on the simulated coordinator, flashing simulated devices.
 
+Every device is a GB device: it joins, finds the hub's Smart Energy endpoint, runs CBKE with
+certificates from the hub's test CA (suite 2) and from then on talks to the hub only under its link key.
 Act 1 is the bench job: two PPMIDs and an HCALCS get a signed test image each; the PPMIDs
-activate at once and report their new version; the HCALCS waits for its CS06 activation.
+activate at once and report their new version with their own 0x8F8B through their GBCS tunnels; the
+HCALCS waits for its CS06 activation.
 Act 2 runs on an accelerated clock: a switched-off PPMID never starts and is discarded after 14
 days, a PPMID with the wrong hardware is refused, a GSME image wins the GSME block over a PPMID
 image mid-transfer, and a PPMID image is refused while the GSME image is protected.
 Every frame crosses unmodified bellows, ASH and EZSP on a pseudo-terminal; only the time between
 frames is virtual. The demo checks its own outcome: `ok` is true only if every target got exactly
-the alerts the GBCS rules owe it and every device runs the version it should.
+the alerts the GBCS rules owe it, every device runs the version it should, every device holds a CBKE
+link key, and every PPMID activation alert came through the tunnel.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ import click
 import zigpy.types as t
 
 from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
-from hubfw.devices import DeviceType
+from hubfw.devices import DeviceType, parse_eui64
 from hubfw.hub import read_alert_log
 from hubfw.ota.image import build_image
 from hubfw.ota.keys import new_private_key
-from hubfw.sim.devices import OtaClientDevice, Phase, gsme, hcalcs, ppmid
+from hubfw.sim.devices import OtaClientDevice, Phase, SessionState, gsme, hcalcs, install_code_for, ppmid
 from hubfw.sim.devices.behaviour import PowerCut
 from hubfw.sim.world import SimulatedWorld
 from hubfw.store.errors import StoreRejected
@@ -77,15 +81,34 @@ class Demo:
         self.from_versions: dict[t.EUI64, int] = {}
         self.started = world.clock.now()
         self.waited_for_activation: set[str] = set()
+        self.raw_alerts: list[dict[str, Any]] = []
+        self._alerts: list[TransferAlert] = []
+        self._alert_log_size = 0
 
     def alerts(self) -> list[TransferAlert]:
-        return read_alert_log(self.world.hub.alert_log.path)
+        """The hub's alerts, read again only when the log has grown (every step of the story asks); a
+        device's tunnel alert the hub could not decode (logged raw) would be a failure."""
+        path = self.world.hub.alert_log.path
+        size = path.stat().st_size if path.exists() else 0
+        if size != self._alert_log_size:
+            logged = read_alert_log(path)
+            self.raw_alerts = [alert.to_json() for alert in logged if not isinstance(alert, TransferAlert)]
+            self._alerts = [alert for alert in logged if isinstance(alert, TransferAlert)]
+            self._alert_log_size = size
+        return self._alerts
 
     def image(self, image_type: int, version: int) -> bytes:
         payload = bytes((i * 7 + version) & 0xFF for i in range(PAYLOAD_BYTES))
         return build_image(manufacturer_code=MANUFACTURER, image_type=image_type, file_version=version,
                            payload=payload, header_string=f"hubfw demo 0x{version:08X}",
                            min_hw_version=1, max_hw_version=3, sign_key=self.key).to_bytes()
+
+    def gb(self, ieee: str, device_type: DeviceType) -> dict[str, Any]:
+        """A GB device's install code and Smart Energy session, CBKE credentials from the hub's test CA; a
+        PPMID polls the hub's notification flags only daily here (the hub's ImageNotify starts the downloads)."""
+        eui64 = parse_eui64(ieee)
+        options = {"notification_poll": DAY} if device_type is DeviceType.PPMID else {}
+        return {"install_code": install_code_for(eui64), "gb": self.world.gb_session(eui64, device_type, **options)}
 
     async def add(self, name: str, device: OtaClientDevice) -> OtaClientDevice:
         self.devices[name] = device
@@ -121,11 +144,16 @@ class Demo:
         trust = (self.key.public_key(),)
         options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, hardware_version=2,
                        trust_anchors=trust)
-        await self.add("ppmid-1", ppmid("00:0d:6f:00:00:00:e0:01", 0xE001, image_type=PPMID_IMAGE_TYPE, **options))
-        await self.add("ppmid-2", ppmid("00:0d:6f:00:00:00:e0:02", 0xE002, image_type=PPMID_IMAGE_TYPE, **options))
-        await self.add("hcalcs-1", hcalcs("00:0d:6f:00:00:00:e0:03", 0xE003, image_type=HCALCS_IMAGE_TYPE,
-                                          **options))
-        self.say("  joined: ppmid-1, ppmid-2, hcalcs-1 (Smart Energy profile, APS-encrypted)")
+        for name, ieee, nwk in (("ppmid-1", "00:0d:6f:00:00:00:e0:01", 0xE001),
+                                ("ppmid-2", "00:0d:6f:00:00:00:e0:02", 0xE002)):
+            await self.add(name, ppmid(ieee, nwk, image_type=PPMID_IMAGE_TYPE,
+                                       **self.gb(ieee, DeviceType.PPMID), **options))
+        ieee = "00:0d:6f:00:00:00:e0:03"
+        await self.add("hcalcs-1", hcalcs(ieee, 0xE003, image_type=HCALCS_IMAGE_TYPE,
+                                          **self.gb(ieee, DeviceType.HCALCS), **options))
+        await self.until(self.sessions_secured, 3600)
+        self.say("  joined with install codes: ppmid-1, ppmid-2, hcalcs-1; CBKE suite 2 link keys established,"
+                 " PPMID tunnels open")
 
         self.distribute(self.image(PPMID_IMAGE_TYPE, 0x200), ["ppmid-1", "ppmid-2"], DeviceType.PPMID)
         for name in ("ppmid-1", "ppmid-2"):
@@ -151,8 +179,11 @@ class Demo:
         self.say("")
         self.say("Act 2 — accelerated clock: retention, hardware mismatch, GSME priority")
         options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, image_type=PPMID_IMAGE_TYPE)
-        off = await self.add("ppmid-3", ppmid("00:0d:6f:00:00:00:e0:04", 0xE004, hardware_version=2, **options))
-        await self.add("ppmid-4", ppmid("00:0d:6f:00:00:00:e0:05", 0xE005, hardware_version=9, **options))
+        off = await self.add("ppmid-3", ppmid("00:0d:6f:00:00:00:e0:04", 0xE004, hardware_version=2,
+                                              **self.gb("00:0d:6f:00:00:00:e0:04", DeviceType.PPMID), **options))
+        await self.add("ppmid-4", ppmid("00:0d:6f:00:00:00:e0:05", 0xE005, hardware_version=9,
+                                        **self.gb("00:0d:6f:00:00:00:e0:05", DeviceType.PPMID), **options))
+        await self.until(self.sessions_secured, 3600)
         off.power_off(self.world.clock.now())
         self.say("  ppmid-3 is switched off; ppmid-4 has hardware version 9 (the image allows 1..3)")
         self.distribute(self.image(PPMID_IMAGE_TYPE, 0x300), ["ppmid-1", "ppmid-3", "ppmid-4"], DeviceType.PPMID)
@@ -173,7 +204,9 @@ class Demo:
 
         meter = await self.add("gsme-1", gsme("00:0d:6f:00:00:00:e0:06", 0xE006, hardware_version=2,
                                               manufacturer_code=MANUFACTURER, file_version=OLD_VERSION,
-                                              image_type=GSME_IMAGE_TYPE))
+                                              image_type=GSME_IMAGE_TYPE,
+                                              **self.gb("00:0d:6f:00:00:00:e0:06", DeviceType.GSME)))
+        await self.until(self.sessions_secured, 3600)
         self.distribute(self.image(GSME_IMAGE_TYPE, 0x500), ["gsme-1"], DeviceType.GSME)
         self.expect("gsme-1", AlertCode.TRANSFER_SUCCESS, 0x500, TransferResponse.SUCCESS)
         self.narrator.new_alerts(self.alerts())
@@ -187,6 +220,12 @@ class Demo:
         self.say(f"  {self.day()}: the sleepy gsme-1 finished its download and waits for activation "
                  f"(still runs 0x{meter.current_file_version:08X})")
 
+    def sessions_secured(self) -> bool:
+        """Every powered device holds its CBKE link key, and every powered PPMID has its tunnel open."""
+        return all(device.gb is None or not device.powered or (
+            device.gb.state is SessionState.SECURED and (device.gb.tunnel_open or not device.gb.settings.opens_tunnel))
+            for device in self.devices.values())
+
     def outcome(self) -> dict[str, Any]:
         alerts = self.alerts()
         got = sorted((a.entity, a.code, a.firmware_version, a.transfer_response) for a in alerts)
@@ -195,12 +234,18 @@ class Demo:
                  "ppmid-4": OLD_VERSION, "gsme-1": OLD_VERSION}
         versions_ok = all(self.devices[name].current_file_version == v for name, v in final.items())
         waiting_ok = self.waited_for_activation == {"hcalcs-1"} and self.devices["gsme-1"].phase is Phase.WAITING_TO_UPGRADE
-        ok = got == wanted and versions_ok and waiting_ok and len(self.narrator.rejections) == 1
+        devices = [self.device_json(name) for name in self.devices]
+        keys_ok = all(device["key_establishment"] == "suite2" for device in devices)
+        activations = [alert for alert in alerts if alert.code is AlertCode.ACTIVATION]
+        tunnel_ok = bool(activations) and all(alert.source == "tunnel" for alert in activations)
+        ok = (got == wanted and versions_ok and waiting_ok and len(self.narrator.rejections) == 1 and keys_ok
+              and tunnel_ok and not self.raw_alerts)
         return {
             "ok": ok,
             "radio": self.world.radio_description,
-            "devices": [self.device_json(name) for name in self.devices],
+            "devices": devices,
             "alerts": [alert_json(alert, self.narrator.names) for alert in alerts],
+            "raw_tunnel_alerts": self.raw_alerts,
             "rejections": self.narrator.rejections,
             "virtual_days": round((self.world.clock.now() - self.started) / DAY, 2),
             "mismatches": [] if got == wanted else [str(x) for x in sorted(set(got) ^ set(wanted))],
@@ -210,12 +255,14 @@ class Demo:
         device = self.devices[name]
         ieee = device.identity.ieee
         before = self.from_versions[ieee]
+        han = next(entry for entry in self.world.hub.devices() if entry["eui64"] == str(ieee))
         return {"name": name, "eui64": str(ieee), "type": device.identity.device_type.value,
                 "from_version": f"0x{before:08X}", "to_version": f"0x{device.current_file_version:08X}",
                 "activated": device.current_file_version != before,
                 "activation": "immediate" if device.identity.device_type.activates_immediately else "on command (CS06)",
                 "waited_for_activation": name in self.waited_for_activation,
-                "awaiting_activation": device.phase is Phase.WAITING_TO_UPGRADE}
+                "awaiting_activation": device.phase is Phase.WAITING_TO_UPGRADE,
+                "key_establishment": han["key_establishment"], "tunnel": han["tunnel"]}
 
 
 class Progress:
@@ -247,7 +294,7 @@ async def run_demo(state_dir: Path | None, as_json: bool, ezsp_version: int) -> 
     narrator = Narrator(quiet=as_json)
     with tempfile.TemporaryDirectory(prefix="hubfw-demo-") as scratch:
         directory = state_dir or Path(scratch)
-        async with SimulatedWorld(directory, ezsp_version=ezsp_version) as world:
+        async with SimulatedWorld(directory, ezsp_version=ezsp_version, cbke=True) as world:
             narrator.say(f"hubfw demo — hub on {world.radio_description}, state in {directory}")
             demo = Demo(world, narrator)
             await demo.act_one()

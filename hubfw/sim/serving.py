@@ -1,8 +1,10 @@
 """`hubfw serve --radio sim`: the simulated EZSP NCP on a pty, with a small simulated HAN, under the real clock.
 
-The hub opens the pty through `open_bellows_radio` exactly as it opens a dongle, so a served hub on the
-simulator takes the production code path end to end; only the serial device differs. The NCP keeps its
-tokens in `DIR/ncp`, so a restarted `serve` finds the same network.
+The hub opens the pty through `open_bellows_radio` exactly as it opens a dongle (see `open_simulated_radio`),
+so a served hub on the simulator takes the production code path end to end; only the serial device differs. The NCP keeps its
+tokens in `DIR/ncp`, so a restarted `serve` finds the same network. The default devices are GB devices:
+they run CBKE with certificates from the test CA the hub keeps in `DIR/cbke/ca` (the one it certifies
+itself with when serving on the simulator without `--cbke`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
+from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub import Hub
-from hubfw.radio import SerialSettings, open_bellows_radio
+from hubfw.hub_credentials import issue_sim_credentials
+from hubfw.radio import SerialSettings
 from hubfw.radio.bellows import HubControllerApplication
 from hubfw.sim.demo import HCALCS_IMAGE_TYPE, MANUFACTURER, OLD_VERSION, PPMID_IMAGE_TYPE
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan, hcalcs, ppmid
+from hubfw.sim.devices import OtaClientDevice, SimulatedHan, gb_session, hcalcs, ppmid
 from hubfw.sim.ncp import SimulatedNcp
+from hubfw.sim.world import open_simulated_radio
 
 SIMULATED_RADIO = "sim"
 NCP_DIR_NAME = "ncp"
@@ -34,13 +40,22 @@ class SimulatedRadioError(HubfwError):
     """The simulated HAN did not come up behind the simulated NCP."""
 
 
-def default_devices() -> list[OtaClientDevice]:
-    """The demo's bench: two PPMIDs and an HCALCS, manufacturer 0x1234, image types 0x0101 / 0x0102."""
+def default_devices(state_dir: Path, clock: Clock) -> list[OtaClientDevice]:
+    """The demo's bench: two PPMIDs and an HCALCS, manufacturer 0x1234, image types 0x0101 / 0x0102, each with
+    suite 2 credentials from the state directory's test CA."""
     options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, hardware_version=2)
+
+    def session(ieee: str, device_type: DeviceType) -> dict[str, object]:
+        credentials = issue_sim_credentials(state_dir, parse_eui64(ieee), CryptoSuite.SUITE_2, clock)
+        return {"gb": gb_session(device_type, credentials)}
+
     return [
-        ppmid("00:0d:6f:00:00:00:e0:01", 0xE001, image_type=PPMID_IMAGE_TYPE, **options),
-        ppmid("00:0d:6f:00:00:00:e0:02", 0xE002, image_type=PPMID_IMAGE_TYPE, **options),
-        hcalcs("00:0d:6f:00:00:00:e0:03", 0xE003, image_type=HCALCS_IMAGE_TYPE, **options),
+        ppmid("00:0d:6f:00:00:00:e0:01", 0xE001, image_type=PPMID_IMAGE_TYPE,
+              **session("00:0d:6f:00:00:00:e0:01", DeviceType.PPMID), **options),
+        ppmid("00:0d:6f:00:00:00:e0:02", 0xE002, image_type=PPMID_IMAGE_TYPE,
+              **session("00:0d:6f:00:00:00:e0:02", DeviceType.PPMID), **options),
+        hcalcs("00:0d:6f:00:00:00:e0:03", 0xE003, image_type=HCALCS_IMAGE_TYPE,
+               **session("00:0d:6f:00:00:00:e0:03", DeviceType.HCALCS), **options),
     ]
 
 
@@ -50,7 +65,7 @@ class SimulatedRadio:
 
     def __init__(self, state_dir: Path, clock: Clock, *, channel: int | None = None, ezsp_version: int = 13,
                  devices: Sequence[OtaClientDevice] | None = None) -> None:
-        self.han = SimulatedHan(clock, default_devices() if devices is None else devices)
+        self.han = SimulatedHan(clock, default_devices(state_dir, clock) if devices is None else devices)
         self.ncp = SimulatedNcp(state_dir / NCP_DIR_NAME, ezsp_version=ezsp_version, han=self.han)
         self.channel = DEFAULT_CHANNEL if channel is None else channel
         self.port: str | None = None
@@ -62,7 +77,7 @@ class SimulatedRadio:
 
     async def open(self, hub_state_dir: Path) -> HubControllerApplication:
         self.port = await self.ncp.start()
-        return await open_bellows_radio(SerialSettings(self.port, channel=self.channel), hub_state_dir)
+        return await open_simulated_radio(self.ncp, SerialSettings(self.port, channel=self.channel), hub_state_dir)
 
     async def join_devices(self, hub: Hub) -> None:
         """Open the network, let the HAN run under the real clock, and return once the hub knows every device."""

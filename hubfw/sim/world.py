@@ -5,47 +5,79 @@ Serial traffic runs in real time (it is real I/O on a pseudo-terminal); the hub'
 devices' schedules run on a `VirtualClock` that `run_until` moves from one deadline to the next
 once the line has gone quiet. That is how the demo shows a 14-day retention rule in seconds
 while every frame still crosses bellows, ASH and EZSP.
+
+With `cbke=True` the hub is its own Smart Energy test CA (in its state directory, as on `serve --radio
+sim`) and runs Key Establishment; `gb_session` gives a simulated GB device credentials from that CA.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import zigpy.types as t
+
+from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
+from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
 from hubfw.hub import Hub, HubConfig
+from hubfw.hub_credentials import issue_sim_credentials
 from hubfw.radio import SerialSettings, open_bellows_radio
 from hubfw.radio.bellows import HubControllerApplication
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan
+from hubfw.sim.devices import GbHanSettings, OtaClientDevice, SimulatedHan, gb_session
 from hubfw.sim.ncp import SimulatedNcp
 
 SETTLE_POLL_S = 0.002
 """Real seconds between looks at the serial counters while waiting for the line to go quiet."""
 CHANNEL = 15
+PERMIT_S = 254
 
 
 class ScenarioTimeout(HubfwError):
     """A simulated scenario did not reach its goal within its virtual-time budget."""
 
 
+async def open_simulated_radio(ncp: SimulatedNcp, settings: SerialSettings,
+                               directory: Path) -> HubControllerApplication:
+    """The hub's bellows radio on the simulated NCP, with the hub's endpoints registered in the NCP.
+
+    On a first start bellows registers the endpoints, forms the network and then resets the NCP, which
+    forgets them (bellows 1.2.1 registers endpoints only when it connects), so the coordinator's stack
+    would answer a device's Match_Desc_req for the Smart Energy endpoint with nothing. Opening bellows
+    once more on the formed network registers them, as the next start of a real bench does."""
+    formed = ncp.network_formed
+    app = await open_bellows_radio(settings, directory)
+    if formed:
+        return app
+    await app.shutdown()
+    return await open_bellows_radio(settings, directory)
+
+
 class SimulatedWorld:
     """Hub + bellows + simulated NCP + simulated HAN; `async with` starts and stops all of it."""
 
     def __init__(self, state_dir: Path, *, ezsp_version: int = 13, config: HubConfig | None = None,
-                 clock: VirtualClock | None = None) -> None:
+                 clock: VirtualClock | None = None, cbke: bool = False) -> None:
         self.state_dir = state_dir
         self.clock = clock or VirtualClock()
         self.han = SimulatedHan(self.clock)
         self.ezsp_version = ezsp_version
         self.ncp = SimulatedNcp(state_dir / "ncp", ezsp_version=ezsp_version, han=self.han)
+        config = config or HubConfig()
+        if cbke:
+            config = dataclasses.replace(config, cbke_sim_ca=True)
+        self.cbke = config.cbke_sim_ca
+        """The hub is its own test CA and runs Key Establishment (serving Smart Energy only under CBKE keys)."""
         self.hub = Hub(state_dir / "hub", self._open_radio, self.clock, config)
         self.port: str | None = None
 
     async def _open_radio(self, directory: Path) -> HubControllerApplication:
         self.port = await self.ncp.start()
-        return await open_bellows_radio(SerialSettings(self.port, channel=CHANNEL), directory)
+        return await open_simulated_radio(self.ncp, SerialSettings(self.port, channel=CHANNEL), directory)
 
     @property
     def radio_description(self) -> str:
@@ -54,7 +86,7 @@ class SimulatedWorld:
     async def start(self) -> None:
         await self.hub.start()
         self.han.attach(self.ncp)
-        await self.hub.permit(254)
+        await self.hub.permit(PERMIT_S)
 
     async def stop(self) -> None:
         await self.hub.stop()
@@ -67,11 +99,29 @@ class SimulatedWorld:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def gb_session(self, eui64: t.EUI64, device_type: DeviceType, suite: CryptoSuite = CryptoSuite.SUITE_2,
+                   **options: Any) -> GbHanSettings | None:
+        """A GB device's session with credentials from the hub's test CA; None when the hub runs no CBKE
+        (the device then speaks OTA alone, as before GB devices had sessions)."""
+        if not self.cbke:
+            return None
+        credentials = issue_sim_credentials(self.hub.state_dir, eui64, suite, self.clock)
+        return gb_session(device_type, credentials, **options)
+
     async def add(self, *devices: OtaClientDevice) -> None:
-        """Put devices on the HAN and wait until the hub knows them all."""
+        """Put devices on the HAN (admitting those with an install code under its key, as `hubfw permit
+        --install-code` does) and wait until the hub knows them all and their Smart Energy sessions have
+        settled (a link key, or a refusal that stands)."""
         for device in devices:
+            code = device.identity.install_code
+            if code is not None:
+                await self.hub.permit(PERMIT_S, code, device.ieee)
             self.han.add(device)
-        await self.run_until(lambda: all(d.identity.ieee in self.hub.app.devices for d in devices), 3600)
+
+        def arrived(device: OtaClientDevice) -> bool:
+            return device.ieee in self.hub.app.devices and (device.gb is None or device.gb.settled)
+
+        await self.run_until(lambda: all(arrived(device) for device in devices), 3600)
 
     async def settle(self) -> None:
         """Until no byte has crossed the serial line for one poll and the devices have heard everything."""
@@ -94,12 +144,13 @@ class SimulatedWorld:
             await self.settle()
             if goal():
                 return
-            deadlines = [when for when in (self.han.next_deadline(), self.hub.server.next_deadline(),
-                                           self.hub.store.next_deadline()) if when is not None]
+            deadlines = [self.han.next_deadline(), self.hub.server.next_deadline(), self.hub.store.next_deadline()]
+            if self.cbke:
+                deadlines.append(self.hub.han.server.next_deadline())
             now = self.clock.now()
             if now >= limit:
                 raise ScenarioTimeout(f"scenario goal not reached within {virtual_seconds:.0f} virtual seconds")
-            upcoming = min([*deadlines, limit])
+            upcoming = min([*(when for when in deadlines if when is not None), limit])
             if upcoming > now:
                 await self.hub.advance(upcoming - now)
 

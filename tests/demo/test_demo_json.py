@@ -65,3 +65,17 @@ def test_each_transfer_alert_der_decodes_with_an_independent_decoder(demo_output
         assert int.from_bytes(bytes(version), "big") == int(alert["firmware_version"], 16)
         assert int(response) == alert["transfer_response_code"]
         assert str(when).endswith("Z")
+
+
+def test_every_device_holds_a_cbke_key_and_every_ppmid_activation_came_through_its_tunnel(demo_output: dict) -> None:
+    devices = {d["name"]: d for d in demo_output["devices"]}
+    assert {d["key_establishment"] for d in devices.values()} == {"suite2"}
+    assert devices["ppmid-1"]["tunnel"] == "open" and devices["hcalcs-1"]["tunnel"] is None
+    activated_ppmids = {name for name, d in devices.items() if d["type"] == "ppmid" and d["activated"]}
+    assert activated_ppmids == {"ppmid-1", "ppmid-2"}
+    activations = [a for a in demo_output["alerts"] if a["code"] == "0x8F8B"]
+    assert {a["device"] for a in activations} == activated_ppmids
+    assert {a["source"] for a in activations} == {"tunnel"}
+    assert {a["source"] for a in demo_output["alerts"] if a["code"] != "0x8F8B"} == {"hub"}
+    assert demo_output["raw_tunnel_alerts"] == []
+

@@ -42,6 +42,15 @@ def test_a_real_bench_is_read_from_the_environment() -> None:
     assert (header.manufacturer_code, header.image_type, header.file_version) == (0x1234, 0x0102, 0x300)
 
 
+def test_the_bench_hub_credentials_are_a_comma_separated_list(tmp_path: Path) -> None:
+    files = [tmp_path / "hub-suite2.json", tmp_path / "hub-suite1.json"]
+    for file in files:
+        file.write_text("{}")
+    settings = HilSettings.from_env({"HUBFW_HIL_CBKE": f"{files[0]}, {files[1]}"})
+    assert settings.cbke_files == tuple(files)
+    assert HilSettings.from_env({}).cbke_files == ()
+
+
 def test_a_ready_image_file_is_used_as_it_is(tmp_path: Path) -> None:
     image = HilSettings(manufacturer_code=1, image_type=2, file_version=3).test_image()
     (tmp_path / "dut.ota").write_bytes(image)
@@ -56,6 +65,7 @@ def test_a_ready_image_file_is_used_as_it_is(tmp_path: Path) -> None:
     ({"HUBFW_HIL_FILE_VERSION": "new"}, "HUBFW_HIL_FILE_VERSION must be a number"),
     ({"HUBFW_HIL_MANUFACTURER": "0x10000"}, "HUBFW_HIL_MANUFACTURER=0x10000 does not fit 16 bits"),
     ({"HUBFW_HIL_CHANNEL": "27"}, "HUBFW_HIL_CHANNEL=27 is not a 2.4 GHz Zigbee channel"),
+    ({"HUBFW_HIL_CBKE": "hub-suite2.json,"}, "HUBFW_HIL_CBKE: no such credentials file: hub-suite2.json"),
 ])
 def test_a_bad_environment_is_one_clear_line(env: dict[str, str], message: str) -> None:
     with pytest.raises(HilConfigError, match=message.replace("(", r"\(")) as caught:

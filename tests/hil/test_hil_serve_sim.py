@@ -1,5 +1,5 @@
 """`hubfw serve --radio sim` as a real process: the hub on bellows over the simulated NCP's pty, the default
-simulated HAN joined, a clean stop on SIGTERM with the NCP's network kept for the next start."""
+simulated HAN joined and keyed by CBKE, a clean stop on SIGTERM with the NCP's network kept for the next start."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from hubfw.clock import SystemClock
 from hubfw.control import ControlClient, socket_path
 from hubfw.sim.hil import simulator_only
 from hubfw.sim.serving import default_devices
@@ -36,15 +38,22 @@ def test_serve_on_the_simulated_ncp_shows_its_path_and_stops_cleanly(tmp_path: P
     state_dir = tmp_path / "state"
     process, banner = start_serving(state_dir)
     try:
-        joined = ControlClient(state_dir).call("devices")
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:  # the devices run CBKE with the hub after joining, in real time
+            joined = ControlClient(state_dir).call("devices")
+            if all(device["key_establishment"] for device in joined) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=READY_TIMEOUT)
 
     assert "serving on bellows EZSP v13 on /dev/pts/" in banner and "(simulated NCP)" in banner
-    assert sorted(device["eui64"] for device in joined) == sorted(str(device.ieee) for device in default_devices())
+    expected = {str(device.ieee) for device in default_devices(tmp_path / "scratch", SystemClock())}
+    assert sorted(device["eui64"] for device in joined) == sorted(expected)
+    assert {device["key_establishment"] for device in joined} == {"suite2"}
     assert process.returncode == 0, stderr.decode()
     assert "stopped; flash closed cleanly" in stderr.decode()
     assert not socket_path(state_dir).exists()
     tokens = json.loads((state_dir / "ncp" / "ncp.json").read_text())
-    assert {str(device.ieee) for device in default_devices()} <= set(map(str.lower, tokens["devices"]))
+    assert expected <= set(map(str.lower, tokens["devices"]))

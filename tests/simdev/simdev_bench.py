@@ -94,14 +94,17 @@ class DirectRadio:
     def step(self) -> None:
         now = self.clock.now()
         while self._outbox and self._outbox[0].due <= now:
-            out = heapq.heappop(self._outbox).frame
-            aps = ApsFrame(HUB_IEEE, t.NWK(0), out.destination, self.nwk.get(out.destination, t.NWK(0xFFFE)),
-                           out.profile, out.cluster, out.src_ep, out.dst_ep, out.zcl, out.aps_encrypt)
-            if not self.han.deliver(aps):
-                self.undelivered.append(aps)
+            for aps in self.on_air(heapq.heappop(self._outbox).frame):
+                if not self.han.deliver(aps):
+                    self.undelivered.append(aps)
         self.han.step()
         self.send(self.server.tick())
         self.store.tick()
+
+    def on_air(self, out: OutgoingFrame) -> list[ApsFrame]:
+        """The APS frame(s) a hub frame goes out as."""
+        return [ApsFrame(HUB_IEEE, t.NWK(0), out.destination, self.nwk.get(out.destination, t.NWK(0xFFFE)),
+                         out.profile, out.cluster, out.src_ep, out.dst_ep, out.zcl, out.aps_encrypt)]
 
     def next_deadline(self) -> float | None:
         times = [self.han.next_deadline(), self.server.next_deadline(), self.store.next_deadline()]

@@ -47,7 +47,7 @@ def han_with(*devices, admit: bool = True):
 
 
 def test_devices_answer_after_deliver_returns_in_the_next_step():
-    meter = esme(eui(1), 0x2001, install_code=bytes(range(16)) + b"\x00\x00", **IDENTITY)
+    meter = esme(eui(1), 0x2001, install_code=bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5"), **IDENTITY)
     _, han, uplink = han_with(meter)
     assert han.devices == [meter] and han.device(meter.ieee) is meter
     assert uplink.joins == [(meter.ieee, meter.identity.nwk, meter.identity.install_code)]

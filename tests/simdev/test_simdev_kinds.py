@@ -1,10 +1,14 @@
-"""Each device kind through a whole firmware transfer against the real OTA server and image store."""
+"""Each device kind through a whole firmware transfer against the real OTA server and image store, and what
+each kind brings to a GB HAN: its Smart Energy session defaults and an install code zigpy accepts."""
 
+import pytest
+from zigpy.util import convert_install_code
 from zigpy.zcl import foundation
 
 from hubfw.alerts import AlertCode
+from hubfw.devices import DeviceType
 from hubfw.ota.keys import new_private_key
-from hubfw.sim.devices import Phase, esme, gsme, hcalcs, ppmid
+from hubfw.sim.devices import DeviceConfigError, Phase, esme, gb_session, gsme, hcalcs, install_code_for, ppmid
 from simdev_bench import IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSION, eui, make_hub, ota_file
 
 Status = foundation.Status
@@ -83,3 +87,18 @@ def test_gsme_is_sleepy_and_slow_but_gets_there():
     first_query = device.sent("query_next_image")[0].at
     poll = behaviour.sleepy.long_poll
     assert notified_at < first_query <= notified_at + poll + behaviour.notify_delay
+
+
+def test_gb_sessions_by_kind_and_install_codes_that_zigpy_accepts():
+    ppmid_session = gb_session(DeviceType.PPMID, None)
+    assert ppmid_session.opens_tunnel and ppmid_session.notification_poll is not None
+    meter_session = gb_session(DeviceType.GSME, None, corrupts_confirm_mac=True)
+    assert not meter_session.opens_tunnel and meter_session.corrupts_confirm_mac
+    with pytest.raises(DeviceConfigError, match="must be positive"):
+        gb_session(DeviceType.HCALCS, None, notification_poll=0.0)
+
+    code = install_code_for(eui(7))
+    assert len(code) == 18 and convert_install_code(code)  # the CRC checks out
+    assert install_code_for(eui(7)) == code != install_code_for(eui(8))
+    with pytest.raises(DeviceConfigError, match="Invalid install code CRC"):
+        ppmid(eui(7), 0x1007, install_code=code[:-1] + bytes([code[-1] ^ 1]), **IDENTITY)

@@ -124,3 +124,17 @@ def test_the_basic_cluster_names_the_manufacturer_and_model_in_kind():
     assert records[basic.model.id].value.value == "simulated ESME"
     assert records[basic.power_source.id].value.value == Basic.PowerSource.Mains_single_phase
     assert records[basic.location_desc.id].status == foundation.Status.UNSUPPORTED_ATTRIBUTE
+
+
+def test_match_descriptor_requests_find_the_endpoint_serving_a_cluster() -> None:
+    meter = joined(esme(eui(9), 0x2209, endpoint=4, **IDENTITY))
+    _, (status, nwk, endpoints) = ask(meter, zdo_t.ZDOCmd.Match_Desc_req, t.NWK(0x2209), SMART_ENERGY_PROFILE,
+                                      [Metering.cluster_id], [])
+    assert (status, nwk, endpoints) == (zdo_t.Status.SUCCESS, 0x2209, [4])
+    _, (_, _, endpoints) = ask(meter, zdo_t.ZDOCmd.Match_Desc_req, t.NWK(0x2209), SMART_ENERGY_PROFILE,
+                               [], [Ota.cluster_id])
+    assert endpoints == [4]  # the OTA client is an output cluster
+    _, (_, _, endpoints) = ask(meter, zdo_t.ZDOCmd.Match_Desc_req, t.NWK(0x2209), 0x0104, [Metering.cluster_id], [])
+    assert endpoints == []  # another profile: a unicast still gets its (empty) answer
+    unmatched = zdo_request(meter, zdo_t.ZDOCmd.Match_Desc_req, t.NWK(0xFFFD), 0x0104, [Metering.cluster_id], [])
+    assert meter.on_frame(unmatched, 0.0) == []  # a broadcast nothing matches goes unanswered

@@ -1,5 +1,6 @@
-"""Simulated GB HAN OTA clients (PPMID, HCALCS, ESME, GSME) and the HAN they share; they reach the hub
-only over the radio."""
+"""Simulated GB HAN devices (PPMID, HCALCS, ESME, GSME): an OTA client, and for GB devices the Smart
+Energy session before it (Match_Desc, CBKE, Time, GBCS tunnel); and the HAN they share. They reach the
+hub only over the radio."""
 
 from hubfw.sim.devices.behaviour import (
     Behaviour,
@@ -10,13 +11,25 @@ from hubfw.sim.devices.behaviour import (
     SleepyPolling,
 )
 from hubfw.sim.devices.client import LogEntry, OtaClientDevice, Phase
-from hubfw.sim.devices.kinds import SILABS_PAGE_SIZE, esme, gsme, hcalcs, make_device, ppmid
+from hubfw.sim.devices.gb_session import GbHanSession, GbHanSettings, SessionState
+from hubfw.sim.devices.kinds import (
+    SILABS_PAGE_SIZE,
+    esme,
+    gb_session,
+    gsme,
+    hcalcs,
+    install_code_for,
+    make_device,
+    ppmid,
+)
 from hubfw.sim.devices.medium import HanError, HanUplink, SimulatedHan
 
 __all__ = [
     "Behaviour",
     "BlockPeriodUnit",
     "DeviceConfigError",
+    "GbHanSession",
+    "GbHanSettings",
     "HanError",
     "HanUplink",
     "Identity",
@@ -24,12 +37,15 @@ __all__ = [
     "OtaClientDevice",
     "Phase",
     "PowerCut",
+    "SessionState",
     "SILABS_PAGE_SIZE",
     "SimulatedHan",
     "SleepyPolling",
     "esme",
+    "gb_session",
     "gsme",
     "hcalcs",
+    "install_code_for",
     "make_device",
     "ppmid",
 ]

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass
 
 import zigpy.types as t
+from zigpy.util import convert_install_code
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubfw.devices import DeviceType
@@ -43,6 +44,7 @@ class Identity:
     profile: int = SMART_ENERGY_PROFILE
     aps_encrypted: bool = True
     install_code: bytes | None = None
+    """With its CRC; the device joins under the key derived from it (else under the well-known key)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -55,6 +57,11 @@ class Identity:
             problems.append("nwk must be 0x0001..0xFFF7 (0x0000 is the coordinator)")
         if not 1 <= self.endpoint <= 240:
             problems.append("endpoint must be 1..240")
+        if self.install_code is not None:
+            try:
+                convert_install_code(self.install_code)
+            except ValueError as exc:
+                problems.append(str(exc))
         if problems:
             raise DeviceConfigError(f"bad simulated device {self.ieee}: " + "; ".join(problems))
 

@@ -8,6 +8,11 @@ simulated NCP and under a virtual clock that jumps days.
 
 The download area survives the device's power cycles (as a real device's external flash does), so a
 device cut off mid-transfer asks again on power-up and carries on from the offset it holds.
+
+A GB device also owns a Smart Energy session (`GbHanSession`: Match_Desc, CBKE, Time, the GBCS
+tunnel) that runs first; its OTA client starts once the session has a link key (or will not get one).
+Every frame leaves through `_outbound`, which secures it under the device's current link key and cuts
+what exceeds one APS payload into fragments; fragments from the hub are joined before anything else.
 """
 
 from __future__ import annotations
@@ -20,17 +25,22 @@ from typing import Any, Literal
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
+from zigpy.util import convert_install_code
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Basic, ImageBlockCommand, ImageNotifyCommand, Ota, QueryNextImageCommand
 
 from hubfw.alerts import TransferAlert, activation_alert
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
+from hubfw.han import KEY_ESTABLISHMENT_CLUSTER
+from hubfw.han.gbcs_alert import gbcs_alert_message
 from hubfw.ota.image import OtaImage
 from hubfw.ota.signing import verify_signature
 from hubfw.server.frames import OTA_CLUSTER
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
+from hubfw.sim.devices.fragments import Reassembly, fragment
+from hubfw.sim.devices.gb_session import GbHanSession, GbHanSettings
 from hubfw.radio.han import ApsFrame
 
 Status = foundation.Status
@@ -42,6 +52,8 @@ UNKNOWN_SERVER = t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
 """ZCL's 'no upgrade server yet' value of the UpgradeServerID attribute."""
 UPGRADE_ON_COMMAND = 0xFFFFFFFF
 WILDCARD = 0xFFFF
+WELL_KNOWN_KEY = t.KeyData(b"ZigBeeAlliance09")
+"""The Zigbee Alliance's well-known trust centre link key: a device without an install code joins with it."""
 MANUFACTURER_NAME = "hubfw simulator"
 """The Basic cluster's ManufacturerName of every simulated device (its model names the device kind)."""
 
@@ -104,7 +116,7 @@ class OtaClientDevice:
     """
 
     def __init__(self, identity: Identity, behaviour: Behaviour | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, gb: GbHanSettings | None = None) -> None:
         self.identity = identity
         self.behaviour = behaviour or Behaviour()
         self.descriptors = zdo.gb_han_device(identity.device_type, identity.nwk, identity.manufacturer_code,
@@ -140,12 +152,35 @@ class OtaClientDevice:
         self._server_ep = 1
         self._tsn = self.rng.randrange(256)
         self._aps_counter = self.rng.randrange(256)
+        self._reassembly = Reassembly()
+        self.join_key = WELL_KNOWN_KEY if identity.install_code is None else convert_install_code(identity.install_code)
+        """The link key the device joined with: its install code's, or the well-known key."""
+        self.gb = None if gb is None else GbHanSession(self, gb, self.join_key, self.rng)
+        """The Smart Energy session (Match_Desc, CBKE, Time, tunnel) of a GB device; None: OTA alone."""
+        self._ota_started = False
 
     # ------------------------------------------------------------------ what tests read
 
     @property
     def ieee(self) -> t.EUI64:
         return self.identity.ieee
+
+    @property
+    def nwk(self) -> t.NWK:
+        return self.identity.nwk
+
+    @property
+    def endpoint(self) -> int:
+        return self.identity.endpoint
+
+    @property
+    def profile(self) -> int:
+        return self.identity.profile
+
+    @property
+    def link_key(self) -> t.KeyData:
+        """The key this device's APS-secured frames travel under (CBKE's once it has one)."""
+        return self.join_key if self.gb is None else self.gb.current_key
 
     @property
     def download(self) -> bytes:
@@ -164,26 +199,39 @@ class OtaClientDevice:
     # ------------------------------------------------------------------ inputs
 
     def on_join(self, now: float) -> None:
-        """The device is on the network: start its query schedule."""
+        """The device is on the network: start its Smart Energy session, or straight away its query schedule."""
         self.joined = True
         self._long_poll_anchor = self._joined_at = now
-        self._note(now, "joined")
-        if self.behaviour.query_interval is not None:
-            self._timer_at = now + self.rng.uniform(0, self.behaviour.query_jitter)
+        self.note(now, "joined")
+        if self.gb is not None:
+            self.gb.on_join(now)
+        else:
+            self._start_ota(now)
+
+    def hears(self, frame: ApsFrame) -> bool:
+        """Whether the device can open the frame (no APS ACK otherwise): an APS-secured frame must come
+        under the link key the device holds for the hub."""
+        if self.gb is not None:
+            return self.gb.accepts_key(frame)
+        return not frame.aps_encrypted or frame.link_key is None or frame.link_key == self.join_key
 
     def on_frame(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
         """A frame the radio delivered to this device (the HAN only delivers while it is powered)."""
         if not self.powered:
             return []
+        whole = self._reassembly.add(frame)
+        if whole is None:
+            return []
         if self.behaviour.sleepy is not None:
             if not self._held:
                 self._held_since = now
-            self._held.append(frame)
+            self._held.append(whole)
             return []
-        return self._process(frame, now)
+        return self._outbound(self._process(whole, now))
 
     def tick(self, now: float) -> list[ApsFrame]:
-        """Do whatever is due at `now`: power-up, a sleepy poll, a request, a retry or an activation."""
+        """Do whatever is due at `now`: power-up, a sleepy poll, the session's requests, an OTA request, a retry
+        or an activation."""
         if not self.powered:
             if self._power_on_at is not None and now >= self._power_on_at:
                 self.power_on(now)
@@ -194,16 +242,19 @@ class OtaClientDevice:
             held, self._held = self._held, []
             for frame in held:
                 out += self._process(frame, now)
+        if self.gb is not None:
+            out += self._session_tick(now)
         if self._timer_at is not None and now >= self._timer_at:
             self._timer_at = None
             out += self._on_timer(now)
-        return out
+        return self._outbound(out)
 
     def next_deadline(self) -> float | None:
         """When `tick` next has something to do."""
         if not self.powered:
             return self._power_on_at
-        times = [time for time in (self._timer_at, self._poll_due()) if time is not None]
+        session = None if self.gb is None else self.gb.next_deadline()
+        times = [time for time in (self._timer_at, self._poll_due(), session) if time is not None]
         return min(times, default=None)
 
     def power_off(self, now: float) -> None:
@@ -215,14 +266,14 @@ class OtaClientDevice:
         self._timer_at = None
         if self.phase in (Phase.QUERYING, Phase.DOWNLOADING, Phase.ENDING):
             self.phase = Phase.IDLE
-        self._note(now, f"power off holding {len(self._download)} bytes")
+        self.note(now, f"power off holding {len(self._download)} bytes")
 
     def power_on(self, now: float) -> None:
         """Boot: ask the server again soon (resuming a held download), or keep waiting for activation."""
         self.powered = True
         self._power_on_at = None
-        self._note(now, f"power on holding {len(self._download)} bytes")
-        if self.phase is Phase.IDLE and self.joined:
+        self.note(now, f"power on holding {len(self._download)} bytes")
+        if self.phase is Phase.IDLE and self._ota_started:
             self._timer_at = now + self.behaviour.boot_delay
         elif self.phase is Phase.COUNTING_DOWN and self._activation_at is not None:
             self._timer_at = max(now, self._activation_at)
@@ -230,19 +281,27 @@ class OtaClientDevice:
     # ------------------------------------------------------------------ frames in
 
     def _process(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        if self.gb is not None and self.gb.takes(frame):
+            out = self.gb.on_frame(frame, now)
+            self._session_settled(now)
+            return out
         if frame.profile == zdo.ZDO_PROFILE and frame.dst_ep == zdo.ZDO_ENDPOINT:
             return self._on_zdo_request(frame, now)
         if frame.cluster == Basic.cluster_id and frame.dst_ep == self.identity.endpoint:
             return self._on_basic_request(frame, now)
         if frame.cluster != OTA_CLUSTER or frame.dst_ep != self.identity.endpoint:
-            self._note(now, f"ignored cluster 0x{frame.cluster:04X} endpoint {frame.dst_ep}")
+            self.note(now, f"ignored cluster 0x{frame.cluster:04X} endpoint {frame.dst_ep}")
             return []
+        if not self._ota_started:
+            return self._ignore(now, "OTA frame before the Smart Energy session settled")
+        if self.gb is not None and self.gb.link_key is not None and not frame.aps_encrypted:
+            return self._refuse_unsecured(frame, now)
         if self.identity.aps_encrypted and not frame.aps_encrypted:
-            self._note(now, "dropped a frame without APS encryption")
+            self.note(now, "dropped a frame without APS encryption")
             return []
         message = zcl.parse_server_frame(frame.payload)
         if message is None:
-            self._note(now, f"ignored malformed frame {frame.payload.hex()}")
+            self.note(now, f"ignored malformed frame {frame.payload.hex()}")
             return []
         self._server_ieee, self._server_ep = frame.src_ieee, frame.src_ep
         self.log.append(LogEntry(now, "rx", message.name, message.command, frame.payload))
@@ -258,6 +317,36 @@ class OtaClientDevice:
         if handler is None:
             return self._ignore(now, message.name)
         return handler(message, now)
+
+    def _refuse_unsecured(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        """After CBKE, OTA only under the link key: an unsecured frame earns NOT_AUTHORIZED and nothing else."""
+        self.note(now, "refused an OTA frame without APS encryption: NOT_AUTHORIZED")
+        payload = zcl.refusal(frame.payload, Status.NOT_AUTHORIZED)
+        if payload is None:
+            return []
+        return [self._answer(now, frame, OTA_CLUSTER, payload, zcl.DEFAULT_RESPONSE, _parse_own(payload))]
+
+    def _session_tick(self, now: float) -> list[ApsFrame]:
+        assert self.gb is not None
+        out = self.gb.tick(now)
+        self._session_settled(now)
+        return out
+
+    def _session_settled(self, now: float) -> None:
+        """Start the OTA client once the session has its key (or gave up on one); query at once when the
+        hub's notification flags said an image waits."""
+        assert self.gb is not None
+        if not self._ota_started and self.gb.settled:
+            if self.gb.hub.se_endpoint is not None:
+                self._server_ieee, self._server_ep = self.gb.hub.ieee, self.gb.hub.se_endpoint
+            self._start_ota(now)
+        if self.gb.take_image_flag() and self._ota_started and self.phase is Phase.IDLE:
+            self._timer_at = now if self._timer_at is None else min(self._timer_at, now)
+
+    def _start_ota(self, now: float) -> None:
+        self._ota_started = True
+        if self.behaviour.query_interval is not None:
+            self._timer_at = now + self.rng.uniform(0, self.behaviour.query_jitter)
 
     def _on_zdo_request(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
         """Node_Desc, Active_EP and Simple_Desc requests: the device describes itself (no APS security,
@@ -314,7 +403,7 @@ class OtaClientDevice:
             return []
         if (response.manufacturer_code, response.image_type) != (self.identity.manufacturer_code,
                                                                   self.identity.image_type):
-            self._note(now, "offered an image for another manufacturer or image type")
+            self.note(now, "offered an image for another manufacturer or image type")
             self.phase = Phase.IDLE
             self._schedule_query(now)
             return []
@@ -324,7 +413,7 @@ class OtaClientDevice:
             self._download = bytearray()
             self._download_offer = offer
         elif self._download:
-            self._note(now, f"resuming at offset {len(self._download)}")
+            self.note(now, f"resuming at offset {len(self._download)}")
         self.phase = Phase.DOWNLOADING
         if len(self._download) >= offer.image_size:
             return self._finish_download(now)
@@ -344,7 +433,7 @@ class OtaClientDevice:
             return []
         if response.status != Status.SUCCESS:
             self._answered()
-            self._note(now, f"download aborted by server ({response.status.name})")
+            self.note(now, f"download aborted by server ({response.status.name})")
             self._discard_download()
             self.phase = Phase.IDLE
             self._schedule_query(now)
@@ -389,13 +478,13 @@ class OtaClientDevice:
 
     def _on_default_response(self, message: zcl.ServerMessage, now: float) -> list[ApsFrame]:
         answer = message.command
-        self._note(now, f"default response to command 0x{answer.command_id:02X}: {answer.status.name}")
+        self.note(now, f"default response to command 0x{answer.command_id:02X}: {answer.status.name}")
         if not self._answers_exchange(message):
             return []
         self._answered()
         if self.phase is Phase.ENDING and (self._end_status != Status.SUCCESS or answer.status != Status.SUCCESS):
             if answer.status == Status.ABORT:
-                self._note(now, "server said abort: image discarded, not activated")
+                self.note(now, "server said abort: image discarded, not activated")
                 self._discard_download()
                 self.completed_image = None
             self.phase = Phase.IDLE
@@ -421,7 +510,7 @@ class OtaClientDevice:
         if self._exchange is not None:  # the answer never came
             self._retries += 1
             if self._retries > self.behaviour.max_retries:
-                self._note(now, f"gave up after {self.behaviour.max_retries} retries while {self.phase.value}")
+                self.note(now, f"gave up after {self.behaviour.max_retries} retries while {self.phase.value}")
                 self._exchange = None
                 self._retries = 0
                 self.phase = Phase.IDLE
@@ -439,7 +528,7 @@ class OtaClientDevice:
 
     def _send_request(self, now: float) -> list[ApsFrame]:
         """(Re)send the request the current phase waits on, and time out waiting for its answer."""
-        tsn = self._next_tsn()
+        tsn = self.next_tsn()
         page_end = None
         if self.phase is Phase.QUERYING:
             name, payload = "query_next_image", self._query_next_image(tsn)
@@ -502,10 +591,10 @@ class OtaClientDevice:
         if problem is None:
             self._end_status = Status.SUCCESS
             self.completed_image = bytes(self._download)
-            self._note(now, "download verified")
+            self.note(now, "download verified")
         else:
             self._end_status = Status.INVALID_IMAGE
-            self._note(now, f"download rejected: {problem}")
+            self.note(now, f"download rejected: {problem}")
             self._discard_download()
         self.phase = Phase.ENDING
         return self._send_request(now)
@@ -534,18 +623,22 @@ class OtaClientDevice:
         return None
 
     def _activate(self, now: float) -> list[ApsFrame]:
-        """Run the new image; a PPMID then raises 0x8F8B with the version it now runs."""
+        """Run the new image; a PPMID then raises 0x8F8B with the version it now runs, PUT through its GBCS
+        tunnel when it has one."""
         assert self._offer is not None
         version = self._offer.file_version
         self.current_file_version = version
         self._discard_download()
         self._activation_at = None
         self.phase = Phase.IDLE
-        self._note(now, f"activated file version 0x{version:08X}")
-        if self.identity.device_type is DeviceType.PPMID:
-            alert = activation_alert(len(self.raised_alerts) + 1, self.ieee, version, now)
-            self.raised_alerts.append(replace(alert, source="tunnel"))
+        self.note(now, f"activated file version 0x{version:08X}")
         self._schedule_query(now)
+        if self.identity.device_type is not DeviceType.PPMID:
+            return []
+        alert = replace(activation_alert(len(self.raised_alerts) + 1, self.ieee, version, now), source="tunnel")
+        self.raised_alerts.append(alert)
+        if self.gb is not None and self.gb.settings.opens_tunnel:
+            self.gb.queue_gbcs(gbcs_alert_message(alert), now)
         return []
 
     # ------------------------------------------------------------------ helpers
@@ -595,6 +688,8 @@ class OtaClientDevice:
             return None
         if self._exchange is not None:
             anchor, period = self._last_request_at, sleepy.fast_poll
+        elif self.gb is not None and self.gb.awaiting_answer:
+            anchor, period = self._held_since, sleepy.fast_poll
         elif self._held_since < self._joined_at + sleepy.fast_after_join:
             anchor, period = self._joined_at, sleepy.fast_poll
         else:
@@ -625,11 +720,25 @@ class OtaClientDevice:
         }
 
     def _ignore(self, now: float, why: str) -> list[ApsFrame]:
-        self._note(now, f"ignored {why}")
+        self.note(now, f"ignored {why}")
         return []
 
-    def _note(self, now: float, what: str) -> None:
+    def note(self, now: float, what: str) -> None:
         self.log.append(LogEntry(now, "note", what))
+
+    def _outbound(self, frames: list[ApsFrame]) -> list[ApsFrame]:
+        """Frames as they leave the radio: a GB device with a CBKE key secures everything but ZDO and Key
+        Establishment (which SE sends under network security only); secured frames carry the device's link
+        key; what exceeds one APS payload goes in fragments."""
+        secured_session = self.gb is not None and self.gb.link_key is not None
+        out = []
+        for frame in frames:
+            if secured_session and frame.profile != zdo.ZDO_PROFILE and frame.cluster != KEY_ESTABLISHMENT_CLUSTER:
+                frame = replace(frame, aps_encrypted=True)
+            if frame.aps_encrypted:
+                frame = replace(frame, link_key=self.link_key)
+            out += fragment(frame)
+        return out
 
     def _frame(self, now: float, payload: bytes, name: str) -> ApsFrame:
         """An OTA client frame for the server."""
@@ -637,7 +746,7 @@ class OtaClientDevice:
         return ApsFrame(
             src_ieee=self.ieee, src_nwk=self.identity.nwk, dst_ieee=self._server_ieee, dst_nwk=COORDINATOR_NWK,
             profile=self.identity.profile, cluster=OTA_CLUSTER, src_ep=self.identity.endpoint, dst_ep=self._server_ep,
-            payload=payload, aps_encrypted=self.identity.aps_encrypted, aps_counter=self._next_aps_counter(),
+            payload=payload, aps_encrypted=self.identity.aps_encrypted, aps_counter=self.next_aps_counter(),
         )
 
     def _answer(self, now: float, request: ApsFrame, cluster: int, payload: bytes, name: str,
@@ -647,14 +756,14 @@ class OtaClientDevice:
         return ApsFrame(
             src_ieee=self.ieee, src_nwk=self.identity.nwk, dst_ieee=request.src_ieee, dst_nwk=request.src_nwk,
             profile=request.profile, cluster=cluster, src_ep=request.dst_ep, dst_ep=request.src_ep, payload=payload,
-            aps_encrypted=request.aps_encrypted, aps_counter=self._next_aps_counter(),
+            aps_encrypted=request.aps_encrypted, aps_counter=self.next_aps_counter(),
         )
 
-    def _next_aps_counter(self) -> int:
+    def next_aps_counter(self) -> int:
         self._aps_counter = (self._aps_counter + 1) % 256
         return self._aps_counter
 
-    def _next_tsn(self) -> int:
+    def next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) % 256
         return self._tsn
 

@@ -9,15 +9,19 @@ are switched on: `page_size=SILABS_PAGE_SIZE`, `block_period_unit=BlockPeriodUni
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 from typing import Any
 
 import zigpy.types as t
+from crccheck.crc import CrcX25
 
+from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.server.frames import SMART_ENERGY_PROFILE
 from hubfw.sim.devices.behaviour import Behaviour, DeviceConfigError, Identity, SleepyPolling
 from hubfw.sim.devices.client import OtaClientDevice
+from hubfw.sim.devices.gb_session import GbHanSettings
 
 SILABS_PAGE_SIZE = 1024
 """The page size Silicon Labs' OTA client plugin asks for in its ImagePageRequests."""
@@ -36,6 +40,29 @@ DEFAULT_BEHAVIOUR = {
 }
 
 
+SESSION_DEFAULTS: dict[DeviceType, dict[str, Any]] = {
+    # A PPMID talks GBCS with the hub through its tunnel (its 0x8F8B included) and watches the hub's
+    # notification flags for a new image; meters and the HCALCS establish their key and read the time.
+    DeviceType.PPMID: {"opens_tunnel": True, "notification_poll": 3600.0},
+    DeviceType.HCALCS: {},
+    DeviceType.ESME: {},
+    DeviceType.GSME: {},
+}
+
+
+def install_code_for(eui64: t.EUI64) -> bytes:
+    """A simulated device's install code, as printed on its label: 16 bytes derived from its EUI-64 (so a
+    scenario is reproducible) and the CRC-16/X-25 a joining device's code carries, little-endian."""
+    code = hashlib.sha256(b"hubfw install code " + bytes(eui64)).digest()[:16]
+    return code + CrcX25.calcbytes(code, byteorder="little")
+
+
+def gb_session(device_type: DeviceType, credentials: DeviceCredentials | None, **options: Any) -> GbHanSettings:
+    """The Smart Energy session of a GB device of `device_type` with these CBKE credentials (None: a device
+    that never does CBKE); `options` override the kind's defaults, e.g. `corrupts_confirm_mac=True`."""
+    return GbHanSettings(credentials, **{**SESSION_DEFAULTS[device_type], **options})
+
+
 def make_device(
     device_type: DeviceType,
     ieee: t.EUI64 | str,
@@ -50,9 +77,11 @@ def make_device(
     aps_encrypted: bool = True,
     install_code: bytes | None = None,
     seed: int | None = None,
+    gb: GbHanSettings | None = None,
     **behaviour: Any,
 ) -> OtaClientDevice:
-    """A device of `device_type`; `seed` (default: from the EUI-64) makes its jitters reproducible."""
+    """A device of `device_type`; `seed` (default: from the EUI-64) makes its jitters reproducible;
+    `gb` gives it a Smart Energy session (Match_Desc, CBKE, Time, tunnel) before its OTA client starts."""
     eui64 = parse_eui64(ieee) if isinstance(ieee, str) else t.EUI64(ieee)
     identity = Identity(
         ieee=eui64, nwk=t.NWK(nwk), device_type=device_type, manufacturer_code=manufacturer_code,
@@ -65,7 +94,7 @@ def make_device(
         raise DeviceConfigError(f"unknown simulated device option(s): {', '.join(unknown)}")
     chosen = dataclasses.replace(DEFAULT_BEHAVIOUR[device_type], **behaviour)
     rng = random.Random(seed if seed is not None else int.from_bytes(eui64.serialize(), "little"))
-    return OtaClientDevice(identity, chosen, rng)
+    return OtaClientDevice(identity, chosen, rng, gb)
 
 
 def ppmid(ieee: t.EUI64 | str, nwk: int, **options: Any) -> OtaClientDevice:

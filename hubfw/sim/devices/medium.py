@@ -80,7 +80,8 @@ class SimulatedHan:
     # ------------------------------------------------------------------ Han
 
     def deliver(self, frame: ApsFrame) -> bool:
-        """Queue a coordinator frame for its device(s); False when the addressee is off or absent."""
+        """Queue a coordinator frame for its device(s); False when the addressee is off or absent, or cannot
+        open it (APS-secured under a key it does not hold)."""
         if frame.dst_nwk >= BROADCAST_FLOOR:
             for device in self._by_ieee.values():
                 if self._reachable(device) and (frame.dst_nwk > RX_ON_WHEN_IDLE_BROADCAST
@@ -89,7 +90,7 @@ class SimulatedHan:
             self.wake()
             return True
         addressee = self._by_ieee.get(frame.dst_ieee) or self._by_nwk.get(int(frame.dst_nwk))
-        if addressee is None or not self._reachable(addressee):
+        if addressee is None or not self._reachable(addressee) or not addressee.hears(frame):
             return False
         self._arrived.append((addressee, frame))
         self.wake()

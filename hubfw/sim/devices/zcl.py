@@ -104,3 +104,40 @@ def parse_server_frame(zcl: bytes) -> ServerMessage | None:
     except (ValueError, KeyError):
         return None
     return ServerMessage(header, definition.name, command)
+
+
+def read_attributes_request(tsn: int, attribute_ids: list[int],
+                            direction: foundation.Direction = foundation.Direction.Client_to_Server) -> bytes:
+    """A Read Attributes of the hub's attributes: its Time server's (client to server), or the
+    notification attributes of its Metering client (server to client)."""
+    header = foundation.ZCLHeader.general(tsn, foundation.GeneralCommand.Read_Attributes, direction=direction)
+    return header.serialize() + _READ_ATTRIBUTES.schema(attribute_ids=attribute_ids).serialize()
+
+
+def parse_read_attributes_response(zcl: bytes) -> tuple[int, dict[int, Any]] | None:
+    """The TSN and the successfully read values of a Read Attributes Response (from either side of a
+    cluster); None for anything else. Unsupported attributes are left out."""
+    try:
+        header, payload = foundation.ZCLHeader.deserialize(zcl)
+        if not header.frame_control.is_general or header.command_id != foundation.GeneralCommand.Read_Attributes_rsp:
+            return None
+        command, _ = _READ_ATTRIBUTES_RESPONSE.schema.deserialize(payload)
+    except (ValueError, KeyError):
+        return None
+    return int(header.tsn), {int(record.attrid): record.value.value for record in command.status_records
+                             if record.status == foundation.Status.SUCCESS}
+
+
+def refusal(zcl: bytes, status: foundation.Status) -> bytes | None:
+    """The client's Default Response with `status` to a server frame; None when ZCL forbids answering
+    (the frame is itself a Default Response) or it is not ZCL at all."""
+    try:
+        header, _ = foundation.ZCLHeader.deserialize(zcl)
+    except (ValueError, KeyError):
+        return None
+    if header.frame_control.is_general and header.command_id == foundation.GeneralCommand.Default_Response:
+        return None
+    answer = foundation.ZCLHeader.general(header.tsn, foundation.GeneralCommand.Default_Response,
+                                          direction=foundation.Direction.Client_to_Server)
+    schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Default_Response].schema
+    return answer.serialize() + schema(command_id=header.command_id, status=status).serialize()

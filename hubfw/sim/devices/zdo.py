@@ -17,11 +17,14 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl.clusters import general, smartenergy
 
 from hubfw.devices import DeviceType
+from hubfw.sim.devices.behaviour import BROADCAST_FLOOR
 
 ZDO_PROFILE = 0x0000
 ZDO_ENDPOINT = 0
 RESPONSE_BIT = 0x8000
 """A ZDO response's cluster id is its request's with this bit set."""
+RX_ON_WHEN_IDLE = 0xFFFD
+"""The broadcast address (and NWKAddrOfInterest) of every node that keeps its receiver on."""
 MAX_APS_PAYLOAD = 82
 """EmberZNet's unfragmented APS payload, which the node descriptor reports as its buffer and transfer sizes."""
 
@@ -87,16 +90,24 @@ def gb_han_device(device_type: DeviceType, nwk: t.NWK, manufacturer_code: int, e
     return NodeDescriptors(nwk, node, {endpoint: simple})
 
 
+_ANSWERED = (zdo_t.ZDOCmd.Node_Desc_req, zdo_t.ZDOCmd.Active_EP_req, zdo_t.ZDOCmd.Simple_Desc_req,
+             zdo_t.ZDOCmd.Match_Desc_req)
+
+
 def answer(cluster: int, body: bytes, node: NodeDescriptors) -> tuple[int, bytes] | None:
     """The response cluster and payload (after the TSN) to a ZDO request `body` (after its TSN), or None
-    for a request this node does not answer (nor a malformed one)."""
-    if cluster not in (zdo_t.ZDOCmd.Node_Desc_req, zdo_t.ZDOCmd.Active_EP_req, zdo_t.ZDOCmd.Simple_Desc_req):
+    for a request this node does not answer (nor a malformed one, nor a broadcast Match_Desc_req none of
+    its endpoints matches: Zigbee leaves those unanswered)."""
+    if cluster not in _ANSWERED:
         return None
     try:
         fields, _ = t.deserialize(body, zdo_t.CLUSTERS[cluster][1])
     except (ValueError, KeyError):
         return None
     response = zdo_t.ZDOCmd(cluster | RESPONSE_BIT)
+    if cluster == zdo_t.ZDOCmd.Match_Desc_req and fields[0] >= BROADCAST_FLOOR:
+        matches = _matching_endpoints(node, *fields[1:])
+        return _reply(response, zdo_t.Status.SUCCESS, node.nwk, matches) if matches else None
     if fields[0] != node.nwk:  # an end device has no children to answer for; a router has none here
         refusal = (zdo_t.Status.INV_REQUESTTYPE if node.node.logical_type == zdo_t.LogicalType.EndDevice
                    else zdo_t.Status.DEVICE_NOT_FOUND)
@@ -105,10 +116,19 @@ def answer(cluster: int, body: bytes, node: NodeDescriptors) -> tuple[int, bytes
         return _reply(response, zdo_t.Status.SUCCESS, node.nwk, node.node)
     if cluster == zdo_t.ZDOCmd.Active_EP_req:
         return _reply(response, zdo_t.Status.SUCCESS, node.nwk, sorted(node.endpoints))
+    if cluster == zdo_t.ZDOCmd.Match_Desc_req:
+        return _reply(response, zdo_t.Status.SUCCESS, node.nwk, _matching_endpoints(node, *fields[1:]))
     simple = node.endpoints.get(fields[1])
     if simple is None:
         return _reply(response, zdo_t.Status.NOT_ACTIVE, node.nwk, None)
     return _reply(response, zdo_t.Status.SUCCESS, node.nwk, simple)
+
+
+def _matching_endpoints(node: NodeDescriptors, profile: int, in_clusters: list[int],
+                        out_clusters: list[int]) -> list[int]:
+    """Zigbee's match: same profile, and one of the requested clusters on the matching side."""
+    return [number for number, simple in sorted(node.endpoints.items()) if simple.profile == profile and (
+        set(in_clusters) & set(simple.input_clusters) or set(out_clusters) & set(simple.output_clusters))]
 
 
 def _reply(response: zdo_t.ZDOCmd, status: zdo_t.Status, nwk: t.NWK, about: Any) -> tuple[int, bytes]:
@@ -121,3 +141,23 @@ def _reply(response: zdo_t.ZDOCmd, status: zdo_t.Status, nwk: t.NWK, about: Any)
     about_kind = kinds[2]
     encoded = about_kind(**about.as_dict()) if isinstance(about, t.Struct) else about_kind(about)
     return response, payload + encoded.serialize()
+
+
+def match_descriptor_request(tsn: int, profile: int, in_clusters: list[int]) -> bytes:
+    """A Match_Desc_req (TSN first) for the rx-on-when-idle nodes' endpoints serving `in_clusters` on `profile`."""
+    _, kinds = zdo_t.CLUSTERS[zdo_t.ZDOCmd.Match_Desc_req]
+    fields = [t.NWK(RX_ON_WHEN_IDLE), t.uint16_t(profile), [t.uint16_t(c) for c in in_clusters], []]
+    return bytes([tsn]) + t.serialize(fields, kinds)
+
+
+def parse_match_descriptor_response(payload: bytes) -> tuple[int, list[int]] | None:
+    """The TSN and matching endpoints of a successful Match_Desc_rsp (TSN first); None for anything else."""
+    if not payload:
+        return None
+    try:
+        (status, _, endpoints), _ = t.deserialize(payload[1:], zdo_t.CLUSTERS[zdo_t.ZDOCmd.Match_Desc_rsp][1])
+    except (ValueError, KeyError):
+        return None
+    if status != zdo_t.Status.SUCCESS:
+        return None
+    return payload[0], [int(endpoint) for endpoint in endpoints]

@@ -55,7 +55,8 @@ def pytest_report_header(config: pytest.Config) -> str:
     except HilConfigError as exc:
         return f"hil: {exc}"
     if settings.real:
-        return f"hil: real coordinator on {settings.port}, device under test {settings.dut}"
+        cbke = f", CBKE credentials {', '.join(map(str, settings.cbke_files))}" if settings.cbke_files else ""
+        return f"hil: real coordinator on {settings.port}, device under test {settings.dut}{cbke}"
     return "hil: simulated NCP (set HUBFW_HIL_PORT and HUBFW_HIL_DUT for a real bench)"
 
 

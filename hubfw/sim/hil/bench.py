@@ -1,5 +1,8 @@
 """The two HIL back-ends behind one protocol: `SimulatedBench` (virtual time, simulated NCP and devices) and
-`RealBench` (a real coordinator, wall-clock time). Tests written against `HilBench` run on either."""
+`RealBench` (a real coordinator, wall-clock time). Tests written against `HilBench` run on either.
+
+Both can run Smart Energy key establishment: the simulated bench's hub is its own test CA and its devices
+carry certificates from it; a real bench's hub presents the credentials files HUBFW_HIL_CBKE names."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from hubfw.clock import SystemClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub import Hub, HubConfig, read_alert_log
+from hubfw.hub_credentials import load_hub_credentials
 from hubfw.ota.image import build_image
 from hubfw.ota.keys import new_private_key
 from hubfw.radio import open_bellows_radio
@@ -51,6 +55,8 @@ class HilBench(Protocol):
     device_under_test: t.EUI64
     dut_install_code: bytes | None
     device_type: DeviceType
+    cbke: bool
+    """The hub runs CBKE and serves Smart Energy traffic only under the link keys it establishes."""
 
     @property
     def hub(self) -> Hub: ...
@@ -70,6 +76,8 @@ class HilBench(Protocol):
 
     def transfer(self, entity: t.EUI64) -> dict[str, Any] | None: ...
 
+    def han_view(self, entity: t.EUI64) -> dict[str, Any]: ...
+
 
 class _HubBench(abc.ABC):
     """What both back-ends do the same way, given `hub` and `wait_until`."""
@@ -86,13 +94,20 @@ class _HubBench(abc.ABC):
         return self.hub.distribute(ota_file, targets, device_type)
 
     def alerts(self, entity: t.EUI64 | None = None) -> list[TransferAlert]:
-        """The alert log in order (each alert once), optionally for one entity."""
+        """The alert log in order (each alert once), optionally for one entity; raw (undecodable) tunnel
+        records are not alerts the hub raised and are left out."""
         logged = read_alert_log(self.hub.alert_log.path)
-        return [alert for alert in logged if entity is None or alert.entity == entity]
+        return [alert for alert in logged
+                if isinstance(alert, TransferAlert) and (entity is None or alert.entity == entity)]
 
     def transfer(self, entity: t.EUI64) -> dict[str, Any] | None:
         """The entity's unfinished transfer as `hubfw transfers` shows it (offset, total_size, state)."""
         return next((entry for entry in self.hub.transfers() if entry["entity"] == str(entity)), None)
+
+    def han_view(self, entity: t.EUI64) -> dict[str, Any]:
+        """The device's `key_establishment` ("suite1"/"suite2"/None) and `tunnel` as `hubfw devices` shows them."""
+        entry = next((entry for entry in self.hub.devices() if entry["eui64"] == str(entity)), {})
+        return {"key_establishment": entry.get("key_establishment"), "tunnel": entry.get("tunnel")}
 
     async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
                              firmware_version: int | None = None) -> TransferAlert:
@@ -112,13 +127,16 @@ class _HubBench(abc.ABC):
 
 
 class SimulatedBench(_HubBench):
-    """A `SimulatedWorld` with a simulated DUT (not yet joined) that trusts the bench's signing key."""
+    """A `SimulatedWorld` with a simulated DUT (not yet joined) that trusts the bench's signing key. With `cbke`
+    (the default, as on a GB HAN) the hub is its own test CA and every device from `device` runs CBKE first."""
 
-    def __init__(self, state_dir: Path, device_type: DeviceType = DeviceType.PPMID, *, ezsp_version: int = 13) -> None:
+    def __init__(self, state_dir: Path, device_type: DeviceType = DeviceType.PPMID, *, ezsp_version: int = 13,
+                 cbke: bool = True) -> None:
         self.state_dir = state_dir
         self.ezsp_version = ezsp_version
+        self.cbke = cbke
         self.signing_key = new_private_key()
-        self.config = HubConfig(trust=(self.signing_key.public_key(),), require_signature=True)
+        self.config = HubConfig(trust=(self.signing_key.public_key(),), require_signature=True, cbke_sim_ca=cbke)
         self.world = SimulatedWorld(state_dir, ezsp_version=ezsp_version, config=self.config)
         self.device_type = device_type
         self.dut = self.device(device_type, SIM_DUT, SIM_DUT_NWK, install_code=SIM_DUT_INSTALL_CODE)
@@ -139,6 +157,8 @@ class SimulatedBench(_HubBench):
         """A simulated device that takes this bench's images for its type (not on the HAN yet: `add` or `admit`)."""
         options.setdefault("hardware_version", SIM_HARDWARE_VERSION)
         options.setdefault("file_version", SIM_OLD_VERSION)
+        if "gb" not in options:
+            options["gb"] = self.world.gb_session(parse_eui64(str(eui64)), device_type)
         return make_device(device_type, eui64, nwk, manufacturer_code=SIM_MANUFACTURER,
                            image_type=SIM_IMAGE_TYPES[device_type],
                            trust_anchors=(self.signing_key.public_key(),), **options)
@@ -158,10 +178,11 @@ class SimulatedBench(_HubBench):
         await self.world.add(*devices)
 
     async def admit(self, eui64: t.EUI64, install_code: bytes | None) -> None:
-        """Permit `eui64` with its install code, then let the simulated device of that EUI-64 join."""
-        if eui64 != self.dut.ieee:
-            raise HilConfigError(f"the simulated bench has no device {eui64} to admit (add others with `add`)")
-        await self.hub.permit(PERMIT_S, install_code, None if install_code is None else eui64)
+        """Let the simulated device of that EUI-64 join; the world permits it under the install code it carries
+        (`install_code`, as on a real bench)."""
+        if eui64 != self.dut.ieee or install_code != self.dut.identity.install_code:
+            raise HilConfigError(f"the simulated bench has no device {eui64} with that install code to admit "
+                                 "(add others with `add`)")
         await self.world.add(self.dut)
 
     async def wait_until(self, goal: Callable[[], bool], timeout: float) -> None:
@@ -190,7 +211,10 @@ class RealBench(_HubBench):
     def __init__(self, state_dir: Path, settings: HilSettings) -> None:
         assert settings.port is not None and settings.dut is not None
         self.settings = settings
-        self._hub = Hub(state_dir, functools.partial(open_bellows_radio, settings.serial_settings()), SystemClock())
+        config = HubConfig(cbke_credentials=load_hub_credentials(settings.cbke_files))
+        self.cbke = bool(config.cbke_credentials)
+        self._hub = Hub(state_dir, functools.partial(open_bellows_radio, settings.serial_settings()), SystemClock(),
+                        config)
         self.device_under_test = settings.dut
         self.dut_install_code = settings.install_code
         self.device_type = settings.device_type

@@ -29,6 +29,8 @@ ENV_IMAGE = "HUBFW_HIL_IMAGE"
 ENV_MANUFACTURER = "HUBFW_HIL_MANUFACTURER"
 ENV_IMAGE_TYPE = "HUBFW_HIL_IMAGE_TYPE"
 ENV_FILE_VERSION = "HUBFW_HIL_FILE_VERSION"
+ENV_CBKE = "HUBFW_HIL_CBKE"
+"""Comma-separated hub credentials files (`hubfw cbke issue --eui64 <coordinator>`), one per crypto suite."""
 
 TEST_PAYLOAD_BYTES = 8_000
 """Payload of a test image built from the header values: 125 blocks of 64 bytes, a minute or so on a real HAN."""
@@ -53,6 +55,8 @@ class HilSettings:
     manufacturer_code: int | None = None
     image_type: int | None = None
     file_version: int | None = None
+    cbke_files: tuple[Path, ...] = ()
+    """The bench hub's CBKE credentials; empty: the hub runs no key establishment."""
 
     @property
     def real(self) -> bool:
@@ -75,7 +79,7 @@ class HilSettings:
             install_code=_hex_bytes(env, ENV_INSTALL_CODE), device_type=device_type,
             coordinator=env.get(ENV_COORDINATOR) or None, channel=_channel(env), image_path=None if image is None else Path(image),
             manufacturer_code=_number(env, ENV_MANUFACTURER, 16), image_type=_number(env, ENV_IMAGE_TYPE, 16),
-            file_version=_number(env, ENV_FILE_VERSION, 32),
+            file_version=_number(env, ENV_FILE_VERSION, 32), cbke_files=_paths(env, ENV_CBKE),
         )
 
     def serial_settings(self) -> SerialSettings:
@@ -119,6 +123,14 @@ def _hex_bytes(env: Mapping[str, str], name: str) -> bytes | None:
         return bytes.fromhex(text)
     except ValueError:
         raise HilConfigError(f"{name} must be hex digits, not {env[name]!r}") from None
+
+
+def _paths(env: Mapping[str, str], name: str) -> tuple[Path, ...]:
+    paths = tuple(Path(part.strip()) for part in env.get(name, "").split(",") if part.strip())
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise HilConfigError(f"{name}: no such credentials file: {', '.join(missing)}")
+    return paths
 
 
 def _channel(env: Mapping[str, str]) -> int | None:

@@ -1,0 +1,68 @@
+"""APS fragmentation as a simulated device does it: split what does not fit one APS payload, and
+reassemble what the hub sent in fragments.
+
+Sizes follow the shared radio contract: an unfragmented APS payload is at most the NCP's
+`maximumPayloadLength` (82 bytes), 74 when APS-encrypted (the auxiliary header and MIC take 8); a
+longer message goes as fragments of that size, every fragment carrying the message's APS counter and
+its (index, count). The air in this simulation does not lose frames between a device and its parent,
+so there are no fragment acknowledgements or retries here: a message whose fragments arrive out of
+order or incomplete is dropped, as a real APS layer would drop it once its reassembly timer ran out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import zigpy.types as t
+
+from hubfw.radio.han import ApsFrame
+from hubfw.sim.devices.zdo import MAX_APS_PAYLOAD
+
+APS_SECURITY_OVERHEAD = 8
+"""Bytes APS security adds (auxiliary header and MIC), taken from the payload's room."""
+MAX_FRAGMENTS = 255
+
+
+def payload_limit(encrypted: bool) -> int:
+    """The largest APS payload one frame carries: 82 bytes, 74 under APS encryption."""
+    return MAX_APS_PAYLOAD - (APS_SECURITY_OVERHEAD if encrypted else 0)
+
+
+def fragment(frame: ApsFrame) -> list[ApsFrame]:
+    """`frame` alone if it fits one APS payload, else its fragments in order (same APS counter)."""
+    limit = payload_limit(frame.aps_encrypted)
+    if len(frame.payload) <= limit:
+        return [frame]
+    count = math.ceil(len(frame.payload) / limit)
+    if count > MAX_FRAGMENTS:
+        raise ValueError(f"a {len(frame.payload)}-byte message needs {count} APS fragments; at most 255 exist")
+    return [dataclasses.replace(frame, payload=frame.payload[index * limit:(index + 1) * limit],
+                                fragment=(index, count)) for index in range(count)]
+
+
+_MessageKey = tuple[t.EUI64, int, int, int, int]
+"""Sender, profile, cluster, source and destination endpoint: one message in reassembly per key."""
+
+
+class Reassembly:
+    """Fragments from the hub collected into whole messages, one message at a time per sender and cluster."""
+
+    def __init__(self) -> None:
+        self._partial: dict[_MessageKey, list[ApsFrame]] = {}
+
+    def add(self, frame: ApsFrame) -> ApsFrame | None:
+        """The whole message once `frame` completes it; an unfragmented frame is whole already."""
+        if frame.fragment is None:
+            return frame
+        index, count = frame.fragment
+        key = (frame.src_ieee, frame.profile, frame.cluster, frame.src_ep, frame.dst_ep)
+        parts = [] if index == 0 else self._partial.pop(key, [])
+        if len(parts) != index or not 0 <= index < count:
+            self._partial.pop(key, None)
+            return None
+        parts.append(frame)
+        if index + 1 < count:
+            self._partial[key] = parts
+            return None
+        return dataclasses.replace(frame, payload=b"".join(part.payload for part in parts), fragment=None)
