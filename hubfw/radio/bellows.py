@@ -72,6 +72,15 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
     max_aps_payload = DEFAULT_APS_MAX_PAYLOAD
     """Replaced by the NCP's own figure (EZSP maximumPayloadLength) once started."""
 
+    async def _reset(self) -> None:
+        """bellows resets the NCP after writing a new network (first start) and when it repairs one, but
+        registers the endpoints only when it connects; the NCP forgets them in a reset, so until the next
+        start its stack would answer a device's Match_Desc_req for the Smart Energy endpoint with nothing.
+        Register them again right after the reset, while the network is down (addEndpoint needs that)."""
+        await super()._reset()
+        self._created_device_endpoints.clear()
+        await self.register_endpoints()
+
     async def start_network(self) -> None:
         await super().start_network()
         try:

@@ -1,7 +1,7 @@
 """`hubfw serve --radio sim`: the simulated EZSP NCP on a pty, with a small simulated HAN, under the real clock.
 
-The hub opens the pty through `open_bellows_radio` exactly as it opens a dongle (see `open_simulated_radio`),
-so a served hub on the simulator takes the production code path end to end; only the serial device differs. The NCP keeps its
+The hub opens the pty through `open_bellows_radio` exactly as it opens a dongle, so a served hub on the
+simulator takes the production code path end to end; only the serial device differs. The NCP keeps its
 tokens in `DIR/ncp`, so a restarted `serve` finds the same network. The default devices are GB devices:
 they run CBKE with certificates from the test CA the hub keeps in `DIR/cbke/ca` (the one it certifies
 itself with when serving on the simulator without `--cbke`).
@@ -20,12 +20,11 @@ from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub import Hub
 from hubfw.hub_credentials import issue_sim_credentials
-from hubfw.radio import SerialSettings
+from hubfw.radio import SerialSettings, open_bellows_radio
 from hubfw.radio.bellows import HubControllerApplication
 from hubfw.sim.demo import HCALCS_IMAGE_TYPE, MANUFACTURER, OLD_VERSION, PPMID_IMAGE_TYPE
 from hubfw.sim.devices import OtaClientDevice, SimulatedHan, gb_session, hcalcs, ppmid
 from hubfw.sim.ncp import SimulatedNcp
-from hubfw.sim.world import open_simulated_radio
 
 SIMULATED_RADIO = "sim"
 NCP_DIR_NAME = "ncp"
@@ -77,7 +76,7 @@ class SimulatedRadio:
 
     async def open(self, hub_state_dir: Path) -> HubControllerApplication:
         self.port = await self.ncp.start()
-        return await open_simulated_radio(self.ncp, SerialSettings(self.port, channel=self.channel), hub_state_dir)
+        return await open_bellows_radio(SerialSettings(self.port, channel=self.channel), hub_state_dir)
 
     async def join_devices(self, hub: Hub) -> None:
         """Open the network, let the HAN run under the real clock, and return once the hub knows every device."""

@@ -41,22 +41,6 @@ class ScenarioTimeout(HubfwError):
     """A simulated scenario did not reach its goal within its virtual-time budget."""
 
 
-async def open_simulated_radio(ncp: SimulatedNcp, settings: SerialSettings,
-                               directory: Path) -> HubControllerApplication:
-    """The hub's bellows radio on the simulated NCP, with the hub's endpoints registered in the NCP.
-
-    On a first start bellows registers the endpoints, forms the network and then resets the NCP, which
-    forgets them (bellows 1.2.1 registers endpoints only when it connects), so the coordinator's stack
-    would answer a device's Match_Desc_req for the Smart Energy endpoint with nothing. Opening bellows
-    once more on the formed network registers them, as the next start of a real bench does."""
-    formed = ncp.network_formed
-    app = await open_bellows_radio(settings, directory)
-    if formed:
-        return app
-    await app.shutdown()
-    return await open_bellows_radio(settings, directory)
-
-
 class SimulatedWorld:
     """Hub + bellows + simulated NCP + simulated HAN; `async with` starts and stops all of it."""
 
@@ -77,7 +61,7 @@ class SimulatedWorld:
 
     async def _open_radio(self, directory: Path) -> HubControllerApplication:
         self.port = await self.ncp.start()
-        return await open_simulated_radio(self.ncp, SerialSettings(self.port, channel=CHANNEL), directory)
+        return await open_bellows_radio(SerialSettings(self.port, channel=CHANNEL), directory)
 
     @property
     def radio_description(self) -> str:

@@ -70,6 +70,15 @@ async def test_a_smart_energy_device_downloads_through_bellows_and_the_ncp(ncp_h
     assert [(a.entity, int(a.code)) for a in read_alert_log(hub.alert_log.path)] == [(meter, 0x8F8A)]
 
 
+async def test_the_ncp_keeps_the_hubs_endpoints_after_the_first_network_formation(ncp_hub) -> None:
+    """bellows resets the NCP after forming a network; the endpoints must be registered again, or the
+    stack answers a device's Smart Energy Match_Desc_req with nothing until the next start."""
+    hub, ncp, _ = ncp_hub
+    assert ncp.stats.commands["formNetwork"] == 1  # this start formed the network (and reset the NCP after)
+
+    assert SE_ENDPOINT in ncp.endpoints and ncp.endpoints[SE_ENDPOINT].profile == 0x0109
+
+
 def test_serial_settings_and_the_se_endpoint_reach_the_bellows_config(tmp_path: Path) -> None:
     settings = SerialSettings("socket://192.0.2.7:6638", baudrate=460800, flow_control="hardware", channel=20)
     config = HubControllerApplication.SCHEMA(hub_zigpy_config(tmp_path, settings.device_config(), settings.channel))

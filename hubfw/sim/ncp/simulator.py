@@ -15,10 +15,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import zigpy.types as zt
+import zigpy.zdo.types as zdo_t
 
 from hubfw.cbke import DeviceCredentials
 from hubfw.errors import HubfwError
@@ -98,6 +100,11 @@ class SimulatedNcp:
     @property
     def network_up(self) -> bool:
         return self._stack.network_up
+
+    @property
+    def endpoints(self) -> Mapping[int, zdo_t.SimpleDescriptor]:
+        """The endpoints the host registered since the NCP's last reset: what its stack answers ZDO requests from."""
+        return MappingProxyType(self._stack.endpoints)
 
     @property
     def faults(self) -> AshFaults:
