@@ -87,7 +87,7 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
     )
     clock = SystemClock()
     if radio == SIMULATED_RADIO:
-        simulated = SimulatedRadio(state_dir, clock, channel=channel)
+        simulated = SimulatedRadio(state_dir, clock, channel=channel, cbke_library=cbke_on_ncp)
         asyncio.run(_serve(Hub(state_dir, simulated.open, clock, config), radio, simulated))
         return
     spec: str | SerialSettings = radio

@@ -19,12 +19,13 @@ from hubfw.clock import Clock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub import Hub
-from hubfw.hub_credentials import issue_sim_credentials
+from hubfw.hub_credentials import hub_sim_credentials, issue_sim_credentials
 from hubfw.radio import SerialSettings, open_bellows_radio
 from hubfw.radio.bellows import HubControllerApplication
 from hubfw.sim.demo import HCALCS_IMAGE_TYPE, MANUFACTURER, OLD_VERSION, PPMID_IMAGE_TYPE
 from hubfw.sim.devices import OtaClientDevice, SimulatedHan, gb_session, hcalcs, ppmid
 from hubfw.sim.ncp import SimulatedNcp
+from hubfw.sim.ncp.network import TokenStore
 
 SIMULATED_RADIO = "sim"
 NCP_DIR_NAME = "ncp"
@@ -63,9 +64,16 @@ class SimulatedRadio:
     the hub has stopped."""
 
     def __init__(self, state_dir: Path, clock: Clock, *, channel: int | None = None, ezsp_version: int = 13,
-                 devices: Sequence[OtaClientDevice] | None = None) -> None:
+                 devices: Sequence[OtaClientDevice] | None = None, cbke_library: bool = False) -> None:
+        """`cbke_library` builds the NCP with Silicon Labs' CBKE library and the hub's certificates for both
+        suites from the state directory's test CA, as a Smart Energy dongle carries them from the factory
+        (for `serve --cbke-on-ncp`)."""
         self.han = SimulatedHan(clock, default_devices(state_dir, clock) if devices is None else devices)
-        self.ncp = SimulatedNcp(state_dir / NCP_DIR_NAME, ezsp_version=ezsp_version, han=self.han)
+        ncp_dir = state_dir / NCP_DIR_NAME
+        ncp_ieee = TokenStore(ncp_dir).load(None).ieee  # the certificates name the dongle's EUI-64
+        credentials = hub_sim_credentials(state_dir, ncp_ieee, clock) if cbke_library else ()
+        self.ncp = SimulatedNcp(ncp_dir, ezsp_version=ezsp_version, han=self.han, ieee=ncp_ieee,
+                                cbke_library=cbke_library, cbke_credentials=credentials)
         self.channel = DEFAULT_CHANNEL if channel is None else channel
         self.port: str | None = None
         self._driver: asyncio.Task[None] | None = None

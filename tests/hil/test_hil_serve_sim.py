@@ -22,14 +22,17 @@ READY_TIMEOUT = 30  # seconds to import zigpy, start bellows on the pty and join
 SERVE = [sys.executable, "-c", "from hubfw.hubcli import serve; serve()"]
 
 
-def start_serving(state_dir: Path) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([*SERVE, "--radio", "sim", "--state", str(state_dir)], stderr=subprocess.PIPE)
-    ready, _, _ = select.select([process.stderr], [], [], READY_TIMEOUT)
-    line = process.stderr.readline().decode() if ready else ""
-    if "serving on" not in line:
-        process.kill()
-        pytest.fail(f"hubfw serve --radio sim did not start: {line!r} {process.stderr.read().decode()!r}")
-    return process, line
+def start_serving(state_dir: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([*SERVE, "--radio", "sim", "--state", str(state_dir), *options], stderr=subprocess.PIPE)
+    deadline, seen = time.monotonic() + READY_TIMEOUT, []
+    while not seen or "serving on" not in seen[-1]:  # log lines (a device's refused key exchange) may come first
+        ready, _, _ = select.select([process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+        line = process.stderr.readline().decode() if ready else ""
+        if not line:
+            process.kill()
+            pytest.fail(f"hubfw serve --radio sim did not start: {seen!r} {process.stderr.read().decode()!r}")
+        seen.append(line)
+    return process, seen[-1]
 
 
 @pytest.mark.hil
@@ -57,3 +60,28 @@ def test_serve_on_the_simulated_ncp_shows_its_path_and_stops_cleanly(tmp_path: P
     assert not socket_path(state_dir).exists()
     tokens = json.loads((state_dir / "ncp" / "ncp.json").read_text())
     assert expected <= set(map(str.lower, tokens["devices"]))
+
+
+@pytest.mark.hil
+@simulator_only
+def test_serve_on_a_simulated_smart_energy_ncp_lets_its_cbke_library_key_the_devices(tmp_path: Path) -> None:
+    """`--cbke-on-ncp` on `--radio sim`: the NCP is built with the CBKE library and certificates naming its own
+    EUI-64; the library runs one exchange at a time, so the first device to ask gets its key at once."""
+    state_dir = tmp_path / "state"
+    process, _ = start_serving(state_dir, "--cbke-on-ncp")
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            client = ControlClient(state_dir)
+            keyed = [device for device in client.call("devices") if device["key_establishment"]]
+            if keyed or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        status = client.call("status")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=READY_TIMEOUT)
+
+    assert keyed and {device["key_establishment"] for device in keyed} == {"suite2"}
+    assert status["han"]["cbke_on_ncp"] is True
+    assert process.returncode == 0, stderr.decode()

@@ -10,18 +10,15 @@ from pathlib import Path
 import bellows.types as bt
 import pytest
 import zigpy.types as t
-from click.testing import CliRunner
 from hub_han_device import INSTALL_CODE, DeviceHan, HanDevice
 
 from hubfw.cbke.cli import issue_credentials
-from hubfw.cli import HubfwGroup
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.hub import Hub, HubConfig, HubError
 from hubfw.hub_credentials import read_presented
-from hubfw.hubcli import serve
 from hubfw.radio import SerialSettings
 from hubfw.radio.bellows import open_bellows_radio
 from hubfw.radio.ncp_cbke import NcpCbkeError
@@ -156,13 +153,3 @@ def test_host_credentials_and_cbke_on_ncp_exclude_each_other(ca: CertificateAuth
     with pytest.raises(HubError, match="either --cbke FILE .* or --cbke-on-ncp"):
         HubConfig(cbke_credentials=(credentials,), cbke_on_ncp=True)
 
-
-def test_serve_cbke_on_ncp_on_the_stock_simulated_dongle_is_one_error_line(tmp_path: Path) -> None:
-    group = HubfwGroup("hubfw")
-    group.add_command(serve)
-    result = CliRunner().invoke(group, ["serve", "--radio", "sim", "--cbke-on-ncp", "--state", str(tmp_path / "s")])
-
-    assert result.exit_code == 1
-    [line] = result.output.splitlines()
-    assert line.startswith("hubfw: error: the dongle firmware lacks the Silicon Labs CBKE library")
-    assert line.endswith("host-side CBKE with --cbke FILE is the alternative")
