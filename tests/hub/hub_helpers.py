@@ -1,4 +1,5 @@
-"""Helpers for the hub tests: test images, a hub on the virtual radio, joining raw OTA test devices.
+"""Helpers for the hub tests: test images, a hub on the virtual radio or on bellows over a simulated NCP's pty,
+joining raw OTA test devices.
 
 A module of its own (not conftest) so that `from hub_helpers import ...` cannot pick up another
 directory's conftest when the whole suite runs."""
@@ -12,9 +13,9 @@ import zigpy.types as t
 from hub_ota_client import OtaHan, RawOtaClient
 
 from hubfw.clock import VirtualClock
-from hubfw.hub import Hub
+from hubfw.hub import Hub, HubConfig
 from hubfw.ota.image import build_image
-from hubfw.radio import open_virtual_radio
+from hubfw.radio import SerialSettings, open_bellows_radio, open_virtual_radio
 
 MANUFACTURER = 0x1234
 IMAGE_TYPE = 0x0101
@@ -32,6 +33,12 @@ def make_ota_file(payload_size: int = 3000, version: int = NEW_VERSION, seed: in
 
 def make_hub(state_dir: Path, han: OtaHan, clock: VirtualClock) -> Hub:
     return Hub(state_dir, lambda directory: open_virtual_radio(directory, han), clock)
+
+
+def bellows_hub(state_dir: Path, port: str, config: HubConfig | None = None) -> Hub:
+    """A hub on unmodified bellows over the simulated NCP's pty at `port`, on a virtual clock."""
+    return Hub(state_dir, lambda directory: open_bellows_radio(SerialSettings(port, channel=15), directory),
+               VirtualClock(), config)
 
 
 async def join_client(hub: Hub, han: OtaHan, eui64: str, nwk: int, *, profile: int = 0x0109,

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 import zigpy.types as t
-from hub_helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file
+from hub_helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, bellows_hub, make_ota_file
 from hub_ota_client import IMAGE_BLOCK, OtaHan, RawOtaClient, assert_answered_in_kind
 
-from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.hub import Hub, read_alert_log
 from hubfw.radio import SE_ENDPOINT, HubControllerApplication, SerialSettings
-from hubfw.radio.bellows import open_bellows_radio
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.sim import SimulatedNcp
 
@@ -39,7 +37,7 @@ async def ncp_hub(tmp_path: Path) -> AsyncIterator[tuple[Hub, SimulatedNcp, OtaH
     han = OtaHan()
     ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     port = await ncp.start()
-    hub = Hub(tmp_path / "state", lambda d: open_bellows_radio(SerialSettings(port, channel=15), d), VirtualClock())
+    hub = bellows_hub(tmp_path / "state", port)
     try:
         await asyncio.wait_for(hub.start(), WAIT)
         yield hub, ncp, han

@@ -14,13 +14,12 @@ import pytest
 import zigpy.types as t
 from click.testing import CliRunner
 from hub_han_device import INSTALL_CODE, DeviceHan, HanDevice
-from hub_helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file
+from hub_helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, bellows_hub, make_ota_file
 
 from hubfw.alerts import activation_alert
 from hubfw.cbke.cli import issue_credentials
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.suites import CryptoSuite
-from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.han.gbcs import CraFlag, general_signing
@@ -28,8 +27,6 @@ from hubfw.han.gbcs_alert import entity_id, gbcs_alert_message
 from hubfw.hub import Hub, HubConfig, read_alert_log
 from hubfw.hub_credentials import issue_sim_credentials
 from hubfw.hubcli import alerts
-from hubfw.radio import SerialSettings
-from hubfw.radio.bellows import open_bellows_radio
 from hubfw.sim import SimulatedNcp
 
 WAIT = 60  # bellows over a pty on a loaded machine; never reached when things work
@@ -53,8 +50,7 @@ async def han_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     han = DeviceHan()
     ncp = SimulatedNcp(tmp_path / "ncp", han=han, ezsp_version=getattr(request, "param", 13))
     port = await ncp.start()
-    hub = Hub(tmp_path / "state", lambda d: open_bellows_radio(SerialSettings(port, channel=15), d), VirtualClock(),
-              HubConfig(cbke_sim_ca=True))
+    hub = bellows_hub(tmp_path / "state", port, HubConfig(cbke_sim_ca=True))
     try:
         await asyncio.wait_for(hub.start(), WAIT)
         yield hub, ncp, han
@@ -184,8 +180,7 @@ async def test_after_a_restart_the_hub_still_knows_the_key_and_serves_under_it(t
     port = await ncp.start()
 
     def restartable() -> Hub:
-        return Hub(tmp_path / "state", lambda d: open_bellows_radio(SerialSettings(port, channel=15), d),
-                   VirtualClock(), HubConfig(cbke_sim_ca=True))
+        return bellows_hub(tmp_path / "state", port, HubConfig(cbke_sim_ca=True))
 
     try:
         first = restartable()

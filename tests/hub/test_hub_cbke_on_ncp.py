@@ -11,6 +11,7 @@ import bellows.types as bt
 import pytest
 import zigpy.types as t
 from hub_han_device import INSTALL_CODE, DeviceHan, HanDevice
+from hub_helpers import bellows_hub
 
 from hubfw.cbke.cli import issue_credentials
 from hubfw.cbke.ecqv import CertificateAuthority
@@ -19,8 +20,6 @@ from hubfw.clock import VirtualClock
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.hub import Hub, HubConfig, HubError
 from hubfw.hub_credentials import read_presented
-from hubfw.radio import SerialSettings
-from hubfw.radio.bellows import open_bellows_radio
 from hubfw.radio.ncp_cbke import NcpCbkeError
 from hubfw.sim import SimulatedNcp
 
@@ -44,8 +43,7 @@ def ca() -> CertificateAuthority:
 
 
 def ncp_hub(tmp_path: Path, port: str) -> Hub:
-    return Hub(tmp_path / "state", lambda d: open_bellows_radio(SerialSettings(port, channel=15), d), VirtualClock(),
-               HubConfig(cbke_on_ncp=True))
+    return bellows_hub(tmp_path / "state", port, HubConfig(cbke_on_ncp=True))
 
 
 @pytest.fixture
