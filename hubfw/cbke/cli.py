@@ -17,6 +17,8 @@ from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
 
 DEFAULT_ISSUER = "48:55:42:46:57:43:41:31"  # "HUBFWCA1" in ASCII
+DEFAULT_CA_DIR = "cbke-ca"
+"""Where `ca new` puts the CA and `issue` finds it unless told otherwise, so the two commands chain bare."""
 _SUITE = click.Choice(["1", "2"])
 _DAY = 86_400
 
@@ -45,7 +47,8 @@ def ca_group() -> None:
 
 
 @ca_group.command("new")
-@click.option("--out", "directory", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.option("--out", "directory", default=DEFAULT_CA_DIR, show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
 @click.option("--issuer", type=EUI64, default=DEFAULT_ISSUER, show_default=True, help="Issuer ID for certificates.")
 @click.option("--suite", "suites", type=_SUITE, multiple=True, help="Crypto suite(s) to create (default: both).")
 @click.option("--force", is_flag=True, help="Overwrite an existing CA in DIR.")
@@ -57,14 +60,19 @@ def ca_new(directory: Path, issuer: t.EUI64, suites: tuple[str, ...], force: boo
 
 
 @cbke.command("issue")
-@click.option("--ca", "ca_dir", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.option("--ca", "ca_dir", default=DEFAULT_CA_DIR, show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
 @click.option("--eui64", "subject", required=True, type=EUI64, help="The device the certificate is for.")
 @click.option("--suite", required=True, type=_SUITE, help="1 = sect163k1 (48-byte cert), 2 = sect283k1 (74-byte).")
 @click.option("--valid-days", type=click.IntRange(min=1), help="Suite 2 only: expiry (default: never).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.json")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.json",
+              help="default: <eui64 hex>-suite<N>.json here")
 @click.option("--force", is_flag=True, help="Overwrite OUT.json.")
-def issue(ca_dir: Path, subject: t.EUI64, suite: str, valid_days: int | None, output: Path, force: bool) -> None:
-    """Issue a certificate and private key for a device (written together to OUT.json)."""
+def issue(ca_dir: Path, subject: t.EUI64, suite: str, valid_days: int | None, output: Path | None,
+          force: bool) -> None:
+    """Issue a certificate and private key for a device (written together to OUT.json, mode 0600)."""
+    if output is None:
+        output = Path(f"{str(subject).replace(':', '')}-suite{suite}.json")
     credentials = issue_credentials(load_ca(ca_dir, CryptoSuite(int(suite))), subject, valid_days, SystemClock())
     save_device(credentials, output, overwrite=force)
     click.echo(f"{output}: suite {suite} certificate for {subject}")

@@ -53,6 +53,22 @@ def test_cli_issues_credentials_that_agree_with_each_other(ca_dir: Path, tmp_pat
     assert hub.static_key.private_bytes().hex() not in shown.output
 
 
+def test_the_bare_commands_of_the_issue_chain_in_the_working_directory(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hubfw cbke ca new` then `hubfw cbke issue --eui64 X --suite 2`, nothing else: the CA lands in ./cbke-ca
+    and the credentials in ./<eui64 hex>-suite2.json."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    assert runner.invoke(cbke, ["ca", "new"]).exit_code == 0
+    result = runner.invoke(cbke, ["issue", "--eui64", METER, "--suite", "2"])
+
+    assert result.exit_code == 0, result.output
+    issued = load_device(tmp_path / "000d6f0000000002-suite2.json")
+    assert issued.eui64 == parse_eui64(METER) and issued.suite is CryptoSuite.SUITE_2
+    assert issued.ca_public_key == load_ca(tmp_path / "cbke-ca", CryptoSuite.SUITE_2).public_key
+
+
 def test_suite2_validity_comes_from_the_injected_clock(ca_dir: Path, tmp_path: Path) -> None:
     clock = VirtualClock(start=1_767_225_600)
     credentials = issue_credentials(load_ca(ca_dir, CryptoSuite.SUITE_2), parse_eui64(METER), 30, clock)
