@@ -1,14 +1,17 @@
-"""Fuzz hubfw's two untrusted-input decoders: the OTA upgrade file parser and the OTA server's ZCL decoder.
+"""Fuzz hubfw's untrusted-input decoders: the OTA upgrade file parser, the OTA server and the SE endpoint.
 
 Usage (from the repository root, with the project's virtualenv):
 
     .venv/bin/python tools/fuzz.py ota-file --runs 100000
     .venv/bin/python tools/fuzz.py zcl-ota --runs 100000
+    .venv/bin/python tools/fuzz.py zcl-han --runs 100000
     .venv/bin/python tools/fuzz.py zcl-ota --replay tests/fuzz/crashers/zcl-ota/crash-….bin
 
 Targets (properties in each module's docstring):
     ota-file   OtaImage.parse, `image inspect`'s summary and admit()      (tools/fuzz_ota_file.py)
     zcl-ota    OtaServer.handle/tick on the real ImageStore, in scenarios (tools/fuzz_zcl_ota.py)
+    zcl-han    HanServer.handle/tick/send_gbcs (Basic, Time, Metering, Tunneling, suite-1 Key
+               Establishment) from four senders, some holding CBKE keys, in scenarios (tools/fuzz_zcl_han.py)
 
 Engines (--engine):
     atheris    coverage-guided (libFuzzer through atheris: `pip install atheris`, CPython 3.11 wheels
@@ -20,14 +23,16 @@ Engines (--engine):
     auto       atheris when it is installed, else mutate (the default)
 
 Every run starts from the seed corpus (valid images / valid request scenarios built with
-hubfw.ota.image.build_image and zigpy's schemas) plus the regression crashers. Each new kind of
-failure is minimised and saved to tests/fuzz/crashers/<target>/ (change with --crashers, or
---no-save), where tests/fuzz replays it on every `make test`. The summary gives inputs run, runs/s,
-unique failures with their first traceback, outcomes by kind (the rejections by error class and
-message, numbers blanked) and, under atheris, libFuzzer's coverage. Exit status 0 only if no input failed.
+hubfw.ota.image.build_image and zigpy's schemas, recorded Key Establishment exchanges) plus the
+regression crashers. Each new kind of failure is minimised and saved to tests/fuzz/crashers/<target>/
+(change with --crashers, or --no-save), where tests/fuzz replays it on every `make test`. The summary
+gives inputs run, runs/s, unique failures with their first traceback, outcomes by kind (the rejections
+by error class and message, numbers blanked) and, under atheris, libFuzzer's coverage. Exit status 0
+only if no input failed.
 
-100 000 inputs take about 2 minutes for ota-file and 6 for zcl-ota on one core of a shared 2-core
-machine (ota-file: ~800 inputs/s under atheris, ~2000/s with mutate; zcl-ota: ~285/s either way).
+100 000 inputs take about 2 minutes for ota-file, 6 for zcl-ota and 3 to 4 for zcl-han on one core of a
+shared 2-core machine (ota-file: ~800 inputs/s under atheris, ~2000/s with mutate; zcl-ota: ~285/s
+either way; zcl-han: ~525/s under atheris, ~450/s with mutate).
 """
 
 from __future__ import annotations
@@ -46,8 +51,8 @@ from pathlib import Path
 
 from fuzz_engine import CRASHERS_ROOT, Session, Stats, Target, fuzz_with_mutator, load_inputs, run_input, save_input
 
-TARGET_MODULES = {"ota-file": "fuzz_ota_file", "zcl-ota": "fuzz_zcl_ota"}
-INSTRUMENTED = {"ota-file": ["hubfw", "construct"], "zcl-ota": ["hubfw"]}
+TARGET_MODULES = {"ota-file": "fuzz_ota_file", "zcl-ota": "fuzz_zcl_ota", "zcl-han": "fuzz_zcl_han"}
+INSTRUMENTED = {"ota-file": ["hubfw", "construct"], "zcl-ota": ["hubfw"], "zcl-han": ["hubfw"]}
 """Packages atheris instruments for coverage: hubfw, and construct under the file parser. zigpy is left
 out: instrumenting it halves the ZCL target's speed for little more reach into hubfw's decoder."""
 SHOWN_KINDS = 40

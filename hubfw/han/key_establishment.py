@@ -127,8 +127,8 @@ class KeyEstablishmentServer:
             return []
         self.tick()  # a stale session must not hold a slot or accept a late step
         header = received.header
-        if header.is_general:
-            if header.command_id == foundation.GeneralCommand.Read_Attributes:
+        if header.is_general:  # the cluster has no manufacturer-specific attributes to read
+            if header.command_id == foundation.GeneralCommand.Read_Attributes and not header.is_manufacturer_specific:
                 return self._read_attributes_response(received)
             return []
         if header.is_manufacturer_specific:

@@ -10,7 +10,8 @@ Frames this endpoint does not serve get the ZCL answer a server owes (and never 
 manufacturer-specific commands → UNSUP_MANUF_CLUSTER/GENERAL_COMMAND; cluster commands of Basic, Time
 or Metering and global commands other than Read Attributes → UNSUP_CLUSTER/GENERAL_COMMAND; frames in
 the server-to-client direction (answers to the hub) are dropped, except a Metering read of the
-client's notification attributes; frames that are not ZCL at all are dropped. When the hub runs Key
+client's notification attributes; frames that are not ZCL at all, and Default Responses (ZCL never
+answers one, manufacturer-specific or not), are dropped. When the hub runs Key
 Establishment, Tunneling frames from a device without a CBKE link key, or not APS-encrypted, are
 refused with NOT_AUTHORIZED (`HanConfig.require_key_establishment`).
 """
@@ -150,7 +151,7 @@ class HanServer:
             return []
         header = request.header
         if header.is_manufacturer_specific:
-            if not header.client_to_server:
+            if not header.client_to_server or (header.is_general and header.command_id == _DEFAULT_RESPONSE):
                 return []
             status = Status.UNSUP_MANUF_GENERAL_COMMAND if header.is_general else Status.UNSUP_MANUF_CLUSTER_COMMAND
             return request.default_response(status)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import fuzz_ota_file
+import fuzz_zcl_han
 import fuzz_zcl_ota
 import pytest
 from fuzz_engine import CRASHERS_ROOT, Target, run_input
 
-TARGETS = {target.name: target for target in (fuzz_ota_file.TARGET, fuzz_zcl_ota.TARGET)}
+TARGETS = {target.name: target for target in (fuzz_ota_file.TARGET, fuzz_zcl_ota.TARGET, fuzz_zcl_han.TARGET)}
 CRASHERS = [
     pytest.param(name, path, id=f"{name}/{path.name}")
     for name in TARGETS
@@ -50,4 +51,26 @@ def test_zcl_seeds_reach_every_serving_path_of_the_real_store() -> None:
         "manufacturer-specific command -> Default_Response UNSUP_MANUF_CLUSTER_COMMAND",
         "query_specific_file -> Default_Response UNSUP_CLUSTER_COMMAND",
         "no ZCL header -> no reply",
+    } <= reached
+
+
+def test_han_seeds_reach_every_cluster_and_the_whole_tunnel_and_key_exchange() -> None:
+    reached = _outcomes(fuzz_zcl_han.TARGET)
+    assert {
+        "0800 cluster 0x00 -> initiate_key_establishment_response",
+        "0800 cluster 0x02 -> confirm_key_data_response",
+        "0800 cluster 0x00 -> terminate_key_establishment UNKNOWN_ISSUER",
+        "0800 cluster 0x00 -> terminate_key_establishment NO_RESOURCES",
+        "0704 cluster 0x00 -> request_tunnel_response SUCCESS",
+        "0704 cluster 0x00 -> hub transfer_data, request_tunnel_response SUCCESS",
+        "0704 cluster 0x00 -> Default_Response NOT_AUTHORIZED",
+        "0704 cluster 0x02 -> Default_Response SUCCESS, hub transfer_data",
+        "0704 cluster 0x02 -> transfer_data_error WRONG_DEVICE",
+        "0704 cluster 0x06 -> supported_tunnel_protocols_response",
+        "0000 general 0x00 -> Read_Attributes_rsp",
+        "000A general 0x00 -> Read_Attributes_rsp",
+        "0702 general to client 0x00 -> Read_Attributes_rsp",
+        "send_gbcs -> queued",
+        "not for this endpoint -> no reply",
+        "not ZCL -> no reply",
     } <= reached

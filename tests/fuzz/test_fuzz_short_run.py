@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import fuzz_ota_file
+import fuzz_zcl_han
 import fuzz_zcl_ota
 import pytest
 from fuzz_engine import Session, Target, fuzz_with_mutator
 
-RUNS = {"ota-file": 4000, "zcl-ota": 1200}
+RUNS = {"ota-file": 4000, "zcl-ota": 1200, "zcl-han": 800}
 SEED = 20261121
 
 
-@pytest.mark.parametrize("target", [fuzz_ota_file.TARGET, fuzz_zcl_ota.TARGET], ids=lambda target: target.name)
+@pytest.mark.parametrize(
+    "target", [fuzz_ota_file.TARGET, fuzz_zcl_ota.TARGET, fuzz_zcl_han.TARGET], ids=lambda target: target.name
+)
 def test_short_fuzz_run_finds_no_failure(target: Target) -> None:
     session = Session(target, crashers=None, minimize_runs=200)
     stats = fuzz_with_mutator(session, RUNS[target.name], SEED, target.seeds())
