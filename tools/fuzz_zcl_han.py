@@ -47,6 +47,7 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from fuzz_engine import PropertyViolation, Target, judge_rejection, mutate_bytes
+from fuzz_zcl import parse_strictly, parse_zcl
 from hubfw.alerts import activation_alert
 from hubfw.cbke import ecqv, keys
 from hubfw.cbke.agreement import DeviceCredentials
@@ -467,25 +468,11 @@ def _check_push(world: World, frame: OutgoingFrame, device: t.EUI64, profile: in
 
 
 def parse_frame(zcl: bytes) -> tuple[foundation.ZCLHeader, bytes]:
-    try:
-        header, payload = foundation.ZCLHeader.deserialize(zcl)
-    except ValueError as exc:
-        raise PropertyViolation("server sent a frame that is not ZCL", f"{zcl.hex()}: {exc}") from None
+    header, payload = parse_zcl(zcl)
     control = header.frame_control
     if control.is_manufacturer_specific or not (control.is_general or control.is_cluster):
         raise PropertyViolation("server frame with a manufacturer code or a reserved frame type", zcl.hex())
     return header, payload
-
-
-def parse_strictly(schema: type[foundation.CommandSchema], payload: bytes, name: str) -> foundation.CommandSchema:
-    """The whole payload must be this command, and re-encode to the same bytes."""
-    try:
-        body, rest = schema.deserialize(payload)
-    except (ValueError, KeyError) as exc:
-        raise PropertyViolation(f"{name} does not parse", f"{payload.hex()}: {exc}") from None
-    if rest or body.serialize() != payload:
-        raise PropertyViolation(f"{name} is not canonically encoded", payload.hex())
-    return body
 
 
 # ------------------------------------------------------------------ the oracle: state

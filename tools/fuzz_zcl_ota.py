@@ -32,6 +32,7 @@ from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import ImageBlockCommand, ImagePageCommand, QueryNextImageCommand
 
 from fuzz_engine import PropertyViolation, Target, mutate_bytes
+from fuzz_zcl import parse_strictly, parse_zcl
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
@@ -236,7 +237,7 @@ def _check_reply(
             raise PropertyViolation(
                 "a request answered with a general command other than Default Response", reply.zcl.hex()
             )
-        response = _parse_strictly(_DEFAULT_RESPONSE.schema, reply_payload, "Default Response")
+        response = parse_strictly(_DEFAULT_RESPONSE.schema, reply_payload, "Default Response")
         if response.command_id != header.command_id:
             raise PropertyViolation(
                 "Default Response names another command", f"{response.command_id} != {header.command_id}"
@@ -251,7 +252,7 @@ def _check_reply(
     if reply_header.command_id != _REPLIES_ALLOWED.get(header.command_id) or control.is_manufacturer_specific:
         raise PropertyViolation("a request answered with a command ZCL does not pair with it", reply.zcl.hex())
     command = _CLIENT_COMMANDS[reply_header.command_id]
-    body = _parse_strictly(command.schema, reply_payload, command.name)
+    body = parse_strictly(command.schema, reply_payload, command.name)
     if command.id == OtaReply.query_next_image_response.id:
         _check_query_response(body, offered)
     elif command.id == OtaReply.image_block_response.id:
@@ -261,25 +262,11 @@ def _check_reply(
 
 
 def _parse_server_frame(zcl: bytes) -> tuple[foundation.ZCLHeader, bytes]:
-    try:
-        header, payload = foundation.ZCLHeader.deserialize(zcl)
-    except ValueError as exc:
-        raise PropertyViolation("server sent a frame that is not ZCL", f"{zcl.hex()}: {exc}") from None
+    header, payload = parse_zcl(zcl)
     control = header.frame_control
     if control.direction != foundation.Direction.Server_to_Client or control.is_manufacturer_specific:
         raise PropertyViolation("server frame with the wrong direction or a manufacturer code", zcl.hex())
     return header, payload
-
-
-def _parse_strictly(schema: type[foundation.CommandSchema], payload: bytes, name: str) -> foundation.CommandSchema:
-    """The whole payload must be this command, and re-encode to the same bytes."""
-    try:
-        body, rest = schema.deserialize(payload)
-    except (ValueError, KeyError) as exc:
-        raise PropertyViolation(f"{name} does not parse", f"{payload.hex()}: {exc}") from None
-    if rest or body.serialize() != payload:
-        raise PropertyViolation(f"{name} is not canonically encoded", payload.hex())
-    return body
 
 
 def _check_query_response(body: foundation.CommandSchema, offered: ServedImage | None) -> None:
@@ -339,9 +326,9 @@ def check_unsolicited(frame: OutgoingFrame) -> None:
         raise PropertyViolation("unsolicited frame to an unknown device or cluster", repr(frame))
     header, payload = _parse_server_frame(frame.zcl)
     if header.frame_control.is_general and header.command_id == foundation.GeneralCommand.Read_Attributes:
-        _parse_strictly(_READ_ATTRIBUTES.schema, payload, "Read Attributes")
+        parse_strictly(_READ_ATTRIBUTES.schema, payload, "Read Attributes")
     elif header.frame_control.is_cluster and header.command_id == OtaReply.image_notify.id:
-        _parse_strictly(OtaReply.image_notify.schema, payload, "ImageNotify")
+        parse_strictly(OtaReply.image_notify.schema, payload, "ImageNotify")
     else:
         raise PropertyViolation("unexpected unsolicited command", frame.zcl.hex())
 
