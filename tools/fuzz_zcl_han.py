@@ -41,7 +41,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from unittest import mock
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -49,7 +48,6 @@ from zigpy.zcl import foundation
 from fuzz_engine import PropertyViolation, Target, judge_rejection, mutate_bytes
 from fuzz_zcl import parse_strictly, parse_zcl
 from hubfw.alerts import activation_alert
-from hubfw.cbke import ecqv, keys
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.keys import KeyPair
@@ -191,8 +189,8 @@ def decode_scenario(data: bytes) -> tuple[int, int, list[Step]]:
 
 
 class _SeededSecrets:
-    """`secrets` as hubfw.cbke's key and certificate issuing draws from it, seeded: the same credentials
-    in every process, so a saved input replays the same exchange."""
+    """A seeded source of randomness for hubfw.cbke's key and certificate issuing: the same credentials in
+    every process, so a saved input replays the same exchange."""
 
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(seed)
@@ -222,9 +220,7 @@ def credentials() -> Credentials:
     own, foreign = CertificateAuthority(ISSUER, _fixed_key(1)), CertificateAuthority(FOREIGN_ISSUER, _fixed_key(2))
 
     def issue(ca: CertificateAuthority, subject: t.EUI64, seed: int) -> DeviceCredentials:
-        seeded = _SeededSecrets(seed)
-        with mock.patch.object(ecqv, "secrets", seeded), mock.patch.object(keys, "secrets", seeded):
-            certificate, key = ca.issue_key_pair(subject)
+        certificate, key = ca.issue_key_pair(subject, randomness=_SeededSecrets(seed))
         return DeviceCredentials(certificate, key, ca.public_key)
 
     devices = {eui64: issue(own, eui64, 10 + index) for index, eui64 in enumerate(CERTIFIED)}

@@ -8,7 +8,6 @@ whose private key nobody holds, which the key-confirmation MACs then expose.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 import zigpy.types as t
@@ -16,7 +15,7 @@ import zigpy.types as t
 from hubfw.cbke.certificates import NO_EXPIRY, ImplicitCertificate, build_suite1, build_suite2
 from hubfw.cbke.curves import Point
 from hubfw.cbke.errors import BadCertificateError, InvalidKeyError, InvalidPointError
-from hubfw.cbke.keys import KeyPair
+from hubfw.cbke.keys import SYSTEM_RANDOMNESS, KeyPair, Randomness
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.ota.aes_mmo import aes_mmo_hash
 
@@ -93,15 +92,16 @@ class CertificateAuthority:
         valid_from: int = 0,
         valid_to: int = NO_EXPIRY,
         serial: int | None = None,
+        randomness: Randomness = SYSTEM_RANDOMNESS,
     ) -> IssuedCertificate:
         """Certify the subject's request point R_U = k_U * G (validity fields are suite 2 only)."""
         curve = self.suite.curve
         if request.curve is not curve:
             raise InvalidPointError(f"a suite {self.suite.value} certificate request must be a {curve.name} point")
         if serial is None:
-            serial = secrets.randbits(64)
+            serial = randomness.randbits(64)
         while True:
-            k = 1 + secrets.randbelow(curve.order - 1)
+            k = 1 + randomness.randbelow(curve.order - 1)
             point = curve.add(request, curve.multiply(k, curve.generator))
             if point is None:
                 continue
@@ -110,11 +110,13 @@ class CertificateAuthority:
             return IssuedCertificate(certificate, r)
 
     def issue_key_pair(
-        self, subject: t.EUI64, *, valid_from: int = 0, valid_to: int = NO_EXPIRY, serial: int | None = None
+        self, subject: t.EUI64, *, valid_from: int = 0, valid_to: int = NO_EXPIRY, serial: int | None = None,
+        randomness: Randomness = SYSTEM_RANDOMNESS,
     ) -> tuple[ImplicitCertificate, KeyPair]:
         """Play both sides for a test device: make its request key, certify it, finish its private key."""
-        request_key = KeyPair.generate(self.suite)
-        issued = self.issue(subject, request_key.public, valid_from=valid_from, valid_to=valid_to, serial=serial)
+        request_key = KeyPair.generate(self.suite, randomness)
+        issued = self.issue(subject, request_key.public, valid_from=valid_from, valid_to=valid_to, serial=serial,
+                            randomness=randomness)
         private = reconstruct_private_key(issued.certificate, request_key, issued.reconstruction_data, self.public_key)
         return issued.certificate, private
 

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hubfw.cbke.curves import Point
 from hubfw.cbke.errors import InvalidKeyError
 from hubfw.cbke.suites import CryptoSuite
+
+
+class Randomness(Protocol):
+    """Where keys and certificate serials come from: the `secrets` module, unless a test or a fuzzer needs the
+    same credentials in every process (a seeded source with these two methods)."""
+
+    def randbits(self, k: int, /) -> int: ...
+
+    def randbelow(self, exclusive_upper_bound: int, /) -> int: ...
+
+
+SYSTEM_RANDOMNESS: Randomness = secrets
 
 
 @dataclass(frozen=True)
@@ -27,8 +40,8 @@ class KeyPair:
         object.__setattr__(self, "public", public)
 
     @classmethod
-    def generate(cls, suite: CryptoSuite) -> KeyPair:
-        return cls(suite, 1 + secrets.randbelow(suite.curve.order - 1))
+    def generate(cls, suite: CryptoSuite, randomness: Randomness = SYSTEM_RANDOMNESS) -> KeyPair:
+        return cls(suite, 1 + randomness.randbelow(suite.curve.order - 1))
 
     @classmethod
     def from_bytes(cls, suite: CryptoSuite, data: bytes) -> KeyPair:
