@@ -1,12 +1,13 @@
-"""Credentials for the Key Establishment tests: one test CA per suite, the hub and two meters."""
+"""Credentials for the Key Establishment tests: one test CA per suite, the hub and two meters; their clock."""
 
 from __future__ import annotations
 
 import pytest
-from ke_harness import GAS_METER, HUB, ISSUER, METER, Party, make_party
+from ke_harness import GAS_METER, HUB, ISSUER, JAN_2026, METER, Party, make_party
 
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.suites import CryptoSuite
+from hubfw.clock import VirtualClock
 
 
 @pytest.fixture(scope="session", params=list(CryptoSuite), ids=lambda suite: f"suite{int(suite)}")
@@ -32,3 +33,9 @@ def meter(ca: CertificateAuthority) -> Party:
 @pytest.fixture(scope="session")
 def gas_meter(ca: CertificateAuthority) -> Party:
     return make_party(ca, GAS_METER)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """A day into the certificates' validity."""
+    return VirtualClock(JAN_2026 + 86400)

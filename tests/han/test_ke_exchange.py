@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ke_harness import HUB, ISSUER, JAN_2026, METER, Air, Party, make_party, received
+from ke_harness import HUB, ISSUER, METER, Air, Party, make_party, received
 from zigpy.zcl import foundation
 
 from hubfw.cbke.ecqv import CertificateAuthority
@@ -23,11 +23,6 @@ from hubfw.han.ke_wire import decode, receive
 from hubfw.server.frames import SMART_ENERGY_PROFILE, IncomingFrame
 
 CONFIG = KeyEstablishmentConfig(ephemeral_data_generate_time=5, confirm_key_generate_time=7, timeout_margin=3)
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(JAN_2026 + 86400)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from ke_harness import (
     FOREIGN_ISSUER,
     GAS_METER,
     HUB,
-    JAN_2026,
     METER,
     YEAR,
     Air,
@@ -39,11 +38,6 @@ from hubfw.han.ke_wire import encode, receive
 from hubfw.server.frames import OutgoingFrame
 
 CONFIG = KeyEstablishmentConfig(terminate_wait_time=12, busy_wait_time=40, max_sessions=1)
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(JAN_2026 + 86400)
 
 
 @pytest.fixture

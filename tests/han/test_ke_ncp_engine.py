@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from ke_harness import GAS_METER, HUB, JAN_2026, METER, Party, received, terminate_status
+from ke_harness import GAS_METER, HUB, METER, Party, received, terminate_status
 
 from hubfw.cbke.errors import CbkeError
 from hubfw.clock import VirtualClock
@@ -26,11 +26,6 @@ from hubfw.han.ke_wire import receive
 from hubfw.server.frames import OutgoingFrame
 
 CONFIG = KeyEstablishmentConfig(ephemeral_data_generate_time=8, timeout_margin=5, max_sessions=4)
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(JAN_2026 + 86400)
 
 
 @pytest.fixture
