@@ -391,14 +391,9 @@ class Hub:
                 return
             self.server.activation_reported(event.eui64)
             return
-        raw = RawTunnelAlert(event.eui64, event.raw, event.time)
-        try:
-            self.alert_log.append([raw])
-        except OSError as exc:
-            LOGGER.error("cannot write the alert log %s: %s", self.alert_log.path, exc.strerror or exc)
-            return
-        for queue in self._subscribers:
-            queue.put_nowait(raw)
+        raw = [RawTunnelAlert(event.eui64, event.raw, event.time)]
+        if self._write_alert_log(raw):
+            self._notify(raw)
 
     async def _install_then_send(self, established: list[LinkKeyEstablished], frames: list[OutgoingFrame]) -> None:
         """Install each new key, then send the frames; a device whose key the NCP refused gets no Confirm
@@ -595,15 +590,21 @@ class Hub:
 
     def _publish_alerts(self) -> None:
         owed = self.store.pending_alerts()
-        if not owed:
-            return
+        if owed and self._write_alert_log(owed):  # unwritten, they stay owed in flash for the next attempt
+            self.store.acknowledge(alert.alert_id for alert in owed)
+            self._notify(owed)
+
+    def _write_alert_log(self, alerts: Sequence[LoggedAlert]) -> bool:
+        """Append to the alert log (fsynced); False, logged, if it cannot be written."""
         try:
-            self.alert_log.append(owed)
-        except OSError as exc:  # the alerts stay owed in flash and are written on the next attempt
+            self.alert_log.append(alerts)
+        except OSError as exc:
             LOGGER.error("cannot write the alert log %s: %s", self.alert_log.path, exc.strerror or exc)
-            return
-        self.store.acknowledge(alert.alert_id for alert in owed)
-        for alert in owed:
+            return False
+        return True
+
+    def _notify(self, alerts: Sequence[LoggedAlert]) -> None:
+        for alert in alerts:
             for queue in self._subscribers:
                 queue.put_nowait(alert)
 
