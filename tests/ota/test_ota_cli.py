@@ -47,8 +47,9 @@ def bench(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def build(bench: Path, *extra: object, output: str = "fw.ota") -> Path:
-    result = hubfw(
+def run_build(bench: Path, *extra: object, output: str = "fw.ota") -> Result:
+    """`hubfw image build` of the bench payload, with `extra` options after the usual ones."""
+    return hubfw(
         "image",
         "build",
         "--manufacturer",
@@ -67,6 +68,10 @@ def build(bench: Path, *extra: object, output: str = "fw.ota") -> Path:
         bench / output,
         *extra,
     )
+
+
+def build(bench: Path, *extra: object, output: str = "fw.ota") -> Path:
+    result = run_build(bench, *extra, output=output)
     assert result.exit_code == 0, result.output
     return bench / output
 
@@ -213,21 +218,7 @@ def test_broken_files_give_one_line_errors(bench: Path, damage, fragment: str, c
     ],
 )
 def test_build_errors_are_one_line(bench: Path, args, fragment: str) -> None:
-    result = hubfw(
-        "image",
-        "build",
-        "--manufacturer",
-        "0x1234",
-        "--image-type",
-        "1",
-        "--file-version",
-        "1",
-        "--payload",
-        bench / "fw.bin",
-        "-o",
-        bench / "x.ota",
-        *args,
-    )
+    result = run_build(bench, *args, output="x.ota")
     assert_one_line_error(result, fragment)
     assert not (bench / "x.ota").exists()
 
