@@ -57,6 +57,8 @@ from hubfw.server.frames import OutgoingFrame
 Status = foundation.Status
 NO_TUNNEL_ID = 0xFFFF
 """Tunnel id of a refused RequestTunnel."""
+_Handler = Callable[[HanRequest, foundation.CommandSchema], list[OutgoingFrame]]
+"""A command's handler, given the command already decoded (a payload that does not decode is MALFORMED_COMMAND)."""
 _MIN_CLIENT_TRANSFER_SIZE = 3
 """The smallest TransferData a device must accept: a GET-RESPONSE head and one message octet."""
 
@@ -105,22 +107,29 @@ class TunnelServer:
         self._next_id = 0
         self._tsn = 0
         self._events: list[TunnelEvent] = []
-        self._handlers: dict[int, Callable[[HanRequest], list[OutgoingFrame]]] = {
-            TunnelRequest.request_tunnel.id: self._on_request_tunnel,
-            TunnelRequest.close_tunnel.id: self._on_close_tunnel,
-            TunnelRequest.transfer_data.id: self._on_transfer_data,
-            TunnelRequest.transfer_data_error.id: self._on_transfer_data_error,
-            TunnelRequest.get_supported_protocols.id: self._on_get_supported_protocols,
+        self._handlers: dict[int, tuple[foundation.ZCLCommandDef, _Handler]] = {
+            command.id: (command, handler) for command, handler in (
+                (TunnelRequest.request_tunnel, self._on_request_tunnel),
+                (TunnelRequest.close_tunnel, self._on_close_tunnel),
+                (TunnelRequest.transfer_data, self._on_transfer_data),
+                (TunnelRequest.transfer_data_error, self._on_transfer_data_error),
+                (TunnelRequest.get_supported_protocols, self._on_get_supported_protocols),
+            )
         }
 
     # ----------------------------------------------------------------- inputs
 
     def handle(self, request: HanRequest) -> list[OutgoingFrame]:
         """A cluster command from a device (client to server). Never raises for what the device sent."""
-        handler = self._handlers.get(request.header.command_id)
-        if handler is None:  # AckTransferData and ReadyData belong to flow control, which GBCS does not use
+        known = self._handlers.get(request.header.command_id)
+        if known is None:  # AckTransferData and ReadyData belong to flow control, which GBCS does not use
             return request.default_response(Status.UNSUP_CLUSTER_COMMAND)
-        return handler(request)
+        command, handler = known
+        try:
+            body = decode(command, request.payload)
+        except ValueError:
+            return request.default_response(Status.MALFORMED_COMMAND)
+        return handler(request, body)
 
     def tick(self) -> list[OutgoingFrame]:
         """Close the tunnels idle for CloseTunnelTimeout, telling their devices."""
@@ -190,11 +199,7 @@ class TunnelServer:
 
     # ------------------------------------------------------------- commands
 
-    def _on_request_tunnel(self, request: HanRequest) -> list[OutgoingFrame]:
-        try:
-            body = decode(TunnelRequest.request_tunnel, request.payload)
-        except ValueError:
-            return request.default_response(Status.MALFORMED_COMMAND)
+    def _on_request_tunnel(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
         source = request.source
         if not self._may_open(source):
             return request.default_response(Status.NOT_AUTHORIZED)
@@ -226,22 +231,14 @@ class TunnelServer:
         self._events.append(TunnelOpened(source, tunnel.tunnel_id))
         return [self._tunnel_response(request, TunnelStatus.SUCCESS, tunnel.tunnel_id), *self._push(source)]
 
-    def _on_close_tunnel(self, request: HanRequest) -> list[OutgoingFrame]:
-        try:
-            body = decode(TunnelRequest.close_tunnel, request.payload)
-        except ValueError:
-            return request.default_response(Status.MALFORMED_COMMAND)
+    def _on_close_tunnel(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
         tunnel = self._tunnels.get(body.tunnel_id)
         if tunnel is None or tunnel.eui64 != request.source:
             return request.default_response(Status.NOT_FOUND)
         self._close(tunnel, "closed by the device")
         return request.default_response(Status.SUCCESS)
 
-    def _on_transfer_data(self, request: HanRequest) -> list[OutgoingFrame]:
-        try:
-            body = decode(TunnelRequest.transfer_data, request.payload)
-        except ValueError:
-            return request.default_response(Status.MALFORMED_COMMAND)
+    def _on_transfer_data(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
         tunnel = self._tunnels.get(body.tunnel_id)
         if tunnel is None:
             return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.NO_SUCH_TUNNEL)]
@@ -268,19 +265,11 @@ class TunnelServer:
             return request.default_response(Status.SUCCESS)
         return request.default_response(Status.INVALID_FIELD)  # GET-RESPONSE only goes hub to device
 
-    def _on_transfer_data_error(self, request: HanRequest) -> list[OutgoingFrame]:
+    def _on_transfer_data_error(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
         """The device could not take our TransferData: nothing to redo, GBCS retries at its own level."""
-        try:
-            decode(TunnelRequest.transfer_data_error, request.payload)
-        except ValueError:
-            return request.default_response(Status.MALFORMED_COMMAND)
         return request.default_response(Status.SUCCESS)
 
-    def _on_get_supported_protocols(self, request: HanRequest) -> list[OutgoingFrame]:
-        try:
-            body = decode(TunnelRequest.get_supported_protocols, request.payload)
-        except ValueError:
-            return request.default_response(Status.MALFORMED_COMMAND)
+    def _on_get_supported_protocols(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
         protocols = gb_hrgp_protocols()[body.protocol_offset:]
         zcl = encode(request.header.tsn, TunnelResponse.supported_protocols, protocol_list_complete=True,
                      protocols=protocols)
