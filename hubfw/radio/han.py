@@ -12,6 +12,20 @@ from typing import Protocol
 
 import zigpy.types as t
 
+from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD
+
+MAX_APS_PAYLOAD = DEFAULT_APS_MAX_PAYLOAD
+"""82: EmberZNet's `maximumPayloadLength`, an unfragmented, unsecured APS payload with no source route; both
+ends of the simulated air (the NCP and the device simulators) hold frames to it."""
+APS_SECURITY_OVERHEAD = 8
+"""What APS encryption takes from the payload's room on the simulated air (auxiliary header and MIC)."""
+
+
+def payload_limit(encrypted: bool) -> int:
+    """The largest payload one APS frame carries on the simulated air: 82 bytes, 74 under APS encryption;
+    bigger messages go in fragments of that size."""
+    return MAX_APS_PAYLOAD - (APS_SECURITY_OVERHEAD if encrypted else 0)
+
 
 @dataclasses.dataclass(frozen=True)
 class ApsFrame:

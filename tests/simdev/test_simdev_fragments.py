@@ -8,7 +8,8 @@ import dataclasses
 import zigpy.types as t
 
 from hubfw.radio.han import ApsFrame
-from hubfw.sim.devices.fragments import Reassembly, fragment, payload_limit
+from hubfw.radio.han import payload_limit
+from hubfw.sim.devices.fragments import Reassembly, fragment
 from simdev_bench import HUB_IEEE, eui
 
 

@@ -21,7 +21,7 @@ from hubfw.hub import HubConfig
 from hubfw.radio import SE_ENDPOINT
 from hubfw.server.frames import cluster_frame
 from hubfw.sim.devices import OtaClientDevice, SessionState, gb_session, ppmid
-from hubfw.sim.devices.fragments import payload_limit
+from hubfw.radio.han import payload_limit
 from hubfw.sim.world import SimulatedWorld
 from simdev_bench import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui, ota_file
 

@@ -16,17 +16,9 @@ import math
 
 import zigpy.types as t
 
-from hubfw.radio.han import ApsFrame
-from hubfw.sim.devices.zdo import MAX_APS_PAYLOAD
+from hubfw.radio.han import ApsFrame, payload_limit
 
-APS_SECURITY_OVERHEAD = 8
-"""Bytes APS security adds (auxiliary header and MIC), taken from the payload's room."""
 MAX_FRAGMENTS = 255
-
-
-def payload_limit(encrypted: bool) -> int:
-    """The largest APS payload one frame carries: 82 bytes, 74 under APS encryption."""
-    return MAX_APS_PAYLOAD - (APS_SECURITY_OVERHEAD if encrypted else 0)
 
 
 def fragment(frame: ApsFrame) -> list[ApsFrame]:

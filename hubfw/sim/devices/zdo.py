@@ -17,6 +17,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl.clusters import general, smartenergy
 
 from hubfw.devices import DeviceType
+from hubfw.radio.han import MAX_APS_PAYLOAD
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR
 
 ZDO_PROFILE = 0x0000
@@ -25,8 +26,6 @@ RESPONSE_BIT = 0x8000
 """A ZDO response's cluster id is its request's with this bit set."""
 RX_ON_WHEN_IDLE = 0xFFFD
 """The broadcast address (and NWKAddrOfInterest) of every node that keeps its receiver on."""
-MAX_APS_PAYLOAD = 82
-"""EmberZNet's unfragmented APS payload, which the node descriptor reports as its buffer and transfer sizes."""
 
 Mac = zdo_t.NodeDescriptor.MACCapabilityFlags
 MAINS_ROUTER_MAC = Mac.FullFunctionDevice | Mac.MainsPowered | Mac.RxOnWhenIdle | Mac.AllocateAddress

@@ -17,16 +17,7 @@ import zigpy.types as zt
 
 from hubfw.radio.han import ApsFrame
 
-MAX_APS_PAYLOAD = 82
-"""EmberZNet's `maximumPayloadLength`: an unfragmented, unsecured APS payload with no source route."""
-APS_SECURITY_OVERHEAD = 8
-"""What APS encryption takes from the payload's room (auxiliary header and MIC)."""
 FRAGMENT_ACK_MARK = 0xFF
-
-
-def payload_limit(encrypted: bool) -> int:
-    """The largest payload one APS frame carries: 82 bytes, 74 under APS encryption."""
-    return MAX_APS_PAYLOAD - (APS_SECURITY_OVERHEAD if encrypted else 0)
 
 
 def incoming_group_id(index: int, count: int) -> int:

@@ -19,17 +19,15 @@ import zigpy.util
 import zigpy.zdo.types as zdo_t
 
 from hubfw.errors import HubfwError
-from hubfw.radio.han import ApsFrame, Han
+from hubfw.radio.han import MAX_APS_PAYLOAD, ApsFrame, Han, payload_limit
 from hubfw.sim.ncp import cbke_commands, own_zdo  # noqa: F401  (importing cbke_commands registers its handlers)
 from hubfw.sim.ncp.aps import (
-    MAX_APS_PAYLOAD,
     FragmentError,
     HostFragment,
     OutgoingFragments,
     fails_link_key_check,
     incoming_group_id,
     is_fragment_ack,
-    payload_limit,
 )
 from hubfw.sim.ncp.cbke import CbkeLibrary
 from hubfw.sim.ncp.handlers import HANDLERS, Fields, handles
