@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from zigpy.exceptions import TransientConnectionError
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
+from hubfw.radio.han import split_payload
 from hubfw.radio.intercept import OtaInterceptMixin
 from hubfw.radio.ncp_cbke import NcpCbke
 from hubfw.server.blocksize import APS_SECURITY_OVERHEAD, DEFAULT_APS_MAX_PAYLOAD
@@ -38,8 +38,6 @@ FlowControl = Literal["software", "hardware"] | None
 
 APS_FRAGMENT_HEADER = 2
 """The APS extended header every fragment carries (extended frame control 1, block number 1)."""
-MAX_FRAGMENTS = 255
-"""groupId carries the fragment index and count in one byte each."""
 NO_KEY_TABLE_ENTRY = 0xFF
 IMPORT_LINK_KEY_SINCE = 13
 """EZSP v13 replaced addOrUpdateKeyTableEntry with the security manager's importLinkKey."""
@@ -194,13 +192,12 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
 
 
 def split_fragments(data: bytes, size: int) -> list[bytes]:
-    """`data` cut into APS fragment payloads of at most `size` bytes (at most 255 of them)."""
-    count = math.ceil(len(data) / size)
-    if count > MAX_FRAGMENTS:
-        raise zigpy.exceptions.DeliveryError(
-            f"{len(data)} bytes need {count} APS fragments of {size} bytes; at most {MAX_FRAGMENTS} fit in groupId"
-        )
-    return [data[offset : offset + size] for offset in range(0, len(data), size)]
+    """`data` cut into APS fragment payloads of at most `size` bytes; a message that needs more than 255
+    cannot be sent."""
+    try:
+        return split_payload(data, size)
+    except ValueError as exc:
+        raise zigpy.exceptions.DeliveryError(str(exc)) from None
 
 
 def check_port(port: str) -> None:

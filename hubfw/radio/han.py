@@ -21,6 +21,21 @@ APS_SECURITY_OVERHEAD = 8
 """What APS encryption takes from the payload's room on the simulated air (auxiliary header and MIC)."""
 
 
+MAX_FRAGMENTS = 255
+"""APS fragment index and count travel in one byte each."""
+
+
+def split_payload(payload: bytes, size: int) -> list[bytes]:
+    """`payload` cut into APS fragment payloads of at most `size` bytes, in order; ValueError if that takes
+    more fragments than APS can number."""
+    count = -(-len(payload) // size)
+    if count > MAX_FRAGMENTS:
+        raise ValueError(
+            f"{len(payload)} bytes need {count} APS fragments of {size} bytes; at most {MAX_FRAGMENTS} can be numbered"
+        )
+    return [payload[offset : offset + size] for offset in range(0, len(payload), size)]
+
+
 def payload_limit(encrypted: bool) -> int:
     """The largest payload one APS frame carries on the simulated air: 82 bytes, 74 under APS encryption;
     bigger messages go in fragments of that size."""

@@ -12,13 +12,10 @@ order or incomplete is dropped, as a real APS layer would drop it once its reass
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import zigpy.types as t
 
-from hubfw.radio.han import ApsFrame, payload_limit
-
-MAX_FRAGMENTS = 255
+from hubfw.radio.han import ApsFrame, payload_limit, split_payload
 
 
 def fragment(frame: ApsFrame) -> list[ApsFrame]:
@@ -26,11 +23,9 @@ def fragment(frame: ApsFrame) -> list[ApsFrame]:
     limit = payload_limit(frame.aps_encrypted)
     if len(frame.payload) <= limit:
         return [frame]
-    count = math.ceil(len(frame.payload) / limit)
-    if count > MAX_FRAGMENTS:
-        raise ValueError(f"a {len(frame.payload)}-byte message needs {count} APS fragments; at most 255 exist")
-    return [dataclasses.replace(frame, payload=frame.payload[index * limit:(index + 1) * limit],
-                                fragment=(index, count)) for index in range(count)]
+    pieces = split_payload(frame.payload, limit)
+    return [dataclasses.replace(frame, payload=piece, fragment=(index, len(pieces)))
+            for index, piece in enumerate(pieces)]
 
 
 _MessageKey = tuple[t.EUI64, int, int, int, int]

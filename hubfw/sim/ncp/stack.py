@@ -19,7 +19,7 @@ import zigpy.util
 import zigpy.zdo.types as zdo_t
 
 from hubfw.errors import HubfwError
-from hubfw.radio.han import MAX_APS_PAYLOAD, ApsFrame, Han, payload_limit
+from hubfw.radio.han import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, Han, payload_limit
 from hubfw.sim.ncp import cbke_commands, own_zdo  # noqa: F401  (importing cbke_commands registers its handlers)
 from hubfw.sim.ncp.aps import (
     FragmentError,
@@ -41,7 +41,6 @@ BROADCAST_FLOOR = 0xFFF8
 _ZDO_ANSWERED_AT = frozenset({COORDINATOR_NWK, 0xFFFD, 0xFFFF})
 """A device's ZDO requests the stack answers: sent to the coordinator, or broadcast to every awake node."""
 STACK_TYPE_ZIGBEE = 0x02
-MAX_FRAGMENTS = 255
 # EZSP version -> the EmberZNet release the NCP claims to run (major, minor, patch, special);
 # nominal for 16+, which bellows drives with the same command handlers as 14
 STACK_VERSIONS = {13: (7, 4, 4, 0), 14: (8, 0, 2, 0), 16: (8, 1, 0, 0), 17: (8, 2, 0, 0),
