@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python tools/bench.py --out bench-results.json
+	$(BIN)/python tools/benchmark.py --out bench-results.json
 
 fuzz: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,fuzz]'

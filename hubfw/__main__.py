@@ -1,3 +1,3 @@
-from hubfw.cli import main
+from hubfw.cli.main import main
 
 main()

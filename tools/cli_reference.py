@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from hubfw.cli import main
+from hubfw.cli.main import main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- CLI -->", "<!-- /CLI -->"

@@ -5,13 +5,13 @@ Usage (from the repository root, with the project's virtualenv):
     .venv/bin/python tools/fuzz.py ota-file --runs 100000
     .venv/bin/python tools/fuzz.py zcl-ota --runs 100000
     .venv/bin/python tools/fuzz.py zcl-han --runs 100000
-    .venv/bin/python tools/fuzz.py zcl-ota --replay tests/fuzz/crashers/zcl-ota/crash-….bin
+    .venv/bin/python tools/fuzz.py zcl-ota --replay tests/tools/fuzz/crashers/zcl-ota/crash-….bin
 
 Targets (properties in each module's docstring):
-    ota-file   OtaImage.parse, `image inspect`'s summary and admit()      (tools/fuzz_ota_file.py)
-    zcl-ota    OtaServer.handle/tick on the real ImageStore, in scenarios (tools/fuzz_zcl_ota.py)
+    ota-file   OtaImage.parse, `image inspect`'s summary and admit()      (tools/fuzzlib/ota_file.py)
+    zcl-ota    OtaServer.handle/tick on the real ImageStore, in scenarios (tools/fuzzlib/zcl_ota.py)
     zcl-han    HanServer.handle/tick/send_gbcs (Basic, Time, Metering, Tunneling, suite-1 Key
-               Establishment) from four senders, some holding CBKE keys, in scenarios (tools/fuzz_zcl_han.py)
+               Establishment) from four senders, some holding CBKE keys, in scenarios (tools/fuzzlib/zcl_han.py)
 
 Engines (--engine):
     atheris    coverage-guided (libFuzzer through atheris: `pip install atheris`, CPython 3.11 wheels
@@ -24,8 +24,8 @@ Engines (--engine):
 
 Every run starts from the seed corpus (valid images / valid request scenarios built with
 hubfw.ota.image.build_image and zigpy's schemas, recorded Key Establishment exchanges) plus the
-regression crashers. Each new kind of failure is minimised and saved to tests/fuzz/crashers/<target>/
-(change with --crashers, or --no-save), where tests/fuzz replays it on every `make test`. The summary
+regression crashers. Each new kind of failure is minimised and saved to tests/tools/fuzz/crashers/<target>/
+(change with --crashers, or --no-save), where tests/tools/fuzz replays it on every `make test`. The summary
 gives inputs run, runs/s, unique failures with their first traceback, outcomes by kind (the rejections
 by error class and message, numbers blanked) and, under atheris, libFuzzer's coverage. Exit status 0
 only if no input failed.
@@ -49,9 +49,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from fuzz_engine import CRASHERS_ROOT, Session, Stats, Target, fuzz_with_mutator, load_inputs, run_input, save_input
+from fuzzlib.engine import CRASHERS_ROOT, Session, Stats, Target, fuzz_with_mutator, load_inputs, run_input, save_input
 
-TARGET_MODULES = {"ota-file": "fuzz_ota_file", "zcl-ota": "fuzz_zcl_ota", "zcl-han": "fuzz_zcl_han"}
+TARGET_MODULES = {"ota-file": "fuzzlib.ota_file", "zcl-ota": "fuzzlib.zcl_ota", "zcl-han": "fuzzlib.zcl_han"}
 INSTRUMENTED = {"ota-file": ["hubfw", "construct"], "zcl-ota": ["hubfw"], "zcl-han": ["hubfw"]}
 """Packages atheris instruments for coverage: hubfw, and construct under the file parser. zigpy is left
 out: instrumenting it halves the ZCL target's speed for little more reach into hubfw's decoder."""
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=1, help="RNG seed (libFuzzer's -seed under atheris)")
     parser.add_argument("--corpus", type=Path, help="atheris working corpus directory (default: a temporary one)")
     parser.add_argument(
-        "--crashers", type=Path, help="where new failures are saved (default tests/fuzz/crashers/<target>)"
+        "--crashers", type=Path, help="where new failures are saved (default tests/tools/fuzz/crashers/<target>)"
     )
     parser.add_argument("--no-save", action="store_true", help="do not save failing inputs")
     parser.add_argument("--replay", nargs="+", type=Path, metavar="FILE", help="run these inputs and show each verdict")

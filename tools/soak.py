@@ -20,11 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from soaklib import SoakConfig, run_soak  # noqa: E402
+from soaklib import SoakConfig, run_soak
 
 
 def main(argv: list[str] | None = None) -> int:

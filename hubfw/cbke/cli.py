@@ -103,7 +103,7 @@ def show(file: Path | None, state_dir: Path) -> None:
         click.echo(f"public key:    {credentials.static_key.public_bytes().hex()}")
         click.echo(f"CA public key: {credentials.ca_public_key.encode().hex()}")
         return
-    from hubfw.hub_credentials import read_presented  # here: hub_credentials builds on issue_credentials above
+    from hubfw.hub.credentials import read_presented  # here: hub_credentials builds on issue_credentials above
 
     coordinator, presented = read_presented(state_dir)
     click.echo(f"coordinator:   {coordinator} (the trust centre's EUI-64)")

@@ -12,15 +12,15 @@ from hubfw.han.events import (
     TunnelOpened,
 )
 from hubfw.han.gbcs_alert import FoundAlert, find_device_alert, gbcs_alert_message
-from hubfw.han.ke_client import KeyEstablishmentClient
-from hubfw.han.ke_config import KeyEstablishmentConfig, KeyEstablishmentConfigError
-from hubfw.han.ke_events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
-from hubfw.han.ke_wire import KEY_ESTABLISHMENT_CLUSTER, KeRequest, KeResponse, TerminateStatus
-from hubfw.han.key_establishment import KeyEstablishmentServer
+from hubfw.han.key_establishment.client import KeyEstablishmentClient
+from hubfw.han.key_establishment.config import KeyEstablishmentConfig, KeyEstablishmentConfigError
+from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
+from hubfw.han.key_establishment.wire import KEY_ESTABLISHMENT_CLUSTER, KeRequest, KeResponse, TerminateStatus
+from hubfw.han.key_establishment.server import KeyEstablishmentServer
 from hubfw.han.server import HanServer
-from hubfw.han.tunnel import TunnelError
-from hubfw.han.tunnel_client import TunnelClient, TunnelClientError, TunnelState
-from hubfw.han.tunnel_wire import TUNNELING_CLUSTER
+from hubfw.han.tunneling.server import TunnelError
+from hubfw.han.tunneling.client import TunnelClient, TunnelClientError, TunnelState
+from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
 
 __all__ = [
     "KEY_ESTABLISHMENT_CLUSTER",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import zigpy.types as t
 
 from hubfw.alerts import TransferAlert
-from hubfw.han.ke_events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
+from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
 
 
 @dataclass(frozen=True)

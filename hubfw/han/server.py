@@ -31,13 +31,13 @@ from hubfw.clock import Clock
 from hubfw.han.attributes import basic_records, functional_notification_flags, metering_records, time_records
 from hubfw.han.config import HanConfig
 from hubfw.han.events import HanEvent, LinkKeyEstablished
-from hubfw.han.ke_engine import AgreementRequest, ConfirmKeys
-from hubfw.han.ke_wire import KEY_ESTABLISHMENT_CLUSTER
-from hubfw.han.key_establishment import KeyEstablishmentServer
-from hubfw.han.tunnel import TunnelServer
-from hubfw.han.tunnel_wire import TUNNELING_CLUSTER
+from hubfw.han.key_establishment.engine import AgreementRequest, ConfirmKeys
+from hubfw.han.key_establishment.wire import KEY_ESTABLISHMENT_CLUSTER
+from hubfw.han.key_establishment.server import KeyEstablishmentServer
+from hubfw.han.tunneling.server import TunnelServer
+from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
 from hubfw.han.zcl import HanRequest, parse, requested_attribute_ids
-from hubfw.server.frames import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
 
 Status = foundation.Status
 BASIC_CLUSTER = int(Basic.cluster_id)

@@ -24,8 +24,8 @@ from hubfw.radio.bellows import (
 from hubfw.radio.config import SE_ENDPOINT, hub_zigpy_config
 from hubfw.radio.intercept import HanFrameFilter, OtaFrameHandler, OtaInterceptMixin
 from hubfw.radio.virtual import SilentHan, VirtualControllerApplication
-from hubfw.server.frames import OutgoingFrame
-from hubfw.radio.han import Han
+from hubfw.zigbee.zcl import OutgoingFrame
+from hubfw.zigbee.aps import Han
 
 VIRTUAL_RADIOS = ("virtual",)
 

@@ -27,7 +27,7 @@ from zigpy.exceptions import TransientConnectionError
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
-from hubfw.radio.han import split_payload
+from hubfw.zigbee.aps import split_payload
 from hubfw.radio.intercept import OtaInterceptMixin
 from hubfw.radio.ncp_cbke import NcpCbke
 from hubfw.server.blocksize import APS_SECURITY_OVERHEAD, DEFAULT_APS_MAX_PAYLOAD

@@ -9,7 +9,7 @@ import zigpy.config as zconf
 from zigpy.zcl.clusters.general import Basic, Ota, Time
 from zigpy.zcl.clusters.smartenergy import KeyEstablishment, Metering, Tunneling
 
-from hubfw.server.frames import SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
 
 SE_ENDPOINT = 3
 """The coordinator's Smart Energy endpoint (zigpy itself registers 1 = HA, 2 = ZLL, 242 = GP)."""

@@ -32,7 +32,7 @@ from zigpy.zcl.clusters.smartenergy import KeyEstablishment
 from zigpy.zdo import types as zdo_t
 
 from hubfw.clock import Clock
-from hubfw.server.frames import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.zcl import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
 
 LOGGER = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ import bellows.ezsp
 import bellows.types as bt
 import zigpy.types as t
 
-from hubfw.bench.doctor import CBKE_LIBRARIES, LibraryState, library_state
+from hubfw.coordinator.doctor import CBKE_LIBRARIES, LibraryState, library_state
 from hubfw.cbke.certificates import ImplicitCertificate
 from hubfw.cbke.errors import CbkeError
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.errors import HubfwError
-from hubfw.han.ke_engine import AgreementRequest, ConfirmKeys
+from hubfw.han.key_establishment.engine import AgreementRequest, ConfirmKeys
 
 CALLBACK_TIMEOUT_S = 30.0
 """Real seconds the library gets to deliver a result callback (an EFR32 needs a few for sect283k1)."""

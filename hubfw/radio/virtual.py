@@ -27,7 +27,7 @@ from zigpy.zdo import types as zdo_t
 
 from hubfw.radio.intercept import MatchDescriptorRequest, OtaInterceptMixin
 from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD
-from hubfw.radio.han import ApsFrame, Han
+from hubfw.zigbee.aps import ApsFrame, Han
 
 LOGGER = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD, max_block_data_size
 from hubfw.server.config import OtaServerConfig, ServerConfigError
-from hubfw.server.frames import (
+from hubfw.zigbee.zcl import (
     HOME_AUTOMATION_PROFILE,
     OTA_CLUSTER,
     SMART_ENERGY_PROFILE,

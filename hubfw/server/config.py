@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from hubfw.errors import HubfwError
 from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD, max_block_data_size
-from hubfw.server.frames import SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
 
 
 class ServerConfigError(HubfwError):

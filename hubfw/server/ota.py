@@ -46,7 +46,7 @@ from hubfw.clock import Clock
 from hubfw.devices import DeviceType
 from hubfw.server.blocksize import max_block_data_size
 from hubfw.server.config import OtaServerConfig
-from hubfw.server.frames import (
+from hubfw.zigbee.zcl import (
     OTA_CLUSTER,
     SMART_ENERGY_PROFILE,
     BlockRequest,

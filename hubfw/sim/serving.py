@@ -18,8 +18,8 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
-from hubfw.hub import Hub
-from hubfw.hub_credentials import hub_sim_credentials, issue_sim_credentials
+from hubfw.hub.service import Hub
+from hubfw.hub.credentials import hub_sim_credentials, issue_sim_credentials
 from hubfw.radio import SerialSettings, open_bellows_radio
 from hubfw.radio.bellows import HubControllerApplication
 from hubfw.sim.demo import HCALCS_IMAGE_TYPE, MANUFACTURER, OLD_VERSION, PPMID_IMAGE_TYPE

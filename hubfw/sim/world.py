@@ -24,8 +24,8 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.hub import Hub, HubConfig
-from hubfw.hub_credentials import issue_sim_credentials
+from hubfw.hub.service import Hub, HubConfig
+from hubfw.hub.credentials import issue_sim_credentials
 from hubfw.radio import SerialSettings, open_bellows_radio
 from hubfw.radio.bellows import HubControllerApplication
 from hubfw.sim.devices import GbHanSettings, OtaClientDevice, SimulatedHan, gb_session

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ke_harness import GAS_METER, HUB, ISSUER, JAN_2026, METER, Party, make_party
 
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
+from tests.han.key_establishment.harness import GAS_METER, HUB, ISSUER, JAN_2026, METER, Party, make_party
 
 
 @pytest.fixture(scope="session", params=list(CryptoSuite), ids=lambda suite: f"suite{int(suite)}")

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from hubfw.clock import SystemClock
-from hubfw.control import ControlClient, socket_path
+from hubfw.hub.control import ControlClient, socket_path
 from hubfw.sim.hil import simulator_only
 from hubfw.sim.serving import default_devices
 
 READY_TIMEOUT = 30  # seconds to import zigpy, start bellows on the pty and join the HAN; never reached when all works
-SERVE = [sys.executable, "-c", "from hubfw.hubcli import serve; serve()"]
+SERVE = [sys.executable, "-c", "from hubfw.hub.cli import serve; serve()"]
 
 
 def start_serving(state_dir: Path, *options: str) -> tuple[subprocess.Popen, str]:

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hub_helpers import make_hub
-from hub_ota_client import OtaHan
 
 from hubfw.clock import VirtualClock
-from hubfw.hub import Hub
+from hubfw.hub.service import Hub
+from tests.hub.helpers import make_hub
+from tests.hub.ota_client import OtaHan
 
 
 @pytest.fixture

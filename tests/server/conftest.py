@@ -1,7 +1,8 @@
 """Fixtures for the OTA server tests (the bench itself lives in ota_bench.py)."""
 
 import pytest
-from ota_bench import Bench, make_bench
+
+from tests.server.rig import Bench, make_bench
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hubfw.clock import VirtualClock
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import PROFILES, FlashProfile
 from hubfw.store.store import ImageStore
-from store_helpers import Hub
+from tests.store.helpers import Hub
 
 
 @pytest.fixture

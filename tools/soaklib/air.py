@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from zigpy.zcl import foundation
 
-from hubfw.server.frames import OtaCommand, OtaReply
+from hubfw.zigbee.zcl import OtaCommand, OtaReply
 
 _GENERAL = 0x00
 _CLUSTER_SPECIFIC = 0x01

@@ -25,7 +25,7 @@ from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash, PowerCut, PoweredOff
 from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
 from hubfw.sim.devices import SimulatedHan
-from hubfw.radio.han import ApsFrame
+from hubfw.zigbee.aps import ApsFrame
 from hubfw.store.errors import ActivationRejected, StoreRejected
 from hubfw.store.status import ImageStatus, StoreStatus
 from hubfw.store.store import ImageStore

@@ -36,12 +36,12 @@ from hubfw.han import KEY_ESTABLISHMENT_CLUSTER
 from hubfw.han.gbcs_alert import gbcs_alert_message
 from hubfw.ota.image import OtaImage
 from hubfw.ota.signing import verify_signature
-from hubfw.server.frames import OTA_CLUSTER
+from hubfw.zigbee.zcl import OTA_CLUSTER
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
 from hubfw.sim.devices.fragments import Reassembly, fragment
 from hubfw.sim.devices.gb_session import GbHanSession, GbHanSettings
-from hubfw.radio.han import ApsFrame
+from hubfw.zigbee.aps import ApsFrame
 
 Status = foundation.Status
 UpgradeStatus = Ota.ImageUpgradeStatus

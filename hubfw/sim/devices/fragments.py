@@ -15,7 +15,7 @@ import dataclasses
 
 import zigpy.types as t
 
-from hubfw.radio.han import ApsFrame, payload_limit, split_payload
+from hubfw.zigbee.aps import ApsFrame, payload_limit, split_payload
 
 
 def fragment(frame: ApsFrame) -> list[ApsFrame]:

@@ -35,11 +35,11 @@ from hubfw.han import (
     LinkKeyEstablished,
     TerminateStatus,
 )
-from hubfw.han.ke_wire import KeRequest
-from hubfw.han.tunnel_client import TunnelClient, TunnelState
-from hubfw.han.tunnel_wire import TUNNELING_CLUSTER
-from hubfw.radio.han import ApsFrame
-from hubfw.server.frames import IncomingFrame, OutgoingFrame
+from hubfw.han.key_establishment.wire import KeRequest
+from hubfw.han.tunneling.client import TunnelClient, TunnelState
+from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
+from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.zcl import IncomingFrame, OutgoingFrame
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import DeviceConfigError
 

@@ -18,7 +18,7 @@ from crccheck.crc import CrcX25
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.devices import DeviceType, parse_eui64
-from hubfw.server.frames import SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
 from hubfw.sim.devices.behaviour import Behaviour, DeviceConfigError, Identity, SleepyPolling
 from hubfw.sim.devices.client import OtaClientDevice
 from hubfw.sim.devices.gb_session import GbHanSettings

@@ -22,7 +22,7 @@ from hubfw.clock import Clock
 from hubfw.errors import HubfwError
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR
 from hubfw.sim.devices.client import OtaClientDevice
-from hubfw.radio.han import ApsFrame
+from hubfw.zigbee.aps import ApsFrame
 
 RX_ON_WHEN_IDLE_BROADCAST = 0xFFFD
 """Broadcasts to 0xFFFD (and 0xFFFC, routers) never reach a sleepy end device."""
@@ -45,7 +45,7 @@ class HanUplink(Protocol):
 
 
 class SimulatedHan:
-    """The devices on the HAN; implements `hubfw.radio.han.Han`."""
+    """The devices on the HAN; implements `hubfw.zigbee.aps.Han`."""
 
     def __init__(self, clock: Clock, devices: Iterable[OtaClientDevice] = (),
                  join_retry: float = DEFAULT_JOIN_RETRY) -> None:

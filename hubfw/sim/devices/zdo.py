@@ -17,7 +17,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl.clusters import general, smartenergy
 
 from hubfw.devices import DeviceType
-from hubfw.radio.han import MAX_APS_PAYLOAD
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR
 
 ZDO_PROFILE = 0x0000

@@ -19,8 +19,8 @@ from hubfw.alerts import AlertCode, TransferAlert
 from hubfw.clock import SystemClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
-from hubfw.hub import Hub, HubConfig, read_alert_log
-from hubfw.hub_credentials import load_hub_credentials
+from hubfw.hub.service import Hub, HubConfig, read_alert_log
+from hubfw.hub.credentials import load_hub_credentials
 from hubfw.ota.image import build_image
 from hubfw.ota.keys import new_private_key
 from hubfw.radio import open_bellows_radio

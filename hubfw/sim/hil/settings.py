@@ -12,7 +12,7 @@ from pathlib import Path
 
 import zigpy.types as t
 
-from hubfw.bench.profiles import get_profile
+from hubfw.coordinator.profiles import get_profile
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.ota.admission import read_image_file

@@ -15,7 +15,7 @@ import dataclasses
 import bellows.types as t
 import zigpy.types as zt
 
-from hubfw.radio.han import ApsFrame
+from hubfw.zigbee.aps import ApsFrame
 
 FRAGMENT_ACK_MARK = 0xFF
 

@@ -24,7 +24,7 @@ import zigpy.zdo.types as zdo_t
 
 from hubfw.cbke import DeviceCredentials
 from hubfw.errors import HubfwError
-from hubfw.radio.han import ApsFrame, Han
+from hubfw.zigbee.aps import ApsFrame, Han
 from hubfw.sim.ncp.ash import RESET_POWER_ON, AshFaults, AshNcp, AshStats
 from hubfw.sim.ncp.cbke import CbkeLibrary
 from hubfw.sim.ncp.ezsp import EzspServer

@@ -19,7 +19,7 @@ import zigpy.util
 import zigpy.zdo.types as zdo_t
 
 from hubfw.errors import HubfwError
-from hubfw.radio.han import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, Han, payload_limit
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, Han, payload_limit
 from hubfw.sim.ncp import cbke_commands, own_zdo  # noqa: F401  (importing cbke_commands registers its handlers)
 from hubfw.sim.ncp.aps import (
     FragmentError,

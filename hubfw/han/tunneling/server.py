@@ -1,0 +1,339 @@
+"""The hub's Tunneling cluster server: GB-HRGP tunnels, one per device, and a GBCS message queue per device.
+
+A device opens its tunnel with RequestTunnel (GB-HRGP, no manufacturer code, no flow control); the
+answer carries the tunnel id and how much one TransferData to the hub may hold. Through it:
+- the device PUTs its GBCS messages; each complete one becomes `GbcsMessageReceived`, and an alert
+  inside also `DeviceAlertReceived`;
+- the device GETs its next queued message; the hub answers with GET-RESPONSE (the number of messages
+  still queued after this one, then the message, or nothing when the queue is empty);
+- the hub PUTs queued messages itself to a device that has never sent GET (mains-powered devices
+  listen; a device that polls with GET may be asleep, so its messages wait for its next GET).
+Errors (SE D.6): TransferData for an unknown tunnel → TransferDataError NO_SUCH_TUNNEL; for another
+device's tunnel → WRONG_DEVICE; longer than the announced maximum, or a message longer than the hub
+reassembles → DATA_OVERFLOW. RequestTunnel for another protocol → PROTOCOL_NOT_SUPPORTED; asking for
+flow control → FLOW_CONTROL_NOT_SUPPORTED; beyond `max_tunnels` → NO_MORE_TUNNEL_IDS. A second
+RequestTunnel from a device replaces its tunnel. A tunnel idle for CloseTunnelTimeout seconds is closed
+with a TunnelClosureNotification.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from hubfw.clock import Clock
+from hubfw.errors import HubfwError
+from hubfw.han.config import HanConfig
+from hubfw.han.events import DeviceAlertReceived, GbcsMessageReceived, TunnelClosed, TunnelEvent, TunnelOpened
+from hubfw.han.gbcs import GbcsFramingError, message_length
+from hubfw.han.gbcs_alert import find_device_alert
+from hubfw.han.tunneling.stream import (
+    TunnelOverflowError,
+    TunnelReassembler,
+    TunnelStreamError,
+    TunnelUnit,
+    tunnel_payloads,
+)
+from hubfw.han.tunneling.wire import (
+    CLOSE_TUNNEL_TIMEOUT_ATTRIBUTE,
+    GB_HRGP_PROTOCOL,
+    NO_MANUFACTURER,
+    TUNNELING_CLUSTER,
+    GbcsTunnelCommand,
+    TransferDataStatus,
+    TunnelRequest,
+    TunnelResponse,
+    TunnelStatus,
+    gb_hrgp_protocols,
+)
+from hubfw.han.zcl import HanRequest, attribute_record, decode, encode, unsupported_attribute
+from hubfw.zigbee.zcl import OutgoingFrame
+
+Status = foundation.Status
+NO_TUNNEL_ID = 0xFFFF
+"""Tunnel id of a refused RequestTunnel."""
+_Handler = Callable[[HanRequest, foundation.CommandSchema], list[OutgoingFrame]]
+"""A command's handler, given the command already decoded (a payload that does not decode is MALFORMED_COMMAND)."""
+_MIN_CLIENT_TRANSFER_SIZE = 3
+"""The smallest TransferData a device must accept: a GET-RESPONSE head and one message octet."""
+
+
+class TunnelError(HubfwError):
+    """A GBCS message the hub cannot queue for a device."""
+
+
+@dataclass
+class _Tunnel:
+    """One open tunnel: whom it belongs to, how to reach it, how much it takes, its inbound stream."""
+
+    tunnel_id: int
+    eui64: t.EUI64
+    profile: int
+    device_ep: int
+    hub_ep: int
+    device_max_transfer: int
+    opened_at: float
+    last_activity: float
+    inbound: TunnelReassembler
+
+    def frame(self, zcl: bytes) -> OutgoingFrame:
+        return OutgoingFrame(self.eui64, self.profile, self.hub_ep, self.device_ep, TUNNELING_CLUSTER, zcl,
+                             aps_encrypt=True)
+
+
+@dataclass
+class _Device:
+    """What the hub keeps for a device across tunnels: its queue and whether it polls."""
+
+    queue: deque[bytes] = field(default_factory=deque)
+    polls: bool = False
+
+
+class TunnelServer:
+    """GB-HRGP tunnels to every device; `handle`, `tick` and `send` return the frames to send."""
+
+    def __init__(self, clock: Clock, config: HanConfig, may_open: Callable[[t.EUI64], bool]) -> None:
+        self._clock = clock
+        self._config = config
+        self._may_open = may_open
+        self._tunnels: dict[int, _Tunnel] = {}
+        self._by_device: dict[t.EUI64, _Tunnel] = {}
+        self._devices: dict[t.EUI64, _Device] = {}
+        self._next_id = 0
+        self._tsn = 0
+        self._events: list[TunnelEvent] = []
+        self._handlers: dict[int, tuple[foundation.ZCLCommandDef, _Handler]] = {
+            command.id: (command, handler) for command, handler in (
+                (TunnelRequest.request_tunnel, self._on_request_tunnel),
+                (TunnelRequest.close_tunnel, self._on_close_tunnel),
+                (TunnelRequest.transfer_data, self._on_transfer_data),
+                (TunnelRequest.transfer_data_error, self._on_transfer_data_error),
+                (TunnelRequest.get_supported_protocols, self._on_get_supported_protocols),
+            )
+        }
+
+    # ----------------------------------------------------------------- inputs
+
+    def handle(self, request: HanRequest) -> list[OutgoingFrame]:
+        """A cluster command from a device (client to server). Never raises for what the device sent."""
+        known = self._handlers.get(request.header.command_id)
+        if known is None:  # AckTransferData and ReadyData belong to flow control, which GBCS does not use
+            return request.default_response(Status.UNSUP_CLUSTER_COMMAND)
+        command, handler = known
+        try:
+            body = decode(command, request.payload)
+        except ValueError:
+            return request.default_response(Status.MALFORMED_COMMAND)
+        return handler(request, body)
+
+    def tick(self) -> list[OutgoingFrame]:
+        """Close the tunnels idle for CloseTunnelTimeout, telling their devices."""
+        now = self._clock.now()
+        frames = []
+        for tunnel in list(self._tunnels.values()):
+            if tunnel.last_activity + self._config.close_tunnel_timeout <= now:
+                self._close(tunnel, f"idle for {self._config.close_tunnel_timeout} s")
+                zcl = encode(self._next_tsn(), TunnelResponse.closure_notification, tunnel_id=tunnel.tunnel_id)
+                frames.append(tunnel.frame(zcl))
+        return frames
+
+    def next_deadline(self) -> float | None:
+        return min((tunnel.last_activity + self._config.close_tunnel_timeout for tunnel in self._tunnels.values()),
+                   default=None)
+
+    def send(self, eui64: t.EUI64, message: bytes) -> list[OutgoingFrame]:
+        """Queue a GBCS message for `eui64`: PUT now if its tunnel is open and it does not poll, else
+        kept for its next GET (or, for a device that does not poll, for its next tunnel)."""
+        try:
+            whole = message_length(message) == len(message)
+        except GbcsFramingError:
+            whole = False
+        if not whole:
+            raise TunnelError(f"not a whole GBCS message for {eui64} ({len(message)} octets)")
+        device = self._devices.setdefault(eui64, _Device())
+        if len(device.queue) >= self._config.max_queued_messages:
+            raise TunnelError(f"{eui64} already has {len(device.queue)} GBCS messages waiting")
+        device.queue.append(message)
+        return self._push(eui64)
+
+    def take_events(self) -> list[TunnelEvent]:
+        events, self._events = self._events, []
+        return events
+
+    # ----------------------------------------------------------------- views
+
+    def message_pending(self, eui64: t.EUI64) -> bool:
+        """A GBCS message waits for `eui64` (Metering FunctionalNotificationFlags 'tunnel message pending')."""
+        device = self._devices.get(eui64)
+        return device is not None and bool(device.queue)
+
+    def tunnel_id(self, eui64: t.EUI64) -> int | None:
+        tunnel = self._by_device.get(eui64)
+        return None if tunnel is None else tunnel.tunnel_id
+
+    def tunnels(self) -> list[dict]:
+        """Open tunnels, JSON-able, for `hubfw devices` and status."""
+        entries = []
+        for tunnel in sorted(self._tunnels.values(), key=lambda tunnel: tunnel.tunnel_id):
+            device = self._devices.get(tunnel.eui64, _Device())
+            entries.append({
+                "eui64": str(tunnel.eui64),
+                "tunnel_id": tunnel.tunnel_id,
+                "opened_at": _iso_utc(tunnel.opened_at),
+                "last_activity": _iso_utc(tunnel.last_activity),
+                "queued_messages": len(device.queue),
+                "polls": device.polls,
+            })
+        return entries
+
+    def attribute_record(self, attribute_id: int) -> foundation.ReadAttributeRecord:
+        if attribute_id == CLOSE_TUNNEL_TIMEOUT_ATTRIBUTE:
+            return attribute_record(attribute_id, foundation.DataTypeId.uint16,
+                                    t.uint16_t(self._config.close_tunnel_timeout))
+        return unsupported_attribute(attribute_id)
+
+    # ------------------------------------------------------------- commands
+
+    def _on_request_tunnel(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
+        source = request.source
+        if not self._may_open(source):
+            return request.default_response(Status.NOT_AUTHORIZED)
+        if body.maximum_incoming_transfer_size < _MIN_CLIENT_TRANSFER_SIZE:
+            return request.default_response(Status.INVALID_FIELD)
+        if body.protocol_id != GB_HRGP_PROTOCOL or body.manufacturer_code != NO_MANUFACTURER:
+            return [self._tunnel_response(request, TunnelStatus.PROTOCOL_NOT_SUPPORTED)]
+        if body.flow_control_support:
+            return [self._tunnel_response(request, TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED)]
+        old = self._by_device.get(source)
+        if old is not None:
+            self._close(old, "replaced by a new RequestTunnel")
+        if len(self._tunnels) >= self._config.max_tunnels:
+            return [self._tunnel_response(request, TunnelStatus.NO_MORE_TUNNEL_IDS)]
+        now = self._clock.now()
+        tunnel = _Tunnel(
+            tunnel_id=self._allocate_id(),
+            eui64=source,
+            profile=request.frame.profile,
+            device_ep=request.frame.src_ep,
+            hub_ep=request.frame.dst_ep,
+            device_max_transfer=int(body.maximum_incoming_transfer_size),
+            opened_at=now,
+            last_activity=now,
+            inbound=TunnelReassembler(self._config.max_message_size),
+        )
+        self._tunnels[tunnel.tunnel_id] = tunnel
+        self._by_device[source] = tunnel
+        self._events.append(TunnelOpened(source, tunnel.tunnel_id))
+        return [self._tunnel_response(request, TunnelStatus.SUCCESS, tunnel.tunnel_id), *self._push(source)]
+
+    def _on_close_tunnel(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
+        tunnel = self._tunnels.get(body.tunnel_id)
+        if tunnel is None or tunnel.eui64 != request.source:
+            return request.default_response(Status.NOT_FOUND)
+        self._close(tunnel, "closed by the device")
+        return request.default_response(Status.SUCCESS)
+
+    def _on_transfer_data(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
+        tunnel = self._tunnels.get(body.tunnel_id)
+        if tunnel is None:
+            return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.NO_SUCH_TUNNEL)]
+        if tunnel.eui64 != request.source:
+            return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.WRONG_DEVICE)]
+        now = self._clock.now()
+        tunnel.last_activity = now
+        if len(body.data) > self._config.max_incoming_transfer_size:
+            tunnel.inbound.reset()
+            return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.DATA_OVERFLOW)]
+        try:
+            unit = tunnel.inbound.feed(bytes(body.data))
+        except TunnelOverflowError:
+            return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.DATA_OVERFLOW)]
+        except TunnelStreamError:
+            return request.default_response(Status.INVALID_FIELD)
+        if unit is None:
+            return request.default_response(Status.SUCCESS)
+        if unit.command is GbcsTunnelCommand.GET:
+            self._devices.setdefault(tunnel.eui64, _Device()).polls = True
+            return [*request.default_response(Status.SUCCESS), *self._get_response(tunnel)]
+        if unit.command is GbcsTunnelCommand.PUT:
+            self._received(tunnel.eui64, unit.message, now)
+            return request.default_response(Status.SUCCESS)
+        return request.default_response(Status.INVALID_FIELD)  # GET-RESPONSE only goes hub to device
+
+    def _on_transfer_data_error(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
+        """The device could not take our TransferData: nothing to redo, GBCS retries at its own level."""
+        return request.default_response(Status.SUCCESS)
+
+    def _on_get_supported_protocols(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
+        protocols = gb_hrgp_protocols()[body.protocol_offset:]
+        zcl = encode(request.header.tsn, TunnelResponse.supported_protocols, protocol_list_complete=True,
+                     protocols=protocols)
+        return [request.reply(zcl)]
+
+    # ---------------------------------------------------------------- helpers
+
+    def _received(self, eui64: t.EUI64, message: bytes, now: float) -> None:
+        self._events.append(GbcsMessageReceived(eui64, message, now))
+        found = find_device_alert(message, eui64)
+        if found is not None:
+            self._events.append(DeviceAlertReceived(eui64, found.alert, found.raw, now, found.problem))
+
+    def _get_response(self, tunnel: _Tunnel) -> list[OutgoingFrame]:
+        queue = self._devices[tunnel.eui64].queue
+        message = queue.popleft() if queue else b""
+        unit = TunnelUnit(GbcsTunnelCommand.GET_RESPONSE, message, remaining=len(queue))
+        return self._transfer(tunnel, unit)
+
+    def _push(self, eui64: t.EUI64) -> list[OutgoingFrame]:
+        tunnel, device = self._by_device.get(eui64), self._devices.get(eui64)
+        if tunnel is None or device is None or device.polls:
+            return []
+        frames = []
+        while device.queue:
+            frames.extend(self._transfer(tunnel, TunnelUnit(GbcsTunnelCommand.PUT, device.queue.popleft())))
+        return frames
+
+    def _transfer(self, tunnel: _Tunnel, unit: TunnelUnit) -> list[OutgoingFrame]:
+        """TransferData frames carrying `unit`, cut to the device's maximum (queued messages are whole GBCS
+        messages, so they can always be cut)."""
+        tunnel.last_activity = self._clock.now()
+        return [
+            tunnel.frame(encode(self._next_tsn(), TunnelResponse.transfer_data, tunnel_id=tunnel.tunnel_id,
+                                data=t.Bytes(payload)))
+            for payload in tunnel_payloads(unit, tunnel.device_max_transfer)
+        ]
+
+    def _close(self, tunnel: _Tunnel, reason: str) -> None:
+        del self._tunnels[tunnel.tunnel_id]
+        del self._by_device[tunnel.eui64]
+        self._events.append(TunnelClosed(tunnel.eui64, tunnel.tunnel_id, reason))
+
+    def _tunnel_response(self, request: HanRequest, status: TunnelStatus,
+                         tunnel_id: int = NO_TUNNEL_ID) -> OutgoingFrame:
+        zcl = encode(request.header.tsn, TunnelResponse.request_tunnel, tunnel_id=tunnel_id, tunnel_status=status,
+                     maximum_incoming_transfer_size=self._config.max_incoming_transfer_size)
+        return request.reply(zcl)
+
+    def _transfer_data_error(self, request: HanRequest, tunnel_id: int, status: TransferDataStatus) -> OutgoingFrame:
+        zcl = encode(request.header.tsn, TunnelResponse.transfer_data_error, tunnel_id=tunnel_id, status=status)
+        return request.reply(zcl)
+
+    def _allocate_id(self) -> int:
+        while self._next_id in self._tunnels or self._next_id == NO_TUNNEL_ID:
+            self._next_id = (self._next_id + 1) % NO_TUNNEL_ID
+        tunnel_id = self._next_id
+        self._next_id = (self._next_id + 1) % NO_TUNNEL_ID
+        return tunnel_id
+
+    def _next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) % 256
+        return self._tsn
+
+
+def _iso_utc(time: float) -> str:
+    return datetime.fromtimestamp(time, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,146 @@
+"""GBCS tunnel commands over TransferData, both directions: splitting one command over several
+TransferData payloads and joining them again.
+
+SE's MaximumIncomingTransferSize bounds one TransferData payload, and a GBCS message may be larger. The
+sender then cuts `command octet(s) ‖ message` into consecutive TransferData payloads; the first carries
+the GBCS tunnel command, the rest only continue the message. The receiver knows when the message is
+whole from its GBCS framing (`hubfw.han.gbcs.message_length`). A message that is not GBCS-framed can
+only travel in a single TransferData, so the receiver takes one such payload as the whole message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hubfw.errors import HubfwError
+from hubfw.han.gbcs import GbcsFramingError, message_length
+from hubfw.han.tunneling.wire import GbcsTunnelCommand
+
+MAX_REMAINING = 0xFF
+"""GET-RESPONSE carries the number of messages still queued in one octet."""
+
+
+class TunnelStreamError(HubfwError):
+    """TransferData payloads that do not make a GBCS tunnel command."""
+
+
+class TunnelOverflowError(TunnelStreamError):
+    """A message larger than the receiver reassembles."""
+
+
+@dataclass(frozen=True)
+class TunnelUnit:
+    """One whole GBCS tunnel command. `message` is empty for GET and for a GET-RESPONSE from an empty
+    queue; `remaining` (GET-RESPONSE only) is how many messages the sender still holds."""
+
+    command: GbcsTunnelCommand
+    message: bytes = b""
+    remaining: int | None = None
+
+
+def tunnel_payloads(unit: TunnelUnit, max_size: int) -> list[bytes]:
+    """The TransferData payloads, each at most `max_size` octets, that carry `unit`.
+
+    Raises TunnelStreamError when the unit does not fit and its message is not GBCS-framed (the
+    receiver could not tell where it ends)."""
+    head = bytes([unit.command])
+    if unit.command is GbcsTunnelCommand.GET_RESPONSE:
+        head += bytes([min(unit.remaining or 0, MAX_REMAINING)])
+    data = head + unit.message
+    if len(data) <= max_size:
+        return [data]
+    if not _is_whole_gbcs_message(unit.message):
+        raise TunnelStreamError(
+            f"a {len(unit.message)}-octet message that is not GBCS-framed cannot be split into {max_size}-octet "
+            "TransferData payloads"
+        )
+    if max_size < len(head) + 1:
+        raise TunnelStreamError(f"TransferData payloads of {max_size} octets cannot carry a tunnel command")
+    return [data[start:start + max_size] for start in range(0, len(data), max_size)]
+
+
+class TunnelReassembler:
+    """Joins the TransferData payloads of one direction of one tunnel into whole tunnel commands."""
+
+    def __init__(self, max_message_size: int) -> None:
+        self._max_message_size = max_message_size
+        self._partial: TunnelUnit | None = None
+        self._buffer = b""
+
+    @property
+    def pending(self) -> bool:
+        """A message has begun and not yet ended."""
+        return self._partial is not None
+
+    def reset(self) -> None:
+        """Forget a partial message (the tunnel closed, or its sender broke the stream)."""
+        self._partial, self._buffer = None, b""
+
+    def feed(self, data: bytes) -> TunnelUnit | None:
+        """Take one TransferData payload; the command it completes, or None while a message is partial.
+
+        Raises TunnelOverflowError for a message longer than the limit and TunnelStreamError for a
+        payload that starts no tunnel command; either way the partial message is dropped."""
+        try:
+            return self._feed(data)
+        except TunnelStreamError:
+            self.reset()
+            raise
+
+    def _feed(self, data: bytes) -> TunnelUnit | None:
+        if self._partial is not None:
+            self._buffer += data
+            return self._complete()
+        if not data:
+            raise TunnelStreamError("empty TransferData")
+        try:
+            command = GbcsTunnelCommand(data[0])
+        except ValueError:
+            raise TunnelStreamError(f"unknown GBCS tunnel command 0x{data[0]:02X}") from None
+        if command is GbcsTunnelCommand.GET:
+            return TunnelUnit(command)
+        if command is GbcsTunnelCommand.GET_RESPONSE:
+            if len(data) < 2:
+                raise TunnelStreamError("GET-RESPONSE without its remaining-messages octet")
+            unit, body = TunnelUnit(command, remaining=data[1]), data[2:]
+            if not body:
+                return unit
+        else:
+            unit, body = TunnelUnit(command), data[1:]
+            if not body:
+                raise TunnelStreamError("PUT without a message")
+        if not _starts_gbcs_message(body):
+            return TunnelUnit(unit.command, body, unit.remaining)  # unframed: one payload is the message
+        self._partial, self._buffer = unit, body
+        return self._complete()
+
+    def _complete(self) -> TunnelUnit | None:
+        try:
+            total = message_length(self._buffer)
+        except GbcsFramingError as error:
+            raise TunnelStreamError(str(error)) from None
+        if total is not None and total > self._max_message_size or len(self._buffer) > self._max_message_size:
+            raise TunnelOverflowError(f"GBCS message longer than {self._max_message_size} octets")
+        if total is None or total > len(self._buffer):
+            return None
+        if total < len(self._buffer):
+            raise TunnelStreamError(f"{len(self._buffer) - total} octets after the end of the GBCS message")
+        assert self._partial is not None
+        unit = TunnelUnit(self._partial.command, self._buffer, self._partial.remaining)
+        self.reset()
+        return unit
+
+
+def _starts_gbcs_message(data: bytes) -> bool:
+    try:
+        message_length(data[:1])
+    except GbcsFramingError:
+        return False
+    return True
+
+
+def _is_whole_gbcs_message(message: bytes) -> bool:
+    try:
+        return message_length(message) == len(message)
+    except GbcsFramingError:
+        return False

@@ -1,0 +1,349 @@
+"""`hubfw serve` and the commands that talk to a serving hub over its control socket.
+
+Every client command takes `--state DIR` (default ./state) to find the hub's socket; `alerts`
+without `--follow` reads the alert log directly, so it works after the hub has stopped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hubfw.clock import SystemClock
+from hubfw.hub.control import ControlClient, ControlServer
+from hubfw.devices import DeviceType, parse_eui64
+from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
+from hubfw.hub.service import Hub, HubConfig, alert_log_path, read_alert_log
+from hubfw.hub.credentials import load_hub_credentials
+from hubfw.ota.admission import read_image_file
+from hubfw.ota.cpl import CentralProductsList
+from hubfw.ota.keys import load_public_keys
+from hubfw.radio import VIRTUAL_RADIOS, SerialSettings, open_radio
+from hubfw.radio.bellows import check_port
+from hubfw.sim.serving import SIMULATED_RADIO, SimulatedRadio
+
+DEFAULT_STATE_DIR = "state"
+BAR_WIDTH = 30
+
+state_option = click.option(
+    "--state", "state_dir", metavar="DIR", default=DEFAULT_STATE_DIR, show_default=True,
+    type=click.Path(file_okay=False, path_type=Path), help="the hub's state directory (holds hub.sock)",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+
+
+@click.command("serve")
+@click.option("--radio", required=True, metavar="RADIO",
+              help="serial port or URL of an EZSP coordinator (/dev/ttyUSB0, socket://host:port); `sim` for "
+                   "the simulated EZSP NCP on a pty with two PPMIDs and an HCALCS (state in DIR/ncp); "
+                   "`virtual` for the in-process virtual radio")
+@state_option
+@click.option("--baudrate", type=click.IntRange(min=1), default=115200, show_default=True)
+@click.option("--flow-control", type=click.Choice(["software", "hardware", "none"]), default="software",
+              show_default=True, help="serial flow control (EmberZNet NCP firmware defaults to software)")
+@click.option("--channel", type=click.IntRange(11, 26), help="channel for a network formed on first start")
+@click.option("--flash-profile", type=click.Choice(sorted(PROFILES)), default=DEFAULT_PROFILE, show_default=True,
+              help="emulated flash part, used when the flash file is created")
+@click.option("--trust", "trust_keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM public key of a trusted image signer (repeatable)")
+@click.option("--require-signature", is_flag=True, help="refuse images without a verified manufacturer signature")
+@click.option("--cpl", "cpl_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Central Products List the images must be on")
+@click.option("--cbke", "cbke_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="the hub's CBKE credentials for one suite, from `hubfw cbke issue --eui64 "
+                                   "<coordinator EUI-64>` (repeatable: one per suite); runs the HAN server "
+                                   "(on `--radio sim` the hub is its own test CA when none is given)")
+@click.option("--cbke-on-ncp", is_flag=True,
+              help="key establishment by the NCP's own CBKE library with the certificates programmed into it (Smart "
+                   "Energy NCP builds only; consumer dongle firmware lacks the library: use --cbke FILE)")
+@click.option("--allow-without-cbke", is_flag=True,
+              help="serve Smart Energy traffic to devices without a CBKE link key too (bench devices)")
+@click.option("-v", "--verbose", count=True, help="more logging (-v info, -vv debug)")
+def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel: int | None, flash_profile: str,
+          trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, cbke_files: tuple[Path, ...],
+          cbke_on_ncp: bool, allow_without_cbke: bool, verbose: int) -> None:
+    """Run the hub: the OTA server on RADIO, its flash, zigpy database and alert log in --state.
+
+    Stops cleanly on SIGINT or SIGTERM.
+    """
+    logging.basicConfig(level=max(logging.DEBUG, logging.WARNING - 10 * verbose),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = HubConfig(
+        flash_profile=flash_profile, trust=load_public_keys(trust_keys), require_signature=require_signature,
+        cpl=None if cpl_path is None else CentralProductsList.load(cpl_path),
+        cbke_credentials=load_hub_credentials(cbke_files), cbke_sim_ca=radio == SIMULATED_RADIO,
+        cbke_on_ncp=cbke_on_ncp, allow_without_cbke=allow_without_cbke,
+    )
+    clock = SystemClock()
+    if radio == SIMULATED_RADIO:
+        simulated = SimulatedRadio(state_dir, clock, channel=channel, cbke_library=cbke_on_ncp)
+        asyncio.run(_serve(Hub(state_dir, simulated.open, clock, config), radio, simulated))
+        return
+    spec: str | SerialSettings = radio
+    if radio not in VIRTUAL_RADIOS:
+        check_port(radio)  # before the hub creates anything in --state
+        spec = SerialSettings(radio, baudrate, None if flow_control == "none" else flow_control, channel)  # type: ignore[arg-type]
+    asyncio.run(_serve(Hub(state_dir, functools.partial(open_radio, spec), clock, config), radio))
+
+
+async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; on the way out the control socket, then the hub, then a simulated NCP stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with contextlib.AsyncExitStack() as running:
+        if simulated is not None:
+            running.push_async_callback(simulated.close)
+        await hub.start()
+        running.push_async_callback(hub.stop)
+        if simulated is not None:
+            await simulated.join_devices(hub)
+            radio = simulated.description
+        control = ControlServer(hub)
+        running.push_async_callback(control.stop)
+        await control.start()
+        click.echo(f"hubfw: serving on {radio}; state {hub.state_dir}; control socket {control.path}", err=True)
+        await stop.wait()
+    click.echo("hubfw: stopped; flash closed cleanly", err=True)
+
+
+@click.command("distribute")
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "targets", required=True, metavar="EUI64[,EUI64...]", help="target devices")
+@click.option("--device-type", required=True, type=click.Choice([kind.value for kind in DeviceType]))
+@state_option
+@json_option
+def distribute(image: Path, targets: str, device_type: str, state_dir: Path, as_json: bool) -> None:
+    """Send IMAGE to the target devices (GBCS CS05b/CS05c): admission checks, store, then ImageNotify."""
+    data = read_image_file(image)
+    eui64s = [str(parse_eui64(text)) for text in targets.split(",") if text.strip()]
+    result = ControlClient(state_dir).call(
+        "distribute", image=base64.b64encode(data).decode("ascii"), targets=eui64s, device_type=device_type
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(
+        f"image {result['image_id']} ({result['device_type']}, version {result['file_version']}, "
+        f"{result['total_size']} bytes) stored in the {result['block']} block; "
+        f"ImageNotify sent to {', '.join(result['targets'])}"
+    )
+
+
+@click.command("status")
+@state_option
+@json_option
+def status(state_dir: Path, as_json: bool) -> None:
+    """Image blocks, their images, each target's state and progress, and the deadlines."""
+    found = ControlClient(state_dir).call("status")
+    click.echo(json.dumps(found, indent=2) if as_json else "\n".join(describe_status(found)))
+
+
+@click.command("transfers")
+@state_option
+@click.option("--once", is_flag=True, help="print one snapshot and exit")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="seconds between redraws")
+def transfers(state_dir: Path, once: bool, interval: float) -> None:
+    """Live progress bars of the targets' downloads (Ctrl-C to quit)."""
+    client = ControlClient(state_dir)
+    drawn = 0
+    try:
+        while True:
+            lines = [render_transfer(entry) for entry in client.call("transfers")] or ["no transfers in progress"]
+            if drawn and sys.stdout.isatty():
+                click.echo(f"\x1b[{drawn}F\x1b[J", nl=False)  # back to the first line we drew, clear below
+            click.echo("\n".join(lines))
+            drawn = len(lines)
+            if once:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+@click.command("alerts")
+@state_option
+@click.option("--follow", is_flag=True, help="keep printing new alerts as the hub raises them")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def alerts(state_dir: Path, follow: bool, as_json: bool) -> None:
+    """Every Firmware Transfer Alert: code, entity, firmware version, transferResponseCode, time, DER hex.
+
+    A device's own alert from its GBCS tunnel shows "source": "tunnel"; one hubfw could not decode is
+    listed with its raw bytes."""
+    if follow:
+        try:
+            for alert in ControlClient(state_dir).follow_alerts():
+                click.echo(json.dumps(alert) if as_json else render_alert(alert))
+        except KeyboardInterrupt:
+            return
+        return
+    for logged in read_alert_log(alert_log_path(state_dir)):
+        alert = logged.to_json()
+        click.echo(json.dumps(alert) if as_json else render_alert(alert))
+
+
+@click.command("activate")
+@click.argument("eui64")
+@click.option("--hash", "sha256", required=True, metavar="SHA256", help="the Manufacturer Image hash (64 hex digits)")
+@state_option
+def activate(eui64: str, sha256: str, state_dir: Path) -> None:
+    """GBCS CS06: tell a device that completed a transfer of this Manufacturer Image to activate it now."""
+    result = ControlClient(state_dir).call("activate", eui64=str(parse_eui64(eui64)), sha256=sha256)
+    click.echo(f"activation sent to {result['entity']}")
+
+
+@click.command("devices")
+@state_option
+@json_option
+def devices(state_dir: Path, as_json: bool) -> None:
+    """The devices on the hub's network, with any transfer they are part of, their CBKE link key (or why
+    key establishment last failed) and their GBCS tunnel."""
+    found = ControlClient(state_dir).call("devices")
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("no devices have joined")
+    for device in found:
+        transfer = device["transfer"]
+        ota = "" if transfer is None else (
+            f"  image {transfer['image_id']} {transfer['state']} {transfer['progress']:.0%}"
+        )
+        click.echo(
+            f"{device['eui64']}  {device['nwk']}  {device['manufacturer'] or '-'} {device['model'] or '-'}"
+            f"  last seen {device['last_seen'] or 'never'}{ota}{describe_han(device)}"
+        )
+
+
+@click.command("permit")
+@click.option("--time", "time_s", type=click.IntRange(0, 254), default=60, show_default=True,
+              help="seconds joins stay open")
+@click.option("--install-code", metavar="CODE", help="install code (hex, with its CRC) of the one device allowed in")
+@click.option("--eui64", metavar="EUI64", help="the device the install code belongs to")
+@state_option
+def permit(time_s: int, install_code: str | None, eui64: str | None, state_dir: Path) -> None:
+    """Open the network for joining; with --install-code only that device, under its derived link key."""
+    result = ControlClient(state_dir).call(
+        "permit", time_s=time_s, install_code=install_code, eui64=None if eui64 is None else str(parse_eui64(eui64))
+    )
+    who = f" for {result['eui64']} (link key {result['link_key']})" if "eui64" in result else ""
+    click.echo(f"joins permitted for {result['permit_s']} s{who}")
+
+
+@click.group("tunnel")
+def tunnel() -> None:
+    """GBCS messages through the devices' Smart Energy tunnels (needs the hub's HAN server)."""
+
+
+@tunnel.command("send")
+@click.option("--device", "eui64", required=True, metavar="EUI64", help="the device whose tunnel carries it")
+@click.argument("message", metavar="HEX")
+@state_option
+def tunnel_send(eui64: str, message: str, state_dir: Path) -> None:
+    """Queue one whole GBCS message (HEX) for a device; it goes out when its tunnel can take it."""
+    result = ControlClient(state_dir).call(
+        "tunnel_send", eui64=str(parse_eui64(eui64)), message=message.replace(":", "").replace(" ", "")
+    )
+    when = "sent" if result["sent"] else "queued for the device's next tunnel exchange"
+    click.echo(f"{result['length']}-byte GBCS message for {result['eui64']} {when}")
+
+
+@tunnel.command("messages")
+@click.option("--device", "eui64", metavar="EUI64", help="only this device's messages")
+@state_option
+@json_option
+def tunnel_messages(eui64: str | None, state_dir: Path, as_json: bool) -> None:
+    """The GBCS messages devices sent through their tunnels since the hub started."""
+    found = ControlClient(state_dir).call(
+        "tunnel_messages", eui64=None if eui64 is None else str(parse_eui64(eui64))
+    )
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("no GBCS messages received")
+    for message in found:
+        click.echo(f"{message['time']}  {message['eui64']}  {message['length']} bytes  {message['message']}")
+
+
+HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices, permit, tunnel]
+
+
+# ----- rendering
+
+
+def render_transfer(entry: dict[str, Any]) -> str:
+    filled = round(entry["progress"] * BAR_WIDTH)
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    return (
+        f"{entry['entity']}  {entry['device_type']:<6} {entry['file_version']}  [{bar}] {entry['progress']:6.1%}"
+        f"  {entry['offset']}/{entry['total_size']} B  {entry['state']}"
+    )
+
+
+def render_alert(alert: dict[str, Any]) -> str:
+    if alert.get("kind") == "raw":
+        return f"{alert['time']}  undecoded alert from {alert['entity']}  source {alert['source']}  raw {alert['raw']}"
+    response = alert["transfer_response_code"]
+    outcome = "" if response is None else f"  transferResponseCode {response} ({alert['transfer_response']})"
+    source = "" if alert.get("source", "hub") == "hub" else f"  source {alert['source']}"
+    return (
+        f"{alert['time']}  #{alert['alert_id']}  {alert['code']}  {alert['entity']}"
+        f"  firmware {alert['firmware_version']}{outcome}{source}  DER {alert['der']}"
+    )
+
+
+def describe_han(device: dict[str, Any]) -> str:
+    """A device's key establishment and tunnel, or nothing when the hub runs no HAN server for it."""
+    parts = []
+    if device["key_establishment"] is not None:
+        parts.append(f"CBKE {device['key_establishment']}")
+    elif device["key_establishment_failure"] is not None:
+        failure = device["key_establishment_failure"]
+        parts.append(f"CBKE failed ({failure['status'] or 'timeout'}: {failure['reason']})")
+    if device["tunnel"] is not None:
+        parts.append(f"tunnel {device['tunnel']}")
+    return "".join(f"  {part}" for part in parts)
+
+
+def describe_status(found: dict[str, Any]) -> list[str]:
+    lines = [f"now {found['now']}; next deadline {found['next_deadline'] or 'none'}"]
+    images = {image["block"]: image for image in found["images"]}
+    for block in found["blocks"]:
+        image = images.get(block["block"])
+        if image is None:
+            lines.append(f"{block['block']} block: empty")
+            continue
+        lines.append(
+            f"{block['block']} block: image {image['image_id']} {image['device_type']} "
+            f"version {image['file_version']}, {image['total_size']} bytes, arrived {image['arrived_at']}, "
+            f"retained until {image['retention_until']}"
+            + (f", protected until {image['protected_until']}" if image["protected_until"] else "")
+        )
+        for target in image["targets"]:
+            lines.append(
+                f"  {target['entity']}  {target['state']:<17} {target['progress']:6.1%}  offset {target['offset']}"
+                + (f"  deadline {target['deadline']}" if target["deadline"] else "")
+            )
+    lines.append(f"alerts owed (not yet in the log): {found['pending_alerts']}; log {found['alert_log']}")
+    han = found.get("han")
+    if han is not None:
+        rule = "required" if han["cbke_required"] else "not required (--allow-without-cbke)"
+        where = " (the NCP's CBKE library)" if han.get("cbke_on_ncp") else ""
+        lines.append(f"HAN on SE endpoint {han['se_endpoint']}: CBKE{where} {rule}; "
+                     f"{han['link_keys']} device link keys; "
+                     f"{len(han['tunnels'])} tunnels open")
+    return lines

@@ -1,0 +1,48 @@
+"""A hub restart between recording a success and the device hearing the answer must not make it discard the image."""
+
+from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import Ota
+
+from hubfw.alerts import AlertCode
+from hubfw.clock import VirtualClock
+from hubfw.devices import DeviceType, parse_eui64
+from hubfw.flash.device import NorFlash
+from hubfw.flash.profiles import get_profile
+from hubfw.ota.image import build_image
+from hubfw.server import IncomingFrame, OtaServer
+from hubfw.zigbee.zcl import OtaCommand, OtaReply
+from hubfw.store.store import ImageStore
+
+DEVICE = parse_eui64("00:0d:6f:00:00:00:00:01")
+
+
+def upgrade_end_success() -> bytes:
+    header = foundation.ZCLHeader.cluster(9, OtaCommand.upgrade_end.id)
+    body = OtaCommand.upgrade_end.schema(status=foundation.Status.SUCCESS, manufacturer_code=0x1234,
+                                         image_type=0x0301, file_version=0x200)
+    return header.serialize() + body.serialize()
+
+
+def answer(server: OtaServer) -> tuple[int, object]:
+    frame = IncomingFrame(DEVICE, 0x1234, 0x0109, 1, 1, Ota.cluster_id, upgrade_end_success(), True)
+    [reply] = server.handle(frame)
+    header, body = foundation.ZCLHeader.deserialize(reply.zcl)
+    return header.command_id, body
+
+
+def test_a_repeated_success_after_a_restart_gets_the_same_answer_not_abort() -> None:
+    clock = VirtualClock()
+    flash = NorFlash(get_profile("serial-nor"))
+    store = ImageStore.open(flash, clock)
+    ota = build_image(manufacturer_code=0x1234, image_type=0x0301, file_version=0x200, payload=b"x" * 100).to_bytes()
+    image = store.distribute(ota, [(DEVICE, DeviceType.PPMID)])
+    store.note_progress(DEVICE, image.image_id, len(ota))
+    first = answer(OtaServer(store, clock))
+    assert first[0] == OtaReply.upgrade_end_response.id
+
+    restarted = ImageStore.open(flash, clock)  # the device never heard `first`
+    again = answer(OtaServer(restarted, clock))
+
+    assert again == first  # UpgradeEndResponse, upgrade time 0 for a PPMID — not Default Response ABORT
+    terminal = [a for a in restarted.pending_alerts() if a.code is AlertCode.TRANSFER_SUCCESS]
+    assert len(terminal) == 1  # answering again records nothing new

@@ -1,1 +1,0 @@
-"""Helpers for tools/bench.py: the benchmark OTA client and the measured scenarios."""

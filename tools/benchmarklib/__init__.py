@@ -1,0 +1,1 @@
+"""Helpers for tools/benchmark.py: the benchmark OTA client and the measured scenarios."""

@@ -1,0 +1,1 @@
+"""Fuzz targets for tools/fuzz.py: the OTA file parser and the hub's ZCL servers, each with its oracle."""

@@ -1,0 +1,710 @@
+"""Fuzz target `zcl-han`: the hub's Smart Energy endpoint (`HanServer`) under the frames hostile devices send.
+
+The server under test is the real one: Basic, Time, Metering, Tunneling and a real suite-1
+`KeyEstablishmentServer`, with the GBCS tunnel behind it. Four senders: two ESMEs and a PPMID holding
+certificates from the hub's CA, and a stranger whose certificate comes from another CA. A scenario
+starts from a server on which some of the three certified senders already hold a CBKE link key (real
+`KeyEstablishmentClient` exchanges run once per configuration and key set, then the server is copied for
+each input, so every input is reproducible on its own and costs no key agreement unless it runs one).
+Credentials and ephemeral keys are fixed, so recorded Key Establishment frames replay the same exchange.
+
+    byte 0            bits 0-1 configuration (index into CONFIGS, modulo), bits 2-4 which of ESME A,
+                      ESME B and PPMID start with a link key
+    then per step     control byte, route byte, length byte, that many payload bytes (MAX_STEPS steps)
+    control byte      bits 0-1 sender (ESME A, ESME B, PPMID, stranger), bit 2 APS-encrypted,
+                      bits 3-5 clock advance before the step (ADVANCES), bit 6 run `tick` after it,
+                      bit 7 Home Automation profile instead of Smart Energy
+    route byte        bits 0-2 cluster (CLUSTERS), bit 3 to another endpoint than the hub's SE one,
+                      bit 4 the hub queues the payload as a GBCS message for the sender (`send_gbcs`)
+                      instead of receiving it as ZCL
+
+Properties: `handle`, `tick` and `send_gbcs` never raise (but TunnelError, with a clean one-line
+message); a frame the endpoint does not serve gets no reply; every reply is a well-formed ZCL frame
+(zigpy's ZCLHeader and the command's zigpy schema parse all of it), goes back to the sender's endpoint
+on the request's profile and cluster, carries the request's TSN (hub-initiated tunnel TransferData
+aside, which must use the sender's open tunnel and fit the size it announced) and is of a kind the
+request allows (never a Default Response to a Default Response, nor standard attributes for a
+manufacturer-specific read); Key Establishment
+replies are never APS-encrypted and all others are; each `GbcsMessageReceived` is exactly what its
+sender PUT through its own open tunnel in consecutive TransferData payloads, none reported twice, only
+from a sender holding a link key where the hub requires one; only certified senders establish keys;
+open tunnels, queued messages and key establishment sessions stay within their configured bounds;
+after `tick`, `next_deadline` is never in the past.
+
+Run it with tools/fuzz.py (`python tools/fuzz.py zcl-han --runs 100000`).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from fuzzlib.engine import PropertyViolation, Target, judge_rejection, mutate_bytes
+from fuzzlib.zcl import parse_strictly, parse_zcl
+from hubfw.alerts import activation_alert
+from hubfw.cbke.agreement import DeviceCredentials
+from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.keys import KeyPair
+from hubfw.cbke.suites import CryptoSuite
+from hubfw.clock import VirtualClock
+from hubfw.devices import parse_eui64
+from hubfw.han import (
+    DeviceAlertReceived,
+    GbcsMessageReceived,
+    HanConfig,
+    HanEvent,
+    HanServer,
+    KeyEstablishmentClient,
+    KeyEstablishmentConfig,
+    KeyEstablishmentServer,
+    LinkKeyEstablished,
+    TunnelError,
+    TunnelOpened,
+    gbcs_alert_message,
+)
+from hubfw.han.gbcs import CraFlag, general_signing
+from hubfw.han.key_establishment.wire import KEY_ESTABLISHMENT_CLUSTER, KeRequest, KeResponse
+from hubfw.han.server import BASIC_CLUSTER, METERING_CLUSTER, TIME_CLUSTER
+from hubfw.han.tunneling.stream import TunnelUnit, tunnel_payloads
+from hubfw.han.tunneling.wire import TUNNELING_CLUSTER, GbcsTunnelCommand, TunnelRequest, TunnelResponse
+from hubfw.zigbee.zcl import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+
+Status = foundation.Status
+General = foundation.GeneralCommand
+
+HUB = parse_eui64("00:0d:6f:00:00:00:00:01")
+ESME_A = parse_eui64("00:0d:6f:00:00:00:0a:01")
+ESME_B = parse_eui64("00:0d:6f:00:00:00:0a:02")
+PPMID = parse_eui64("00:0d:6f:00:00:00:0b:01")
+STRANGER = parse_eui64("00:0d:6f:00:00:00:0c:01")
+SENDERS = (ESME_A, ESME_B, PPMID, STRANGER)
+CERTIFIED = SENDERS[:3]
+ISSUER = parse_eui64("48:55:42:46:57:43:41:31")
+FOREIGN_ISSUER = parse_eui64("48:55:42:46:57:43:41:32")
+HUB_EP, CLIENT_EP, OTHER_EP = 0x7B, 2, 1
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+SUITE = CryptoSuite.SUITE_1
+"""Suite 1 only: its key agreement costs a third of suite 2's, and the state machine is the same."""
+ADVANCES = (0.0, 0.0, 1.0, 15.0, 25.0, 61.0, 301.0, 65_536.0)
+"""Seconds the clock moves before a step: none, within and past a Key Establishment step's deadline
+(announced generate time plus margin), past the short tunnel timeouts and past SE's default one."""
+CLUSTERS = (BASIC_CLUSTER, TIME_CLUSTER, METERING_CLUSTER, TUNNELING_CLUSTER, TUNNELING_CLUSTER,
+            KEY_ESTABLISHMENT_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, OTA_CLUSTER)
+"""Tunneling and Key Establishment twice (they hold the state); OTA is served elsewhere, not here."""
+
+
+@dataclass(frozen=True)
+class Configuration:
+    han: HanConfig
+    key_establishment: KeyEstablishmentConfig
+
+
+CONFIGS = (
+    Configuration(HanConfig(), KeyEstablishmentConfig()),
+    Configuration(
+        HanConfig(close_tunnel_timeout=60, max_incoming_transfer_size=32, max_message_size=64, max_tunnels=2,
+                  max_queued_messages=2),
+        KeyEstablishmentConfig(max_sessions=1, timeout_margin=0.0),
+    ),
+    Configuration(HanConfig(require_key_establishment=False, close_tunnel_timeout=300), KeyEstablishmentConfig()),
+)
+MAX_STEPS = 10
+MAX_LEN = 1 + MAX_STEPS * (3 + 255)
+
+_DEFAULT_RESPONSE = foundation.GENERAL_COMMANDS[General.Default_Response]
+_READ_ATTRIBUTES = foundation.GENERAL_COMMANDS[General.Read_Attributes]
+_READ_ATTRIBUTES_RSP = foundation.GENERAL_COMMANDS[General.Read_Attributes_rsp]
+_ANSWERS = {
+    TUNNELING_CLUSTER: {
+        TunnelRequest.request_tunnel.id: (TunnelResponse.request_tunnel,),
+        TunnelRequest.transfer_data.id: (TunnelResponse.transfer_data_error,),
+        TunnelRequest.get_supported_protocols.id: (TunnelResponse.supported_protocols,),
+    },
+    KEY_ESTABLISHMENT_CLUSTER: {
+        request.id: (response, KeResponse.terminate)
+        for request, response in zip(
+            (KeRequest.initiate, KeRequest.ephemeral_data, KeRequest.confirm_key),
+            (KeResponse.initiate, KeResponse.ephemeral_data, KeResponse.confirm_key),
+            strict=True,
+        )
+    },
+}
+"""The cluster commands that may answer a client-to-server cluster command, with its TSN."""
+_PUSHES_AFTER = (TunnelRequest.request_tunnel.id, TunnelRequest.transfer_data.id)
+"""Requests after which the hub may send its own TransferData (queued messages, a GET-RESPONSE)."""
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+@dataclass(frozen=True)
+class Step:
+    device: int
+    cluster: int
+    payload: bytes
+    encrypted: bool = True
+    advance: int = 0
+    tick: bool = False
+    home_automation: bool = False
+    other_endpoint: bool = False
+    send_gbcs: bool = False
+
+    def encode(self) -> bytes:
+        control = self.device | self.encrypted << 2 | self.advance << 3 | self.tick << 6 | self.home_automation << 7
+        route = self.cluster | self.other_endpoint << 3 | self.send_gbcs << 4
+        return bytes([control, route, len(self.payload)]) + self.payload
+
+
+def encode_scenario(config: int, keyed: int, steps: Sequence[Step]) -> bytes:
+    return bytes([config | keyed << 2]) + b"".join(step.encode() for step in steps)
+
+
+def decode_scenario(data: bytes) -> tuple[int, int, list[Step]]:
+    """(configuration, keyed senders bitmask, steps); every byte string is a scenario."""
+    head = data[0] if data else 0
+    steps, offset = [], 1
+    while offset < len(data) and len(steps) < MAX_STEPS:
+        control = data[offset]
+        route = data[offset + 1] if offset + 1 < len(data) else 0
+        length = data[offset + 2] if offset + 2 < len(data) else 0
+        steps.append(
+            Step(
+                device=control & 0x03, cluster=route & 0x07, payload=data[offset + 3 : offset + 3 + length],
+                encrypted=bool(control & 0x04), advance=control >> 3 & 0x07, tick=bool(control & 0x40),
+                home_automation=bool(control & 0x80), other_endpoint=bool(route & 0x08),
+                send_gbcs=bool(route & 0x10),
+            )
+        )
+        offset += 3 + length
+    return (head & 0x03) % len(CONFIGS), head >> 2 & 0x07, steps
+
+
+# ------------------------------------------------------------------ credentials and the server
+
+
+class _SeededSecrets:
+    """A seeded source of randomness for hubfw.cbke's key and certificate issuing: the same credentials in
+    every process, so a saved input replays the same exchange."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def randbits(self, bits: int) -> int:
+        return self._rng.getrandbits(bits)
+
+    def randbelow(self, limit: int) -> int:
+        return self._rng.randrange(limit)
+
+
+def _fixed_key(seed: int) -> KeyPair:
+    return KeyPair(SUITE, 1 + random.Random(seed).randrange(SUITE.curve.order - 1))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    hub: DeviceCredentials
+    devices: dict[t.EUI64, DeviceCredentials]
+    hub_ephemeral: KeyPair
+    device_ephemeral: KeyPair
+
+
+@cache
+def credentials() -> Credentials:
+    """The hub's and every sender's suite-1 credentials; the stranger's CA is not the hub's."""
+    own, foreign = CertificateAuthority(ISSUER, _fixed_key(1)), CertificateAuthority(FOREIGN_ISSUER, _fixed_key(2))
+
+    def issue(ca: CertificateAuthority, subject: t.EUI64, seed: int) -> DeviceCredentials:
+        certificate, key = ca.issue_key_pair(subject, randomness=_SeededSecrets(seed))
+        return DeviceCredentials(certificate, key, ca.public_key)
+
+    devices = {eui64: issue(own, eui64, 10 + index) for index, eui64 in enumerate(CERTIFIED)}
+    devices[STRANGER] = issue(foreign, STRANGER, 20)
+    return Credentials(issue(own, HUB, 3), devices, _fixed_key(4), _fixed_key(5))
+
+
+def client(sender: t.EUI64, clock: VirtualClock) -> KeyEstablishmentClient:
+    """The sender's CBKE initiator, with its fixed ephemeral key."""
+    creds = credentials()
+    return KeyEstablishmentClient(creds.devices[sender], HUB, clock, endpoint=CLIENT_EP, hub_endpoint=HUB_EP,
+                                  ephemeral_keys=lambda suite: creds.device_ephemeral)
+
+
+def to_hub(frame: OutgoingFrame, sender: t.EUI64) -> IncomingFrame:
+    return IncomingFrame(sender, 0x1000, frame.profile, frame.src_ep, frame.dst_ep, frame.cluster, frame.zcl,
+                         frame.aps_encrypt)
+
+
+def to_device(frame: OutgoingFrame) -> IncomingFrame:
+    return IncomingFrame(HUB, 0x0000, frame.profile, frame.src_ep, frame.dst_ep, frame.cluster, frame.zcl,
+                         frame.aps_encrypt)
+
+
+def key_exchange(server: HanServer, sender: t.EUI64, clock: VirtualClock) -> list[bytes]:
+    """Run a real CBKE exchange between the sender's client and the hub; the ZCL frames the client sent."""
+    initiator = client(sender, clock)
+    pending, sent = initiator.start(), []
+    while pending:
+        frame = pending.pop(0)
+        sent.append(frame.zcl)
+        for reply in server.handle(to_hub(frame, sender)):
+            pending.extend(initiator.handle(to_device(reply)))
+    if not isinstance(initiator.outcome, LinkKeyEstablished):
+        raise RuntimeError(f"the fuzz harness could not establish a key for {sender}: {initiator.outcome}")
+    return sent
+
+
+@dataclass
+class World:
+    """One scenario's server, its clock and Key Establishment server, and what the oracle remembers."""
+
+    clock: VirtualClock
+    server: HanServer
+    key_establishment: KeyEstablishmentServer
+    configuration: Configuration
+    chunks: dict[t.EUI64, list[tuple[int, bytes]]] = field(default_factory=dict)
+    """Every TransferData payload each sender sent into its own open tunnel: (tunnel id, data)."""
+    reported: dict[t.EUI64, int] = field(default_factory=dict)
+    """How many of a sender's chunks already went into reported messages."""
+    device_max: dict[t.EUI64, int] = field(default_factory=dict)
+    """The MaximumIncomingTransferSize each sender announced in the RequestTunnel that opened its tunnel."""
+
+
+def _new_world(config_index: int) -> World:
+    configuration = CONFIGS[config_index]
+    creds = credentials()
+    clock = VirtualClock(START)
+    key_establishment = KeyEstablishmentServer({SUITE: creds.hub}, clock, configuration.key_establishment,
+                                               ephemeral_keys=lambda suite: creds.hub_ephemeral)
+    server = HanServer(clock, se_endpoint=HUB_EP, key_establishment=key_establishment,
+                       image_waiting=lambda eui64: eui64 == PPMID, config=configuration.han)
+    return World(clock, server, key_establishment, configuration)
+
+
+@cache
+def _keyed_template(config_index: int, keyed: int) -> World:
+    """A server on which the senders in `keyed` hold link keys, built once by real exchanges."""
+    world = _new_world(config_index)
+    for index, sender in enumerate(CERTIFIED):
+        if keyed >> index & 1:
+            key_exchange(world.server, sender, world.clock)
+    world.server.take_events()
+    return world
+
+
+def fresh_world(config_index: int, keyed: int) -> World:
+    """A private copy of the template (its clock back at START): inputs never share state."""
+    template = _keyed_template(config_index, keyed)
+    clock = VirtualClock(START)
+    shared = credentials().hub  # immutable and large: shared, not copied
+    return copy.deepcopy(template, {id(template.clock): clock, id(shared): shared})
+
+
+# ------------------------------------------------------------------ running a scenario
+
+
+def check_zcl_han(data: bytes) -> list[str]:
+    """Play the scenario against a fresh server; one outcome label per step."""
+    config_index, keyed, steps = decode_scenario(data)
+    world = fresh_world(config_index, keyed)
+    outcomes = []
+    for step in steps:
+        world.clock.advance(ADVANCES[step.advance])
+        sender = SENDERS[step.device]
+        if step.send_gbcs:
+            outcomes.append(_send_gbcs(world, sender, step.payload))
+        else:
+            outcomes.append(_receive(world, step))
+        if step.tick:
+            check_tick(world, world.server.tick())
+        check_bounds(world)
+    return outcomes
+
+
+def _frame(step: Step) -> IncomingFrame:
+    return IncomingFrame(
+        source=SENDERS[step.device], nwk=0x1000 + step.device,
+        profile=HOME_AUTOMATION_PROFILE if step.home_automation else SMART_ENERGY_PROFILE,
+        src_ep=CLIENT_EP, dst_ep=OTHER_EP if step.other_endpoint else HUB_EP, cluster=CLUSTERS[step.cluster],
+        zcl=step.payload, aps_encrypted=step.encrypted,
+    )
+
+
+def _receive(world: World, step: Step) -> str:
+    frame = _frame(step)
+    tunnel_before = world.server.tunnel_id(frame.source)
+    replies = world.server.handle(frame)
+    check_events(world, world.server.take_events(), frame, tunnel_before)
+    return check_replies(world, frame, replies)
+
+
+def _send_gbcs(world: World, sender: t.EUI64, message: bytes) -> str:
+    try:
+        frames = world.server.send_gbcs(sender, message)
+    except TunnelError as exc:
+        return "send_gbcs: " + judge_rejection(exc, "send_gbcs")
+    for frame in frames:
+        _check_push(world, frame, sender, frame.profile)
+    check_events(world, world.server.take_events(), None, None)
+    return f"send_gbcs -> {len(frames) and 'sent' or 'queued'}"
+
+
+# ------------------------------------------------------------------ the oracle: replies
+
+
+def check_replies(world: World, request: IncomingFrame, replies: Sequence[OutgoingFrame]) -> str:
+    """Judge the server's answer to one frame; returns 'cluster request -> replies' for the statistics."""
+    served = (request.profile == SMART_ENERGY_PROFILE and request.dst_ep == HUB_EP
+              and request.cluster in HanServer.SERVED_CLUSTERS)
+    if not served:
+        if replies:
+            raise PropertyViolation("answered a frame the SE endpoint does not serve", repr(replies[0]))
+        return "not for this endpoint -> no reply"
+    try:
+        header, _ = foundation.ZCLHeader.deserialize(request.zcl)
+    except ValueError:
+        header = None
+    if header is None or not (header.frame_control.is_general or header.frame_control.is_cluster):
+        if replies:
+            raise PropertyViolation("answered a frame that is not ZCL", request.zcl.hex())
+        return "not ZCL -> no reply"
+    kinds = sorted({_check_reply(world, request, header, reply) for reply in replies})
+    return f"{request.cluster:04X} {_request_name(header)} -> {', '.join(kinds) or 'no reply'}"
+
+
+def _request_name(header: foundation.ZCLHeader) -> str:
+    control = header.frame_control
+    kind = "general" if control.is_general else "cluster"
+    direction = "" if header.direction == foundation.Direction.Client_to_Server else " to client"
+    manufacturer = " manufacturer" if control.is_manufacturer_specific else ""
+    return f"{kind}{manufacturer}{direction} 0x{header.command_id:02X}"
+
+
+def _check_reply(world: World, request: IncomingFrame, header: foundation.ZCLHeader, reply: OutgoingFrame) -> str:
+    encrypted = request.cluster != KEY_ESTABLISHMENT_CLUSTER
+    sent_back = (request.source, request.profile, request.dst_ep, request.src_ep, request.cluster, encrypted)
+    if (reply.destination, reply.profile, reply.src_ep, reply.dst_ep, reply.cluster, reply.aps_encrypt) != sent_back:
+        raise PropertyViolation("reply not sent back the way the request came, or encrypted wrongly", repr(reply))
+    reply_header, payload = parse_frame(reply.zcl)
+    if reply_header.direction == header.direction:
+        raise PropertyViolation("reply in the request's own direction", reply.zcl.hex())
+    reply_control = reply_header.frame_control
+    hub_transfer = reply_control.is_cluster and reply_header.command_id == TunnelResponse.transfer_data.id
+    if hub_transfer and request.cluster == TUNNELING_CLUSTER:
+        if _client_command(header) not in _PUSHES_AFTER:
+            raise PropertyViolation("hub TransferData after a request that cannot cause one", reply.zcl.hex())
+        _check_push(world, reply, request.source, request.profile)
+        return "hub transfer_data"
+    if reply_header.tsn != header.tsn:
+        raise PropertyViolation("reply TSN differs from the request's", f"{reply_header.tsn} != {header.tsn}")
+    if reply_control.is_general:
+        return _check_general_reply(header, reply_header, payload)
+    allowed = _ANSWERS.get(request.cluster, {}).get(_client_command(header), ())
+    command = next((command for command in allowed if command.id == reply_header.command_id), None)
+    if command is None:
+        raise PropertyViolation("a request answered with a cluster command that does not pair with it",
+                                f"{request.cluster:04X} {request.zcl.hex()} -> {reply.zcl.hex()}")
+    body = parse_strictly(command.schema, payload, command.name)
+    status = getattr(body, "tunnel_status", getattr(body, "status_code", getattr(body, "status", None)))
+    return command.name if status is None else f"{command.name} {status.name}"
+
+
+def _client_command(header: foundation.ZCLHeader) -> int | None:
+    """The command id of a standard client-to-server cluster command; None for any other frame."""
+    control = header.frame_control
+    if control.is_cluster and not control.is_manufacturer_specific and \
+            header.direction == foundation.Direction.Client_to_Server:
+        return int(header.command_id)
+    return None
+
+
+def _check_general_reply(header: foundation.ZCLHeader, reply_header: foundation.ZCLHeader, payload: bytes) -> str:
+    command_id = reply_header.command_id
+    if command_id == General.Read_Attributes_rsp:
+        if not header.frame_control.is_general or header.command_id != General.Read_Attributes:
+            raise PropertyViolation("Read Attributes Response to something else than Read Attributes",
+                                    f"command 0x{header.command_id:02X}")
+        if header.frame_control.is_manufacturer_specific:
+            raise PropertyViolation("standard attributes returned for a manufacturer-specific Read Attributes",
+                                    payload.hex())
+        parse_strictly(_READ_ATTRIBUTES_RSP.schema, payload, "Read Attributes Response")
+        return "Read_Attributes_rsp"
+    if command_id != General.Default_Response:
+        raise PropertyViolation("a request answered with a general command other than Default Response or "
+                                "Read Attributes Response", f"0x{command_id:02X}")
+    if header.frame_control.is_general and header.command_id == General.Default_Response:
+        raise PropertyViolation("a Default Response answered with a Default Response", payload.hex())
+    response = parse_strictly(_DEFAULT_RESPONSE.schema, payload, "Default Response")
+    if response.command_id != header.command_id:
+        raise PropertyViolation("Default Response names another command",
+                                f"{response.command_id} != {header.command_id}")
+    if response.status == Status.SUCCESS and header.frame_control.disable_default_response:
+        raise PropertyViolation("SUCCESS Default Response to a request that disabled it", payload.hex())
+    return f"Default_Response {response.status.name}"
+
+
+def _check_push(world: World, frame: OutgoingFrame, device: t.EUI64, profile: int) -> None:
+    """A TransferData the hub sends on its own must go, encrypted, into the device's open tunnel."""
+    route = (frame.destination, frame.profile, frame.src_ep, frame.dst_ep, frame.cluster, frame.aps_encrypt)
+    if route != (device, profile, HUB_EP, CLIENT_EP, TUNNELING_CLUSTER, True):
+        raise PropertyViolation("hub TransferData not sent, encrypted, to the device's tunnel", repr(frame))
+    header, payload = parse_frame(frame.zcl)
+    if not header.frame_control.is_cluster or header.command_id != TunnelResponse.transfer_data.id:
+        raise PropertyViolation("hub sent a tunnel frame other than TransferData", frame.zcl.hex())
+    body = parse_strictly(TunnelResponse.transfer_data.schema, payload, "TransferData")
+    if body.tunnel_id != world.server.tunnel_id(device):
+        raise PropertyViolation("hub TransferData into a tunnel the device does not hold", f"{body.tunnel_id}")
+    if not 1 <= len(body.data) <= world.device_max.get(device, 0):
+        raise PropertyViolation("hub TransferData larger than the device announced it takes", f"{len(body.data)}")
+
+
+def parse_frame(zcl: bytes) -> tuple[foundation.ZCLHeader, bytes]:
+    header, payload = parse_zcl(zcl)
+    control = header.frame_control
+    if control.is_manufacturer_specific or not (control.is_general or control.is_cluster):
+        raise PropertyViolation("server frame with a manufacturer code or a reserved frame type", zcl.hex())
+    return header, payload
+
+
+# ------------------------------------------------------------------ the oracle: state
+
+
+def check_events(world: World, events: Sequence[HanEvent], request: IncomingFrame | None,
+                 tunnel_before: int | None) -> None:
+    """What the hub reports must follow from what this step's sender did."""
+    if request is not None and request.cluster == TUNNELING_CLUSTER:
+        _record_chunk(world, request, tunnel_before)
+    previous: HanEvent | None = None
+    for event in events:
+        if isinstance(event, GbcsMessageReceived):
+            _check_message(world, event, request)
+        elif isinstance(event, DeviceAlertReceived):
+            if not isinstance(previous, GbcsMessageReceived) or (previous.eui64, previous.message) != (
+                event.eui64, event.raw
+            ):
+                raise PropertyViolation("alert reported without its GBCS message", repr(event))
+        elif isinstance(event, TunnelOpened):
+            if request is None or event.eui64 != request.source or not _key_allows(world, request):
+                raise PropertyViolation("tunnel opened for a sender that did not ask or holds no key", repr(event))
+            world.device_max[event.eui64] = _announced_maximum(request)
+        elif isinstance(event, LinkKeyEstablished):
+            if request is None or event.eui64 != request.source or event.eui64 not in CERTIFIED:
+                raise PropertyViolation("link key established with a sender the hub's CA did not certify",
+                                        repr(event.eui64))
+        previous = event
+
+
+def _announced_maximum(request: IncomingFrame) -> int:
+    """What a RequestTunnel that opened a tunnel announced (zigpy parses it; 0 when it cannot)."""
+    try:
+        _, payload = foundation.ZCLHeader.deserialize(request.zcl)
+        body, _ = TunnelRequest.request_tunnel.schema.deserialize(payload)
+    except (ValueError, KeyError):
+        return 0
+    return int(body.maximum_incoming_transfer_size)
+
+
+def _key_allows(world: World, request: IncomingFrame) -> bool:
+    if not world.configuration.han.require_key_establishment:
+        return True
+    return request.aps_encrypted and world.server.key_established(request.source) is not None
+
+
+def _record_chunk(world: World, request: IncomingFrame, tunnel_id: int | None) -> None:
+    """Keep the data of a TransferData the sender put into its own open tunnel."""
+    try:
+        header, payload = foundation.ZCLHeader.deserialize(request.zcl)
+        body, _ = TunnelRequest.transfer_data.schema.deserialize(payload)
+    except (ValueError, KeyError):
+        return
+    if _client_command(header) == TunnelRequest.transfer_data.id and body.tunnel_id == tunnel_id:
+        world.chunks.setdefault(request.source, []).append((tunnel_id, bytes(body.data)))
+
+
+def _check_message(world: World, event: GbcsMessageReceived, request: IncomingFrame | None) -> None:
+    """The message is a run of the sender's own chunks in one tunnel, PUT first, ending with this one,
+    none of them used by an earlier message."""
+    if request is None or event.eui64 != request.source or event.time != world.clock.now():
+        raise PropertyViolation("GBCS message reported for another sender or at another time", repr(event))
+    if not _key_allows(world, request):
+        raise PropertyViolation("GBCS message accepted from a sender without a link key or encryption",
+                                repr(event.eui64))
+    chunks = world.chunks.get(event.eui64, [])
+    used = world.reported.get(event.eui64, 0)
+    if len(chunks) <= used:
+        raise PropertyViolation("GBCS message reported without a TransferData from its sender", repr(event))
+    tunnel_id = chunks[-1][0]
+    for first in range(len(chunks) - 1, used - 1, -1):
+        if chunks[first][0] != tunnel_id:
+            break
+        data = b"".join(chunk for _, chunk in chunks[first:])
+        if data[:1] == bytes([GbcsTunnelCommand.PUT]) and data[1:] == event.message:
+            world.reported[event.eui64] = len(chunks)
+            return
+    raise PropertyViolation("GBCS message reported that its sender did not PUT (mixed, altered or repeated)",
+                            event.message.hex())
+
+
+def check_tick(world: World, frames: Sequence[OutgoingFrame]) -> None:
+    """Timer work only closes tunnels, telling their devices; nothing it expires is left overdue."""
+    for frame in frames:
+        if frame.destination not in SENDERS or frame.cluster != TUNNELING_CLUSTER or not frame.aps_encrypt:
+            raise PropertyViolation("tick sent a frame to an unknown device, cluster, or unencrypted", repr(frame))
+        header, payload = parse_frame(frame.zcl)
+        if not header.frame_control.is_cluster or header.command_id != TunnelResponse.closure_notification.id:
+            raise PropertyViolation("tick sent something else than a TunnelClosureNotification", frame.zcl.hex())
+        parse_strictly(TunnelResponse.closure_notification.schema, payload, "TunnelClosureNotification")
+    check_events(world, world.server.take_events(), None, None)
+    deadline = world.server.next_deadline()
+    if deadline is not None and deadline <= world.clock.now():
+        raise PropertyViolation("next_deadline in the past after tick", f"{deadline} <= {world.clock.now()}")
+
+
+def check_bounds(world: World) -> None:
+    han = world.configuration.han
+    tunnels = world.server.tunnels()
+    if len(tunnels) > han.max_tunnels:
+        raise PropertyViolation("more tunnels open than max_tunnels", f"{len(tunnels)}")
+    if any(tunnel["queued_messages"] > han.max_queued_messages for tunnel in tunnels):
+        raise PropertyViolation("a GBCS queue longer than max_queued_messages", repr(tunnels))
+    sessions = len(world.key_establishment.active_sessions())
+    if sessions > world.configuration.key_establishment.max_sessions:
+        raise PropertyViolation("more key establishment sessions than max_sessions", f"{sessions}")
+
+
+# ------------------------------------------------------------------ seeds and mutation
+
+
+def cluster_request(tsn: int, command: foundation.ZCLCommandDef, **fields: object) -> bytes:
+    return foundation.ZCLHeader.cluster(tsn, command.id).serialize() + command.schema(**fields).serialize()
+
+
+def read_attributes(tsn: int, attribute_ids: list[int], *, to_client: bool = False) -> bytes:
+    direction = foundation.Direction.Server_to_Client if to_client else foundation.Direction.Client_to_Server
+    header = foundation.ZCLHeader.general(tsn, General.Read_Attributes, direction=direction)
+    return header.serialize() + _READ_ATTRIBUTES.schema(attribute_ids=attribute_ids).serialize()
+
+
+def request_tunnel(tsn: int, maximum: int = 1500, protocol: int = 6, flow_control: bool = False) -> bytes:
+    return cluster_request(tsn, TunnelRequest.request_tunnel, protocol_id=protocol, manufacturer_code=0xFFFF,
+                           flow_control_support=flow_control, maximum_incoming_transfer_size=maximum)
+
+
+def transfer(tsn: int, tunnel_id: int, data: bytes) -> bytes:
+    return cluster_request(tsn, TunnelRequest.transfer_data, tunnel_id=tunnel_id, data=t.Bytes(data))
+
+
+def puts(tsn: int, tunnel_id: int, message: bytes, max_size: int) -> list[bytes]:
+    """The TransferData frames that PUT `message` in payloads of at most `max_size` octets."""
+    payloads = tunnel_payloads(TunnelUnit(GbcsTunnelCommand.PUT, message), max_size)
+    return [transfer(tsn + index, tunnel_id, payload) for index, payload in enumerate(payloads)]
+
+
+def gbcs_message(counter: int, content: bytes) -> bytes:
+    return general_signing(CraFlag.COMMAND, counter, bytes(8), bytes(8), 0x0001, content)
+
+
+def recorded_exchange(sender: t.EUI64) -> list[bytes]:
+    """The ZCL frames the sender's client sends in a successful exchange with a fresh hub."""
+    world = _new_world(0)
+    return key_exchange(world.server, sender, world.clock)
+
+
+def seeds() -> list[bytes]:
+    """Whole exchanges, tunnels and reads: every request shape, valid and not, from each kind of sender."""
+    ke, tunnel, basic, time_, metering = 5, 3, 0, 1, 2
+    exchange = recorded_exchange(ESME_A)
+    stranger = client(STRANGER, VirtualClock(START)).start()[0].zcl
+    suite2 = cluster_request(1, KeRequest.initiate, key_establishment_suite=2, ephemeral_data_generate_time=10,
+                             confirm_key_generate_time=10, identity=t.Bytes(bytes(74)))
+    terminate = cluster_request(9, KeRequest.terminate, status_code=3, wait_time=10, key_establishment_suite=1)
+    small, large = gbcs_message(1, bytes(range(20))), gbcs_message(2, bytes(200))
+    first, second = puts(2, 0, small, 32), puts(2, 1, gbcs_message(3, b"B"), 32)
+    alert = gbcs_alert_message(activation_alert(7, PPMID, 0x10, START))
+    get = transfer(5, 0, bytes([GbcsTunnelCommand.GET]))
+    header_only = foundation.ZCLHeader.cluster
+    scenarios = [
+        (0, 0, [Step(0, ke, zcl, encrypted=False) for zcl in exchange]
+         + [Step(0, tunnel, request_tunnel(4)), *(Step(0, tunnel, zcl) for zcl in puts(5, 0, small, 1500)),
+            Step(0, tunnel, get), Step(0, tunnel, cluster_request(8, TunnelRequest.close_tunnel, tunnel_id=0))]),
+        (1, 0b011, [Step(0, tunnel, request_tunnel(1, maximum=16)), Step(1, tunnel, request_tunnel(1)),
+                    Step(0, tunnel, first[0]), Step(1, tunnel, second[0]), Step(0, tunnel, first[1]),
+                    Step(1, tunnel, first[1]),
+                    Step(1, tunnel, transfer(9, 1, bytes([3]) + small[:20])), Step(0, tunnel, transfer(9, 0, b"\x03")),
+                    Step(2, tunnel, request_tunnel(1)), Step(0, tunnel, get, advance=5, tick=True)]),
+        (0, 0b111, [Step(2, tunnel, alert, send_gbcs=True), Step(2, tunnel, large, send_gbcs=True),
+                    Step(2, tunnel, request_tunnel(1, maximum=40)), *(Step(2, tunnel, zcl) for zcl in
+                                                                       puts(2, 0, alert, 1500)),
+                    Step(1, tunnel, request_tunnel(3)), Step(1, tunnel, transfer(4, 1, b"\x01")),
+                    Step(1, tunnel, small, send_gbcs=True), Step(1, tunnel, transfer(5, 1, b"\x01"))]),
+        (2, 0, [Step(3, tunnel, request_tunnel(1), encrypted=False), *(Step(3, tunnel, zcl) for zcl in
+                                                                      puts(2, 0, large, 100)),
+                Step(3, tunnel, cluster_request(9, TunnelRequest.get_supported_protocols, protocol_offset=0)),
+                Step(3, tunnel, cluster_request(9, TunnelRequest.transfer_data_error, tunnel_id=0, status=2)),
+                Step(3, tunnel, cluster_request(9, TunnelRequest.ack_transfer_data, tunnel_id=0, octets_left=1))]),
+        (0, 0, [Step(0, basic, read_attributes(1, [0x0000, 0x0004, 0x0005, 0x0007, 0x4000])),
+                Step(1, time_, read_attributes(2, [0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0007]),
+                     advance=7),
+                Step(2, metering, read_attributes(3, [0x0000, 0x0300, 0x0306])),
+                Step(2, metering, read_attributes(4, [0x0000], to_client=True)),
+                Step(0, tunnel, read_attributes(5, [0x0000, 0x0001])), Step(0, ke, read_attributes(6, [0x0000])),
+                Step(0, basic, header_only(7, 0x00).serialize()),
+                Step(0, time_, foundation.ZCLHeader.general(8, General.Write_Attributes).serialize())]),
+        (1, 0, [Step(3, ke, stranger, encrypted=False), Step(1, ke, suite2, encrypted=False),
+                Step(2, ke, exchange[1], encrypted=False), Step(0, ke, exchange[0], encrypted=False),
+                Step(1, ke, exchange[0], encrypted=False), Step(0, ke, exchange[1], advance=4, tick=True),
+                Step(0, ke, terminate, encrypted=False), Step(0, ke, header_only(9, 0x07).serialize())]),
+        (0, 0b001, [Step(0, tunnel, request_tunnel(1), encrypted=False), Step(1, tunnel, request_tunnel(1)),
+                    Step(0, tunnel, request_tunnel(2, protocol=1)),
+                    Step(0, tunnel, request_tunnel(3, flow_control=True)),
+                    Step(0, tunnel, request_tunnel(4, maximum=2)),
+                    Step(0, tunnel, request_tunnel(5), home_automation=True),
+                    Step(0, tunnel, request_tunnel(6), other_endpoint=True), Step(0, 7, request_tunnel(7)),
+                    Step(0, tunnel, header_only(8, 0x00, manufacturer=0x1234).serialize()),
+                    Step(0, tunnel, b"\x01")]),
+        (2, 0b100, [Step(2, tunnel, request_tunnel(1)), Step(2, tunnel, transfer(2, 0, b"\x03\x60\x00")),
+                    Step(2, tunnel, transfer(3, 0, b"\x02\x00")), Step(2, tunnel, transfer(4, 7, b"\x03abc")),
+                    Step(2, tunnel, transfer(5, 0, b"\x03plain")), Step(2, tunnel, b"", advance=6, tick=True),
+                    Step(2, tunnel, transfer(6, 0, b"\x01"), advance=7, tick=True)]),
+    ]
+    return [encode_scenario(config, keyed, steps) for config, keyed, steps in scenarios]
+
+
+def mutate(data: bytes, rng: random.Random, pool: Sequence[bytes]) -> bytes:
+    """Mostly mutate one step's payload (keeping the framing), sometimes the scenario around it."""
+    config, keyed, steps = decode_scenario(data)
+    choice = rng.random()
+    if not steps or choice < 0.1:
+        return mutate_bytes(data, rng, pool, MAX_LEN)
+    index = rng.randrange(len(steps))
+    step = steps[index]
+    if choice < 0.75:
+        steps[index] = Step(step.device, step.cluster, mutate_bytes(step.payload, rng, [], 255), step.encrypted,
+                            step.advance, step.tick, step.home_automation, step.other_endpoint, step.send_gbcs)
+    elif choice < 0.85:
+        cluster = rng.randrange(len(CLUSTERS)) if rng.random() < 0.2 else step.cluster
+        steps[index] = Step(rng.randrange(4), cluster, step.payload, rng.random() < 0.7,
+                            rng.randrange(len(ADVANCES)), rng.random() < 0.3, rng.random() < 0.1,
+                            rng.random() < 0.1, step.send_gbcs)
+    elif choice < 0.9:
+        donor = decode_scenario(rng.choice(pool))[2] if pool else []
+        steps.insert(rng.randrange(len(steps) + 1), rng.choice(donor) if donor else step)
+    elif choice < 0.95:
+        del steps[index]
+    else:
+        config, keyed = rng.randrange(len(CONFIGS)), rng.randrange(8)
+    return encode_scenario(config, keyed, steps[:MAX_STEPS])
+
+
+TARGET = Target(
+    name="zcl-han",
+    check=check_zcl_han,
+    seeds=seeds,
+    mutate=mutate,
+    max_len=MAX_LEN,
+)
