@@ -21,11 +21,12 @@ from typing import Any
 import click
 
 from hubfw.clock import SystemClock
-from hubfw.hub.control import ControlClient, ControlServer
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
-from hubfw.hub.service import Hub, HubConfig, alert_log_path, read_alert_log
+from hubfw.hub.control import ControlClient, ControlServer
 from hubfw.hub.credentials import load_hub_credentials
+from hubfw.hub.alert_log import alert_log_path, read_alert_log
+from hubfw.hub.service import Hub, HubConfig
 from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.keys import load_public_keys

@@ -24,7 +24,8 @@ from typing import Any
 
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
-from hubfw.hub.service import Hub, read_alert_log
+from hubfw.hub.alert_log import read_alert_log
+from hubfw.hub.service import Hub
 
 LOGGER = logging.getLogger(__name__)
 

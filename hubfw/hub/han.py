@@ -8,105 +8,29 @@ Establishment itself and Basic (discovery) are exempt; Match_Desc is ZDO and nev
 Home Automation profile (0x0104) traffic is served as before (bench test devices), and
 `allow_without_cbke` relaxes the rule entirely.
 
-Which devices hold a key is kept in `state/cbke/link_keys.json` (EUI-64 → suite and when), not read
-back from the NCP: its key table does not say which suite made a key, and the hub must know after a
-restart whose unicasts to encrypt before any frame arrives. The keys themselves stay in the NCP only.
+Which devices hold a key is kept by the link-key records (hubfw.hub.link_keys).
 """
 
 from __future__ import annotations
 
 import collections
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from hubfw.cbke.suites import CryptoSuite
-from hubfw.devices import parse_eui64
-from hubfw.errors import HubfwError
 from hubfw.han import KEY_ESTABLISHMENT_CLUSTER
 from hubfw.han.events import GbcsMessageReceived, KeyEstablishmentFailed, TunnelClosed, TunnelOpened
 from hubfw.han.server import BASIC_CLUSTER, HanServer
-from hubfw.hub.credentials import cbke_dir
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame, default_response, parse_request_header
+from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.store.policy import iso_utc
+from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame, default_response, parse_request_header
 
-LINK_KEYS_FORMAT = "hubfw-link-keys/1"
 OPEN_WITHOUT_KEY = frozenset({BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER})
 """Smart Energy clusters a device may use before it holds a CBKE link key."""
 MAX_KEPT_MESSAGES = 1000
 """GBCS messages from devices kept for `hubfw tunnel messages` (oldest dropped first)."""
-
-
-class LinkKeyRegistryError(HubfwError):
-    """The record of established CBKE link keys cannot be read or written."""
-
-
-@dataclass(frozen=True)
-class EstablishedKey:
-    suite: CryptoSuite
-    time: float
-
-
-class LinkKeyRegistry:
-    """`state/cbke/link_keys.json`: devices with a CBKE link key in the NCP, rewritten atomically on change."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._keys = self._load()
-
-    @classmethod
-    def in_state_dir(cls, state_dir: Path) -> LinkKeyRegistry:
-        return cls(cbke_dir(state_dir) / "link_keys.json")
-
-    def __contains__(self, eui64: object) -> bool:
-        return eui64 in self._keys
-
-    def devices(self) -> frozenset[t.EUI64]:
-        return frozenset(self._keys)
-
-    def suite(self, eui64: t.EUI64) -> CryptoSuite | None:
-        found = self._keys.get(eui64)
-        return None if found is None else found.suite
-
-    def record(self, eui64: t.EUI64, suite: CryptoSuite, time: float) -> None:
-        self._keys[eui64] = EstablishedKey(suite, time)
-        record = {
-            "format": LINK_KEYS_FORMAT,
-            "devices": {str(eui64): {"suite": key.suite.value, "time": iso_utc(key.time), "unix_time": key.time}
-                        for eui64, key in sorted(self._keys.items(), key=lambda item: str(item[0]))},
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            with temporary.open("w", encoding="utf-8") as out:
-                json.dump(record, out, indent=2)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            raise LinkKeyRegistryError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-
-    def _load(self) -> dict[t.EUI64, EstablishedKey]:
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise LinkKeyRegistryError(f"cannot read {self.path}: {exc}") from None
-        try:
-            if record["format"] != LINK_KEYS_FORMAT:
-                raise ValueError(f"not a {LINK_KEYS_FORMAT} file")
-            return {
-                parse_eui64(eui64): EstablishedKey(CryptoSuite(int(entry["suite"])), float(entry["unix_time"]))
-                for eui64, entry in record["devices"].items()
-            }
-        except (KeyError, TypeError, ValueError, HubfwError) as exc:
-            raise LinkKeyRegistryError(f"{self.path}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,17 @@
-"""The hub (layer 5): one state directory, one radio, the image store and the OTA server, wired together.
+"""The running hub (layer 6): one state directory and one radio around the hub core (hubfw.hub.core).
 
-The state directory holds everything that must survive a restart: `flash.bin` (the emulated NOR
-flash with the image store and its alert journal), `zigbee.db` (zigpy's device database),
-`alerts.jsonl` (every alert the hub raised, one JSON object per line) and, with CBKE credentials,
-`cbke/` (see hubfw.hub.credentials and hubfw.hub.han). Alerts travel at least once: the hub appends
-owed alerts to the log, syncs it, and only then acknowledges them in the store — a crash in between
-repeats them, so consumers de-duplicate by `alert_id` (hubfw.hub.alert_log). A device's own alert that
-arrives through its GBCS tunnel but cannot be decoded is logged once as a raw record.
+`Hub` adds no rules of its own: it opens the flash and the radio, builds the core, hands it every frame
+the radio delivers, sends what it answers, runs its deadlines (a timer task on the system clock; on a
+`VirtualClock` nothing runs by itself and `advance` jumps time, running every deadline on the way in
+order, so a 14-day scenario takes milliseconds), and does for it what needs the outside world:
+- alerts: owed alerts are appended to `alerts.jsonl` and synced, and only then acknowledged to the core
+  (at least once; consumers de-duplicate by `alert_id`, hubfw.hub.alert_log), and passed to subscribers;
+- the NCP: a device's new CBKE link key goes into the NCP before the Confirm Key Response goes out, and
+  with `cbke_on_ncp` the NCP's own CBKE library runs the key agreements (hubfw.han.key_establishment.engine).
 
-With CBKE credentials the hub also runs the HAN server on its Smart Energy endpoint (Key
-Establishment, Time, Basic, Metering, Tunneling): a device's new link key goes into the NCP before
-the confirming answer goes out, and a PPMID's 0x8F8B from its tunnel is recorded as the store's
-activation alert with source "tunnel". With `cbke_on_ncp` the NCP's own CBKE library computes the key
-agreements (hubfw.han.key_establishment.engine): the hub runs the library's commands for the Key Establishment server
-and resumes it with their results, and the library stores each confirmed key itself.
-
-Time comes from an injected clock. With the system clock a timer task runs the store's and the
-server's deadlines; with a `VirtualClock` nothing runs by itself and `advance` jumps time, running
-every deadline on the way in order (a 14-day scenario takes milliseconds).
+The state directory holds everything that must survive a restart: `flash.bin` (the emulated NOR flash
+with the image store and its alert journal), `zigbee.db` (zigpy's device database), `alerts.jsonl`, and
+with CBKE credentials `cbke/` (hubfw.hub.credentials, hubfw.hub.link_keys).
 """
 
 from __future__ import annotations
@@ -35,33 +29,26 @@ import zigpy.types as t
 import zigpy.util
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hubfw.alerts import AlertCode
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.clock import Clock, VirtualClock
-from hubfw.devices import DeviceType, parse_eui64
+from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
 from hubfw.flash.persist import flash_path
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
-from hubfw.han import KeyEstablishmentServer
 from hubfw.han.config import HanConfig
-from hubfw.han.events import (
-    DeviceAlertReceived,
-    GbcsMessageReceived,
-    KeyEstablishmentFailed,
-    LinkKeyEstablished,
-    TunnelClosed,
-    TunnelOpened,
+from hubfw.han.key_establishment.engine import (
+    ConfirmKeys,
+    HostEngine,
+    KeyAgreementEngine,
+    NcpEngine,
+    NcpWork,
+    ReleaseAgreement,
 )
-from hubfw.han.key_establishment.engine import ConfirmKeys, HostEngine, KeyAgreementEngine, NcpEngine, NcpWork, ReleaseAgreement
-from hubfw.han.server import HanServer
-from hubfw.hub.alert_log import (  # the log's names stay importable from here, where callers found them
-    AlertLog,
-    LoggedAlert,
-    RawTunnelAlert,
-    alert_log_path,
-    read_alert_log,
-)
+from hubfw.han.key_establishment.server import KeyEstablishmentServer
+from hubfw.hub import views
+from hubfw.hub.alert_log import AlertLog, LoggedAlert, alert_log_path
+from hubfw.hub.core import CoreConfig, HanSetup, HubCore, HubError, KeyInstall
 from hubfw.hub.credentials import (
     Presented,
     check_hub_credentials,
@@ -70,14 +57,13 @@ from hubfw.hub.credentials import (
     presented_by,
     write_presented,
 )
-from hubfw.hub.han import HubHan, LinkKeyRegistry
-from hubfw.ota.admission import admit
+from hubfw.hub.han import HubHan
+from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.radio import SE_ENDPOINT, OtaRadio
 from hubfw.radio.ncp_cbke import NcpCbkeRadio
 from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
-from hubfw.store.policy import iso_utc
 from hubfw.store.store import ImageStore
 
 LOGGER = logging.getLogger(__name__)
@@ -87,15 +73,8 @@ MAX_TIMER_SLEEP = 3600.0
 MIN_TIMER_SLEEP = 0.01
 """Never spin: a deadline that is somehow still due after running is looked at again shortly."""
 
-NO_HAN_VIEW = {"key_establishment": None, "key_establishment_failure": None, "tunnel": None}
-"""A device's HAN fields when the hub runs no HAN server."""
-
 RadioOpener = Callable[[Path], Awaitable[OtaRadio]]
 """Starts the radio application whose zigpy database lives in the given state directory."""
-
-
-class HubError(HubfwError):
-    """A hub request that cannot be carried out (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +104,11 @@ class HubConfig:
         if self.cbke_on_ncp and self.cbke_credentials:
             raise HubError("give either --cbke FILE (CBKE on the host) or --cbke-on-ncp (the NCP's own), not both")
 
+    def core(self, radio: OtaRadio) -> CoreConfig:
+        """The core's part, with the radio's real maximum APS payload and the coordinator's SE endpoint."""
+        server = replace(self.server, aps_max_payload=radio.max_aps_payload, server_endpoint=SE_ENDPOINT)
+        return CoreConfig(server, self.max_image_size, self.trust, self.require_signature, self.cpl)
+
 
 class Hub:
     """Owns a state directory while started; every method runs on the event loop that started it."""
@@ -139,11 +123,8 @@ class Hub:
         self._open_radio = radio
         self._realtime = not isinstance(clock, VirtualClock)
         self._flash: NorFlash | None = None
-        self._store: ImageStore | None = None
-        self._server: OtaServer | None = None
+        self._core: HubCore | None = None
         self._app: OtaRadio | None = None
-        self._han: HubHan | None = None
-        self._ncp_engine: NcpEngine | None = None
         self._timer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -156,19 +137,15 @@ class Hub:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._flash = self._open_flash()
         try:
-            self._store = ImageStore.open(self._flash, self.clock, max_image_size=self.config.max_image_size)
+            store = ImageStore.open(self._flash, self.clock, max_image_size=self.config.max_image_size)
             self._app = await self._open_radio(self.state_dir)
-            self._han = await self._start_han(self._app.state.node_info.ieee)
-            server_config = replace(
-                self.config.server, aps_max_payload=self._app.max_aps_payload, server_endpoint=SE_ENDPOINT
-            )
-            self._server = OtaServer(self._store, self.clock, server_config, tunnel_open=self._tunnel_open)
-            self._app.set_ota_handler(self._on_frame, self.clock)
-            if self._han is not None:
-                self._app.encrypt_unicasts_to(self._han.keys.devices())
-                self._app.set_han_handler(self._on_han_frame, self._han.server.handles)
-            self._app.send_ota_frames(self._server.notify(self._not_started()))
-            self._run_due()
+            han = await self._han_setup(self._app.state.node_info.ieee)
+            self._core = HubCore(store, self.clock, self.config.core(self._app), han=han)
+            self._app.set_ota_handler(self._on_ota_frame, self.clock)
+            if self._core.han is not None:
+                self._app.encrypt_unicasts_to(self._core.han.keys.devices())
+                self._app.set_han_handler(self._on_han_frame, self._core.handles_han)
+            self._send(self._core.start())
         except BaseException:
             await self.stop()
             raise
@@ -194,7 +171,7 @@ class Hub:
         if self._flash is not None:
             self._flash.close()
             self._flash = None
-        self._store = self._server = self._han = self._ncp_engine = None
+        self._core = None
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -210,39 +187,34 @@ class Hub:
         return self._app
 
     @property
-    def store(self) -> ImageStore:
-        if self._store is None:
+    def core(self) -> HubCore:
+        if self._core is None:
             raise HubError("the hub is not running")
-        return self._store
+        return self._core
+
+    @property
+    def store(self) -> ImageStore:
+        return self.core.store
 
     @property
     def server(self) -> OtaServer:
-        if self._server is None:
-            raise HubError("the hub is not running")
-        return self._server
+        return self.core.server
 
     @property
     def han(self) -> HubHan:
-        if self._han is None:
-            raise HubError(
-                "the hub has no HAN server: serve with --cbke FILE (credentials whose subject is the coordinator) "
-                "or on the simulated radio"
-            )
-        return self._han
+        return self.core.require_han()
 
-    async def _start_han(self, coordinator: t.EUI64) -> HubHan | None:
-        """The HAN server with Key Establishment, when the hub has CBKE credentials (or is its own test CA, or
-        uses the NCP's CBKE library)."""
+    async def _han_setup(self, coordinator: t.EUI64) -> HanSetup | None:
+        """The HAN servers, when the hub has CBKE credentials (or is its own test CA, or uses the NCP's CBKE
+        library)."""
         engine = await self._key_agreement_engine(coordinator)
         if engine is None:
             return None
-        # The hub's own rule (HubHan.refusal) guards every SE cluster, tunnel included, and knows the keys
-        # established before a restart, which the HAN server's in-memory record does not.
-        server = HanServer(
-            self.clock, se_endpoint=SE_ENDPOINT, key_establishment=KeyEstablishmentServer(engine, self.clock),
-            image_waiting=self._image_waiting, config=replace(self.config.han, require_key_establishment=False),
+        return HanSetup(
+            KeyEstablishmentServer(engine, self.clock), LinkKeyRegistry.in_state_dir(self.state_dir),
+            require_cbke=not self.config.allow_without_cbke, config=self.config.han,
+            ncp_engine=engine if isinstance(engine, NcpEngine) else None,
         )
-        return HubHan(server, LinkKeyRegistry.in_state_dir(self.state_dir), require_cbke=not self.config.allow_without_cbke)
 
     async def _key_agreement_engine(self, coordinator: t.EUI64) -> KeyAgreementEngine | None:
         """The NCP's library (`cbke_on_ncp`), else the host with the configured or test-CA credentials, else
@@ -253,8 +225,7 @@ class Hub:
             certificates = check_ncp_certificates(await self.app.cbke_library.certificates(), coordinator)
             presented = {suite: Presented(certificate, None) for suite, certificate in certificates.items()}
             write_presented(self.state_dir, coordinator, presented)
-            self._ncp_engine = NcpEngine(certificates)
-            return self._ncp_engine
+            return NcpEngine(certificates)
         credentials = self.config.cbke_credentials
         if not credentials and self.config.cbke_sim_ca:
             credentials = hub_sim_credentials(self.state_dir, coordinator, self.clock)
@@ -264,22 +235,6 @@ class Hub:
         write_presented(self.state_dir, coordinator, presented_by(by_suite))
         return HostEngine(by_suite)
 
-    def _image_waiting(self, eui64: t.EUI64) -> bool:
-        """Metering FunctionalNotificationFlags bit 0: the store holds an image for this device."""
-        return self._store is not None and self._store.offer(eui64) is not None
-
-    def _tunnel_open(self, eui64: t.EUI64) -> bool:
-        return self._han is not None and self._han.tunnel_open(eui64)
-
-    def _not_started(self) -> list[t.EUI64]:
-        """Targets that had not started downloading when the hub went down: told again at start-up (those
-        that had started carry on by themselves, from the offset they hold)."""
-        return [
-            parse_eui64(target.entity)
-            for block in self.store.status().blocks if block.image is not None
-            for target in block.image.targets if target.state == "waiting"
-        ]
-
     # ----- time
 
     async def advance(self, seconds: float) -> None:
@@ -287,7 +242,7 @@ class Hub:
         if not isinstance(self.clock, VirtualClock):
             raise HubError("only a hub on a virtual clock can jump time")
         target = self.clock.now() + seconds
-        while (deadline := self._next_deadline()) is not None and deadline <= target:
+        while (deadline := self.core.next_deadline()) is not None and deadline <= target:
             if deadline <= self.clock.now():
                 break  # already run at this instant: nothing more is due before the target
             self.clock.set(deadline)
@@ -297,19 +252,8 @@ class Hub:
         self._run_due()
         await asyncio.sleep(0)
 
-    def _next_deadline(self) -> float | None:
-        deadlines = [self.store.next_deadline(), self.server.next_deadline()]
-        if self._han is not None:
-            deadlines.append(self._han.server.next_deadline())
-        return min((when for when in deadlines if when is not None), default=None)
-
     def _run_due(self) -> None:
-        """Store time rules (24 h stall, 14 days unstarted), ImageNotify re-sends, version reads, HAN timeouts."""
-        self.store.tick()
-        self.app.send_ota_frames(self.server.tick())
-        if self._han is not None:
-            self.app.send_ota_frames(self._after_han(self._han.server.tick()))
-        self._publish_alerts()
+        self._send(self.core.run_due())
 
     async def _timer_loop(self) -> None:
         while True:
@@ -317,7 +261,7 @@ class Hub:
                 self._run_due()
             except HubfwError as exc:  # e.g. worn flash: keep serving what still works
                 LOGGER.error("hub timer: %s", exc)
-            deadline = self._next_deadline()
+            deadline = self.core.next_deadline()
             timeout = MAX_TIMER_SLEEP if deadline is None else min(MAX_TIMER_SLEEP, deadline - self.clock.now())
             timeout = max(MIN_TIMER_SLEEP, timeout)
             self._wake.clear()
@@ -326,79 +270,32 @@ class Hub:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
-    def _changed(self) -> None:
-        """After anything that may owe alerts or move deadlines."""
-        self._publish_alerts()
-        self._wake.set()
+    # ----- driving the core
 
-    # ----- the radio side
-
-    def _on_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
-        refused = None if self._han is None else self._han.refusal(frame)
-        if refused is not None:
-            return refused
-        replies = self.server.handle(frame)
-        self._changed()
+    def _on_ota_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        replies = self.core.handle_ota(frame)
+        self._after()
         return replies
 
     def _on_han_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
-        refused = self.han.refusal(frame)
-        if refused is not None:
-            return refused
-        return self._after_han(self.han.server.handle(frame))
+        replies = self.core.handle_han(frame)
+        self._after()
+        return replies
 
-    def _after_han(self, frames: list[OutgoingFrame]) -> list[OutgoingFrame]:
-        """Act on what the HAN server reported; when a link key was established, its frames (the
-        Confirm Key Response) go out only once the key is in the NCP, so the device's first encrypted
-        frame finds it there."""
-        established = self._take_han_events()
-        self._changed()
-        if self._ncp_engine is not None:
-            for work in self._ncp_engine.take_work():
-                self._spawn(self._run_on_ncp(work))
-        if not established:
-            return frames
-        self._spawn(self._install_then_send(established, frames))
-        return []
+    def _send(self, frames: Sequence[OutgoingFrame]) -> None:
+        self.app.send_ota_frames(frames)
+        self._after()
 
-    def _take_han_events(self) -> list[LinkKeyEstablished]:
-        established = []
-        for event in self.han.server.take_events():
-            if isinstance(event, LinkKeyEstablished):
-                established.append(event)
-            elif isinstance(event, KeyEstablishmentFailed):
-                LOGGER.warning("key establishment with %s failed: %s", event.eui64, event.reason)
-                self.han.key_failed(event, self.clock.now())
-            elif isinstance(event, (TunnelOpened, TunnelClosed)):
-                LOGGER.info("GBCS tunnel %d of %s %s", event.tunnel_id, event.eui64,
-                            "opened" if isinstance(event, TunnelOpened) else f"closed ({event.reason})")
-                self.han.tunnel_event(event)
-            elif isinstance(event, GbcsMessageReceived):
-                self.han.messages.append(event)
-            elif isinstance(event, DeviceAlertReceived):
-                self._tunnel_alert(event)
-        return established
+    def _after(self) -> None:
+        """After anything the core did: publish owed alerts, start its NCP work, let the timer re-plan."""
+        self._publish_alerts()
+        for work in self.core.take_ncp_work():
+            self._spawn(self._install_then_send(work) if isinstance(work, KeyInstall) else self._run_on_ncp(work))
+        self._wake.set()
 
-    def _tunnel_alert(self, event: DeviceAlertReceived) -> None:
-        """A PPMID's own 0x8F8B becomes the store's activation alert (source "tunnel"); anything that
-        cannot be read as one is logged raw."""
-        alert = event.alert
-        if alert is not None and alert.code is AlertCode.ACTIVATION:
-            try:
-                self.store.note_activation(event.eui64, alert.firmware_version, source="tunnel")
-            except HubfwError as exc:  # e.g. a full alert journal: the version read stands in later
-                LOGGER.error("cannot record the 0x8F8B of %s: %s", event.eui64, exc)
-                return
-            self.server.activation_reported(event.eui64)
-            return
-        raw = [RawTunnelAlert(event.eui64, event.raw, event.time)]
-        if self._write_alert_log(raw):
-            self._notify(raw)
-
-    async def _install_then_send(self, established: list[LinkKeyEstablished], frames: list[OutgoingFrame]) -> None:
-        """Install each new key, then send the frames; a device whose key the NCP refused gets no Confirm
-        Key Response (it would switch to a key the NCP lacks): its exchange times out and it tries again."""
-        for event in established:
+    async def _install_then_send(self, install: KeyInstall) -> None:
+        refused: dict[t.EUI64, str] = {}
+        for event in install.established:
             try:
                 if event.key is None:  # agreed by the NCP's CBKE library, which keeps the key
                     await self._cbke_radio().store_cbke_link_key(event.eui64, event.suite)
@@ -406,16 +303,8 @@ class Hub:
                     await self.app.install_link_key(event.eui64, t.KeyData(event.key))
             except Exception as exc:  # the NCP refused or went away
                 LOGGER.error("cannot install the link key of %s in the NCP: %s", event.eui64, exc)
-                failure = KeyEstablishmentFailed(event.eui64, None, f"link key not installed in the NCP: {exc}")
-                self.han.key_failed(failure, self.clock.now())
-                frames = [frame for frame in frames if frame.destination != event.eui64]
-                continue
-            try:
-                self.han.keys.record(event.eui64, event.suite, self.clock.now())
-            except HubfwError as exc:  # the key works now; after a restart the hub will not know of it
-                LOGGER.error("%s", exc)
-            LOGGER.info("CBKE suite %d link key of %s installed", event.suite.value, event.eui64)
-        self.app.send_ota_frames(frames)
+                refused[event.eui64] = str(exc)
+        self._send(self.core.keys_installed(install, refused))
 
     async def _run_on_ncp(self, work: NcpWork) -> None:
         """One step of the NCP's CBKE library for the Key Establishment server. Tasks start in the order they
@@ -432,8 +321,8 @@ class Hub:
             outcome = await library.calculate(work)
         except Exception as exc:  # the library refused the device's data or failed: the server picks the Terminate
             outcome = exc
-        if self._han is not None:
-            self.app.send_ota_frames(self._after_han(self._han.server.resume_key_establishment(work, outcome)))
+        if self._core is not None:
+            self._send(self._core.resume_key_establishment(work, outcome))
 
     def _cbke_radio(self) -> NcpCbkeRadio:
         app = self.app
@@ -449,30 +338,13 @@ class Hub:
 
     def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> dict[str, Any]:
         """CS05b/CS05c: admission checks, then store, then ImageNotify to each target."""
-        if not targets:
-            raise HubError("name at least one target device (--to EUI64[,EUI64...])")
-        report = admit(
-            ota_file, max_size=self.config.max_image_size, trust=self.config.trust, cpl=self.config.cpl,
-            require_signature=self.config.require_signature,
-        )
-        report.raise_if_rejected()
-        image = self.store.distribute(ota_file, [(eui64, device_type) for eui64 in targets])
-        self.app.send_ota_frames(self.server.notify(targets))
-        self._changed()
-        return {
-            "image_id": image.image_id, "block": image.block.value, "device_type": image.device_type.value,
-            "manufacturer_code": f"0x{image.manufacturer_code:04X}", "image_type": f"0x{image.image_type:04X}",
-            "file_version": f"0x{image.file_version:08X}", "total_size": image.total_size,
-            "manufacturer_image_sha256": image.manufacturer_image_sha256.hex(),
-            "targets": [str(eui64) for eui64 in targets],
-            "checks": [check.line() for check in report.checks],
-        }
+        distributed = self.core.distribute(ota_file, targets, device_type)
+        self._send(distributed.frames)
+        return views.distributed(distributed, targets)
 
     def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> dict[str, Any]:
         """CS06: tell a device that completed a transfer of this Manufacturer Image to run it now."""
-        frames = self.server.activate(eui64, manufacturer_image_sha256)
-        self.app.send_ota_frames(frames)
-        self._changed()
+        self._send(self.core.activate(eui64, manufacturer_image_sha256))
         return {"entity": str(eui64), "manufacturer_image_sha256": manufacturer_image_sha256.hex()}
 
     async def permit(
@@ -497,79 +369,22 @@ class Hub:
 
     def status(self) -> dict[str, Any]:
         """Blocks, images with each target's state, progress and deadline, and what the hub waits for next."""
-        found = self.store.status().to_json()
-        images = []
-        for block in found["blocks"]:
-            image = block.pop("image")
-            block["image_id"] = None if image is None else image["image_id"]
-            if image is not None:
-                for target in image["targets"]:
-                    target["progress"] = round(target["offset"] / image["total_size"], 4)
-                images.append({"block": block["block"], **image})
-        deadline = self._next_deadline()
-        return {
-            "blocks": found["blocks"],
-            "images": images,
-            "pending_alerts": found["pending_alerts"],
-            "completed_transfers": found["completed_transfers"],
-            "next_deadline": None if deadline is None else iso_utc(deadline),
-            "now": iso_utc(self.clock.now()),
-            "alert_log": str(self.alert_log.path),
-            "han": None if self._han is None else self._han_status(self._han),
-        }
-
-    def _han_status(self, han: HubHan) -> dict[str, Any]:
-        return {
-            "se_endpoint": SE_ENDPOINT,
-            "cbke_required": han.require_cbke,
-            "cbke_on_ncp": self._ncp_engine is not None,
-            "link_keys": len(han.keys.devices()),
-            "tunnels": han.server.tunnels(),
-        }
+        return views.status(self.core, self.alert_log.path)
 
     def transfers(self) -> list[dict[str, Any]]:
         """Every unfinished target with its image and byte offset: what `hubfw transfers` draws."""
-        active = []
-        for image in self.status()["images"]:
-            for target in image["targets"]:
-                if target["state"] in ("waiting", "downloading"):
-                    active.append({
-                        "entity": target["entity"], "state": target["state"], "image_id": image["image_id"],
-                        "device_type": image["device_type"], "file_version": image["file_version"],
-                        "offset": target["offset"], "total_size": image["total_size"], "progress": target["progress"],
-                        "last_activity": target["last_activity"], "deadline": target["deadline"],
-                    })
-        return active
+        return views.transfers(self.core)
 
     def devices(self) -> list[dict[str, Any]]:
         """The devices zigpy knows (joined or from its database), coordinator excluded."""
-        coordinator = self.app.state.node_info.ieee
-        targets = {transfer["entity"]: transfer for transfer in self.transfers()}
-        listed = []
-        for ieee, device in sorted(self.app.devices.items(), key=lambda item: str(item[0])):
-            if ieee == coordinator:
-                continue
-            last_seen = getattr(device, "last_seen", None)
-            transfer = targets.get(str(ieee))
-            ota = None if transfer is None else {key: transfer[key] for key in ("state", "image_id", "progress")}
-            listed.append({
-                "eui64": str(ieee), "nwk": f"0x{int(device.nwk):04X}", "manufacturer": device.manufacturer,
-                "model": device.model, "initialized": device.is_initialized,
-                "last_seen": None if last_seen is None else iso_utc(last_seen),
-                "transfer": ota,
-                **(NO_HAN_VIEW if self._han is None else self._han.device_view(ieee)),
-            })
-        return listed
+        return views.devices(self.core, self.app)
 
     # ----- the GBCS tunnel
 
     def send_gbcs(self, eui64: t.EUI64, message: bytes) -> dict[str, Any]:
         """Queue a GBCS message for a device's tunnel; it goes out now if the tunnel is open."""
-        if not message:
-            raise HubError("a GBCS message has at least one byte")
-        frames = self.han.server.send_gbcs(eui64, message)
-        self.app.send_ota_frames(frames)
-        self._changed()
+        frames = self.core.send_gbcs(eui64, message)
+        self._send(frames)
         return {"eui64": str(eui64), "length": len(message), "sent": bool(frames)}
 
     def tunnel_messages(self, eui64: t.EUI64 | None = None) -> list[dict[str, Any]]:
@@ -589,22 +404,18 @@ class Hub:
             self._subscribers.discard(queue)
 
     def _publish_alerts(self) -> None:
-        owed = self.store.pending_alerts()
-        if owed and self._write_alert_log(owed):  # unwritten, they stay owed in flash for the next attempt
-            self.store.acknowledge(alert.alert_id for alert in owed)
-            self._notify(owed)
-
-    def _write_alert_log(self, alerts: Sequence[LoggedAlert]) -> bool:
-        """Append to the alert log (fsynced); False, logged, if it cannot be written."""
+        """Append owed alerts to the log (fsynced), then acknowledge them; unwritten, they stay owed in flash
+        for the next attempt."""
+        owed = self.core.take_alerts()
+        if not owed:
+            return
         try:
-            self.alert_log.append(alerts)
+            self.alert_log.append(owed)
         except OSError as exc:
             LOGGER.error("cannot write the alert log %s: %s", self.alert_log.path, exc.strerror or exc)
-            return False
-        return True
-
-    def _notify(self, alerts: Sequence[LoggedAlert]) -> None:
-        for alert in alerts:
+            return
+        self.core.acknowledge(owed)
+        for alert in owed:
             for queue in self._subscribers:
                 queue.put_nowait(alert)
 

@@ -30,7 +30,7 @@ import zigpy.types as t
 
 from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
 from hubfw.devices import DeviceType, parse_eui64
-from hubfw.hub.service import read_alert_log
+from hubfw.hub.alert_log import read_alert_log
 from hubfw.ota.image import build_image
 from hubfw.ota.keys import new_private_key
 from hubfw.sim.devices import OtaClientDevice, Phase, SessionState, gsme, hcalcs, install_code_for, ppmid

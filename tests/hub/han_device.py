@@ -17,9 +17,9 @@ from hubfw.han import KEY_ESTABLISHMENT_CLUSTER, KeyEstablishmentClient, LinkKey
 from hubfw.han.tunneling.client import TunnelClient
 from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
 from hubfw.radio import SE_ENDPOINT
+from hubfw.sim.devices.fragments import Reassembly, fragment
 from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
-from hubfw.sim.devices.fragments import Reassembly, fragment
 
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
 DEVICE_ENDPOINT = 1

@@ -10,7 +10,8 @@ import pytest
 import zigpy.types as t
 
 from hubfw.devices import DeviceType
-from hubfw.hub.service import Hub, read_alert_log
+from hubfw.hub.alert_log import read_alert_log
+from hubfw.hub.service import Hub
 from hubfw.radio import SE_ENDPOINT, HubControllerApplication, SerialSettings
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.sim import SimulatedNcp

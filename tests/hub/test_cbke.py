@@ -22,11 +22,12 @@ from hubfw.clock import VirtualClock
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.han.gbcs import CraFlag, MessageCode, general_signing
 from hubfw.han.gbcs_alert import NO_TARGET, entity_id
+from hubfw.hub.alert_log import RawTunnelAlert, read_alert_log
 from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import ControlServer
 from hubfw.hub.credentials import HubCredentialsError, issue_sim_credentials, load_hub_credentials
-from hubfw.hub.han import LinkKeyRegistryError
-from hubfw.hub.service import Hub, HubConfig, HubError, RawTunnelAlert, read_alert_log
+from hubfw.hub.link_keys import LinkKeyRegistryError
+from hubfw.hub.service import Hub, HubConfig, HubError
 from hubfw.radio import open_virtual_radio
 from hubfw.radio.virtual import VIRTUAL_COORDINATOR_IEEE
 from tests.hub.han_device import INSTALL_CODE, DeviceHan, HanDevice

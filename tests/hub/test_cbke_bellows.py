@@ -22,9 +22,10 @@ from hubfw.devices import DeviceType
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.han.gbcs_alert import entity_id, gbcs_alert_message
+from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.cli import alerts
 from hubfw.hub.credentials import issue_sim_credentials
-from hubfw.hub.service import Hub, HubConfig, read_alert_log
+from hubfw.hub.service import Hub, HubConfig
 from hubfw.sim import SimulatedNcp
 from tests.hub.han_device import INSTALL_CODE, DeviceHan, HanDevice
 from tests.hub.helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, bellows_hub, make_ota_file

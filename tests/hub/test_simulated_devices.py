@@ -9,7 +9,8 @@ from pathlib import Path
 from hubfw.alerts import AlertCode
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
-from hubfw.hub.service import Hub, read_alert_log
+from hubfw.hub.alert_log import read_alert_log
+from hubfw.hub.service import Hub
 from hubfw.radio import open_virtual_radio
 from hubfw.sim.devices import SimulatedHan, ppmid
 from tests.hub.helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file

@@ -8,7 +8,8 @@ import zigpy.types as t
 
 from hubfw.alerts import TransferResponse
 from hubfw.devices import DeviceType
-from hubfw.hub.service import Hub, read_alert_log
+from hubfw.hub.alert_log import read_alert_log
+from hubfw.hub.service import Hub
 from tests.hub.helpers import join_client, make_hub, make_ota_file
 from tests.hub.ota_client import IMAGE_NOTIFY, OtaHan
 

@@ -10,7 +10,8 @@ import zigpy.application
 import zigpy.types as t
 
 from hubfw.devices import DeviceType
-from hubfw.hub.service import Hub, read_alert_log
+from hubfw.hub.alert_log import read_alert_log
+from hubfw.hub.service import Hub
 from tests.hub.helpers import NEW_VERSION, join_client, make_hub, make_ota_file
 from tests.hub.ota_client import (
     ABORT,

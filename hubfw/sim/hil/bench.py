@@ -19,8 +19,9 @@ from hubfw.alerts import AlertCode, TransferAlert
 from hubfw.clock import SystemClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
-from hubfw.hub.service import Hub, HubConfig, read_alert_log
+from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.credentials import load_hub_credentials
+from hubfw.hub.service import Hub, HubConfig
 from hubfw.ota.image import build_image
 from hubfw.ota.keys import new_private_key
 from hubfw.radio import open_bellows_radio

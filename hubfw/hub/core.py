@@ -1,0 +1,312 @@
+"""The hub core (layer 4): the image store, the OTA server, the HAN servers and the alert journal wired
+together, with no event loop, radio, socket or file of its own.
+
+Every way of running a hub drives this one class: `hubfw serve` (hubfw.hub.service, on a serial or
+simulated radio), the soak (tools/soaklib), the ZCL fuzzers (tools/fuzzlib) and the simulated-device rigs
+in tests/. What they prove about restarts, alerts and frame handling is then true of the hub a user runs.
+
+The core takes frames and requests in and gives frames out; what needs the outside world it hands to its
+driver instead of doing it:
+- **owed alerts** (`take_alerts`): the driver writes them somewhere durable, then `acknowledge`s them, so
+  alerts travel at least once (a crash in between repeats them; consumers de-duplicate by `alert_id`);
+- **NCP work** (`take_ncp_work`): a new CBKE link key must be in the NCP before the Confirm Key Response
+  goes out (`KeyInstall`, then `keys_installed`), and with the NCP's own CBKE library its computations
+  (`NcpWork`, then `resume_key_establishment`).
+Time comes from the injected clock: the driver calls `run_due` at `next_deadline`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import zigpy.types as t
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hubfw.alerts import AlertCode
+from hubfw.clock import Clock
+from hubfw.devices import DeviceType, parse_eui64
+from hubfw.errors import HubfwError
+from hubfw.flash.device import NorFlash
+from hubfw.han.config import HanConfig
+from hubfw.han.events import (
+    DeviceAlertReceived,
+    GbcsMessageReceived,
+    HanEvent,
+    TunnelClosed,
+    TunnelOpened,
+)
+from hubfw.han.key_establishment.engine import ConfirmKeys, NcpEngine, NcpWork
+from hubfw.han.key_establishment.events import KeyEstablishmentFailed, LinkKeyEstablished
+from hubfw.han.key_establishment.server import KeyEstablishmentServer
+from hubfw.han.server import HanServer
+from hubfw.hub.alert_log import LoggedAlert, RawTunnelAlert
+from hubfw.hub.han import HubHan
+from hubfw.hub.link_keys import LinkKeyRegistry
+from hubfw.ota.admission import AdmissionReport, admit
+from hubfw.ota.cpl import CentralProductsList
+from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
+from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
+from hubfw.store.state import StoredImage
+from hubfw.store.store import ImageStore
+
+LOGGER = logging.getLogger(__name__)
+
+
+class HubError(HubfwError):
+    """A hub request that cannot be carried out (the message says why)."""
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    server: OtaServerConfig = field(default_factory=OtaServerConfig)
+    """Its `server_endpoint` is the Smart Energy endpoint of the HAN servers too."""
+    max_image_size: int = DEFAULT_MAX_IMAGE_SIZE
+    trust: tuple[ec.EllipticCurvePublicKey, ...] = ()
+    """Manufacturer signature trust anchors for admission."""
+    require_signature: bool = False
+    cpl: CentralProductsList | None = None
+
+
+@dataclass(frozen=True)
+class HanSetup:
+    """What the core needs to run the HAN servers beside OTA."""
+
+    key_establishment: KeyEstablishmentServer
+    keys: LinkKeyRegistry
+    """Devices holding a CBKE link key; it survives restarts (the NCP's key table does not say which suite)."""
+    require_cbke: bool = True
+    """Smart Energy frames from a device without a CBKE key get NOT_AUTHORIZED (hubfw.hub.han)."""
+    config: HanConfig = field(default_factory=HanConfig)
+    ncp_engine: NcpEngine | None = None
+    """The NCP's CBKE library computes the key agreements: its work goes to the driver."""
+
+
+@dataclass(frozen=True)
+class KeyInstall:
+    """New link keys for the NCP, and the frames (the Confirm Key Responses) held back until they are in."""
+
+    established: tuple[LinkKeyEstablished, ...]
+    frames: tuple[OutgoingFrame, ...]
+
+
+@dataclass(frozen=True)
+class Distributed:
+    image: StoredImage
+    admission: AdmissionReport
+    frames: list[OutgoingFrame]
+
+
+class HubCore:
+    """One hub's rules; every method returns the frames to send now (each may carry a `not_before`)."""
+
+    def __init__(
+        self, store: ImageStore, clock: Clock, config: CoreConfig | None = None, *, han: HanSetup | None = None,
+        rng: random.Random | None = None, observe_han: Callable[[HanEvent], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config or CoreConfig()
+        self.server = OtaServer(store, clock, self.config.server, rng, tunnel_open=self._tunnel_open)
+        self.han = None if han is None else self._han(han)
+        self._ncp_engine = None if han is None else han.ncp_engine
+        self._observe_han = observe_han
+        self._raw_alerts: list[RawTunnelAlert] = []
+        self._ncp_work: list[KeyInstall | NcpWork] = []
+
+    @classmethod
+    def open(cls, flash: NorFlash, clock: Clock, config: CoreConfig | None = None, **kwargs: object) -> HubCore:
+        """Boot on a flash: the store recovers (hubfw/store/DESIGN.md) and nothing in memory survives."""
+        config = config or CoreConfig()
+        return cls(ImageStore.open(flash, clock, max_image_size=config.max_image_size), clock, config, **kwargs)
+
+    def _han(self, setup: HanSetup) -> HubHan:
+        # The hub's own rule (HubHan.refusal) guards every SE cluster, tunnel included, and knows the keys
+        # established before a restart, which the HAN server's in-memory record does not.
+        server = HanServer(
+            self.clock, se_endpoint=self.config.server.server_endpoint, key_establishment=setup.key_establishment,
+            image_waiting=self._image_waiting, config=replace(setup.config, require_key_establishment=False),
+        )
+        return HubHan(server, setup.keys, require_cbke=setup.require_cbke)
+
+    @property
+    def cbke_on_ncp(self) -> bool:
+        return self._ncp_engine is not None
+
+    def start(self) -> list[OutgoingFrame]:
+        """After boot: tell targets that had not started downloading (those that had carry on by themselves,
+        from the offset they hold), and run what fell due while the hub was down."""
+        return self.server.notify(self.not_started()) + self.run_due()
+
+    def not_started(self) -> list[t.EUI64]:
+        return [
+            parse_eui64(target.entity)
+            for block in self.store.status().blocks if block.image is not None
+            for target in block.image.targets if target.state == "waiting"
+        ]
+
+    # ----- time
+
+    def next_deadline(self) -> float | None:
+        deadlines = [self.store.next_deadline(), self.server.next_deadline()]
+        if self.han is not None:
+            deadlines.append(self.han.server.next_deadline())
+        return min((when for when in deadlines if when is not None), default=None)
+
+    def run_due(self) -> list[OutgoingFrame]:
+        """Store time rules (24 h stall, 14 days unstarted), ImageNotify re-sends, version reads, HAN timeouts."""
+        self.store.tick()
+        frames = self.server.tick()
+        if self.han is not None:
+            frames += self._after_han(self.han.server.tick())
+        return frames
+
+    # ----- frames from the radio
+
+    def handles_han(self, frame: IncomingFrame) -> bool:
+        return self.han is not None and self.han.server.handles(frame)
+
+    def handle(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        """Any frame for the hub's clusters: HAN servers for theirs, the OTA server otherwise."""
+        return self.handle_han(frame) if self.handles_han(frame) else self.handle_ota(frame)
+
+    def handle_ota(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        refused = None if self.han is None else self.han.refusal(frame)
+        if refused is not None:
+            return refused
+        return self.server.handle(frame)
+
+    def handle_han(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        assert self.han is not None
+        refused = self.han.refusal(frame)
+        if refused is not None:
+            return refused
+        return self._after_han(self.han.server.handle(frame))
+
+    # ----- requests
+
+    def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> Distributed:
+        """CS05b/CS05c: admission checks, then store, then ImageNotify to each target."""
+        if not targets:
+            raise HubError("name at least one target device (--to EUI64[,EUI64...])")
+        report = admit(
+            ota_file, max_size=self.config.max_image_size, trust=self.config.trust, cpl=self.config.cpl,
+            require_signature=self.config.require_signature,
+        )
+        report.raise_if_rejected()
+        image = self.store.distribute(ota_file, [(eui64, device_type) for eui64 in targets])
+        return Distributed(image, report, self.server.notify(targets))
+
+    def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> list[OutgoingFrame]:
+        """CS06: tell a device that completed a transfer of this Manufacturer Image to run it now."""
+        return self.server.activate(eui64, manufacturer_image_sha256)
+
+    def send_gbcs(self, eui64: t.EUI64, message: bytes) -> list[OutgoingFrame]:
+        """Queue a GBCS message for a device's tunnel; the frames go out now if the tunnel is open."""
+        if not message:
+            raise HubError("a GBCS message has at least one byte")
+        return self.require_han().server.send_gbcs(eui64, message)
+
+    def require_han(self) -> HubHan:
+        if self.han is None:
+            raise HubError(
+                "the hub has no HAN server: serve with --cbke FILE (credentials whose subject is the coordinator) "
+                "or on the simulated radio"
+            )
+        return self.han
+
+    # ----- what the driver does for the core
+
+    def take_alerts(self) -> list[LoggedAlert]:
+        """Alerts owed: the store's (until acknowledged) and undecodable device alerts (handed over once)."""
+        raw, self._raw_alerts = self._raw_alerts, []
+        return [*self.store.pending_alerts(), *raw]
+
+    def acknowledge(self, alerts: Iterable[LoggedAlert]) -> None:
+        """The driver has the alerts durably: the store may forget them."""
+        ids = [alert.alert_id for alert in alerts if alert.alert_id is not None]
+        if ids:
+            self.store.acknowledge(ids)
+
+    def take_ncp_work(self) -> list[KeyInstall | NcpWork]:
+        work, self._ncp_work = self._ncp_work, []
+        return work
+
+    def keys_installed(self, install: KeyInstall, refused: Mapping[t.EUI64, str]) -> list[OutgoingFrame]:
+        """The driver put the keys in the NCP, except `refused` (device → why). A refused device gets no
+        Confirm Key Response (it would switch to a key the NCP lacks): its exchange times out and it retries."""
+        assert self.han is not None
+        now = self.clock.now()
+        for event in install.established:
+            if event.eui64 in refused:
+                reason = f"link key not installed in the NCP: {refused[event.eui64]}"
+                self.han.key_failed(KeyEstablishmentFailed(event.eui64, None, reason), now)
+                continue
+            try:
+                self.han.keys.record(event.eui64, event.suite, now)
+            except HubfwError as exc:  # the key works now; after a restart the hub will not know of it
+                LOGGER.error("%s", exc)
+            LOGGER.info("CBKE suite %d link key of %s installed", event.suite.value, event.eui64)
+        return [frame for frame in install.frames if frame.destination not in refused]
+
+    def resume_key_establishment(self, work: NcpWork, outcome: ConfirmKeys | Exception) -> list[OutgoingFrame]:
+        """The NCP's CBKE library finished `work` (or failed with the exception)."""
+        assert self.han is not None
+        return self._after_han(self.han.server.resume_key_establishment(work, outcome))
+
+    # ----- internals
+
+    def _after_han(self, frames: list[OutgoingFrame]) -> list[OutgoingFrame]:
+        """Act on what the HAN server reported. When a link key was established its frames wait for the
+        driver to put the key in the NCP, so the device's first encrypted frame finds it there."""
+        established = self._take_han_events()
+        if self._ncp_engine is not None:
+            self._ncp_work.extend(self._ncp_engine.take_work())
+        if not established:
+            return frames
+        self._ncp_work.append(KeyInstall(tuple(established), tuple(frames)))
+        return []
+
+    def _take_han_events(self) -> list[LinkKeyEstablished]:
+        assert self.han is not None
+        established = []
+        for event in self.han.server.take_events():
+            if self._observe_han is not None:
+                self._observe_han(event)
+            if isinstance(event, LinkKeyEstablished):
+                established.append(event)
+            elif isinstance(event, KeyEstablishmentFailed):
+                LOGGER.warning("key establishment with %s failed: %s", event.eui64, event.reason)
+                self.han.key_failed(event, self.clock.now())
+            elif isinstance(event, (TunnelOpened, TunnelClosed)):
+                LOGGER.info("GBCS tunnel %d of %s %s", event.tunnel_id, event.eui64,
+                            "opened" if isinstance(event, TunnelOpened) else f"closed ({event.reason})")
+                self.han.tunnel_event(event)
+            elif isinstance(event, GbcsMessageReceived):
+                self.han.messages.append(event)
+            elif isinstance(event, DeviceAlertReceived):
+                self._tunnel_alert(event)
+        return established
+
+    def _tunnel_alert(self, event: DeviceAlertReceived) -> None:
+        """A PPMID's own 0x8F8B becomes the store's activation alert (source "tunnel"); anything that
+        cannot be read as one is handed over raw."""
+        alert = event.alert
+        if alert is not None and alert.code is AlertCode.ACTIVATION:
+            try:
+                self.store.note_activation(event.eui64, alert.firmware_version, source="tunnel")
+            except HubfwError as exc:  # e.g. a full alert journal: the version read stands in later
+                LOGGER.error("cannot record the 0x8F8B of %s: %s", event.eui64, exc)
+                return
+            self.server.activation_reported(event.eui64)
+            return
+        self._raw_alerts.append(RawTunnelAlert(event.eui64, event.raw, event.time))
+
+    def _image_waiting(self, eui64: t.EUI64) -> bool:
+        """Metering FunctionalNotificationFlags bit 0: the store holds an image for this device."""
+        return self.store.offer(eui64) is not None
+
+    def _tunnel_open(self, eui64: t.EUI64) -> bool:
+        return self.han is not None and self.han.tunnel_open(eui64)

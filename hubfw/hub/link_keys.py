@@ -1,0 +1,97 @@
+"""The hub's link-key records, `state/cbke/link_keys.json`: which devices hold a CBKE link key in the NCP
+(EUI-64 → suite and when), never the key itself.
+
+They are not read back from the NCP: its key table does not say which suite made a key, and the hub
+must know after a restart whose unicasts to encrypt before any frame arrives. The keys stay in the NCP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import zigpy.types as t
+
+from hubfw.cbke.suites import CryptoSuite
+from hubfw.devices import parse_eui64
+from hubfw.errors import HubfwError
+from hubfw.hub.credentials import cbke_dir
+from hubfw.store.policy import iso_utc
+
+LINK_KEYS_FORMAT = "hubfw-link-keys/1"
+
+
+class LinkKeyRegistryError(HubfwError):
+    """The record of established CBKE link keys cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class EstablishedKey:
+    suite: CryptoSuite
+    time: float
+
+
+class LinkKeyRegistry:
+    """`state/cbke/link_keys.json`: devices with a CBKE link key in the NCP, rewritten atomically on change."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        """None: kept in memory only (rigs whose hub never restarts)."""
+        self._keys = {} if path is None else self._load(path)
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> LinkKeyRegistry:
+        return cls(cbke_dir(state_dir) / "link_keys.json")
+
+    def __contains__(self, eui64: object) -> bool:
+        return eui64 in self._keys
+
+    def devices(self) -> frozenset[t.EUI64]:
+        return frozenset(self._keys)
+
+    def suite(self, eui64: t.EUI64) -> CryptoSuite | None:
+        found = self._keys.get(eui64)
+        return None if found is None else found.suite
+
+    def record(self, eui64: t.EUI64, suite: CryptoSuite, time: float) -> None:
+        self._keys[eui64] = EstablishedKey(suite, time)
+        if self.path is not None:
+            self._write(self.path)
+
+    def _write(self, path: Path) -> None:
+        record = {
+            "format": LINK_KEYS_FORMAT,
+            "devices": {str(eui64): {"suite": key.suite.value, "time": iso_utc(key.time), "unix_time": key.time}
+                        for eui64, key in sorted(self._keys.items(), key=lambda item: str(item[0]))},
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp")
+            with temporary.open("w", encoding="utf-8") as out:
+                json.dump(record, out, indent=2)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise LinkKeyRegistryError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def _load(self, path: Path) -> dict[t.EUI64, EstablishedKey]:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise LinkKeyRegistryError(f"cannot read {path}: {exc}") from None
+        try:
+            if record["format"] != LINK_KEYS_FORMAT:
+                raise ValueError(f"not a {LINK_KEYS_FORMAT} file")
+            return {
+                parse_eui64(eui64): EstablishedKey(CryptoSuite(int(entry["suite"])), float(entry["unix_time"]))
+                for eui64, entry in record["devices"].items()
+            }
+        except (KeyError, TypeError, ValueError, HubfwError) as exc:
+            raise LinkKeyRegistryError(f"{path}: {exc}") from None
+
+

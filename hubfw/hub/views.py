@@ -1,0 +1,105 @@
+"""What the hub shows: the JSON views behind `hubfw status`, `transfers`, `devices` and `distribute`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import zigpy.types as t
+
+from hubfw.hub.core import Distributed, HubCore
+from hubfw.hub.han import HubHan
+from hubfw.radio import SE_ENDPOINT, OtaRadio
+from hubfw.store.policy import iso_utc
+
+NO_HAN_VIEW = {"key_establishment": None, "key_establishment_failure": None, "tunnel": None}
+"""A device's HAN fields when the hub runs no HAN server."""
+
+
+def distributed(done: Distributed, targets: Sequence[t.EUI64]) -> dict[str, Any]:
+    image = done.image
+    return {
+        "image_id": image.image_id, "block": image.block.value, "device_type": image.device_type.value,
+        "manufacturer_code": f"0x{image.manufacturer_code:04X}", "image_type": f"0x{image.image_type:04X}",
+        "file_version": f"0x{image.file_version:08X}", "total_size": image.total_size,
+        "manufacturer_image_sha256": image.manufacturer_image_sha256.hex(),
+        "targets": [str(eui64) for eui64 in targets],
+        "checks": [check.line() for check in done.admission.checks],
+    }
+
+
+def status(core: HubCore, alert_log: Path) -> dict[str, Any]:
+    """Blocks, images with each target's state, progress and deadline, and what the hub waits for next."""
+    found = core.store.status().to_json()
+    images = _images(found)
+    deadline = core.next_deadline()
+    return {
+        "blocks": found["blocks"],
+        "images": images,
+        "pending_alerts": found["pending_alerts"],
+        "completed_transfers": found["completed_transfers"],
+        "next_deadline": None if deadline is None else iso_utc(deadline),
+        "now": iso_utc(core.clock.now()),
+        "alert_log": str(alert_log),
+        "han": None if core.han is None else _han_status(core, core.han),
+    }
+
+
+def _images(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """The store's images with each target's progress; each block keeps only its image's id."""
+    images = []
+    for block in found["blocks"]:
+        image = block.pop("image")
+        block["image_id"] = None if image is None else image["image_id"]
+        if image is not None:
+            for target in image["targets"]:
+                target["progress"] = round(target["offset"] / image["total_size"], 4)
+            images.append({"block": block["block"], **image})
+    return images
+
+
+def _han_status(core: HubCore, han: HubHan) -> dict[str, Any]:
+    return {
+        "se_endpoint": SE_ENDPOINT,
+        "cbke_required": han.require_cbke,
+        "cbke_on_ncp": core.cbke_on_ncp,
+        "link_keys": len(han.keys.devices()),
+        "tunnels": han.server.tunnels(),
+    }
+
+
+def transfers(core: HubCore) -> list[dict[str, Any]]:
+    """Every unfinished target with its image and byte offset: what `hubfw transfers` draws."""
+    active = []
+    for image in _images(core.store.status().to_json()):
+        for target in image["targets"]:
+            if target["state"] in ("waiting", "downloading"):
+                active.append({
+                    "entity": target["entity"], "state": target["state"], "image_id": image["image_id"],
+                    "device_type": image["device_type"], "file_version": image["file_version"],
+                    "offset": target["offset"], "total_size": image["total_size"], "progress": target["progress"],
+                    "last_activity": target["last_activity"], "deadline": target["deadline"],
+                })
+    return active
+
+
+def devices(core: HubCore, app: OtaRadio) -> list[dict[str, Any]]:
+    """The devices zigpy knows (joined or from its database), coordinator excluded."""
+    coordinator = app.state.node_info.ieee
+    targets = {transfer["entity"]: transfer for transfer in transfers(core)}
+    listed = []
+    for ieee, device in sorted(app.devices.items(), key=lambda item: str(item[0])):
+        if ieee == coordinator:
+            continue
+        last_seen = getattr(device, "last_seen", None)
+        transfer = targets.get(str(ieee))
+        ota = None if transfer is None else {key: transfer[key] for key in ("state", "image_id", "progress")}
+        listed.append({
+            "eui64": str(ieee), "nwk": f"0x{int(device.nwk):04X}", "manufacturer": device.manufacturer,
+            "model": device.model, "initialized": device.is_initialized,
+            "last_seen": None if last_seen is None else iso_utc(last_seen),
+            "transfer": ota,
+            **(NO_HAN_VIEW if core.han is None else core.han.device_view(ieee)),
+        })
+    return listed
