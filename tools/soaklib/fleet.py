@@ -12,9 +12,9 @@ import zigpy.types as t
 
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.ota.image import OtaImage, build_image
+from hubfw.sim.devices import SILABS_PAGE_SIZE, OtaClientDevice, make_device
 from hubfw.store.policy import MAX_ESME_TARGETS
 from hubfw.store.state import Block
-from hubfw.sim.devices import SILABS_PAGE_SIZE, OtaClientDevice, make_device
 
 MANUFACTURER = 0x1234
 IMAGE_TYPES = {DeviceType.ESME: 0x0101, DeviceType.GSME: 0x0201, DeviceType.PPMID: 0x0301, DeviceType.HCALCS: 0x0401}

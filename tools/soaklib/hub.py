@@ -1,10 +1,10 @@
-"""The hub under soak: the real ImageStore and OtaServer on one emulated NOR flash, glued to the simulated
-HAN in-process (no radio, no event loop), and able to die at any moment and come back.
+"""The hub under soak: `HubCore`, the core `hubfw serve` runs, on one emulated NOR flash, driven in-process
+against the simulated devices (no radio, no event loop), and able to die at any moment and come back.
 
 A hub process dies when its flash loses power in the middle of an operation (a scheduled cut) or when
-it is killed; either way everything in memory is gone — the server's soft state, frames in flight —
-and only the flash survives. The restart does what a hub does on boot: reboot the flash, re-open the
-store (which recovers), build a fresh server, re-notify every open target, and deliver owed alerts.
+it is killed; either way everything in memory is gone — the core's soft state, frames in flight —
+and only the flash survives. The restart is the core's own boot (`HubCore.open` then `start`): the
+store recovers, a fresh server re-notifies targets that had not started, owed alerts are handed over.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash, PowerCut, PoweredOff
-from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
+from hubfw.hub.core import CoreConfig, HubCore
+from hubfw.server import IncomingFrame, OtaServerConfig, OutgoingFrame
 from hubfw.sim.devices import SimulatedHan
-from hubfw.zigbee.aps import ApsFrame
 from hubfw.store.errors import ActivationRejected, StoreRejected
 from hubfw.store.status import ImageStatus, StoreStatus
-from hubfw.store.store import ImageStore
-
+from hubfw.zigbee.aps import ApsFrame
 from soaklib import air
 from soaklib.fleet import SoakImage
 from soaklib.ledger import Ledger
@@ -83,8 +82,7 @@ class SoakHub:
         self.rng = rng
         self.faults = faults
         self.counters = HubCounters()
-        self.store: ImageStore | None = None
-        self.server: OtaServer | None = None
+        self.core: HubCore | None = None
         self.down_until: float | None = clock.now()
         self._nwk: dict[t.EUI64, t.NWK] = {}
         self._outbox: list[_Queued] = []
@@ -95,20 +93,19 @@ class SoakHub:
 
     @property
     def up(self) -> bool:
-        return self.server is not None
+        return self.core is not None
 
     # ----- life and death
 
     def start(self) -> None:
-        """Boot: power the flash back up, recover the store, fresh server, re-notify open targets."""
+        """Boot: power the flash back up, then the core's own boot."""
         self.down_until = None
         self.counters.starts += 1
         with self._running():
             self.flash.reboot()
-            store = ImageStore.open(self.flash, self.clock)
-            self.store = store
-            self.server = OtaServer(store, self.clock, self.server_config, random.Random(self.rng.getrandbits(32)))
-            self._send(self.server.notify(self._open_targets(store.status())))
+            rng = random.Random(self.rng.getrandbits(32))
+            self.core = HubCore.open(self.flash, self.clock, CoreConfig(self.server_config), rng=rng)
+            self._send(self.core.start())
 
     def kill(self, downtime: float) -> None:
         """The hub process is killed (no flash operation interrupted); it restarts after `downtime`."""
@@ -117,7 +114,7 @@ class SoakHub:
             self._die(downtime)
 
     def _die(self, downtime: float) -> None:
-        self.store = self.server = None
+        self.core = None
         self.counters.frames_lost += len(self._outbox)
         self._outbox.clear()
         self.down_until = self.clock.now() + downtime
@@ -138,12 +135,12 @@ class SoakHub:
     # ----- HanUplink
 
     def receive(self, frame: ApsFrame) -> bool:
-        if self.server is None:
+        if self.core is None:
             return False
         now = self.clock.now()
         self.ledger.heard(frame.src_ieee, frame.payload, now)
         with self._running():
-            replies = self.server.handle(IncomingFrame(
+            replies = self.core.handle(IncomingFrame(
                 frame.src_ieee, frame.src_nwk, frame.profile, frame.src_ep, frame.dst_ep, frame.cluster,
                 frame.payload, frame.aps_encrypted,
             ))
@@ -162,32 +159,31 @@ class SoakHub:
 
     def distribute(self, image: SoakImage) -> Outcome:
         """CS05b/c: store the image for its targets, then ImageNotify them."""
-        if self.store is None:
+        if self.core is None:
             return Outcome.HUB_DOWN
         now = self.clock.now()
-        resident = self._resident(image)
+        resident = self._resident(self.core, image)
         outcome = Outcome.INTERRUPTED
         with self._running():
             try:
-                self.store.distribute(image.data, [(entity, image.device_type) for entity in image.targets])
+                distributed = self.core.distribute(image.data, image.targets, image.device_type)
             except StoreRejected as exc:
                 self.ledger.refused(image, resident, now, str(exc))
                 return Outcome.REFUSED
             outcome = Outcome.STORED
             self.ledger.stored(image, resident, now, confirmed=True)
-            assert self.server is not None
-            self._send(self.server.notify(image.targets))
+            self._send(distributed.frames)
         if outcome is Outcome.INTERRUPTED:
             self.ledger.stored(image, resident, now, confirmed=False)
         return outcome
 
     def activate(self, entity: t.EUI64, manufacturer_image_sha256: bytes) -> bool:
         """CS06: tell a device to run the image it downloaded. False only if the store refused it."""
-        if self.server is None:
+        if self.core is None:
             return True
         with self._running():
             try:
-                frames = self.server.activate(entity, manufacturer_image_sha256)
+                frames = self.core.activate(entity, manufacturer_image_sha256)
             except ActivationRejected:
                 self.counters.activations_refused += 1
                 return False
@@ -205,27 +201,26 @@ class SoakHub:
         while self._outbox and self._outbox[0].due <= now:
             self._deliver(heapq.heappop(self._outbox).frame)
         self.han.step()
-        if self.store is None or self.server is None:
+        if self.core is None:
             return
-        store, server = self.store, self.server
+        core = self.core
         with self._running():
-            self._send(server.tick())
-            store.tick()
-            self._collect_alerts(store)
-            self.ledger.check_store(store.status(), now)
+            self._send(core.run_due())
+            self._collect_alerts(core)
+            self.ledger.check_store(core.store.status(), now)
 
     def next_deadline(self) -> float | None:
         times = [self.han.next_deadline()]
         if self._outbox:
             times.append(self._outbox[0].due)
-        if self.store is not None and self.server is not None:
-            times += [self.store.next_deadline(), self.server.next_deadline()]
+        if self.core is not None:
+            times.append(self.core.next_deadline())
         else:
             times.append(self.down_until)
         return min((time for time in times if time is not None), default=None)
 
     def status(self) -> StoreStatus | None:
-        return None if self.store is None else self.store.status()
+        return None if self.core is None else self.core.store.status()
 
     # ----- internals
 
@@ -249,9 +244,9 @@ class SoakHub:
         elif block is not None:
             self.ledger.received(out.destination, block, self.clock.now())
 
-    def _collect_alerts(self, store: ImageStore) -> None:
+    def _collect_alerts(self, core: HubCore) -> None:
         """What the hub does with owed alerts: hand them on, then acknowledge them (at least once)."""
-        owed = store.pending_alerts()
+        owed = core.take_alerts()
         if not owed:
             return
         now = self.clock.now()
@@ -261,19 +256,11 @@ class SoakHub:
                 if self._terminal_alerts_seen == self.faults.drop_terminal_alert:
                     continue
             self.ledger.alert(alert, now)
-        store.acknowledge(alert.alert_id for alert in owed)
+        core.acknowledge(owed)
 
-    def _resident(self, image: SoakImage) -> ImageStatus | None:
-        assert self.store is not None
-        for block in self.store.status().blocks:
+    @staticmethod
+    def _resident(core: HubCore, image: SoakImage) -> ImageStatus | None:
+        for block in core.store.status().blocks:
             if block.block is image.block:
                 return block.image
         return None
-
-    @staticmethod
-    def _open_targets(status: StoreStatus) -> list[t.EUI64]:
-        return [
-            t.EUI64.convert(target.entity)
-            for block in status.blocks if block.image is not None
-            for target in block.image.targets if target.state in ("waiting", "downloading")
-        ]

@@ -21,7 +21,6 @@ from hubfw.devices import DeviceType
 from hubfw.sim.devices import OtaClientDevice
 from hubfw.store.policy import GSME_PROTECTION_S, NO_START_DISCARD_S, STALL_FAILURE_S
 from hubfw.store.status import ImageStatus, StoreStatus
-
 from soaklib import air
 from soaklib.fleet import IMAGE_TYPES, SoakImage, block_of
 

@@ -30,7 +30,6 @@ from hubfw.store.layout import Layout
 from hubfw.store.policy import NO_START_DISCARD_S
 from hubfw.store.state import Block
 from hubfw.store.store import DEFAULT_CHECKPOINT_SECONDS
-
 from soaklib.fleet import Fleet, SoakImage
 from soaklib.hub import Faults, Outcome, SoakHub
 from soaklib.ledger import Ledger
@@ -215,10 +214,10 @@ class Soak:
         self._at(self.clock.now() + DAY, self._forget_device_logs)
 
     def _outside_image_blocks(self, kind: str, address: int) -> bool:
-        store = self.hub.store
-        if store is None:
+        core = self.hub.core
+        if core is None:
             return True
-        layout = store.layout
+        layout = core.store.layout
         blocks = layout.block_sectors * layout.sector_size
         return not any(layout.block_address(block) <= address < layout.block_address(block) + blocks
                        for block in Block)
