@@ -9,16 +9,14 @@ background computation. The DSA sign/verify libraries are stubs in every simulat
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import bellows.types as t
+import zigpy.types as zt
 
 from hubfw.cbke import CbkeError, CryptoSuite, DeviceCredentials, ImplicitCertificate, KeyPair
-from hubfw.sim.ncp.cbke import CbkeStateError, library_status
-from hubfw.sim.ncp.handlers import Fields, handles
-
-if TYPE_CHECKING:
-    from hubfw.sim.ncp.stack import EmberStack
+from hubfw.sim.ncp.cbke import CbkeLibrary, CbkeStateError, library_status
+from hubfw.sim.ncp.handlers import Emit, Fields, Handler
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,58 +25,57 @@ NOT_PRESENT: Fields = {"status": t.sl_Status.NOT_AVAILABLE}
 INVALID_CALL: Fields = {"status": t.sl_Status.INVALID_STATE}
 
 
-@handles("getLibraryStatus")
-def get_library_status(stack: EmberStack, request: Fields) -> Fields:
+class CbkeStack(Protocol):
+    """What these commands use of the stack: `EmberStack` is one, and they need no more of it."""
+
+    cbke: CbkeLibrary | None
+    """The CBKE library, or None for stock firmware built with its stubs."""
+    emit: Emit
+
+    def store_link_key(self, ieee: zt.EUI64, key: zt.KeyData) -> None: ...
+
+
+def get_library_status(stack: CbkeStack, request: Fields) -> Fields:
     return {"status": library_status(request["libraryId"], cbke=stack.cbke is not None)}
 
 
-@handles("dsaSign", "dsaVerify", "dsaVerify283k1")
-def dsa(stack: EmberStack, request: Fields) -> Fields:
+def dsa(stack: CbkeStack, request: Fields) -> Fields:
     return NOT_PRESENT
 
 
-@handles("generateCbkeKeys")
-def generate_cbke_keys(stack: EmberStack, request: Fields) -> Fields:
+def generate_cbke_keys(stack: CbkeStack, request: Fields) -> Fields:
     return _generate_keys(stack, CryptoSuite.SUITE_1, "generateCbkeKeysHandler")
 
 
-@handles("generateCbkeKeys283k1")
-def generate_cbke_keys_283k1(stack: EmberStack, request: Fields) -> Fields:
+def generate_cbke_keys_283k1(stack: CbkeStack, request: Fields) -> Fields:
     return _generate_keys(stack, CryptoSuite.SUITE_2, "generateCbkeKeysHandler283k1")
 
 
-@handles("calculateSmacs")
-def calculate_smacs(stack: EmberStack, request: Fields) -> Fields:
+def calculate_smacs(stack: CbkeStack, request: Fields) -> Fields:
     return _calculate_smacs(stack, CryptoSuite.SUITE_1, request, "calculateSmacsHandler")
 
 
-@handles("calculateSmacs283k1")
-def calculate_smacs_283k1(stack: EmberStack, request: Fields) -> Fields:
+def calculate_smacs_283k1(stack: CbkeStack, request: Fields) -> Fields:
     return _calculate_smacs(stack, CryptoSuite.SUITE_2, request, "calculateSmacsHandler283k1")
 
 
-@handles("clearTemporaryDataMaybeStoreLinkKey")
-def clear_temporary_data(stack: EmberStack, request: Fields) -> Fields:
+def clear_temporary_data(stack: CbkeStack, request: Fields) -> Fields:
     return _clear_temporary_data(stack, CryptoSuite.SUITE_1, bool(request["storeLinkKey"]))
 
 
-@handles("clearTemporaryDataMaybeStoreLinkKey283k1")
-def clear_temporary_data_283k1(stack: EmberStack, request: Fields) -> Fields:
+def clear_temporary_data_283k1(stack: CbkeStack, request: Fields) -> Fields:
     return _clear_temporary_data(stack, CryptoSuite.SUITE_2, bool(request["storeLinkKey"]))
 
 
-@handles("getCertificate")
-def get_certificate(stack: EmberStack, request: Fields) -> Fields:
+def get_certificate(stack: CbkeStack, request: Fields) -> Fields:
     return _certificate(stack, CryptoSuite.SUITE_1)
 
 
-@handles("getCertificate283k1")
-def get_certificate_283k1(stack: EmberStack, request: Fields) -> Fields:
+def get_certificate_283k1(stack: CbkeStack, request: Fields) -> Fields:
     return _certificate(stack, CryptoSuite.SUITE_2)
 
 
-@handles("setPreinstalledCbkeData")
-def set_preinstalled_cbke_data(stack: EmberStack, request: Fields) -> Fields:
+def set_preinstalled_cbke_data(stack: CbkeStack, request: Fields) -> Fields:
     """Install the NCP's suite 1 identity (CA public key, certificate, private key) from the host."""
     if stack.cbke is None:
         return NOT_PRESENT
@@ -94,15 +91,14 @@ def set_preinstalled_cbke_data(stack: EmberStack, request: Fields) -> Fields:
     return {}
 
 
-@handles("savePreinstalledCbkeData283k1")
-def save_preinstalled_cbke_data_283k1(stack: EmberStack, request: Fields) -> Fields:
+def save_preinstalled_cbke_data_283k1(stack: CbkeStack, request: Fields) -> Fields:
     """Suite 2 data comes from manufacturing tokens (the `SimulatedNcp` credentials): already in place."""
     if stack.cbke is None:
         return NOT_PRESENT
     return {} if stack.cbke.has_credentials(CryptoSuite.SUITE_2) else INVALID_CALL
 
 
-def _generate_keys(stack: EmberStack, suite: CryptoSuite, callback: str) -> Fields:
+def _generate_keys(stack: CbkeStack, suite: CryptoSuite, callback: str) -> Fields:
     if stack.cbke is None:
         return NOT_PRESENT
     try:
@@ -114,7 +110,7 @@ def _generate_keys(stack: EmberStack, suite: CryptoSuite, callback: str) -> Fiel
     return {}
 
 
-def _calculate_smacs(stack: EmberStack, suite: CryptoSuite, request: Fields, callback: str) -> Fields:
+def _calculate_smacs(stack: CbkeStack, suite: CryptoSuite, request: Fields, callback: str) -> Fields:
     if stack.cbke is None:
         return NOT_PRESENT
     try:
@@ -133,7 +129,7 @@ def _calculate_smacs(stack: EmberStack, suite: CryptoSuite, request: Fields, cal
     return {}
 
 
-def _clear_temporary_data(stack: EmberStack, suite: CryptoSuite, store_link_key: bool) -> Fields:
+def _clear_temporary_data(stack: CbkeStack, suite: CryptoSuite, store_link_key: bool) -> Fields:
     if stack.cbke is None:
         return NOT_PRESENT
     try:
@@ -146,7 +142,7 @@ def _clear_temporary_data(stack: EmberStack, suite: CryptoSuite, store_link_key:
     return {}
 
 
-def _certificate(stack: EmberStack, suite: CryptoSuite) -> Fields:
+def _certificate(stack: CbkeStack, suite: CryptoSuite) -> Fields:
     if stack.cbke is None:
         return NOT_PRESENT
     try:
@@ -154,3 +150,21 @@ def _certificate(stack: EmberStack, suite: CryptoSuite) -> Fields:
     except CbkeStateError as exc:
         LOGGER.warning("%s", exc)
         return INVALID_CALL
+
+
+COMMANDS: dict[str, Handler[CbkeStack]] = {
+    "getLibraryStatus": get_library_status,
+    "dsaSign": dsa,
+    "dsaVerify": dsa,
+    "dsaVerify283k1": dsa,
+    "generateCbkeKeys": generate_cbke_keys,
+    "generateCbkeKeys283k1": generate_cbke_keys_283k1,
+    "calculateSmacs": calculate_smacs,
+    "calculateSmacs283k1": calculate_smacs_283k1,
+    "clearTemporaryDataMaybeStoreLinkKey": clear_temporary_data,
+    "clearTemporaryDataMaybeStoreLinkKey283k1": clear_temporary_data_283k1,
+    "getCertificate": get_certificate,
+    "getCertificate283k1": get_certificate_283k1,
+    "setPreinstalledCbkeData": set_preinstalled_cbke_data,
+    "savePreinstalledCbkeData283k1": save_preinstalled_cbke_data_283k1,
+}

@@ -2,7 +2,8 @@
 
 Handlers take the decoded request fields and return the response fields by their names in the
 negotiated version's table (fields left out are zero, i.e. success). Callbacks go out through
-`emit`. Anything without a handler is answered with `invalidCommand`, as a real NCP does.
+`emit`. `COMMANDS`, at the end, is the NCP's command table: the stack's own handlers merged with
+the CBKE library's. Anything not in it is answered with `invalidCommand`, as a real NCP does.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import collections
 import dataclasses
 import logging
-from collections.abc import Callable
 
 import bellows.types as t
 import zigpy.types as zt
@@ -20,7 +20,7 @@ import zigpy.zdo.types as zdo_t
 
 from hubfw.errors import HubfwError
 from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, Han, payload_limit
-from hubfw.sim.ncp import cbke_commands, own_zdo  # noqa: F401  (importing cbke_commands registers its handlers)
+from hubfw.sim.ncp import cbke_commands, own_zdo
 from hubfw.sim.ncp.aps import (
     FragmentError,
     HostFragment,
@@ -30,7 +30,7 @@ from hubfw.sim.ncp.aps import (
     is_fragment_ack,
 )
 from hubfw.sim.ncp.cbke import CbkeLibrary
-from hubfw.sim.ncp.handlers import HANDLERS, Fields, handles
+from hubfw.sim.ncp.handlers import Emit, Fields, Handler, merge
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK
 from hubfw.sim.ncp.scan import MAX_SCAN_DURATION, RadioSurroundings, scan_channels
@@ -72,8 +72,6 @@ SECURITY_BITS = {
         t.EmberCurrentSecurityBitmask.TRUST_CENTER_USES_HASHED_LINK_KEY,
     t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY: t.EmberCurrentSecurityBitmask.HAVE_TRUST_CENTER_LINK_KEY,
 }
-
-Emit = Callable[[str, Fields], None]
 
 
 @dataclasses.dataclass
@@ -137,10 +135,10 @@ class EmberStack:
     # -- dispatch -----------------------------------------------------------------------------
 
     def can_handle(self, name: str) -> bool:
-        return name in HANDLERS
+        return name in COMMANDS
 
     def handle(self, name: str, request: Fields) -> Fields:
-        return HANDLERS[name](self, request)
+        return COMMANDS[name](self, request)
 
     def _save(self) -> None:
         self._store.save(self.tokens)
@@ -156,61 +154,49 @@ class EmberStack:
 
     # -- identity, configuration, policies ----------------------------------------------------
 
-    @handles("version")
     def _version(self, request: Fields) -> Fields:
         # The NCP always answers with its own version; bellows then switches to it
         major, minor, patch, _ = STACK_VERSIONS[self.version]
         return {"protocolVersion": self.version, "stackType": STACK_TYPE_ZIGBEE,
                 "stackVersion": (major << 12) | (minor << 8) | (patch << 4)}
 
-    @handles("nop", "setManufacturerCode", "setConcentrator", "setSourceRouteDiscoveryMode",
-             "gpSinkTableClearAll", "gpClearProxyTable", "setSourceRoute")
     def _accept(self, request: Fields) -> Fields:
+        """Settings the simulation does not model, accepted and ignored."""
         return {}
 
-    @handles("getEui64")
     def _get_eui64(self, request: Fields) -> Fields:
         return {"eui64": self.tokens.ieee}
 
-    @handles("getNodeId")
     def _get_node_id(self, request: Fields) -> Fields:
         return {"nodeId": COORDINATOR_NWK if self.network_up else 0xFFFE}
 
-    @handles("getMfgToken")
     def _get_mfg_token(self, request: Fields) -> Fields:
         return {"tokenData": MFG_TOKENS.get(request["tokenId"], b"")}
 
-    @handles("maximumPayloadLength")
     def _maximum_payload_length(self, request: Fields) -> Fields:
         # EmberZNet's unfragmented APS payload with no source route and no APS security
         return {"apsLength": MAX_APS_PAYLOAD}
 
-    @handles("customFrame")
     def _custom_frame(self, request: Fields) -> Fields:
         # Plain EmberZNet firmware has no XNCP extensions
         return {"status": t.sl_Status.INVALID_STATE}
 
-    @handles("getTokenData")
     def _get_token_data(self, request: Fields) -> Fields:
         return {"status": t.sl_Status.NOT_FOUND}  # NV3 tokens are not modelled
 
-    @handles("setTokenData")
     def _set_token_data(self, request: Fields) -> Fields:
         return {"status": t.sl_Status.NOT_FOUND}
 
-    @handles("getConfigurationValue")
     def _get_config(self, request: Fields) -> Fields:
         config_id = request["configId"]
         if config_id not in self.config and config_id.name.startswith("undefined"):
             return {"status": t.sl_Status.INVALID_PARAMETER}
         return {"value": self.config.get(config_id, 0)}
 
-    @handles("setConfigurationValue")
     def _set_config(self, request: Fields) -> Fields:
         self.config[request["configId"]] = request["value"]
         return {}
 
-    @handles("getValue")
     def _get_value(self, request: Fields) -> Fields:
         value_id = request["valueId"]
         if value_id == t.EzspValueId.VALUE_VERSION_INFO:
@@ -222,7 +208,6 @@ class EmberStack:
             return {"value": self.values[value_id]}
         return {"status": t.sl_Status.INVALID_PARAMETER}
 
-    @handles("setValue")
     def _set_value(self, request: Fields) -> Fields:
         value_id, value = request["valueId"], bytes(request["value"])
         if value_id == t.EzspValueId.VALUE_NWK_FRAME_COUNTER:
@@ -232,16 +217,13 @@ class EmberStack:
         self.values[value_id] = value
         return {}
 
-    @handles("setPolicy")
     def _set_policy(self, request: Fields) -> Fields:
         self.policies[request["policyId"]] = int(request["decisionId"])
         return {}
 
-    @handles("getPolicy")
     def _get_policy(self, request: Fields) -> Fields:
         return {"decisionId": self.policies.get(request["policyId"], 0)}
 
-    @handles("addEndpoint")
     def _add_endpoint(self, request: Fields) -> Fields:
         if request["endpoint"] in self.endpoints or self.network_up:
             return {"status": t.sl_Status.INVALID_STATE}
@@ -251,39 +233,32 @@ class EmberStack:
             output_clusters=list(request["outputClusterList"]))
         return {}
 
-    @handles("setRadioPower")
     def _set_radio_power(self, request: Fields) -> Fields:
         self.tokens.tx_power = int(request["power"])
         return {}
 
-    @handles("readCounters")
     def _read_counters(self, request: Fields) -> Fields:
         return {"values": [min(self.counters[kind], 0xFFFF) for kind in t.EmberCounterType]}
 
-    @handles("readAndClearCounters")
     def _read_and_clear_counters(self, request: Fields) -> Fields:
         reply = self._read_counters(request)
         self.counters.clear()
         return reply
 
-    @handles("setMulticastTableEntry")
     def _set_multicast(self, request: Fields) -> Fields:
         self.multicast_table[request["index"]] = request["value"]
         return {}
 
-    @handles("getMulticastTableEntry")
     def _get_multicast(self, request: Fields) -> Fields:
         entry = self.multicast_table.get(request["index"])
         return {"value": entry} if entry is not None else {}
 
     # -- network lifecycle --------------------------------------------------------------------
 
-    @handles("networkState")
     def _network_state(self, request: Fields) -> Fields:
         state = t.EmberNetworkStatus.JOINED_NETWORK if self.network_up else t.EmberNetworkStatus.NO_NETWORK
         return {"status": state}
 
-    @handles("networkInit")
     def _network_init(self, request: Fields) -> Fields:
         if not self.tokens.formed:
             return {"status": t.sl_Status.NOT_JOINED}
@@ -296,12 +271,10 @@ class EmberStack:
         self.network_up = True
         self.emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_UP})
 
-    @handles("setInitialSecurityState")
     def _set_initial_security(self, request: Fields) -> Fields:
         self.initial_security = request["state"]
         return {}
 
-    @handles("formNetwork")
     def _form_network(self, request: Fields) -> Fields:
         if self.network_up or self.initial_security is None:
             return {"status": t.sl_Status.INVALID_STATE}
@@ -323,7 +296,6 @@ class EmberStack:
         self._network_came_up()
         return {}
 
-    @handles("leaveNetwork")
     def _leave_network(self, request: Fields) -> Fields:
         if not self.network_up:
             return {"status": t.sl_Status.INVALID_STATE}
@@ -333,13 +305,11 @@ class EmberStack:
         self.emit("stackStatusHandler", {"status": t.sl_Status.NETWORK_DOWN})
         return {}
 
-    @handles("tokenFactoryReset")
     def _token_factory_reset(self, request: Fields) -> Fields:
         self.tokens.forget_network()
         self._save()
         return {}
 
-    @handles("getNetworkParameters")
     def _get_network_parameters(self, request: Fields) -> Fields:
         if not self.network_up:
             return {"status": t.sl_Status.NOT_JOINED}
@@ -350,7 +320,6 @@ class EmberStack:
             nwkManagerId=tokens.nwk_manager_id, nwkUpdateId=tokens.nwk_update_id,
             channels=tokens.channel_mask)}
 
-    @handles("getCurrentSecurityState")
     def _get_current_security(self, request: Fields) -> Fields:
         if not self.network_up:
             return {"status": t.sl_Status.NOT_JOINED}
@@ -360,11 +329,9 @@ class EmberStack:
                 bitmask |= current
         return {"state": t.EmberCurrentSecurityState(bitmask=bitmask, trustCenterLongAddress=self.tokens.ieee)}
 
-    @handles("getChildData")
     def _get_child_data(self, request: Fields) -> Fields:
         return {"status": t.sl_Status.NOT_JOINED}  # every joined device is modelled as a router
 
-    @handles("setChildData")
     def _set_child_data(self, request: Fields) -> Fields:
         child = request["child_data"]
         self.tokens.devices[zt.EUI64(child.eui64)] = zt.NWK(child.id)
@@ -373,7 +340,6 @@ class EmberStack:
 
     # -- scanning -------------------------------------------------------------------------------
 
-    @handles("startScan")
     def _start_scan(self, request: Fields) -> Fields:
         """Scan the mask's channels one by one, after this response: an energyScanResultHandler
         (energy scan) or a networkFoundHandler per beacon heard (active scan) for each channel,
@@ -414,7 +380,6 @@ class EmberStack:
         self._scan = None
         self.emit("scanCompleteHandler", {"status": t.sl_Status.OK})
 
-    @handles("stopScan")
     def _stop_scan(self, request: Fields) -> Fields:
         """End a scan early; it still completes with scanCompleteHandler, so no host waits for ever."""
         if self._scan is not None:
@@ -424,7 +389,6 @@ class EmberStack:
 
     # -- keys -----------------------------------------------------------------------------------
 
-    @handles("exportKey")
     def _export_key(self, request: Fields) -> Fields:
         context: t.SecurityManagerContextV13 = request["context"]
         keys = {t.SecurityManagerKeyType.NETWORK: self.tokens.network_key,
@@ -435,19 +399,16 @@ class EmberStack:
             reply["context"] = context
         return reply
 
-    @handles("getNetworkKeyInfo")
     def _get_network_key_info(self, request: Fields) -> Fields:
         return {"network_key_info": t.SecurityManagerNetworkKeyInfo(
             network_key_set=t.Bool(self.tokens.formed), alternate_network_key_set=t.Bool.false,
             network_key_sequence_number=self.tokens.network_key_seq, alt_network_key_sequence_number=0,
             network_key_frame_counter=self.tokens.network_key_frame_counter)}
 
-    @handles("importLinkKey")
     def _import_link_key(self, request: Fields) -> Fields:
         self.store_link_key(zt.EUI64(request["address"]), zt.KeyData(request["key"]))
         return {}
 
-    @handles("exportLinkKeyByIndex")
     def _export_link_key(self, request: Fields) -> Fields:
         if request["index"] >= len(self.tokens.key_table):
             return {"status": t.sl_Status.NOT_FOUND}
@@ -464,13 +425,11 @@ class EmberStack:
             reply["eui64"] = entry.ieee
         return reply
 
-    @handles("findKeyTableEntry")
     def _find_key(self, request: Fields) -> Fields:
         ieees = [entry.ieee for entry in self.tokens.key_table]
         address = zt.EUI64(request["address"])
         return {"index": ieees.index(address) if address in ieees else NO_INDEX}
 
-    @handles("eraseKeyTableEntry")
     def _erase_key(self, request: Fields) -> Fields:
         if request["index"] >= len(self.tokens.key_table):
             return {"status": t.sl_Status.INVALID_INDEX}
@@ -478,26 +437,22 @@ class EmberStack:
         self._save()
         return {}
 
-    @handles("clearKeyTable")
     def _clear_keys(self, request: Fields) -> Fields:
         self.tokens.key_table.clear()
         self._save()
         return {}
 
-    @handles("importTransientKey")
     def _import_transient_key(self, request: Fields) -> Fields:
         self.transient_keys[zt.EUI64(request["eui64"])] = zt.KeyData(request["plaintext_key"])
         return {}
 
     # -- addresses ------------------------------------------------------------------------------
 
-    @handles("lookupEui64ByNodeId")
     def _lookup_eui64(self, request: Fields) -> Fields:
         node_id = request["nodeId"]
         ieee = self.tokens.ieee if node_id == COORDINATOR_NWK else self.tokens.ieee_for(node_id)
         return {"eui64": ieee} if ieee is not None else {"status": t.sl_Status.NOT_FOUND}
 
-    @handles("lookupNodeIdByEui64")
     def _lookup_node_id(self, request: Fields) -> Fields:
         nwk = self._known_nwk(zt.EUI64(request["eui64"]))
         if nwk is not None:
@@ -508,15 +463,12 @@ class EmberStack:
         """Unused address-table slots read as 0xFFFF / zeros, as on a real stack."""
         return self.address_table.get(index, (t.EmberDistinguishedNodeId.TABLE_ENTRY_UNUSED, UNSET_EUI64))
 
-    @handles("getAddressTableRemoteNodeId")
     def _address_nwk(self, request: Fields) -> Fields:
         return {"nodeId": self._address_entry(request["addressTableIndex"])[0]}
 
-    @handles("getAddressTableRemoteEui64")
     def _address_eui64(self, request: Fields) -> Fields:
         return {"eui64": self._address_entry(request["addressTableIndex"])[1]}
 
-    @handles("replaceAddressTableEntry")
     def _replace_address(self, request: Fields) -> Fields:
         index = request["addressTableIndex"]
         if index >= self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]:
@@ -526,7 +478,6 @@ class EmberStack:
         self._set_address(index, zt.EUI64(request["newEui64"]), request["newId"], bool(request["newExtendedTimeout"]))
         return {"oldEui64": old_ieee, "oldId": old_nwk, "oldExtendedTimeout": t.Bool(old_extended)}
 
-    @handles("setAddressTableInfo")
     def _set_address_info(self, request: Fields) -> Fields:
         index = request["index"]
         if index >= self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]:
@@ -542,7 +493,6 @@ class EmberStack:
         else:
             self.extended_timeouts.discard(ieee)
 
-    @handles("getAddressTableInfo")
     def _address_info(self, request: Fields) -> Fields:
         if request["index"] >= self.config[t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE]:
             return {"status": t.sl_Status.INVALID_INDEX}
@@ -558,14 +508,12 @@ class EmberStack:
             nwk = next((known for known, entry in self.address_table.values() if entry == ieee), None)
         return nwk
 
-    @handles("getExtendedTimeout")
     def _get_extended_timeout(self, request: Fields) -> Fields:
         extended = zt.EUI64(request["remoteEui64"]) in self.extended_timeouts
         if self.version >= 14:
             return {"status": t.sl_Status.OK if extended else t.sl_Status.FAIL}
         return {"extendedTimeout": t.Bool(extended)}
 
-    @handles("setExtendedTimeout")
     def _set_extended_timeout(self, request: Fields) -> Fields:
         ieee = zt.EUI64(request["remoteEui64"])
         if request["extendedTimeout"]:
@@ -576,7 +524,6 @@ class EmberStack:
 
     # -- joining --------------------------------------------------------------------------------
 
-    @handles("permitJoining")
     def _permit_joining(self, request: Fields) -> Fields:
         duration = int(request["duration"])
         if self._permit_handle is not None:
@@ -639,7 +586,6 @@ class EmberStack:
 
     # -- APS traffic ------------------------------------------------------------------------------
 
-    @handles("sendUnicast")
     def _send_unicast(self, request: Fields) -> Fields:
         """A unicast, or one fragment of a longer message (APS_OPTION_FRAGMENT): fragment 0 gets a
         fresh APS counter, later fragments keep the one the host copied from fragment 0."""
@@ -667,7 +613,6 @@ class EmberStack:
             self._outgoing_fragments.sent(nwk, aps.sequence, fragment)
         return {"sequence": aps.sequence}
 
-    @handles("sendBroadcast")
     def _send_broadcast(self, request: Fields) -> Fields:
         if self.version >= 14:
             nwk, aps, tag, message = (request["destination"], request["aps_frame"], request["message_tag"],
@@ -683,7 +628,6 @@ class EmberStack:
         self._transmit(t.EmberOutgoingMessageType.OUTGOING_BROADCAST, nwk, aps, tag, bytes(message))
         return {"sequence": aps.sequence}
 
-    @handles("sendMulticast")
     def _send_multicast(self, request: Fields) -> Fields:
         aps = request["aps_frame" if self.version >= 14 else "apsFrame"]
         tag = request["message_tag" if self.version >= 14 else "messageTag"]
@@ -693,7 +637,6 @@ class EmberStack:
         self._message_sent(t.EmberOutgoingMessageType.OUTGOING_MULTICAST, aps.groupId, aps, tag, True)
         return {"sequence": aps.sequence}
 
-    @handles("sendReply")
     def _send_reply(self, request: Fields) -> Fields:
         """bellows acknowledges every fragment it receives with a reply. On the simulated HAN the
         device already had that fragment's APS ACK from `receive`, so fragment ACKs go no further;
@@ -868,3 +811,79 @@ class EmberStack:
             reply, payload = answer
             self._incoming(t.EmberIncomingMessageType.INCOMING_UNICAST, reply, COORDINATOR_NWK, self.tokens.ieee,
                            payload, 255, 0)
+
+
+STACK_COMMANDS: dict[str, Handler[EmberStack]] = {
+    # identity, configuration, policies
+    "version": EmberStack._version,
+    "nop": EmberStack._accept,
+    "setManufacturerCode": EmberStack._accept,
+    "setConcentrator": EmberStack._accept,
+    "setSourceRouteDiscoveryMode": EmberStack._accept,
+    "gpSinkTableClearAll": EmberStack._accept,
+    "gpClearProxyTable": EmberStack._accept,  # v17+
+    "setSourceRoute": EmberStack._accept,
+    "getEui64": EmberStack._get_eui64,
+    "getNodeId": EmberStack._get_node_id,
+    "getMfgToken": EmberStack._get_mfg_token,
+    "maximumPayloadLength": EmberStack._maximum_payload_length,
+    "customFrame": EmberStack._custom_frame,
+    "getTokenData": EmberStack._get_token_data,
+    "setTokenData": EmberStack._set_token_data,
+    "getConfigurationValue": EmberStack._get_config,
+    "setConfigurationValue": EmberStack._set_config,
+    "getValue": EmberStack._get_value,
+    "setValue": EmberStack._set_value,
+    "setPolicy": EmberStack._set_policy,
+    "getPolicy": EmberStack._get_policy,
+    "addEndpoint": EmberStack._add_endpoint,
+    "setRadioPower": EmberStack._set_radio_power,
+    "readCounters": EmberStack._read_counters,
+    "readAndClearCounters": EmberStack._read_and_clear_counters,
+    "setMulticastTableEntry": EmberStack._set_multicast,
+    "getMulticastTableEntry": EmberStack._get_multicast,
+    # network lifecycle
+    "networkState": EmberStack._network_state,
+    "networkInit": EmberStack._network_init,
+    "setInitialSecurityState": EmberStack._set_initial_security,
+    "formNetwork": EmberStack._form_network,
+    "leaveNetwork": EmberStack._leave_network,
+    "tokenFactoryReset": EmberStack._token_factory_reset,
+    "getNetworkParameters": EmberStack._get_network_parameters,
+    "getCurrentSecurityState": EmberStack._get_current_security,
+    "getChildData": EmberStack._get_child_data,
+    "setChildData": EmberStack._set_child_data,
+    # scanning
+    "startScan": EmberStack._start_scan,
+    "stopScan": EmberStack._stop_scan,
+    # keys
+    "exportKey": EmberStack._export_key,
+    "getNetworkKeyInfo": EmberStack._get_network_key_info,
+    "importLinkKey": EmberStack._import_link_key,
+    "exportLinkKeyByIndex": EmberStack._export_link_key,
+    "findKeyTableEntry": EmberStack._find_key,
+    "eraseKeyTableEntry": EmberStack._erase_key,
+    "clearKeyTable": EmberStack._clear_keys,
+    "importTransientKey": EmberStack._import_transient_key,
+    # addresses
+    "lookupEui64ByNodeId": EmberStack._lookup_eui64,
+    "lookupNodeIdByEui64": EmberStack._lookup_node_id,
+    "getAddressTableRemoteNodeId": EmberStack._address_nwk,  # v13; getAddressTableInfo from v14
+    "getAddressTableRemoteEui64": EmberStack._address_eui64,  # v13
+    "replaceAddressTableEntry": EmberStack._replace_address,
+    "setAddressTableInfo": EmberStack._set_address_info,  # v14+
+    "getAddressTableInfo": EmberStack._address_info,  # v14+
+    "getExtendedTimeout": EmberStack._get_extended_timeout,
+    "setExtendedTimeout": EmberStack._set_extended_timeout,
+    # joining
+    "permitJoining": EmberStack._permit_joining,
+    # APS traffic
+    "sendUnicast": EmberStack._send_unicast,
+    "sendBroadcast": EmberStack._send_broadcast,
+    "sendMulticast": EmberStack._send_multicast,
+    "sendReply": EmberStack._send_reply,
+}
+"""The commands `EmberStack` answers with its own methods."""
+
+COMMANDS = merge(STACK_COMMANDS, cbke_commands.COMMANDS)
+"""Every command the NCP answers; anything else gets `invalidCommand`."""
