@@ -1,6 +1,5 @@
-"""A radio-free GB hub for the simulated devices' Smart Energy session: the real OTA server, store and
-`HanServer` (Key Establishment with credentials from a test CA), and in place of the NCP the parts a GB
-device depends on — a Match_Desc answer from an SE endpoint that is not 3, a link key per device
+"""A radio-free GB hub for the simulated devices' Smart Energy session: `HubCore` with its HAN servers (Key
+Establishment with credentials from a test CA), and in place of the NCP the parts a GB device depends on — a Match_Desc answer from an SE endpoint that is not 3, a link key per device
 (its join key, replaced by the CBKE key), APS security checked both ways, and APS fragments both ways."""
 
 from __future__ import annotations
@@ -17,16 +16,17 @@ from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials
 from hubfw.cbke.cli import issue_credentials
 from hubfw.clock import VirtualClock
 from hubfw.flash.device import NorFlash
-from hubfw.han import KeyEstablishmentServer, LinkKeyEstablished
+from hubfw.han import KeyEstablishmentServer
 from hubfw.han.events import HanEvent
 from hubfw.han.server import HanServer
-from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
+from hubfw.hub.core import CoreConfig, HanSetup, HubCore, KeyInstall
+from hubfw.hub.link_keys import LinkKeyRegistry
+from hubfw.server import IncomingFrame, OtaServerConfig, OutgoingFrame
 from hubfw.sim.devices import OtaClientDevice, SimulatedHan
 from hubfw.sim.devices.client import WELL_KNOWN_KEY
 from hubfw.sim.devices.fragments import Reassembly, fragment
-from hubfw.store.store import ImageStore
 from hubfw.zigbee.aps import ApsFrame
-from tests.sim.devices.rig import BENCH_FLASH, HUB_IEEE, MAX_IMAGE, DirectRadio, Hub
+from tests.sim.devices.rig import BENCH_FLASH, HUB_IEEE, MAX_IMAGE, DirectRadio, Rig
 
 TRUSTED_ISSUER = t.EUI64.convert("48:55:42:46:53:49:4d:31")  # "HUBFSIM1"
 FOREIGN_ISSUER = t.EUI64.convert("46:4f:52:45:49:47:4e:31")  # "FOREIGN1"
@@ -39,16 +39,15 @@ KEY_ESTABLISHMENT = 0x0800
 class GbRadio(DirectRadio):
     """DirectRadio plus what an EZSP NCP does for GB devices (see the module docstring)."""
 
-    def __init__(self, clock: VirtualClock, server: OtaServer, store: ImageStore, han: SimulatedHan,
-                 han_server: HanServer) -> None:
-        self.han_server = han_server
+    def __init__(self, clock: VirtualClock, core: HubCore, han: SimulatedHan, events: list[HanEvent]) -> None:
         self.keys: dict[t.EUI64, t.KeyData] = {}
         self.keyed: set[t.EUI64] = set()
         """Devices holding a CBKE key: every unicast to them (but Key Establishment) is APS-secured."""
         self.dropped: list[ApsFrame] = []
-        self.events: list[HanEvent] = []
+        self.events = events
+        """Every HAN event the core acted on, in order."""
         self._reassembly = Reassembly()
-        super().__init__(clock, server, store, han)
+        super().__init__(clock, core, han)
 
     def join(self, ieee: t.EUI64, nwk: t.NWK, install_code: bytes | None) -> bool:
         self.keys[ieee] = WELL_KNOWN_KEY if install_code is None else convert_install_code(install_code)
@@ -67,11 +66,7 @@ class GbRadio(DirectRadio):
             return True
         incoming = IncomingFrame(whole.src_ieee, whole.src_nwk, whole.profile, whole.src_ep, whole.dst_ep,
                                  whole.cluster, whole.payload, whole.aps_encrypted)
-        if self.han_server.handles(incoming):
-            self.send(self.han_server.handle(incoming))
-            self._take_events()
-        else:
-            self.send(self.server.handle(incoming))
+        self.send(self.core.handle(incoming))
         return True
 
     def on_air(self, out: OutgoingFrame) -> list[ApsFrame]:
@@ -81,21 +76,15 @@ class GbRadio(DirectRadio):
                                     link_key=self.keys.get(out.destination) if secured else None)
         return fragment(frame)
 
-    def step(self) -> None:
-        super().step()
-        self.send(self.han_server.tick())
-        self._take_events()
-
-    def next_deadline(self) -> float | None:
-        times = [super().next_deadline(), self.han_server.next_deadline()]
-        return min((time for time in times if time is not None), default=None)
-
-    def _take_events(self) -> None:
-        for event in self.han_server.take_events():
-            self.events.append(event)
-            if isinstance(event, LinkKeyEstablished):
+    def send(self, frames: Sequence[OutgoingFrame]) -> None:
+        """Also the NCP's part of a new link key: install it at once, then send the frames that waited for it."""
+        super().send(frames)
+        for work in self.core.take_ncp_work():
+            assert isinstance(work, KeyInstall)  # the host computes the key agreement: no CBKE library work
+            for event in work.established:
                 self.keys[event.eui64] = t.KeyData(event.key)
                 self.keyed.add(event.eui64)
+            super().send(self.core.keys_installed(work, {}))
 
     def _answer_match_descriptor(self, request: ApsFrame) -> None:
         answer = bytes([request.payload[0], zdo_t.Status.SUCCESS, 0, 0, 1, SE_ENDPOINT])
@@ -116,21 +105,23 @@ class TestCa:
 
 
 @dataclasses.dataclass
-class GbHub(Hub):
-    han_server: HanServer
+class GbRig(Rig):
+    radio: GbRadio
+
+    @property
+    def han_server(self) -> HanServer:
+        return self.core.require_han().server
 
 
-def make_gb_hub(ca: TestCa, devices: Sequence[OtaClientDevice] = (), **server_config: Any) -> GbHub:
+def make_gb_hub(ca: TestCa, devices: Sequence[OtaClientDevice] = (), **server_config: Any) -> GbRig:
     clock = VirtualClock()
-    store = ImageStore.open(NorFlash(BENCH_FLASH), clock, max_image_size=MAX_IMAGE)
     hub_credentials = {suite: ca.issue(HUB_IEEE, suite) for suite in CryptoSuite}
-    key_establishment = KeyEstablishmentServer(hub_credentials, clock)
-    han_server = HanServer(clock, se_endpoint=SE_ENDPOINT, key_establishment=key_establishment,
-                           image_waiting=lambda eui64: store.offer(eui64) is not None)
-    server = OtaServer(store, clock, OtaServerConfig(server_endpoint=SE_ENDPOINT, **server_config),
-                       tunnel_open=lambda eui64: han_server.tunnel_id(eui64) is not None)
-    han = SimulatedHan(clock, devices)
-    radio = GbRadio(clock, server, store, han, han_server)
-    hub = GbHub(clock, store, server, han, radio, han_server)
+    han = HanSetup(KeyEstablishmentServer(hub_credentials, clock), LinkKeyRegistry(None))
+    config = CoreConfig(OtaServerConfig(server_endpoint=SE_ENDPOINT, **server_config), max_image_size=MAX_IMAGE)
+    events: list[HanEvent] = []
+    core = HubCore.open(NorFlash(BENCH_FLASH), clock, config, han=han, observe_han=events.append)
+    devices_air = SimulatedHan(clock, devices)
+    radio = GbRadio(clock, core, devices_air, events)
+    rig = GbRig(clock, core, devices_air, radio)
     radio.step()  # devices join
-    return hub
+    return rig

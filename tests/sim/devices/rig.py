@@ -1,5 +1,5 @@
-"""A hub without a radio for the simulated-device tests: the real OTA server and image store on an
-emulated flash, a virtual clock, and glue that carries APS frames between the server and the HAN."""
+"""A hub without a radio for the simulated-device tests: `HubCore` (the core `hubfw serve` runs) on an
+emulated flash and a virtual clock, and a direct radio that carries APS frames between it and the devices."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import FlashProfile
+from hubfw.hub.core import CoreConfig, HubCore
 from hubfw.ota.image import build_image
 from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
 from hubfw.sim.devices import OtaClientDevice, SimulatedHan
-from hubfw.zigbee.aps import ApsFrame
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
+from hubfw.zigbee.aps import ApsFrame
 
 MANUFACTURER = 0x1234
 IMAGE_TYPE = 0x0301
@@ -61,11 +62,11 @@ class _Scheduled:
 
 
 class DirectRadio:
-    """The radio's part, in-test: device frames go straight into the server, its answers onto the HAN
+    """The radio's part, in-test: device frames go straight into the hub core, its answers onto the HAN
     (page responses no earlier than their `not_before`). Implements the HAN's uplink."""
 
-    def __init__(self, clock: VirtualClock, server: OtaServer, store: ImageStore, han: SimulatedHan) -> None:
-        self.clock, self.server, self.store, self.han = clock, server, store, han
+    def __init__(self, clock: VirtualClock, core: HubCore, han: SimulatedHan) -> None:
+        self.clock, self.core, self.han = clock, core, han
         self.nwk: dict[t.EUI64, t.NWK] = {}
         self.uplinked: list[ApsFrame] = []
         self.undelivered: list[ApsFrame] = []
@@ -78,7 +79,7 @@ class DirectRadio:
         self.uplinked.append(frame)
         incoming = IncomingFrame(frame.src_ieee, frame.src_nwk, frame.profile, frame.src_ep, frame.dst_ep,
                                  frame.cluster, frame.payload, frame.aps_encrypted)
-        self.send(self.server.handle(incoming))
+        self.send(self.core.handle(incoming))
         return True
 
     def join(self, ieee: t.EUI64, nwk: t.NWK, install_code: bytes | None) -> bool:
@@ -98,8 +99,7 @@ class DirectRadio:
                 if not self.han.deliver(aps):
                     self.undelivered.append(aps)
         self.han.step()
-        self.send(self.server.tick())
-        self.store.tick()
+        self.send(self.core.run_due())
 
     def on_air(self, out: OutgoingFrame) -> list[ApsFrame]:
         """The APS frame(s) a hub frame goes out as."""
@@ -107,7 +107,7 @@ class DirectRadio:
                          out.profile, out.cluster, out.src_ep, out.dst_ep, out.zcl, out.aps_encrypt)]
 
     def next_deadline(self) -> float | None:
-        times = [self.han.next_deadline(), self.server.next_deadline(), self.store.next_deadline()]
+        times = [self.han.next_deadline(), self.core.next_deadline()]
         if self._outbox:
             times.append(self._outbox[0].due)
         return min((time for time in times if time is not None), default=None)
@@ -141,19 +141,26 @@ class DirectRadio:
 
 
 @dataclass
-class Hub:
+class Rig:
     clock: VirtualClock
-    store: ImageStore
-    server: OtaServer
+    core: HubCore
     han: SimulatedHan
     radio: DirectRadio
 
+    @property
+    def store(self) -> ImageStore:
+        return self.core.store
+
+    @property
+    def server(self) -> OtaServer:
+        return self.core.server
+
     def distribute(self, ota: bytes, devices: Sequence[OtaClientDevice]) -> StoredImage:
-        """What CS05b/c does: store the image for the targets and notify them."""
+        """What CS05b/c does: admit and store the image for the targets and notify them."""
         device_type = devices[0].identity.device_type
-        image = self.store.distribute(ota, [(device.ieee, device_type) for device in devices])
-        self.radio.send(self.server.notify([device.ieee for device in devices]))
-        return image
+        distributed = self.core.distribute(ota, [device.ieee for device in devices], device_type)
+        self.radio.send(distributed.frames)
+        return distributed.image
 
     def alerts(self, ieee: t.EUI64) -> list[TransferAlert]:
         return [alert for alert in self.store.pending_alerts() if alert.entity == ieee]
@@ -162,12 +169,12 @@ class Hub:
         return [alert.code for alert in self.alerts(ieee)]
 
 
-def make_hub(devices: Sequence[OtaClientDevice] = (), **server_config: Any) -> Hub:
+def make_hub(devices: Sequence[OtaClientDevice] = (), **server_config: Any) -> Rig:
     clock = VirtualClock()
-    store = ImageStore.open(NorFlash(BENCH_FLASH), clock, max_image_size=MAX_IMAGE)
-    server = OtaServer(store, clock, OtaServerConfig(**server_config))
+    config = CoreConfig(OtaServerConfig(**server_config), max_image_size=MAX_IMAGE)
+    core = HubCore.open(NorFlash(BENCH_FLASH), clock, config)
     han = SimulatedHan(clock, devices)
-    radio = DirectRadio(clock, server, store, han)
-    hub = Hub(clock, store, server, han, radio)
+    radio = DirectRadio(clock, core, han)
+    rig = Rig(clock, core, han, radio)
     radio.step()  # devices join
-    return hub
+    return rig

@@ -20,7 +20,7 @@ from hubfw.sim.devices import hcalcs, ppmid
 from hubfw.sim.devices.gb_session import GbHanSettings, SessionState
 from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.zcl import cluster_frame
-from tests.sim.devices.gb_rig import FOREIGN_ISSUER, SE_ENDPOINT, GbHub, TestCa, make_gb_hub
+from tests.sim.devices.gb_rig import FOREIGN_ISSUER, SE_ENDPOINT, GbRig, TestCa, make_gb_hub
 from tests.sim.devices.rig import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSION, eui, ota_file
 
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
@@ -41,7 +41,7 @@ def gb_ppmid(ca: TestCa, n: int, suite: CryptoSuite = CryptoSuite.SUITE_2, **opt
     return ppmid(ieee, 0x4000 + n, gb=session, **IDENTITY, **options)
 
 
-def secured(hub: GbHub, device) -> None:
+def secured(hub: GbRig, device) -> None:
     hub.radio.run_until(lambda: device.gb.state is SessionState.SECURED and device.gb.tunnel_open, within=HOUR)
 
 
