@@ -1,17 +1,17 @@
 """Fuzz target `zcl-ota`: the OTA server's ZCL decoder, fed the frames a hostile device might send.
 
-The server under test is the real one on the real store: `ImageStore` on an emulated serial-NOR
-flash holding an ESME image (two targets) and a PPMID image, so QueryNextImage, ImageBlock,
+The hub under test is the one `hubfw serve` runs: `HubCore` (store, OTA server) on an emulated
+serial-NOR flash holding an ESME image (two targets) and a PPMID image, so QueryNextImage, ImageBlock,
 ImagePage and UpgradeEnd all reach their serving paths. Each input is a short scenario, run on a
 fresh fork of that flash so every input is reproducible on its own:
 
     byte 0            server configuration (index into CONFIGS, modulo)
     then per step     control byte, length byte, that many ZCL bytes (at most MAX_STEPS steps)
     control byte      bits 0-1 sender (ESME A, ESME B, PPMID, unknown device), bit 2 APS-encrypted,
-                      bits 3-5 clock advance before the frame (ADVANCES), bit 6 run the server's
-                      timer work after it, bit 7 Home Automation profile instead of Smart Energy
+                      bits 3-5 clock advance before the frame (ADVANCES), bit 6 run the hub's
+                      due work (`run_due`) after it, bit 7 Home Automation profile instead of Smart Energy
 
-Properties: `handle` and `tick` never raise; every reply to a request is a well-formed ZCL frame
+Properties: `handle` and `run_due` never raise; every reply to a request is a well-formed ZCL frame
 (zigpy's ZCLHeader and the OTA client command or Default Response schema parse all of it, and
 re-encode it to the same bytes), sent back the way the request came, with the request's TSN, of a
 kind ZCL allows for that request; a served block carries exactly the image's bytes at its offset,
@@ -37,20 +37,19 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import PROFILES
+from hubfw.hub.core import CoreConfig, HubCore
 from hubfw.ota.image import build_image
 from hubfw.server import (
     HOME_AUTOMATION_PROFILE,
     OTA_CLUSTER,
     SMART_ENERGY_PROFILE,
     IncomingFrame,
-    OtaServer,
     OtaServerConfig,
     OutgoingFrame,
     ServedImage,
     max_block_data_size,
 )
 from hubfw.server.ota import image_key
-from hubfw.store.store import ImageStore
 from hubfw.zigbee.zcl import OtaCommand, OtaReply
 
 Status = foundation.Status
@@ -146,10 +145,10 @@ def _distributed() -> _Distributed:
     esme = build_image(**ESME_IMAGE, payload=random.Random(1).randbytes(700)).to_bytes()
     ppmid = build_image(**PPMID_IMAGE, payload=random.Random(2).randbytes(300)).to_bytes()
     flash = NorFlash(PROFILES["serial-nor"])
-    store = ImageStore.open(flash, VirtualClock())
+    core = HubCore.open(flash, VirtualClock())
     images = [
-        store.distribute(esme, [(ESME_A, DeviceType.ESME), (ESME_B, DeviceType.ESME)]),
-        store.distribute(ppmid, [(PPMID, DeviceType.PPMID)]),
+        core.distribute(esme, [ESME_A, ESME_B], DeviceType.ESME).image,
+        core.distribute(ppmid, [PPMID], DeviceType.PPMID).image,
     ]
     return _Distributed(flash, {image_key(image): data for image, data in zip(images, (esme, ppmid), strict=True)})
 
@@ -162,8 +161,7 @@ def check_zcl_ota(data: bytes) -> list[str]:
     flash = distributed.flash.fork()
     try:
         clock = VirtualClock()
-        store = ImageStore.open(flash, clock)
-        server = OtaServer(store, clock, config, rng=random.Random(0))
+        core = HubCore.open(flash, clock, CoreConfig(config), rng=random.Random(0))
         outcomes = []
         for step in steps:
             clock.advance(ADVANCES[step.advance])
@@ -172,12 +170,12 @@ def check_zcl_ota(data: bytes) -> list[str]:
                 profile=HOME_AUTOMATION_PROFILE if step.home_automation else SMART_ENERGY_PROFILE,
                 src_ep=CLIENT_EP, dst_ep=HUB_EP, cluster=OTA_CLUSTER, zcl=step.zcl, aps_encrypted=step.encrypted,
             )
-            offered = store.offer(frame.source)
+            offered = core.store.offer(frame.source)
             served = distributed.files.get(image_key(offered)) if offered is not None else None
-            replies = server.handle(frame)
+            replies = core.handle(frame)
             outcomes.append(check_replies(frame, replies, offered, served, config))
             if step.tick:
-                for frame_out in server.tick():
+                for frame_out in core.run_due():
                     check_unsolicited(frame_out)
         return outcomes
     finally:

@@ -1,4 +1,5 @@
-"""A hub restart between recording a success and the device hearing the answer must not make it discard the image."""
+"""A hub restart (the core's own boot on the same flash) between recording a success and the device hearing the
+answer must not make it discard the image."""
 
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
@@ -8,10 +9,10 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import get_profile
+from hubfw.hub.core import HubCore
 from hubfw.ota.image import build_image
-from hubfw.server import IncomingFrame, OtaServer
+from hubfw.server import IncomingFrame
 from hubfw.zigbee.zcl import OtaCommand, OtaReply
-from hubfw.store.store import ImageStore
 
 DEVICE = parse_eui64("00:0d:6f:00:00:00:00:01")
 
@@ -23,9 +24,9 @@ def upgrade_end_success() -> bytes:
     return header.serialize() + body.serialize()
 
 
-def answer(server: OtaServer) -> tuple[int, object]:
+def answer(core: HubCore) -> tuple[int, object]:
     frame = IncomingFrame(DEVICE, 0x1234, 0x0109, 1, 1, Ota.cluster_id, upgrade_end_success(), True)
-    [reply] = server.handle(frame)
+    [reply] = core.handle(frame)
     header, body = foundation.ZCLHeader.deserialize(reply.zcl)
     return header.command_id, body
 
@@ -33,16 +34,17 @@ def answer(server: OtaServer) -> tuple[int, object]:
 def test_a_repeated_success_after_a_restart_gets_the_same_answer_not_abort() -> None:
     clock = VirtualClock()
     flash = NorFlash(get_profile("serial-nor"))
-    store = ImageStore.open(flash, clock)
+    core = HubCore.open(flash, clock)
     ota = build_image(manufacturer_code=0x1234, image_type=0x0301, file_version=0x200, payload=b"x" * 100).to_bytes()
-    image = store.distribute(ota, [(DEVICE, DeviceType.PPMID)])
-    store.note_progress(DEVICE, image.image_id, len(ota))
-    first = answer(OtaServer(store, clock))
+    image = core.distribute(ota, [DEVICE], DeviceType.PPMID).image
+    core.store.note_progress(DEVICE, image.image_id, len(ota))
+    first = answer(core)
     assert first[0] == OtaReply.upgrade_end_response.id
 
-    restarted = ImageStore.open(flash, clock)  # the device never heard `first`
-    again = answer(OtaServer(restarted, clock))
+    restarted = HubCore.open(flash, clock)  # the device never heard `first`
+    restarted.start()
+    again = answer(restarted)
 
     assert again == first  # UpgradeEndResponse, upgrade time 0 for a PPMID — not Default Response ABORT
-    terminal = [a for a in restarted.pending_alerts() if a.code is AlertCode.TRANSFER_SUCCESS]
+    terminal = [a for a in restarted.take_alerts() if a.code is AlertCode.TRANSFER_SUCCESS]
     assert len(terminal) == 1  # answering again records nothing new
