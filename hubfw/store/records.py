@@ -47,7 +47,7 @@ class RecordError(ValueError):
 
 
 class _Codes(dict[int, _V]):
-    """The inverse of a code table: what a code read from flash stands for."""
+    """The inverse of a code table: what a code read from flash stands for (an unknown one is a RecordError)."""
 
     def __init__(self, field: str, codes: dict[_V, int]) -> None:
         super().__init__((code, value) for value, code in codes.items())
