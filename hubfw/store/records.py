@@ -6,7 +6,8 @@ Frame (little-endian)::
 
 padded with 0xFF to the flash's program unit. A record is valid only if its whole frame is there
 and its CRC matches, so a record torn by a power cut reads as "not written". Payloads are fixed
-`struct` layouts; optional numbers use a sentinel (-1, NaN, 0xFF) rather than a flag byte.
+`struct` layouts; optional numbers use a sentinel (-1, NaN, 0xFF) rather than a flag byte. Every
+byte is specified in FORMAT.md.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import TypeVar
 
 import zigpy.types as t
 
-from hubfw.alerts import SOURCES, AlertCode, TransferAlert, TransferResponse
+from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
 from hubfw.devices import DeviceType
 from hubfw.store.state import Block, CompletedTransfer, StoredImage, TargetProgress
 
@@ -28,14 +30,36 @@ _CRC = struct.Struct("<I")
 FRAME_OVERHEAD = _FRAME_HEAD.size + _CRC.size
 MAX_PAYLOAD = 0xFFFF
 
-_DEVICE_TYPES = list(DeviceType)
-_BLOCKS = list(Block)
+# The codes on flash (FORMAT.md, "Code tables"). Written out, never taken from enum order or tuple
+# position: reordering an enum must not change what existing flash means.
+BLOCK_CODES: dict[Block, int] = {Block.ESME: 0, Block.GSME: 1}
+DEVICE_TYPE_CODES: dict[DeviceType, int] = {DeviceType.ESME: 0, DeviceType.GSME: 1, DeviceType.PPMID: 2,
+                                            DeviceType.HCALCS: 3}
+SOURCE_CODES: dict[str, int] = {"hub": 0, "tunnel": 1}
 _NO_RESPONSE = 0xFF
 _NO_TIME = math.nan
+
+_V = TypeVar("_V")
 
 
 class RecordError(ValueError):
     """Bytes that are not a valid record (torn, corrupt or foreign)."""
+
+
+class _Codes(dict[int, _V]):
+    """The inverse of a code table: what a code read from flash stands for (an unknown one is a RecordError)."""
+
+    def __init__(self, field: str, codes: dict[_V, int]) -> None:
+        super().__init__((code, value) for value, code in codes.items())
+        self.field = field
+
+    def __missing__(self, code: int) -> _V:
+        raise RecordError(f"unknown {self.field} code {code}")
+
+
+_BLOCKS = _Codes("block", BLOCK_CODES)
+_DEVICE_TYPES = _Codes("device type", DEVICE_TYPE_CODES)
+_SOURCES = _Codes("alert source", SOURCE_CODES)
 
 
 def _time(value: float | None) -> float:
@@ -52,15 +76,6 @@ def _response(value: TransferResponse | None) -> int:
 
 def _unresponse(value: int) -> TransferResponse | None:
     return None if value == _NO_RESPONSE else TransferResponse(value)
-
-
-def _source(source: str) -> int:
-    """An alert's source as one byte: 0 the hub itself, 1 relayed through the GBCS tunnel."""
-    return SOURCES.index(source)
-
-
-def _unsource(value: int) -> str:
-    return SOURCES[value]
 
 
 def _eui(entity: t.EUI64) -> bytes:
@@ -87,7 +102,7 @@ class ImageRecord:
     def payload(self) -> bytes:
         i = self.image
         head = self._HEAD.pack(
-            i.image_id, _BLOCKS.index(i.block), _DEVICE_TYPES.index(i.device_type), self.committed,
+            i.image_id, BLOCK_CODES[i.block], DEVICE_TYPE_CODES[i.device_type], self.committed,
             i.manufacturer_code, i.image_type, i.file_version, i.total_size,
             -1 if i.min_hw_version is None else i.min_hw_version, -1 if i.max_hw_version is None else i.max_hw_version,
             i.file_sha256, i.manufacturer_image_sha256, i.arrived_at, len(self.targets),
@@ -204,14 +219,14 @@ class AlertRecord:
         a = self.alert
         return self._S.pack(
             a.alert_id, int(a.code), _eui(a.entity), a.firmware_version, _response(a.transfer_response), a.time,
-            _source(a.source),
+            SOURCE_CODES[a.source],
         )
 
     @classmethod
     def parse(cls, payload: bytes) -> AlertRecord:
         alert_id, code, raw, version, response, time, source = cls._S.unpack(payload)
         return cls(TransferAlert(
-            alert_id, AlertCode(code), _uneui(raw), version, _unresponse(response), time, _unsource(source)
+            alert_id, AlertCode(code), _uneui(raw), version, _unresponse(response), time, _SOURCES[source]
         ))
 
 
@@ -248,12 +263,14 @@ class ActivationRecord:
     source: str = "hub"
 
     def payload(self) -> bytes:
-        return self._S.pack(self.alert_id, _eui(self.entity), self.firmware_version, self.time, _source(self.source))
+        return self._S.pack(
+            self.alert_id, _eui(self.entity), self.firmware_version, self.time, SOURCE_CODES[self.source]
+        )
 
     @classmethod
     def parse(cls, payload: bytes) -> ActivationRecord:
         alert_id, raw, version, time, source = cls._S.unpack(payload)
-        return cls(alert_id, _uneui(raw), version, time, _unsource(source))
+        return cls(alert_id, _uneui(raw), version, time, _SOURCES[source])
 
 
 @dataclass(frozen=True)
@@ -267,7 +284,7 @@ class CompletedRecord:
     def payload(self) -> bytes:
         c = self.transfer
         return self._S.pack(
-            _eui(c.entity), c.image_id, _DEVICE_TYPES.index(c.device_type), c.file_version,
+            _eui(c.entity), c.image_id, DEVICE_TYPE_CODES[c.device_type], c.file_version,
             c.manufacturer_image_sha256, c.completed_at,
         )
 
