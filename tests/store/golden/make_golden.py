@@ -29,7 +29,7 @@ import zigpy.types as t
 from click.testing import CliRunner
 
 from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
-from hubfw.cli import main
+from hubfw.cli.main import main
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.flash.device import CutMode, NorFlash, PowerCut
