@@ -1,7 +1,8 @@
 """`hubfw serve` and the commands that talk to a serving hub over its control socket.
 
 Every client command takes `--state DIR` (default ./state) to find the hub's socket; `alerts`
-without `--follow` reads the alert log directly, so it works after the hub has stopped too.
+without `--follow` reads the alert log directly, so it works after the hub has stopped too. A command that
+names a device takes `--eui64` beside its first spelling (`activate EUI64`, `tunnel --device`, `distribute --to`).
 """
 
 from __future__ import annotations
@@ -115,14 +116,16 @@ async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) 
 
 @click.command("distribute")
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--to", "targets", required=True, type=EUI64_LIST, metavar="EUI64[,EUI64...]", help="target devices")
+@click.option("--to", "--eui64", "targets", required=True, multiple=True, type=EUI64_LIST, metavar="EUI64[,EUI64...]",
+              help="target devices (repeatable)")
 @click.option("--device-type", required=True, type=click.Choice([kind.value for kind in DeviceType]))
 @state_option(STATE_HELP)
 @json_option()
-def distribute(image: Path, targets: list[t.EUI64], device_type: str, state_dir: Path, as_json: bool) -> None:
+def distribute(image: Path, targets: tuple[list[t.EUI64], ...], device_type: str, state_dir: Path,
+               as_json: bool) -> None:
     """Send IMAGE to the target devices (GBCS CS05b/CS05c): admission checks, store, then ImageNotify."""
     data = read_image_file(image)
-    eui64s = [str(eui64) for eui64 in targets]
+    eui64s = [str(eui64) for listed in targets for eui64 in listed]
     result = ControlClient(state_dir).call(
         "distribute", image=base64.b64encode(data).decode("ascii"), targets=eui64s, device_type=device_type
     )
@@ -190,12 +193,15 @@ def alerts(state_dir: Path, follow: bool, as_json: bool) -> None:
 
 
 @click.command("activate")
-@click.argument("eui64", type=EUI64)
+@click.argument("device", metavar="EUI64", required=False, type=EUI64)
+@click.option("--eui64", type=EUI64, help="the device, instead of the EUI64 argument")
 @click.option("--hash", "sha256", required=True, metavar="SHA256", help="the Manufacturer Image hash (64 hex digits)")
 @state_option(STATE_HELP)
-def activate(eui64: t.EUI64, sha256: str, state_dir: Path) -> None:
+def activate(device: t.EUI64 | None, eui64: t.EUI64 | None, sha256: str, state_dir: Path) -> None:
     """GBCS CS06: tell a device that completed a transfer of this Manufacturer Image to activate it now."""
-    result = ControlClient(state_dir).call("activate", eui64=str(eui64), sha256=sha256)
+    if (device is None) == (eui64 is None):
+        raise click.UsageError("name the device once: as the EUI64 argument or with --eui64")
+    result = ControlClient(state_dir).call("activate", eui64=str(device if eui64 is None else eui64), sha256=sha256)
     click.echo(f"activation sent to {result['entity']}")
 
 
@@ -243,7 +249,7 @@ def tunnel() -> None:
 
 
 @tunnel.command("send")
-@click.option("--device", "eui64", required=True, type=EUI64, help="the device whose tunnel carries it")
+@click.option("--device", "--eui64", "eui64", required=True, type=EUI64, help="the device whose tunnel carries it")
 @click.argument("message", metavar="HEX")
 @state_option(STATE_HELP)
 def tunnel_send(eui64: t.EUI64, message: str, state_dir: Path) -> None:
@@ -256,7 +262,7 @@ def tunnel_send(eui64: t.EUI64, message: str, state_dir: Path) -> None:
 
 
 @tunnel.command("messages")
-@click.option("--device", "eui64", type=EUI64, help="only this device's messages")
+@click.option("--device", "--eui64", "eui64", type=EUI64, help="only this device's messages")
 @state_option(STATE_HELP)
 @json_option()
 def tunnel_messages(eui64: t.EUI64 | None, state_dir: Path, as_json: bool) -> None:

@@ -103,7 +103,8 @@ def image() -> None:
 @click.option("--hw-min", type=U16, help="Minimum hardware version (give with --hw-max).")
 @click.option("--hw-max", type=U16, help="Maximum hardware version (give with --hw-min).")
 @click.option("--header-string", default="", help="Up to 32 bytes of UTF-8 text.")
-@click.option("--destination", type=EUI64, help="EUI-64 of the one device this file is for (device-specific file).")
+@click.option("--destination", "--eui64", "destination", type=EUI64,
+              help="EUI-64 of the one device this file is for (device-specific file).")
 @click.option("--security-credential-version", type=U8, help="Security credential version field.")
 @click.option("--sign-key", type=_FILE_PATH, metavar="KEY.pem", help="Embed a manufacturer signature (this key).")
 @click.option("--integrity-code", is_flag=True, help="Append a Zigbee image integrity code sub-element (AES-MMO).")

@@ -86,3 +86,9 @@ def test_every_eui64_parameter_has_the_eui64_type() -> None:
         "hubfw image build", "hubfw cbke issue", "hubfw cbke ca new"}
     for path, param in found:
         assert param.type in (EUI64, EUI64_LIST), (path, param.name)
+
+
+def test_every_command_that_names_a_device_takes_eui64() -> None:
+    naming = {path for path, param in every_parameter() if param.type in (EUI64, EUI64_LIST) and param.name != "issuer"}
+    taking = {path for path, param in every_parameter() if "--eui64" in param.opts}
+    assert naming == taking
