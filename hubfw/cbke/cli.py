@@ -12,8 +12,8 @@ from hubfw.cbke.certificates import NO_EXPIRY, ImplicitCertificate
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.store import load_ca, load_device, save_ca, save_device
 from hubfw.cbke.suites import CryptoSuite
+from hubfw.cli.options import EUI64, state_option
 from hubfw.clock import Clock, SystemClock
-from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
 
 DEFAULT_ISSUER = "48:55:42:46:57:43:41:31"  # "HUBFWCA1" in ASCII
@@ -21,19 +21,6 @@ DEFAULT_CA_DIR = "cbke-ca"
 """Where `ca new` puts the CA and `issue` finds it unless told otherwise, so the two commands chain bare."""
 _SUITE = click.Choice(["1", "2"])
 _DAY = 86_400
-
-
-class Eui64Param(click.ParamType):
-    name = "eui64"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> t.EUI64:
-        try:
-            return parse_eui64(str(value))
-        except HubfwError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-EUI64 = Eui64Param()
 
 
 @click.group()
@@ -91,8 +78,7 @@ def issue_credentials(
 
 @cbke.command("show")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--state", "state_dir", metavar="DIR", default="state", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="the hub's state directory (without FILE)")
+@state_option("the hub's state directory (without FILE)")
 def show(file: Path | None, state_dir: Path) -> None:
     """What the hub presents: the certificate per suite of the hub serving --state (as it last started),
     or a credentials FILE's certificate fields. Never a private key."""

@@ -8,6 +8,7 @@ import logging
 
 import click
 
+from hubfw.cli.options import json_option, radio_option
 from hubfw.coordinator.doctor import DEFAULT_TIMEOUT_S, choose_settings, probe_ncp
 from hubfw.coordinator.ports import describe_port, list_serial_ports, port_for_device, port_to_json
 from hubfw.coordinator.profiles import FLOW_CONTROLS, CoordinatorProfile, FlowControl, get_profile, load_profiles
@@ -15,8 +16,7 @@ from hubfw.coordinator.udev import render_udev_rules
 
 
 @click.command("doctor")
-@click.option("--radio", "port", metavar="PORT", required=True,
-              help="coordinator device (/dev/ttyUSB0, /dev/hubfw-zbt-1) or URL (socket://host:6638)")
+@radio_option()
 @click.option("--baudrate", type=click.IntRange(min=1), help="UART speed [default: from the profile, else 115200]")
 @click.option("--flow-control", type=click.Choice(FLOW_CONTROLS),
               help="[default: from the profile, else software; none for socket://]")
@@ -24,17 +24,17 @@ from hubfw.coordinator.udev import render_udev_rules
               help="coordinator profile (see `hubfw ports --profiles`) [default: recognised by USB VID/PID]")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="seconds the NCP gets to answer each phase")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@json_option()
 @click.option("-v", "--verbose", count=True, help="show bellows' log (-v info, -vv debug: every EZSP frame)")
-def doctor(port: str, baudrate: int | None, flow_control: FlowControl | None, profile_name: str | None,
+def doctor(radio: str, baudrate: int | None, flow_control: FlowControl | None, profile_name: str | None,
            timeout: float, as_json: bool, verbose: int) -> None:
     """Open the coordinator and report its EZSP version, EmberZNet stack, board tokens, network and
     whether its firmware carries the Smart Energy CBKE libraries."""
     # Quiet by default: bellows' warnings about a port that is not EZSP would bury the one-line verdict
     logging.basicConfig(level={0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    profile = get_profile(profile_name) if profile_name else _recognised_profile(port)
-    settings = choose_settings(port, profile, baudrate=baudrate, flow_control=flow_control, timeout=timeout)
+    profile = get_profile(profile_name) if profile_name else _recognised_profile(radio)
+    settings = choose_settings(radio, profile, baudrate=baudrate, flow_control=flow_control, timeout=timeout)
     report = asyncio.run(probe_ncp(settings))
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.describe()))
 
@@ -42,7 +42,7 @@ def doctor(port: str, baudrate: int | None, flow_control: FlowControl | None, pr
 @click.command("ports")
 @click.option("--profiles", "show_profiles", is_flag=True, help="list the known coordinator profiles instead")
 @click.option("--udev-rules", is_flag=True, help="print udev rules for the profiles (hardware/99-hubfw-coordinators.rules)")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@json_option()
 def ports(show_profiles: bool, udev_rules: bool, as_json: bool) -> None:
     """List serial ports with their USB VID:PID and the coordinator profile each one matches."""
     profiles = load_profiles()

@@ -1,7 +1,8 @@
 """`hubfw serve` and the commands that talk to a serving hub over its control socket.
 
 Every client command takes `--state DIR` (default ./state) to find the hub's socket; `alerts`
-without `--follow` reads the alert log directly, so it works after the hub has stopped too.
+without `--follow` reads the alert log directly, so it works after the hub has stopped too. A command that
+names a device takes `--eui64` beside its first spelling (`activate EUI64`, `tunnel --device`, `distribute --to`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+import zigpy.types as t
 
+from hubfw.cli.options import EUI64, EUI64_LIST, RADIO_HELP, json_option, radio_option, state_option
 from hubfw.clock import SystemClock
-from hubfw.devices import DeviceType, parse_eui64
+from hubfw.devices import DeviceType
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
+from hubfw.hub.alert_log import alert_log_path, read_alert_log
 from hubfw.hub.control import ControlClient, ControlServer
 from hubfw.hub.credentials import load_hub_credentials
-from hubfw.hub.alert_log import alert_log_path, read_alert_log
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
@@ -34,22 +37,14 @@ from hubfw.radio import VIRTUAL_RADIOS, SerialSettings, open_radio
 from hubfw.radio.bellows import check_port
 from hubfw.sim.serving import SIMULATED_RADIO, SimulatedRadio
 
-DEFAULT_STATE_DIR = "state"
 BAR_WIDTH = 30
-
-state_option = click.option(
-    "--state", "state_dir", metavar="DIR", default=DEFAULT_STATE_DIR, show_default=True,
-    type=click.Path(file_okay=False, path_type=Path), help="the hub's state directory (holds hub.sock)",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+STATE_HELP = "the hub's state directory (holds hub.sock)"
 
 
 @click.command("serve")
-@click.option("--radio", required=True, metavar="RADIO",
-              help="serial port or URL of an EZSP coordinator (/dev/ttyUSB0, socket://host:port); `sim` for "
-                   "the simulated EZSP NCP on a pty with two PPMIDs and an HCALCS (state in DIR/ncp); "
-                   "`virtual` for the in-process virtual radio")
-@state_option
+@radio_option(f"{RADIO_HELP}; `sim` for the simulated EZSP NCP on a pty with two PPMIDs and an HCALCS (state in "
+              "DIR/ncp); `virtual` for the in-process virtual radio")
+@state_option(STATE_HELP)
 @click.option("--baudrate", type=click.IntRange(min=1), default=115200, show_default=True)
 @click.option("--flow-control", type=click.Choice(["software", "hardware", "none"]), default="software",
               show_default=True, help="serial flow control (EmberZNet NCP firmware defaults to software)")
@@ -122,14 +117,16 @@ async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) 
 
 @click.command("distribute")
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--to", "targets", required=True, metavar="EUI64[,EUI64...]", help="target devices")
+@click.option("--to", "--eui64", "targets", required=True, multiple=True, type=EUI64_LIST, metavar="EUI64[,EUI64...]",
+              help="target devices (repeatable)")
 @click.option("--device-type", required=True, type=click.Choice([kind.value for kind in DeviceType]))
-@state_option
-@json_option
-def distribute(image: Path, targets: str, device_type: str, state_dir: Path, as_json: bool) -> None:
+@state_option(STATE_HELP)
+@json_option()
+def distribute(image: Path, targets: tuple[list[t.EUI64], ...], device_type: str, state_dir: Path,
+               as_json: bool) -> None:
     """Send IMAGE to the target devices (GBCS CS05b/CS05c): admission checks, store, then ImageNotify."""
     data = read_image_file(image)
-    eui64s = [str(parse_eui64(text)) for text in targets.split(",") if text.strip()]
+    eui64s = [str(eui64) for listed in targets for eui64 in listed]
     result = ControlClient(state_dir).call(
         "distribute", image=base64.b64encode(data).decode("ascii"), targets=eui64s, device_type=device_type
     )
@@ -144,8 +141,8 @@ def distribute(image: Path, targets: str, device_type: str, state_dir: Path, as_
 
 
 @click.command("status")
-@state_option
-@json_option
+@state_option(STATE_HELP)
+@json_option()
 def status(state_dir: Path, as_json: bool) -> None:
     """Image blocks, their images, each target's state and progress, and the deadlines."""
     found = ControlClient(state_dir).call("status")
@@ -153,7 +150,7 @@ def status(state_dir: Path, as_json: bool) -> None:
 
 
 @click.command("transfers")
-@state_option
+@state_option(STATE_HELP)
 @click.option("--once", is_flag=True, help="print one snapshot and exit")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               help="seconds between redraws")
@@ -176,9 +173,9 @@ def transfers(state_dir: Path, once: bool, interval: float) -> None:
 
 
 @click.command("alerts")
-@state_option
+@state_option(STATE_HELP)
 @click.option("--follow", is_flag=True, help="keep printing new alerts as the hub raises them")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@json_option("one JSON object per line")
 def alerts(state_dir: Path, follow: bool, as_json: bool) -> None:
     """Every Firmware Transfer Alert: code, entity, firmware version, transferResponseCode, time, DER hex.
 
@@ -197,18 +194,21 @@ def alerts(state_dir: Path, follow: bool, as_json: bool) -> None:
 
 
 @click.command("activate")
-@click.argument("eui64")
+@click.argument("device", metavar="EUI64", required=False, type=EUI64)
+@click.option("--eui64", type=EUI64, help="the device, instead of the EUI64 argument")
 @click.option("--hash", "sha256", required=True, metavar="SHA256", help="the Manufacturer Image hash (64 hex digits)")
-@state_option
-def activate(eui64: str, sha256: str, state_dir: Path) -> None:
+@state_option(STATE_HELP)
+def activate(device: t.EUI64 | None, eui64: t.EUI64 | None, sha256: str, state_dir: Path) -> None:
     """GBCS CS06: tell a device that completed a transfer of this Manufacturer Image to activate it now."""
-    result = ControlClient(state_dir).call("activate", eui64=str(parse_eui64(eui64)), sha256=sha256)
+    if (device is None) == (eui64 is None):
+        raise click.UsageError("name the device once: as the EUI64 argument or with --eui64")
+    result = ControlClient(state_dir).call("activate", eui64=str(device if eui64 is None else eui64), sha256=sha256)
     click.echo(f"activation sent to {result['entity']}")
 
 
 @click.command("devices")
-@state_option
-@json_option
+@state_option(STATE_HELP)
+@json_option()
 def devices(state_dir: Path, as_json: bool) -> None:
     """The devices on the hub's network, with any transfer they are part of, their CBKE link key (or why
     key establishment last failed) and their GBCS tunnel."""
@@ -233,12 +233,12 @@ def devices(state_dir: Path, as_json: bool) -> None:
 @click.option("--time", "time_s", type=click.IntRange(0, 254), default=60, show_default=True,
               help="seconds joins stay open")
 @click.option("--install-code", metavar="CODE", help="install code (hex, with its CRC) of the one device allowed in")
-@click.option("--eui64", metavar="EUI64", help="the device the install code belongs to")
-@state_option
-def permit(time_s: int, install_code: str | None, eui64: str | None, state_dir: Path) -> None:
+@click.option("--eui64", type=EUI64, help="the device the install code belongs to")
+@state_option(STATE_HELP)
+def permit(time_s: int, install_code: str | None, eui64: t.EUI64 | None, state_dir: Path) -> None:
     """Open the network for joining; with --install-code only that device, under its derived link key."""
     result = ControlClient(state_dir).call(
-        "permit", time_s=time_s, install_code=install_code, eui64=None if eui64 is None else str(parse_eui64(eui64))
+        "permit", time_s=time_s, install_code=install_code, eui64=None if eui64 is None else str(eui64)
     )
     who = f" for {result['eui64']} (link key {result['link_key']})" if "eui64" in result else ""
     click.echo(f"joins permitted for {result['permit_s']} s{who}")
@@ -250,27 +250,25 @@ def tunnel() -> None:
 
 
 @tunnel.command("send")
-@click.option("--device", "eui64", required=True, metavar="EUI64", help="the device whose tunnel carries it")
+@click.option("--device", "--eui64", "eui64", required=True, type=EUI64, help="the device whose tunnel carries it")
 @click.argument("message", metavar="HEX")
-@state_option
-def tunnel_send(eui64: str, message: str, state_dir: Path) -> None:
+@state_option(STATE_HELP)
+def tunnel_send(eui64: t.EUI64, message: str, state_dir: Path) -> None:
     """Queue one whole GBCS message (HEX) for a device; it goes out when its tunnel can take it."""
     result = ControlClient(state_dir).call(
-        "tunnel_send", eui64=str(parse_eui64(eui64)), message=message.replace(":", "").replace(" ", "")
+        "tunnel_send", eui64=str(eui64), message=message.replace(":", "").replace(" ", "")
     )
     when = "sent" if result["sent"] else "queued for the device's next tunnel exchange"
     click.echo(f"{result['length']}-byte GBCS message for {result['eui64']} {when}")
 
 
 @tunnel.command("messages")
-@click.option("--device", "eui64", metavar="EUI64", help="only this device's messages")
-@state_option
-@json_option
-def tunnel_messages(eui64: str | None, state_dir: Path, as_json: bool) -> None:
+@click.option("--device", "--eui64", "eui64", type=EUI64, help="only this device's messages")
+@state_option(STATE_HELP)
+@json_option()
+def tunnel_messages(eui64: t.EUI64 | None, state_dir: Path, as_json: bool) -> None:
     """The GBCS messages devices sent through their tunnels since the hub started."""
-    found = ControlClient(state_dir).call(
-        "tunnel_messages", eui64=None if eui64 is None else str(parse_eui64(eui64))
-    )
+    found = ControlClient(state_dir).call("tunnel_messages", eui64=None if eui64 is None else str(eui64))
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return

@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 
 import click
+import zigpy.types as t
 
-from hubfw.devices import parse_eui64
+from hubfw.cli.options import EUI64, json_option
 from hubfw.errors import HubfwError
 from hubfw.ota.admission import admit, read_image_file
 from hubfw.ota.cpl import CentralProductsList
@@ -102,7 +103,8 @@ def image() -> None:
 @click.option("--hw-min", type=U16, help="Minimum hardware version (give with --hw-max).")
 @click.option("--hw-max", type=U16, help="Maximum hardware version (give with --hw-min).")
 @click.option("--header-string", default="", help="Up to 32 bytes of UTF-8 text.")
-@click.option("--destination", help="EUI-64 of the one device this file is for (device-specific file).")
+@click.option("--destination", "--eui64", "destination", type=EUI64,
+              help="EUI-64 of the one device this file is for (device-specific file).")
 @click.option("--security-credential-version", type=U8, help="Security credential version field.")
 @click.option("--sign-key", type=_FILE_PATH, metavar="KEY.pem", help="Embed a manufacturer signature (this key).")
 @click.option("--integrity-code", is_flag=True, help="Append a Zigbee image integrity code sub-element (AES-MMO).")
@@ -116,7 +118,7 @@ def image_build(
     hw_min: int | None,
     hw_max: int | None,
     header_string: str,
-    destination: str | None,
+    destination: t.EUI64 | None,
     security_credential_version: int | None,
     sign_key: Path | None,
     integrity_code: bool,
@@ -135,7 +137,7 @@ def image_build(
         header_string=header_string,
         min_hw_version=hw_min,
         max_hw_version=hw_max,
-        destination=None if destination is None else parse_eui64(destination),
+        destination=destination,
         security_credential_version=security_credential_version,
         sign_key=None if sign_key is None else load_private_key(sign_key),
         integrity_code=integrity_code,
@@ -152,7 +154,7 @@ def image_build(
 
 @image.command("inspect")
 @click.argument("file", type=_FILE_PATH)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 @_TRUST
 @_SIGNATURE
 @_MAX_SIZE

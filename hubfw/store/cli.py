@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
+from hubfw.cli.options import json_option, state_option
 from hubfw.clock import SystemClock
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
@@ -14,8 +16,6 @@ from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.store.store import ImageStore
 from hubfw.store.torture import TortureConfig, report, run_torture
-
-DEFAULT_STATE_DIR = "state"
 
 
 class TortureFailed(HubfwError):
@@ -28,15 +28,14 @@ def store() -> None:
 
 
 @store.command("status")
-@click.option("--state", metavar="DIR", default=DEFAULT_STATE_DIR, show_default=True,
-              help="hub state directory holding flash.bin")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status_command(state: str, as_json: bool) -> None:
+@state_option("hub state directory holding flash.bin")
+@json_option()
+def status_command(state_dir: Path, as_json: bool) -> None:
     """Each block's image, its targets and their states, arrival time and retention deadline.
 
     Reads the flash file read-only: it never runs recovery, so it is safe while a hub runs.
     """
-    with NorFlash.open(flash_path(state), read_only=True) as device:
+    with NorFlash.open(flash_path(state_dir), read_only=True) as device:
         found = ImageStore.inspect(device, SystemClock())
     click.echo(json.dumps(found.to_json(), indent=2) if as_json else "\n".join(found.describe()))
 
@@ -47,7 +46,7 @@ def status_command(state: str, as_json: bool) -> None:
               help="bytes of each OTA file in the cycle")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="processes to share cuts")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of torn writes and image contents")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@json_option()
 def torture(profile: str, image_size: int, workers: int, seed: int, as_json: bool) -> None:
     """Cut power at every program/erase of a full store cycle, in every cut mode, and check the store.
 

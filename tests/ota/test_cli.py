@@ -229,3 +229,10 @@ def test_build_rejects_half_a_hardware_range_and_oversized_numbers(bench: Path) 
     assert hubfw(*base, "--manufacturer", "0x1234", "--hw-min", "1").exit_code == 2
     result = hubfw(*base, "--manufacturer", "0x10000")
     assert result.exit_code == 2 and "does not fit in 16 bits" in result.output
+
+
+def test_build_takes_the_destination_as_eui64_too(bench: Path) -> None:
+    old = build(bench, "--destination", "00:0d:6f:00:0a:bc:de:f0", output="old.ota")
+    new = build(bench, "--eui64", "000D6F000ABCDEF0", output="new.ota")
+    assert old.read_bytes() == new.read_bytes()
+    assert json.loads(hubfw("image", "inspect", new, "--json").stdout)["destination"] == "00:0d:6f:00:0a:bc:de:f0"

@@ -1,0 +1,23 @@
+"""`hubfw demo`: the simulated coordinator and devices, run as the main job (hubfw/sim/demo.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from hubfw.cli.options import json_option, state_option
+
+
+@click.command()
+@json_option("Print one JSON object at the end instead of the story.")
+@state_option("Keep the hub's and the simulated NCP's state here (default: a temporary directory).", default=None)
+@click.option("--ezsp-version", type=int, default=13, show_default=True, help="EZSP version the simulated NCP speaks.")
+def demo(as_json: bool, state_dir: Path | None, ezsp_version: int) -> None:
+    """The main job on the embedded default: a hub on the simulated coordinator flashing simulated devices."""
+    from hubfw.sim.demo import run_demo
+
+    result = asyncio.run(run_demo(state_dir, as_json, ezsp_version))
+    sys.exit(0 if result["ok"] else 1)
