@@ -29,14 +29,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-KNOWN_CYCLES_BEING_FIXED: list[str] = [
-    # hub/credentials.py imports issue_credentials from cbke/cli.py, which lazily imports
-    # read_presented back: being untangled by another change
-    "hubfw.cbke.cli -> hubfw.hub.credentials -> hubfw.cbke.cli",
-]
-"""Cycles another change is removing, each exactly as reported; an entry whose cycle is gone fails
-the test, so the list empties as the fixes land."""
-
 
 def modules(root: Path, package: str) -> dict[str, Path]:
     """Every module and package under `root / package`, by dotted name."""
@@ -160,10 +152,7 @@ def cycles(graph: Mapping[str, set[str]]) -> list[str]:
 
 def test_hubfw_has_no_import_cycle() -> None:
     found = cycles(import_graph(modules(ROOT, "hubfw")))
-    new = [cycle for cycle in found if cycle not in KNOWN_CYCLES_BEING_FIXED]
-    assert not new, "import cycles in hubfw/:\n" + "\n".join(new)
-    gone = [cycle for cycle in KNOWN_CYCLES_BEING_FIXED if cycle not in found]
-    assert not gone, "fixed, so take them off KNOWN_CYCLES_BEING_FIXED:\n" + "\n".join(gone)
+    assert not found, "import cycles in hubfw/:\n" + "\n".join(found)
 
 
 def _write(root: Path, files: Mapping[str, str]) -> None:

@@ -7,20 +7,19 @@ from pathlib import Path
 import click
 import zigpy.types as t
 
-from hubfw.cbke.agreement import DeviceCredentials
-from hubfw.cbke.certificates import NO_EXPIRY, ImplicitCertificate
+from hubfw.cbke.certificates import ImplicitCertificate
 from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.issuing import issue_credentials
 from hubfw.cbke.store import load_ca, load_device, save_ca, save_device
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.cli.options import EUI64, state_option
-from hubfw.clock import Clock, SystemClock
-from hubfw.errors import HubfwError
+from hubfw.clock import SystemClock
+from hubfw.hub.credentials import read_presented
 
 DEFAULT_ISSUER = "48:55:42:46:57:43:41:31"  # "HUBFWCA1" in ASCII
 DEFAULT_CA_DIR = "cbke-ca"
 """Where `ca new` puts the CA and `issue` finds it unless told otherwise, so the two commands chain bare."""
 _SUITE = click.Choice(["1", "2"])
-_DAY = 86_400
 
 
 @click.group()
@@ -65,17 +64,6 @@ def issue(ca_dir: Path, subject: t.EUI64, suite: str, valid_days: int | None, ou
     click.echo(f"{output}: suite {suite} certificate for {subject}")
 
 
-def issue_credentials(
-    ca: CertificateAuthority, subject: t.EUI64, valid_days: int | None, clock: Clock
-) -> DeviceCredentials:
-    """Issue device credentials valid from now (suite 1 certificates carry no validity)."""
-    if valid_days is not None and ca.suite is CryptoSuite.SUITE_1:
-        raise HubfwError("--valid-days applies to suite 2 only: suite 1 certificates carry no validity period")
-    valid_to = NO_EXPIRY if valid_days is None else valid_days * _DAY
-    certificate, key = ca.issue_key_pair(subject, valid_from=int(clock.now()), valid_to=valid_to)
-    return DeviceCredentials(certificate, key, ca.public_key)
-
-
 @cbke.command("show")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @state_option("the hub's state directory (without FILE)")
@@ -89,8 +77,6 @@ def show(file: Path | None, state_dir: Path) -> None:
         click.echo(f"public key:    {credentials.static_key.public_bytes().hex()}")
         click.echo(f"CA public key: {credentials.ca_public_key.encode().hex()}")
         return
-    from hubfw.hub.credentials import read_presented  # here: hub_credentials builds on issue_credentials above
-
     coordinator, presented = read_presented(state_dir)
     click.echo(f"coordinator:   {coordinator} (the trust centre's EUI-64)")
     for certificate, ca_public_key in presented:

@@ -21,10 +21,10 @@ import zigpy.types as t
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.certificates import ImplicitCertificate
-from hubfw.cbke.cli import issue_credentials
 from hubfw.cbke.curves import Point
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.errors import CbkeError, CredentialsFileError
+from hubfw.cbke.issuing import issue_credentials
 from hubfw.cbke.store import ca_file, load_ca, load_device, save_ca, save_device
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock

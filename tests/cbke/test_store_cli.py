@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from hubfw.cbke.agreement import KeyAgreement, Role
-from hubfw.cbke.cli import cbke, issue_credentials
+from hubfw.cbke.cli import cbke
 from hubfw.cbke.errors import CredentialsFileError
+from hubfw.cbke.issuing import issue_credentials
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.store import load_ca, load_device, save_device
 from hubfw.cbke.suites import CryptoSuite

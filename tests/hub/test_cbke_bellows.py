@@ -15,8 +15,8 @@ import zigpy.types as t
 from click.testing import CliRunner
 
 from hubfw.alerts import activation_alert
-from hubfw.cbke.cli import issue_credentials
 from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.issuing import issue_credentials
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.devices import DeviceType
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus

@@ -11,8 +11,8 @@ import bellows.types as bt
 import pytest
 import zigpy.types as t
 
-from hubfw.cbke.cli import issue_credentials
 from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.issuing import issue_credentials
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus

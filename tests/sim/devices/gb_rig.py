@@ -13,7 +13,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.util import convert_install_code
 
 from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials
-from hubfw.cbke.cli import issue_credentials
+from hubfw.cbke.issuing import issue_credentials
 from hubfw.clock import VirtualClock
 from hubfw.flash.device import NorFlash
 from hubfw.han import KeyEstablishmentServer

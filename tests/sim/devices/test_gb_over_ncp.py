@@ -12,8 +12,8 @@ from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
 from hubfw.cbke import CryptoSuite
-from hubfw.cbke.cli import issue_credentials
 from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.issuing import issue_credentials
 from hubfw.devices import DeviceType
 from hubfw.han import TerminateStatus
 from hubfw.han.gbcs import CraFlag, general_signing
