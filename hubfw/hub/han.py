@@ -28,11 +28,12 @@ from zigpy.zcl import foundation
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
-from hubfw.han import KEY_ESTABLISHMENT_CLUSTER
 from hubfw.han.events import GbcsMessageReceived, KeyEstablishmentFailed, TunnelClosed, TunnelOpened
-from hubfw.han.server import BASIC_CLUSTER, HanServer
+from hubfw.han.server import HanServer
 from hubfw.hub.credentials import cbke_dir
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame, default_response, parse_request_header
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import default_response, parse_request_header
 from hubfw.store.policy import iso_utc
 
 LINK_KEYS_FORMAT = "hubfw-link-keys/1"

@@ -46,14 +46,12 @@ from hubfw.clock import Clock
 from hubfw.devices import DeviceType
 from hubfw.server.blocksize import max_block_data_size
 from hubfw.server.config import OtaServerConfig
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
 from hubfw.zigbee.zcl import (
-    OTA_CLUSTER,
-    SMART_ENERGY_PROFILE,
     BlockRequest,
-    IncomingFrame,
     OtaCommand,
     OtaReply,
-    OutgoingFrame,
     RequestHeader,
     cluster_frame,
     default_response,

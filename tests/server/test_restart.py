@@ -9,7 +9,8 @@ from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import get_profile
 from hubfw.ota.image import build_image
-from hubfw.server import IncomingFrame, OtaServer
+from hubfw.server import OtaServer
+from hubfw.zigbee.aps import IncomingFrame
 from hubfw.zigbee.zcl import OtaCommand, OtaReply
 from hubfw.store.store import ImageStore
 

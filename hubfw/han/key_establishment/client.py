@@ -25,7 +25,6 @@ from hubfw.han.key_establishment.checks import Refusal, decode_or_refuse, requir
 from hubfw.han.key_establishment.config import KeyEstablishmentConfig
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
 from hubfw.han.key_establishment.wire import (
-    KEY_ESTABLISHMENT_CLUSTER,
     MAC_LENGTH,
     KeRequest,
     KeResponse,
@@ -35,7 +34,8 @@ from hubfw.han.key_establishment.wire import (
     encode,
     receive,
 )
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
 
 
 @dataclass

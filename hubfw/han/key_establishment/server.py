@@ -55,7 +55,7 @@ from hubfw.han.key_establishment.wire import (
     suites_bitmask,
 )
 from hubfw.han.zcl import attribute_record, requested_attribute_ids, unsupported_attribute
-from hubfw.zigbee.zcl import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 
 Status = foundation.Status
 

@@ -20,12 +20,12 @@ from hubfw.flash.device import NorFlash
 from hubfw.han import KeyEstablishmentServer, LinkKeyEstablished
 from hubfw.han.events import HanEvent
 from hubfw.han.server import HanServer
-from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan
+from hubfw.server import OtaServer, OtaServerConfig
+from hubfw.sim.devices import OtaClientDevice, SimulatedAir
 from hubfw.sim.devices.client import WELL_KNOWN_KEY
 from hubfw.sim.devices.fragments import Reassembly, fragment
 from hubfw.store.store import ImageStore
-from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
 from tests.sim.devices.rig import BENCH_FLASH, HUB_IEEE, MAX_IMAGE, DirectRadio, Hub
 
 TRUSTED_ISSUER = t.EUI64.convert("48:55:42:46:53:49:4d:31")  # "HUBFSIM1"
@@ -39,7 +39,7 @@ KEY_ESTABLISHMENT = 0x0800
 class GbRadio(DirectRadio):
     """DirectRadio plus what an EZSP NCP does for GB devices (see the module docstring)."""
 
-    def __init__(self, clock: VirtualClock, server: OtaServer, store: ImageStore, han: SimulatedHan,
+    def __init__(self, clock: VirtualClock, server: OtaServer, store: ImageStore, han: SimulatedAir,
                  han_server: HanServer) -> None:
         self.han_server = han_server
         self.keys: dict[t.EUI64, t.KeyData] = {}
@@ -129,7 +129,7 @@ def make_gb_hub(ca: TestCa, devices: Sequence[OtaClientDevice] = (), **server_co
                            image_waiting=lambda eui64: store.offer(eui64) is not None)
     server = OtaServer(store, clock, OtaServerConfig(server_endpoint=SE_ENDPOINT, **server_config),
                        tunnel_open=lambda eui64: han_server.tunnel_id(eui64) is not None)
-    han = SimulatedHan(clock, devices)
+    han = SimulatedAir(clock, devices)
     radio = GbRadio(clock, server, store, han, han_server)
     hub = GbHub(clock, store, server, han, radio, han_server)
     radio.step()  # devices join

@@ -18,9 +18,9 @@ from hubfw.devices import parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import FlashProfile
 from hubfw.ota.image import build_image
-from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan
-from hubfw.zigbee.aps import ApsFrame
+from hubfw.server import OtaServer, OtaServerConfig
+from hubfw.sim.devices import OtaClientDevice, SimulatedAir
+from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
 
@@ -64,7 +64,7 @@ class DirectRadio:
     """The radio's part, in-test: device frames go straight into the server, its answers onto the HAN
     (page responses no earlier than their `not_before`). Implements the HAN's uplink."""
 
-    def __init__(self, clock: VirtualClock, server: OtaServer, store: ImageStore, han: SimulatedHan) -> None:
+    def __init__(self, clock: VirtualClock, server: OtaServer, store: ImageStore, han: SimulatedAir) -> None:
         self.clock, self.server, self.store, self.han = clock, server, store, han
         self.nwk: dict[t.EUI64, t.NWK] = {}
         self.uplinked: list[ApsFrame] = []
@@ -73,7 +73,7 @@ class DirectRadio:
         self._seq = itertools.count()
         han.attach(self)
 
-    # --- HanUplink
+    # --- AirUplink
     def receive(self, frame: ApsFrame) -> bool:
         self.uplinked.append(frame)
         incoming = IncomingFrame(frame.src_ieee, frame.src_nwk, frame.profile, frame.src_ep, frame.dst_ep,
@@ -145,7 +145,7 @@ class Hub:
     clock: VirtualClock
     store: ImageStore
     server: OtaServer
-    han: SimulatedHan
+    han: SimulatedAir
     radio: DirectRadio
 
     def distribute(self, ota: bytes, devices: Sequence[OtaClientDevice]) -> StoredImage:
@@ -166,7 +166,7 @@ def make_hub(devices: Sequence[OtaClientDevice] = (), **server_config: Any) -> H
     clock = VirtualClock()
     store = ImageStore.open(NorFlash(BENCH_FLASH), clock, max_image_size=MAX_IMAGE)
     server = OtaServer(store, clock, OtaServerConfig(**server_config))
-    han = SimulatedHan(clock, devices)
+    han = SimulatedAir(clock, devices)
     radio = DirectRadio(clock, server, store, han)
     hub = Hub(clock, store, server, han, radio)
     radio.step()  # devices join
