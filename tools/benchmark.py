@@ -40,9 +40,10 @@ from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES, FlashProfile
 from hubfw.ota.admission import admit
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage, build_image
 from hubfw.ota.keys import new_private_key
-from hubfw.server import DEFAULT_APS_MAX_PAYLOAD, max_block_data_size
+from hubfw.server import max_block_data_size
 from hubfw.store.state import StoredImage
 from hubfw.store.store import DEFAULT_CHECKPOINT_BYTES, ImageStore
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD
 
 PACKAGES = ("hubfw", "zigpy", "bellows", "cryptography", "construct", "pyserial", "hypothesis")
 PPMID = parse_eui64("00:0d:6f:00:00:00:00:01")
@@ -171,7 +172,7 @@ def replace_cycle(profile: FlashProfile, data: bytes) -> dict[str, object]:
 
 
 def run_replace_cycle(store: ImageStore, clock: VirtualClock, data: bytes) -> None:
-    block_bytes = max_block_data_size(DEFAULT_APS_MAX_PAYLOAD, aps_encrypted=True)
+    block_bytes = max_block_data_size(MAX_APS_PAYLOAD, aps_encrypted=True)
     stored = store.distribute(data, [(PPMID, DeviceType.PPMID)])
     for offset in range(block_bytes, len(data) + block_bytes, block_bytes):
         clock.advance(0.05)

@@ -15,8 +15,8 @@ import zigpy.types as t
 
 from hubfw.cbke.errors import BadCertificateError
 from hubfw.cbke.suites import CryptoSuite
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
-SMART_ENERGY_PROFILE_ID = 0x0109
 SUITE2_CERTIFICATE_TYPE = 0x00
 SUITE2_CURVE_SECT283K1 = 0x0D
 SUITE2_HASH_AES_MMO = 0x08
@@ -86,7 +86,7 @@ def build_suite1(
 ) -> ImplicitCertificate:
     """Encode a 48-byte certificate; profile data defaults to the SE profile id and zeros."""
     if profile_data is None:
-        profile_data = SMART_ENERGY_PROFILE_ID.to_bytes(2, "big") + bytes(_SUITE1_PROFILE_DATA_LENGTH - 2)
+        profile_data = SMART_ENERGY_PROFILE.to_bytes(2, "big") + bytes(_SUITE1_PROFILE_DATA_LENGTH - 2)
     encoded = reconstruction_point + eui64_to_wire(subject) + eui64_to_wire(issuer) + profile_data
     return ImplicitCertificate.parse(encoded, CryptoSuite.SUITE_1)
 

@@ -22,6 +22,7 @@ from bellows.exception import EzspError, InvalidCommandError
 
 from hubfw.coordinator.profiles import CoordinatorProfile, FlowControl
 from hubfw.errors import HubfwError
+from hubfw.zigbee.ids import LIBRARY_ERROR, LIBRARY_PRESENT, LibraryId
 
 DEFAULT_TIMEOUT_S = 10.0
 """How long an NCP gets to answer the reset and each phase of the probe."""
@@ -29,11 +30,9 @@ DEFAULT_BAUDRATE = 115200
 DEFAULT_FLOW_CONTROL: FlowControl = "software"
 """EmberZNet's stock NCP UART settings, used when neither a flag nor a profile says otherwise."""
 
-CBKE_LIBRARIES: dict[str, int] = {"163k1": 0x06, "283k1": 0x0D}
-"""EmberLibraryId of the Smart Energy CBKE libraries (EmberZNet library.h; bellows has no enum for it):
-163k1 is SE 1.0/1.1 key establishment, 283k1 the curve of SE 1.2 that GBCS devices use."""
-_LIBRARY_PRESENT_MASK = 0x80
-_LIBRARY_STATUS_ERROR = 0xFF
+CBKE_LIBRARIES: dict[str, LibraryId] = {"163k1": LibraryId.CBKE, "283k1": LibraryId.CBKE_283K1}
+"""The Smart Energy CBKE libraries by curve: 163k1 is SE 1.0/1.1 key establishment, 283k1 the curve of SE
+1.2 that GBCS devices use."""
 
 
 class DoctorError(HubfwError):
@@ -264,9 +263,9 @@ async def library_state(ezsp: bellows.ezsp.EZSP, library_id: int) -> LibraryStat
         (status,) = await ezsp.getLibraryStatus(libraryId=library_id)
     except InvalidCommandError:
         return LibraryState.UNKNOWN
-    if status == _LIBRARY_STATUS_ERROR:
+    if status == LIBRARY_ERROR:
         return LibraryState.UNKNOWN
-    return LibraryState.PRESENT if status & _LIBRARY_PRESENT_MASK else LibraryState.ABSENT
+    return LibraryState.PRESENT if status & LIBRARY_PRESENT else LibraryState.ABSENT
 
 
 def _manufacturer_id(token: bytes) -> int | None:

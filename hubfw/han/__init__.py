@@ -15,16 +15,13 @@ from hubfw.han.gbcs_alert import FoundAlert, find_device_alert, gbcs_alert_messa
 from hubfw.han.key_establishment.client import KeyEstablishmentClient
 from hubfw.han.key_establishment.config import KeyEstablishmentConfig, KeyEstablishmentConfigError
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
-from hubfw.han.key_establishment.wire import KEY_ESTABLISHMENT_CLUSTER, KeRequest, KeResponse, TerminateStatus
 from hubfw.han.key_establishment.server import KeyEstablishmentServer
+from hubfw.han.key_establishment.wire import KeRequest, KeResponse, TerminateStatus
 from hubfw.han.server import HanServer
-from hubfw.han.tunneling.server import TunnelError
 from hubfw.han.tunneling.client import TunnelClient, TunnelClientError, TunnelState
-from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
+from hubfw.han.tunneling.server import TunnelError
 
 __all__ = [
-    "KEY_ESTABLISHMENT_CLUSTER",
-    "TUNNELING_CLUSTER",
     "DeviceAlertReceived",
     "FoundAlert",
     "GbcsMessageReceived",

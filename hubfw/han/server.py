@@ -23,8 +23,6 @@ from dataclasses import replace
 
 import zigpy.types as t
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.general import Basic, Time
-from zigpy.zcl.clusters.smartenergy import Metering
 
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
@@ -32,17 +30,20 @@ from hubfw.han.attributes import basic_records, functional_notification_flags, m
 from hubfw.han.config import HanConfig
 from hubfw.han.events import HanEvent, LinkKeyEstablished
 from hubfw.han.key_establishment.engine import AgreementRequest, ConfirmKeys
-from hubfw.han.key_establishment.wire import KEY_ESTABLISHMENT_CLUSTER
 from hubfw.han.key_establishment.server import KeyEstablishmentServer
 from hubfw.han.tunneling.server import TunnelServer
-from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
 from hubfw.han.zcl import HanRequest, parse, requested_attribute_ids
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import (
+    BASIC_CLUSTER,
+    KEY_ESTABLISHMENT_CLUSTER,
+    METERING_CLUSTER,
+    SMART_ENERGY_PROFILE,
+    TIME_CLUSTER,
+    TUNNELING_CLUSTER,
+)
 
 Status = foundation.Status
-BASIC_CLUSTER = int(Basic.cluster_id)
-TIME_CLUSTER = int(Time.cluster_id)
-METERING_CLUSTER = int(Metering.cluster_id)
 _READ_ATTRIBUTES = foundation.GeneralCommand.Read_Attributes
 _DEFAULT_RESPONSE = foundation.GeneralCommand.Default_Response
 

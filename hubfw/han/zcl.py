@@ -9,7 +9,8 @@ from typing import NamedTuple
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from hubfw.zigbee.zcl import IncomingFrame, OutgoingFrame, RequestHeader, parse_request_header
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.zcl import RequestHeader, parse_request_header
 
 Status = foundation.Status
 _READ_ATTRIBUTES = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes]

@@ -48,9 +48,10 @@ from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.ota.admission import AdmissionReport, admit
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
-from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
+from hubfw.server import OtaServer, OtaServerConfig
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 
 LOGGER = logging.getLogger(__name__)
 

@@ -20,12 +20,13 @@ from typing import Any
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from hubfw.han import KEY_ESTABLISHMENT_CLUSTER
 from hubfw.han.events import GbcsMessageReceived, KeyEstablishmentFailed, TunnelClosed, TunnelOpened
-from hubfw.han.server import BASIC_CLUSTER, HanServer
+from hubfw.han.server import HanServer
 from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.store.policy import iso_utc
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame, default_response, parse_request_header
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import default_response, parse_request_header
 
 OPEN_WITHOUT_KEY = frozenset({BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER})
 """Smart Energy clusters a device may use before it holds a CBKE link key."""

@@ -61,10 +61,12 @@ from hubfw.hub.han import HubHan
 from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
-from hubfw.radio import SE_ENDPOINT, OtaRadio
+from hubfw.radio import OtaRadio
 from hubfw.radio.ncp_cbke import NcpCbkeRadio
-from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
+from hubfw.server import OtaServer, OtaServerConfig
 from hubfw.store.store import ImageStore
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import SE_ENDPOINT
 
 LOGGER = logging.getLogger(__name__)
 

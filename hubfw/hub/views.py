@@ -10,8 +10,9 @@ import zigpy.types as t
 
 from hubfw.hub.core import Distributed, HubCore
 from hubfw.hub.han import HubHan
-from hubfw.radio import SE_ENDPOINT, OtaRadio
+from hubfw.radio import OtaRadio
 from hubfw.store.policy import iso_utc
+from hubfw.zigbee.ids import SE_ENDPOINT
 
 NO_HAN_VIEW = {"key_establishment": None, "key_establishment_failure": None, "tunnel": None}
 """A device's HAN fields when the hub runs no HAN server."""

@@ -15,17 +15,17 @@ import zigpy.state
 import zigpy.types as t
 
 from hubfw.clock import Clock
+from hubfw.radio.air import Air
 from hubfw.radio.bellows import (
     HubControllerApplication,
     RadioError,
     SerialSettings,
     open_bellows_radio,
 )
-from hubfw.radio.config import SE_ENDPOINT, hub_zigpy_config
+from hubfw.radio.config import hub_zigpy_config
 from hubfw.radio.intercept import HanFrameFilter, OtaFrameHandler, OtaInterceptMixin
-from hubfw.radio.virtual import SilentHan, VirtualControllerApplication
-from hubfw.zigbee.zcl import OutgoingFrame
-from hubfw.zigbee.aps import Han
+from hubfw.radio.virtual import SilentAir, VirtualControllerApplication
+from hubfw.zigbee.aps import OutgoingFrame
 
 VIRTUAL_RADIOS = ("virtual",)
 
@@ -56,7 +56,7 @@ class OtaRadio(Protocol):
     async def shutdown(self, *, db: bool = True) -> None: ...
 
 
-async def open_virtual_radio(state_dir: Path, han: Han | None = None) -> VirtualControllerApplication:
+async def open_virtual_radio(state_dir: Path, han: Air | None = None) -> VirtualControllerApplication:
     """The in-process radio with its zigpy database in `state_dir`, talking to `han` (none: an empty HAN)."""
     config = hub_zigpy_config(state_dir, device={"path": "virtual"})
     config["watchdog_enabled"] = False  # nothing to watch: there is no NCP
@@ -76,7 +76,6 @@ async def open_radio(spec: str | SerialSettings, state_dir: Path) -> OtaRadio:
 
 
 __all__ = [
-    "SE_ENDPOINT",
     "VIRTUAL_RADIOS",
     "HanFrameFilter",
     "HubControllerApplication",
@@ -85,7 +84,7 @@ __all__ = [
     "OtaRadio",
     "RadioError",
     "SerialSettings",
-    "SilentHan",
+    "SilentAir",
     "VirtualControllerApplication",
     "open_radio",
     "open_virtual_radio",

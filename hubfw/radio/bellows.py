@@ -27,17 +27,14 @@ from zigpy.exceptions import TransientConnectionError
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
-from hubfw.zigbee.aps import split_payload
 from hubfw.radio.intercept import OtaInterceptMixin
 from hubfw.radio.ncp_cbke import NcpCbke
-from hubfw.server.blocksize import APS_SECURITY_OVERHEAD, DEFAULT_APS_MAX_PAYLOAD
+from hubfw.zigbee.aps import APS_FRAGMENT_HEADER, APS_SECURITY_OVERHEAD, MAX_APS_PAYLOAD, split_payload
 
 LOGGER = logging.getLogger(__name__)
 
 FlowControl = Literal["software", "hardware"] | None
 
-APS_FRAGMENT_HEADER = 2
-"""The APS extended header every fragment carries (extended frame control 1, block number 1)."""
 NO_KEY_TABLE_ENTRY = 0xFF
 IMPORT_LINK_KEY_SINCE = 13
 """EZSP v13 replaced addOrUpdateKeyTableEntry with the security manager's importLinkKey."""
@@ -67,7 +64,7 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
     """bellows' coordinator, with OTA cluster 0x0019 answered by the hub on profiles 0x0104 and 0x0109, the HAN
     clusters of its Smart Energy endpoint routed to the HAN server, CBKE keys and outgoing APS fragmentation."""
 
-    max_aps_payload = DEFAULT_APS_MAX_PAYLOAD
+    max_aps_payload = MAX_APS_PAYLOAD
     """Replaced by the NCP's own figure (EZSP maximumPayloadLength) once started."""
 
     async def _reset(self) -> None:

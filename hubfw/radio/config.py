@@ -6,15 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import zigpy.config as zconf
-from zigpy.zcl.clusters.general import Basic, Ota, Time
-from zigpy.zcl.clusters.smartenergy import KeyEstablishment, Metering, Tunneling
 
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
-
-SE_ENDPOINT = 3
-"""The coordinator's Smart Energy endpoint (zigpy itself registers 1 = HA, 2 = ZLL, 242 = GP)."""
-SE_ESI_DEVICE_TYPE = 0x0500
-"""Smart Energy 'Energy Service Interface': the role a Communications Hub plays on the HAN."""
+from hubfw.zigbee.ids import (
+    BASIC_CLUSTER,
+    KEY_ESTABLISHMENT_CLUSTER,
+    METERING_CLUSTER,
+    OTA_CLUSTER,
+    SE_ENDPOINT,
+    SMART_ENERGY_PROFILE,
+    TIME_CLUSTER,
+    TUNNELING_CLUSTER,
+    SeDeviceId,
+)
 
 DATABASE_FILE_NAME = "zigbee.db"
 
@@ -26,11 +29,10 @@ def se_endpoint_descriptor() -> dict[str, Any]:
     return {
         "endpoint": SE_ENDPOINT,
         "profile": SMART_ENERGY_PROFILE,
-        "device_type": SE_ESI_DEVICE_TYPE,
+        "device_type": SeDeviceId.ENERGY_SERVICE_INTERFACE,
         "device_version": 0,
         "input_clusters": [
-            Basic.cluster_id, Time.cluster_id, Ota.cluster_id, Metering.cluster_id, Tunneling.cluster_id,
-            KeyEstablishment.cluster_id,
+            BASIC_CLUSTER, TIME_CLUSTER, OTA_CLUSTER, METERING_CLUSTER, TUNNELING_CLUSTER, KEY_ESTABLISHMENT_CLUSTER,
         ],
         "output_clusters": [],
     }

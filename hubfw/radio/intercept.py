@@ -28,18 +28,22 @@ import zigpy.exceptions
 import zigpy.types as t
 from zigpy.device import ResponseKey
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.smartenergy import KeyEstablishment
 from zigpy.zdo import types as zdo_t
 
 from hubfw.clock import Clock
-from hubfw.zigbee.zcl import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import (
+    HOME_AUTOMATION_PROFILE,
+    KEY_ESTABLISHMENT_CLUSTER,
+    OTA_CLUSTER,
+    SMART_ENERGY_PROFILE,
+    ZDO_ENDPOINT,
+    ZDO_PROFILE,
+)
 
 LOGGER = logging.getLogger(__name__)
 
 INTERCEPTED_PROFILES = frozenset({HOME_AUTOMATION_PROFILE, SMART_ENERGY_PROFILE})
-
-KEY_ESTABLISHMENT_CLUSTER = KeyEstablishment.cluster_id
-"""Smart Energy runs Key Establishment under network security only: it is never APS-encrypted."""
 
 OtaFrameHandler = Callable[[IncomingFrame], Sequence[OutgoingFrame]]
 """The hub's OTA server entry: one received frame in, the frames to answer with out."""
@@ -63,7 +67,8 @@ class MatchDescriptorRequest:
 
     @classmethod
     def parse(cls, packet: t.ZigbeePacket) -> MatchDescriptorRequest | None:
-        if packet.profile_id != 0 or packet.dst_ep != 0 or packet.cluster_id != zdo_t.ZDOCmd.Match_Desc_req:
+        if (packet.profile_id != ZDO_PROFILE or packet.dst_ep != ZDO_ENDPOINT
+                or packet.cluster_id != zdo_t.ZDOCmd.Match_Desc_req):
             return None
         try:
             header, rest = zdo_t.ZDOHeader.deserialize(packet.cluster_id, packet.data.serialize())

@@ -18,12 +18,13 @@ import bellows.ezsp
 import bellows.types as bt
 import zigpy.types as t
 
-from hubfw.coordinator.doctor import CBKE_LIBRARIES, LibraryState, library_state
 from hubfw.cbke.certificates import ImplicitCertificate
 from hubfw.cbke.errors import CbkeError
 from hubfw.cbke.suites import CryptoSuite
+from hubfw.coordinator.doctor import LibraryState, library_state
 from hubfw.errors import HubfwError
 from hubfw.han.key_establishment.engine import AgreementRequest, ConfirmKeys
+from hubfw.zigbee.ids import LibraryId
 
 CALLBACK_TIMEOUT_S = 30.0
 """Real seconds the library gets to deliver a result callback (an EFR32 needs a few for sect283k1)."""
@@ -41,8 +42,7 @@ class PeerDataRefusedError(CbkeError):
 class _SuiteCommands:
     """The EZSP frames of one suite's CBKE library."""
 
-    library: str
-    """The curve name under which `hubfw doctor` knows the library (CBKE_LIBRARIES)."""
+    library: LibraryId
     certificate: str
     generate: str
     generated: str
@@ -53,12 +53,12 @@ class _SuiteCommands:
 
 SUITE_COMMANDS = {
     CryptoSuite.SUITE_1: _SuiteCommands(
-        "163k1", "getCertificate", "generateCbkeKeys", "generateCbkeKeysHandler", "calculateSmacs",
+        LibraryId.CBKE, "getCertificate", "generateCbkeKeys", "generateCbkeKeysHandler", "calculateSmacs",
         "calculateSmacsHandler", "clearTemporaryDataMaybeStoreLinkKey",
     ),
     CryptoSuite.SUITE_2: _SuiteCommands(
-        "283k1", "getCertificate283k1", "generateCbkeKeys283k1", "generateCbkeKeysHandler283k1", "calculateSmacs283k1",
-        "calculateSmacsHandler283k1", "clearTemporaryDataMaybeStoreLinkKey283k1",
+        LibraryId.CBKE_283K1, "getCertificate283k1", "generateCbkeKeys283k1", "generateCbkeKeysHandler283k1",
+        "calculateSmacs283k1", "calculateSmacsHandler283k1", "clearTemporaryDataMaybeStoreLinkKey283k1",
     ),
 }
 
@@ -78,7 +78,7 @@ class NcpCbke:
         """The certificate of each suite whose library the firmware carries and whose data is programmed.
         Raises NcpCbkeError when there is none, saying why in one line."""
         present = [suite for suite, commands in SUITE_COMMANDS.items()
-                   if await library_state(self._ezsp(), CBKE_LIBRARIES[commands.library]) is LibraryState.PRESENT]
+                   if await library_state(self._ezsp(), commands.library) is LibraryState.PRESENT]
         if not present:
             raise NcpCbkeError(
                 "the dongle firmware lacks the Silicon Labs CBKE library (getLibraryStatus: not present for suite 1 "

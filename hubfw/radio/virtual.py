@@ -3,7 +3,7 @@
 It is a real zigpy `ControllerApplication` (database, device objects, joins, ZDO) with the OTA
 interception on top, so everything above the radio behaves as on a dongle; only the EZSP link is
 missing. Devices reach it through `receive` and `join` (the two methods `SimulatedNcp` offers, so
-`hubfw.sim.devices.SimulatedHan` attaches to either), and it reaches them through `Han.deliver`.
+`hubfw.sim.devices.SimulatedAir` attaches to either), and it reaches them through `Air.deliver`.
 
 Like an NCP it keeps a link key per device (install-code derived, the well-known key, or the CBKE key
 `install_link_key` puts in), stamps it on the frames it APS-encrypts and drops encrypted frames secured
@@ -25,9 +25,10 @@ import zigpy.types as t
 import zigpy.util
 from zigpy.zdo import types as zdo_t
 
+from hubfw.radio.air import Air
 from hubfw.radio.intercept import MatchDescriptorRequest, OtaInterceptMixin
-from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD
-from hubfw.zigbee.aps import ApsFrame, Han
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD, ApsFrame
+from hubfw.zigbee.ids import ZDO_ENDPOINT, ZDO_PROFILE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ WELL_KNOWN_LINK_KEY = t.KeyData(b"ZigBeeAlliance09")
 """The link key of a device that joined without an install code."""
 
 
-class SilentHan:
+class SilentAir:
     """A HAN with nobody on it: every unicast goes unacknowledged."""
 
     def deliver(self, frame: ApsFrame) -> bool:
@@ -49,14 +50,14 @@ class SilentHan:
 
 
 class VirtualControllerApplication(OtaInterceptMixin, zigpy.application.ControllerApplication):
-    """A zigpy coordinator whose air interface is a `Han` object in the same event loop."""
+    """A zigpy coordinator whose air interface is an `Air` object in the same event loop."""
 
-    max_aps_payload = DEFAULT_APS_MAX_PAYLOAD
+    max_aps_payload = MAX_APS_PAYLOAD
     """What an EmberZNet NCP reports as its maximum APS payload."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        self.han: Han = SilentHan()
+        self.han: Air = SilentAir()
         self._connected = False
         self._endpoints: list[zdo_t.SimpleDescriptor] = []
         self._link_keys: dict[t.EUI64, t.KeyData] = {}
@@ -208,8 +209,8 @@ class VirtualControllerApplication(OtaInterceptMixin, zigpy.application.Controll
             zdo_t.CLUSTERS[zdo_t.ZDOCmd.Match_Desc_rsp][1],
         )
         answer = t.ZigbeePacket(
-            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=own), src_ep=0, dst=packet.src, dst_ep=0,
-            tsn=request.tsn, profile_id=0, cluster_id=zdo_t.ZDOCmd.Match_Desc_rsp,
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=own), src_ep=ZDO_ENDPOINT, dst=packet.src,
+            dst_ep=ZDO_ENDPOINT, tsn=request.tsn, profile_id=ZDO_PROFILE, cluster_id=zdo_t.ZDOCmd.Match_Desc_rsp,
             data=t.SerializableBytes(bytes([request.tsn]) + body), tx_options=t.TransmitOptions.ACK,
         )
         self.create_task(self._send_zdo_answer(answer), "hubfw-match-desc-rsp")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hubfw.errors import HubfwError
-from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD, max_block_data_size
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
+from hubfw.server.blocksize import max_block_data_size
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
 
 class ServerConfigError(HubfwError):
@@ -36,7 +37,7 @@ class OtaServerConfig:
     query_jitter: int = 100
     """ImageNotify QueryJitter (1..100); 100 makes every notified client query."""
 
-    aps_max_payload: int = DEFAULT_APS_MAX_PAYLOAD
+    aps_max_payload: int = MAX_APS_PAYLOAD
     """The NCP's maximum APS payload; the radio adapter supplies the real one."""
     server_endpoint: int = 1
     default_client_endpoint: int = 1

@@ -46,14 +46,13 @@ from hubfw.clock import Clock
 from hubfw.devices import DeviceType
 from hubfw.server.blocksize import max_block_data_size
 from hubfw.server.config import OtaServerConfig
+from hubfw.server.store_api import ServedImage, ServerStore
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
 from hubfw.zigbee.zcl import (
-    OTA_CLUSTER,
-    SMART_ENERGY_PROFILE,
     BlockRequest,
-    IncomingFrame,
     OtaCommand,
     OtaReply,
-    OutgoingFrame,
     RequestHeader,
     cluster_frame,
     default_response,
@@ -63,7 +62,6 @@ from hubfw.zigbee.zcl import (
     parse_request_header,
     read_attributes,
 )
-from hubfw.server.store_api import ServerStore, ServedImage
 
 Status = foundation.Status
 

@@ -18,12 +18,12 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
-from hubfw.hub.service import Hub
 from hubfw.hub.credentials import hub_sim_credentials, issue_sim_credentials
+from hubfw.hub.service import Hub
 from hubfw.radio import SerialSettings, open_bellows_radio
 from hubfw.radio.bellows import HubControllerApplication
 from hubfw.sim.demo import HCALCS_IMAGE_TYPE, MANUFACTURER, OLD_VERSION, PPMID_IMAGE_TYPE
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan, gb_session, hcalcs, ppmid
+from hubfw.sim.devices import OtaClientDevice, SimulatedAir, gb_session, hcalcs, ppmid
 from hubfw.sim.ncp import SimulatedNcp
 from hubfw.sim.ncp.network import TokenStore
 
@@ -68,7 +68,7 @@ class SimulatedRadio:
         """`cbke_library` builds the NCP with Silicon Labs' CBKE library and the hub's certificates for both
         suites from the state directory's test CA, as a Smart Energy dongle carries them from the factory
         (for `serve --cbke-on-ncp`)."""
-        self.han = SimulatedHan(clock, default_devices(state_dir, clock) if devices is None else devices)
+        self.han = SimulatedAir(clock, default_devices(state_dir, clock) if devices is None else devices)
         ncp_dir = state_dir / NCP_DIR_NAME
         ncp_ieee = TokenStore(ncp_dir).load(None).ieee  # the certificates name the dongle's EUI-64
         credentials = hub_sim_credentials(state_dir, ncp_ieee, clock) if cbke_library else ()

@@ -24,11 +24,11 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.hub.service import Hub, HubConfig
 from hubfw.hub.credentials import issue_sim_credentials
+from hubfw.hub.service import Hub, HubConfig
 from hubfw.radio import SerialSettings, open_bellows_radio
 from hubfw.radio.bellows import HubControllerApplication
-from hubfw.sim.devices import GbHanSettings, OtaClientDevice, SimulatedHan, gb_session
+from hubfw.sim.devices import GbHanSettings, OtaClientDevice, SimulatedAir, gb_session
 from hubfw.sim.ncp import SimulatedNcp
 
 SETTLE_POLL_S = 0.002
@@ -48,7 +48,7 @@ class SimulatedWorld:
                  clock: VirtualClock | None = None, cbke: bool = False) -> None:
         self.state_dir = state_dir
         self.clock = clock or VirtualClock()
-        self.han = SimulatedHan(self.clock)
+        self.han = SimulatedAir(self.clock)
         self.ezsp_version = ezsp_version
         self.ncp = SimulatedNcp(state_dir / "ncp", ezsp_version=ezsp_version, han=self.han)
         config = config or HubConfig()

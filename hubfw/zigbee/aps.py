@@ -1,26 +1,47 @@
-"""The HAN as the coordinator's radio sees it: APS frames, and the devices behind the radio.
+"""The APS layer as both ends of the HAN see it: the frame, how much payload one frame carries, fragments.
 
-It lives with the radios because both the in-process virtual radio and the simulated NCP (hubfw.sim)
-carry these frames; device simulators implement `Han` and reach the hub only through a radio's
-`receive` / `join`, never through the hub's internals.
+`ApsFrame` is a frame on the (simulated) air, addressed by both IEEE and NWK like a sniffer shows it;
+`IncomingFrame` and `OutgoingFrame` are what the hub's radio adapters hand its servers and take back.
+
+The room for a payload, peeled off a 127-byte PHY frame (unicast, intra-PAN, 16-bit MAC/NWK addresses,
+no source route):
+
+    802.15.4 frame  127   aMaxPHYPacketSize (IEEE 802.15.4-2006 §6.4.1)
+    MAC            - 11   frame control 2, sequence 1, PAN id 2, dst 2, src 2 (PAN id compressed); FCS 2
+    NWK            -  8   frame control 2, dst 2, src 2, radius 1, sequence 1 (Zigbee 2007 §3.3.1)
+    NWK security   - 18   aux header: control 1, frame counter 4, source IEEE 8, key seq 1; MIC-32 4
+    APS            -  8   frame control 1, dst ep 1, cluster 2, profile 2, src ep 1, counter 1
+                   = 82   the APS payload an EmberZNet NCP reports (EMBER_AF_MAXIMUM_APS_PAYLOAD_LENGTH)
+    APS security   -  9   when APS-encrypted with a link key (Smart Energy): aux header 5, MIC-32 4
+                          (EMBER_AF_APS_ENCRYPTION_OVERHEAD in Silicon Labs' application framework)
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
 
 import zigpy.types as t
 
-from hubfw.server.blocksize import DEFAULT_APS_MAX_PAYLOAD
+PHY_MAX_PACKET = 127
+MAC_HEADER = 9
+MAC_FCS = 2
+NWK_HEADER = 8
+NWK_AUX_SECURITY_HEADER = 14
+NWK_MIC = 4
+APS_HEADER = 8
+APS_AUX_SECURITY_HEADER = 5
+APS_MIC = 4
 
-MAX_APS_PAYLOAD = DEFAULT_APS_MAX_PAYLOAD
-"""82: EmberZNet's `maximumPayloadLength`, an unfragmented, unsecured APS payload with no source route; both
-ends of the simulated air (the NCP and the device simulators) hold frames to it."""
-APS_SECURITY_OVERHEAD = 8
-"""What APS encryption takes from the payload's room on the simulated air (auxiliary header and MIC)."""
-
-
+MAX_APS_PAYLOAD = PHY_MAX_PACKET - MAC_HEADER - MAC_FCS - NWK_HEADER - NWK_AUX_SECURITY_HEADER - NWK_MIC - APS_HEADER
+"""82: an unfragmented APS payload with NWK security on and no source route (EmberZNet's
+`maximumPayloadLength`). The hub's radios start from it; both ends of the simulated air hold frames to it."""
+APS_SECURITY_OVERHEAD = APS_AUX_SECURITY_HEADER + APS_MIC
+"""9: what the hub's radio and OTA block sizing reserve for APS encryption."""
+SIMULATED_AIR_SECURITY_OVERHEAD = 8
+"""What APS encryption takes from the payload's room on the simulated air (the simulated NCP and the
+device simulators), one byte less than the hub reserves."""
+APS_FRAGMENT_HEADER = 2
+"""The APS extended header every fragment carries (extended frame control 1, block number 1)."""
 MAX_FRAGMENTS = 255
 """APS fragment index and count travel in one byte each."""
 
@@ -39,7 +60,7 @@ def split_payload(payload: bytes, size: int) -> list[bytes]:
 def payload_limit(encrypted: bool) -> int:
     """The largest payload one APS frame carries on the simulated air: 82 bytes, 74 under APS encryption;
     bigger messages go in fragments of that size."""
-    return MAX_APS_PAYLOAD - (APS_SECURITY_OVERHEAD if encrypted else 0)
+    return MAX_APS_PAYLOAD - (SIMULATED_AIR_SECURITY_OVERHEAD if encrypted else 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,13 +90,29 @@ class ApsFrame:
     """(index, count) of one APS fragment of a larger message; None for an unfragmented frame."""
 
 
-class Han(Protocol):
-    """The simulated devices as seen from the coordinator's radio."""
+@dataclasses.dataclass(frozen=True)
+class IncomingFrame:
+    """An APS data frame for one of the hub's servers, as the radio adapter received it."""
 
-    def deliver(self, frame: ApsFrame) -> bool:
-        """Hand a coordinator frame to its destination; False means no APS ACK came back
-        (device off or absent), which the NCP reports as a delivery failure.
+    source: t.EUI64
+    nwk: int
+    profile: int
+    src_ep: int
+    dst_ep: int
+    cluster: int
+    zcl: bytes
+    aps_encrypted: bool
 
-        Broadcasts arrive too (`dst_nwk` 0xFFF8..0xFFFF, `dst_ieee` all ones; the result is
-        ignored). A device may answer at once through `SimulatedNcp.receive`: the hub hears the
-        answer after the messageSentHandler, as on the air."""
+
+@dataclasses.dataclass(frozen=True)
+class OutgoingFrame:
+    """A unicast the radio adapter must send; `not_before` (Unix seconds) spaces page responses."""
+
+    destination: t.EUI64
+    profile: int
+    src_ep: int
+    dst_ep: int
+    cluster: int
+    zcl: bytes
+    aps_encrypt: bool
+    not_before: float | None = None

@@ -1,4 +1,4 @@
-"""The server's only contact with the radio: APS frames in and out, ZCL bytes inside.
+"""ZCL frames of the OTA server: built and parsed with zigpy.
 
 Building and parsing reuse zigpy's ZCL header and OTA command schemas, so the bytes on air are the
 ones zigpy (and ZHA) would produce; this module adds only what zigpy leaves to the caller. The frames
@@ -10,16 +10,10 @@ several times the rest of the block's work; anything but the plain form goes thr
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
-import zigpy.types as t
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import ImageBlockCommand, Ota
-
-OTA_CLUSTER = Ota.cluster_id
-SMART_ENERGY_PROFILE = 0x0109
-HOME_AUTOMATION_PROFILE = 0x0104
 
 OtaCommand = Ota.ServerCommandDefs
 OtaReply = Ota.ClientCommandDefs
@@ -30,34 +24,6 @@ _SERVER_TO_CLIENT_CLUSTER_CONTROL = 0x19
 """Cluster command, server to client, default response disabled: what zigpy's ZCLHeader.cluster builds."""
 _PLAIN_BLOCK_REQUEST = struct.Struct("<BHHIIB")
 _BLOCK_RESPONSE_HEAD = struct.Struct("<BBBBHHIIB")
-
-
-@dataclass(frozen=True)
-class IncomingFrame:
-    """An APS data frame for cluster 0x0019 as the radio adapter received it."""
-
-    source: t.EUI64
-    nwk: int
-    profile: int
-    src_ep: int
-    dst_ep: int
-    cluster: int
-    zcl: bytes
-    aps_encrypted: bool
-
-
-@dataclass(frozen=True)
-class OutgoingFrame:
-    """A unicast the radio adapter must send; `not_before` (Unix seconds) spaces page responses."""
-
-    destination: t.EUI64
-    profile: int
-    src_ep: int
-    dst_ep: int
-    cluster: int
-    zcl: bytes
-    aps_encrypt: bool
-    not_before: float | None = None
 
 
 class RequestHeader(NamedTuple):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-
 from datetime import datetime, timezone
 
 import pytest
 import zigpy.types as t
 from hypothesis import given
 from hypothesis import strategies as st
-from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.codec.ber import encoder as ber_encoder
+from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.type import namedtype, univ, useful
 
 from hubfw.alerts import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import pytest
 
-from hubfw.coordinator.cli import BENCH_COMMANDS
 from hubfw.cli.main import HubfwGroup
+from hubfw.coordinator.cli import BENCH_COMMANDS
 
 
 @pytest.fixture

@@ -17,8 +17,16 @@ from bellows.exception import InvalidCommandError
 from bellows.zigbee.application import ControllerApplication
 from click.testing import CliRunner
 
-from hubfw.coordinator.doctor import (CBKE_LIBRARIES, DoctorError, LibraryState, ProbeSettings, choose_settings,
-                                library_state, open_failure_message, probe_ncp)
+from hubfw.coordinator.doctor import (
+    CBKE_LIBRARIES,
+    DoctorError,
+    LibraryState,
+    ProbeSettings,
+    choose_settings,
+    library_state,
+    open_failure_message,
+    probe_ncp,
+)
 from hubfw.coordinator.profiles import get_profile
 from hubfw.sim import SimulatedNcp
 

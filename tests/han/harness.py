@@ -10,7 +10,8 @@ from zigpy.zcl import foundation
 
 from hubfw.devices import parse_eui64
 from hubfw.han import HanServer, TunnelClient
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
 HUB = parse_eui64("00:0d:6f:00:00:00:00:01")
 PPMID = parse_eui64("00:0d:6f:00:00:00:00:02")

@@ -12,7 +12,7 @@ from zigpy.zcl.clusters.general import Basic, Time, TimeStatus
 from hubfw.alerts import activation_alert
 from hubfw.clock import VirtualClock
 from hubfw.han import HanConfig, HanConfigError, HanServer, TunnelClient, gbcs_alert_message
-from hubfw.han.server import BASIC_CLUSTER, METERING_CLUSTER, TIME_CLUSTER
+from hubfw.zigbee.ids import BASIC_CLUSTER, METERING_CLUSTER, TIME_CLUSTER
 from tests.han.harness import (
     DEVICE_ENDPOINT,
     HUB,

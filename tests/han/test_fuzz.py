@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from hubfw.clock import VirtualClock
 from hubfw.han import HanConfig, HanServer, TunnelClient
 from hubfw.han.gbcs import CraFlag, general_signing
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame
+from hubfw.zigbee.aps import IncomingFrame
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 from tests.han.harness import DEVICE_ENDPOINT, HUB, JAN_2026, OTHER_PPMID, PPMID, SE_ENDPOINT, TunnelAir
 
 FRAME_CONTROLS = [0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19, 0x04, 0x05, 0x03]

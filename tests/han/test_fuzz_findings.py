@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hubfw.clock import VirtualClock
-from hubfw.han import KEY_ESTABLISHMENT_CLUSTER, TUNNELING_CLUSTER, HanServer, KeyEstablishmentServer
-from hubfw.han.server import BASIC_CLUSTER
+from hubfw.han import HanServer, KeyEstablishmentServer
+from hubfw.zigbee.ids import BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, TUNNELING_CLUSTER
 from tests.han.harness import DEVICE_ENDPOINT, SE_ENDPOINT, default_response_status, from_device, read_attributes
 from tests.han.key_establishment.harness import Party
 

@@ -4,8 +4,8 @@ simulated NCP under the system clock (the NCP stands in for a dongle, a simulate
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from hubfw.clock import SystemClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.ota.image import OtaImage
 from hubfw.sim import SimulatedNcp
-from hubfw.sim.devices import SimulatedHan, hcalcs
+from hubfw.sim.devices import SimulatedAir, hcalcs
 from hubfw.sim.hil import HilConfigError, HilSettings, HilTimeout, RealBench, simulator_only
 
 DUT = "00:0d:6f:00:00:0b:20:01"
@@ -89,7 +89,7 @@ async def test_the_real_bench_back_end_admits_flashes_and_times_out_on_the_wall_
     device = hcalcs(DUT, 0xB201, manufacturer_code=0x1234, image_type=0x0102, file_version=0x100,
                     install_code=settings.install_code, query_interval=None, notify_delay=0.1, block_delay=0.0,
                     max_data_size=128)
-    han = SimulatedHan(SystemClock(), [device], join_retry=0.1)
+    han = SimulatedAir(SystemClock(), [device], join_retry=0.1)
     ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     port = await ncp.start()
     bench = RealBench(tmp_path / "hub", dataclasses.replace(settings, port=port))

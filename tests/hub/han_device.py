@@ -13,13 +13,11 @@ import zigpy.util
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.clock import Clock
-from hubfw.han import KEY_ESTABLISHMENT_CLUSTER, KeyEstablishmentClient, LinkKeyEstablished
+from hubfw.han import KeyEstablishmentClient, LinkKeyEstablished
 from hubfw.han.tunneling.client import TunnelClient
-from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
-from hubfw.radio import SE_ENDPOINT
 from hubfw.sim.devices.fragments import Reassembly, fragment
-from hubfw.zigbee.aps import ApsFrame
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SE_ENDPOINT, SMART_ENERGY_PROFILE, TUNNELING_CLUSTER
 
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
 DEVICE_ENDPOINT = 1
@@ -110,7 +108,7 @@ class HanDevice:
         return True
 
 
-class DeviceHan:
+class DeviceAir:
     """The HAN behind the radio: the scripted devices, by EUI-64."""
 
     def __init__(self) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 import zigpy.types as t
 
-from hubfw.radio import SE_ENDPOINT
 from hubfw.radio.virtual import VIRTUAL_COORDINATOR_IEEE
 from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.ids import SE_ENDPOINT
 
 OTA_CLUSTER = 0x0019
 CLIENT_TO_SERVER = 0x01  # cluster-specific, client to server, default response enabled

@@ -12,9 +12,10 @@ import zigpy.types as t
 from hubfw.devices import DeviceType
 from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.service import Hub
-from hubfw.radio import SE_ENDPOINT, HubControllerApplication, SerialSettings
+from hubfw.radio import HubControllerApplication, SerialSettings
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.sim import SimulatedNcp
+from hubfw.zigbee.ids import SE_ENDPOINT
 from tests.hub.helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, bellows_hub, make_ota_file
 from tests.hub.ota_client import IMAGE_BLOCK, OtaHan, RawOtaClient, assert_answered_in_kind
 

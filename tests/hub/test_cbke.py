@@ -30,7 +30,7 @@ from hubfw.hub.link_keys import LinkKeyRegistryError
 from hubfw.hub.service import Hub, HubConfig, HubError
 from hubfw.radio import open_virtual_radio
 from hubfw.radio.virtual import VIRTUAL_COORDINATOR_IEEE
-from tests.hub.han_device import INSTALL_CODE, DeviceHan, HanDevice
+from tests.hub.han_device import INSTALL_CODE, DeviceAir, HanDevice
 from tests.hub.helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION
 
 WAIT = 20
@@ -47,13 +47,13 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.005)
 
 
-def han_hub(state_dir: Path, han: DeviceHan, **config: object) -> Hub:
+def han_hub(state_dir: Path, han: DeviceAir, **config: object) -> Hub:
     return Hub(state_dir, lambda directory: open_virtual_radio(directory, han), VirtualClock(), HubConfig(**config))
 
 
 @pytest.fixture
 async def hub(state_dir: Path) -> AsyncIterator[Hub]:
-    running = han_hub(state_dir, DeviceHan(), cbke_sim_ca=True)
+    running = han_hub(state_dir, DeviceAir(), cbke_sim_ca=True)
     await running.start()
     yield running
     await running.stop()
@@ -61,7 +61,7 @@ async def hub(state_dir: Path) -> AsyncIterator[Hub]:
 
 async def join(hub: Hub, *, tamper_confirm_mac: bool = False) -> HanDevice:
     credentials = issue_sim_credentials(hub.state_dir, METER, CryptoSuite.SUITE_1, hub.clock)
-    han: DeviceHan = hub.app.han  # type: ignore[attr-defined]
+    han: DeviceAir = hub.app.han  # type: ignore[attr-defined]
     device = han.add(HanDevice(METER, t.NWK(0x5A01), credentials, VIRTUAL_COORDINATOR_IEEE, hub.clock,
                                uplink=hub.app, tamper_confirm_mac=tamper_confirm_mac))
     await hub.permit(60, INSTALL_CODE, METER)
@@ -118,7 +118,7 @@ async def test_smart_energy_traffic_needs_the_cbke_key_but_home_automation_traff
 
 
 async def test_allow_without_cbke_serves_smart_energy_traffic_to_any_device(state_dir: Path) -> None:
-    async with han_hub(state_dir, DeviceHan(), cbke_sim_ca=True, allow_without_cbke=True) as hub:
+    async with han_hub(state_dir, DeviceAir(), cbke_sim_ca=True, allow_without_cbke=True) as hub:
         device = await join(hub)
         device.raw(SE_PROFILE, OTA_CLUSTER, QUERY, encrypted=True)
         await until(lambda: answers(device, OTA_CLUSTER))
@@ -129,7 +129,7 @@ async def test_hub_credentials_must_name_the_coordinator(state_dir: Path, tmp_pa
     other = t.EUI64.convert("00:0d:6f:ff:fe:00:00:99")
     path = tmp_path / "hub.json"
     save_device(issue_sim_credentials(tmp_path / "ca", other, CryptoSuite.SUITE_1, VirtualClock()), path)
-    hub = han_hub(state_dir, DeviceHan(), cbke_credentials=load_hub_credentials([path]))
+    hub = han_hub(state_dir, DeviceAir(), cbke_credentials=load_hub_credentials([path]))
     with pytest.raises(HubCredentialsError) as refused:
         await hub.start()
     assert str(other) in str(refused.value) and str(VIRTUAL_COORDINATOR_IEEE) in str(refused.value)
@@ -144,7 +144,7 @@ def test_two_credentials_files_of_one_suite_are_refused(tmp_path: Path) -> None:
 
 
 async def test_without_credentials_there_is_no_han_server(state_dir: Path) -> None:
-    async with han_hub(state_dir, DeviceHan()) as hub:
+    async with han_hub(state_dir, DeviceAir()) as hub:
         assert hub.status()["han"] is None
         with pytest.raises(HubError, match="no HAN server"):
             hub.send_gbcs(METER, b"\xdf")
@@ -237,4 +237,4 @@ async def test_established_keys_are_recorded_in_the_state_dir_and_a_damaged_reco
 
     (state_dir / "cbke" / "link_keys.json").write_text("{not json")
     with pytest.raises(LinkKeyRegistryError, match="link_keys.json"):
-        await han_hub(state_dir, DeviceHan(), cbke_sim_ca=True).start()
+        await han_hub(state_dir, DeviceAir(), cbke_sim_ca=True).start()

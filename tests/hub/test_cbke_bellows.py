@@ -27,7 +27,7 @@ from hubfw.hub.cli import alerts
 from hubfw.hub.credentials import issue_sim_credentials
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.sim import SimulatedNcp
-from tests.hub.han_device import INSTALL_CODE, DeviceHan, HanDevice
+from tests.hub.han_device import INSTALL_CODE, DeviceAir, HanDevice
 from tests.hub.helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, bellows_hub, make_ota_file
 
 WAIT = 60  # bellows over a pty on a loaded machine; never reached when things work
@@ -45,10 +45,10 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 @pytest.fixture
-async def han_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Hub, SimulatedNcp, DeviceHan]]:
+async def han_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Hub, SimulatedNcp, DeviceAir]]:
     """A hub that is its own test CA (as on `--radio sim`), on bellows and the simulated NCP (EZSP v13 unless
     the test names another version)."""
-    han = DeviceHan()
+    han = DeviceAir()
     ncp = SimulatedNcp(tmp_path / "ncp", han=han, ezsp_version=getattr(request, "param", 13))
     port = await ncp.start()
     hub = bellows_hub(tmp_path / "state", port, HubConfig(cbke_sim_ca=True))
@@ -60,7 +60,7 @@ async def han_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await ncp.stop()
 
 
-async def joined(hub: Hub, ncp: SimulatedNcp, han: DeviceHan, credentials=None) -> HanDevice:
+async def joined(hub: Hub, ncp: SimulatedNcp, han: DeviceAir, credentials=None) -> HanDevice:
     credentials = credentials or issue_sim_credentials(hub.state_dir, METER, CryptoSuite.SUITE_1, hub.clock)
     device = han.add(HanDevice(METER, t.NWK(0x4D2B), credentials, ncp.ieee, hub.clock, uplink=ncp))
     await hub.permit(60, INSTALL_CODE, METER)
@@ -176,7 +176,7 @@ async def test_a_long_gbcs_message_goes_out_in_fragments_and_a_tunnel_alert_reac
 
 
 async def test_after_a_restart_the_hub_still_knows_the_key_and_serves_under_it(tmp_path: Path) -> None:
-    han = DeviceHan()
+    han = DeviceAir()
     ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     port = await ncp.start()
 

@@ -20,7 +20,7 @@ from hubfw.hub.credentials import read_presented
 from hubfw.hub.service import Hub, HubConfig, HubError
 from hubfw.radio.ncp_cbke import NcpCbkeError
 from hubfw.sim import SimulatedNcp
-from tests.hub.han_device import INSTALL_CODE, DeviceHan, HanDevice
+from tests.hub.han_device import INSTALL_CODE, DeviceAir, HanDevice
 from tests.hub.helpers import bellows_hub
 
 WAIT = 60  # bellows over a pty on a loaded machine; never reached when things work
@@ -51,7 +51,7 @@ async def han_hub(request: pytest.FixtureRequest, tmp_path: Path,
                   ca: CertificateAuthority) -> AsyncIterator[tuple[Hub, SimulatedNcp, HanDevice]]:
     """A hub using the CBKE library of a Smart Energy NCP build (EZSP v13 unless the test names another
     version) whose certificate names the NCP, and a joined device with a certificate from the same CA."""
-    han = DeviceHan()
+    han = DeviceAir()
     clock = VirtualClock()
     ncp = SimulatedNcp(tmp_path / "ncp", han=han, ieee=HUB, ezsp_version=getattr(request, "param", 13),
                        cbke_library=True, cbke_credentials=[issue_credentials(ca, HUB, None, clock)])

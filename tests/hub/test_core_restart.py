@@ -11,7 +11,7 @@ from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import get_profile
 from hubfw.hub.core import HubCore
 from hubfw.ota.image import build_image
-from hubfw.server import IncomingFrame
+from hubfw.zigbee.aps import IncomingFrame
 from hubfw.zigbee.zcl import OtaCommand, OtaReply
 
 DEVICE = parse_eui64("00:0d:6f:00:00:00:00:01")

@@ -7,9 +7,9 @@ import asyncio
 import zigpy.types as t
 
 from hubfw.hub.service import Hub
-from hubfw.radio import SE_ENDPOINT
 from hubfw.radio.virtual import BROADCAST_IEEE
 from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.ids import SE_ENDPOINT
 from tests.hub.helpers import join_client
 from tests.hub.ota_client import OtaHan
 

@@ -12,13 +12,13 @@ from hubfw.devices import DeviceType
 from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.service import Hub
 from hubfw.radio import open_virtual_radio
-from hubfw.sim.devices import SimulatedHan, ppmid
+from hubfw.sim.devices import SimulatedAir, ppmid
 from tests.hub.helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, make_ota_file
 
 NEW_VERSION = 0x00000205
 
 
-async def drive(hub: Hub, han: SimulatedHan, clock: VirtualClock, done: Callable[[], bool], steps: int = 5000) -> None:
+async def drive(hub: Hub, han: SimulatedAir, clock: VirtualClock, done: Callable[[], bool], steps: int = 5000) -> None:
     """Alternate devices and hub, jumping the shared clock to whichever deadline comes first."""
     for _ in range(steps):
         han.step()
@@ -35,7 +35,7 @@ async def drive(hub: Hub, han: SimulatedHan, clock: VirtualClock, done: Callable
 
 async def test_a_simulated_ppmid_downloads_activates_and_reports_its_new_version(tmp_path: Path) -> None:
     clock = VirtualClock()
-    han = SimulatedHan(clock)
+    han = SimulatedAir(clock)
     hub = Hub(tmp_path, lambda directory: open_virtual_radio(directory, han), clock)
     await hub.start()
     try:

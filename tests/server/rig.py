@@ -17,8 +17,10 @@ from zigpy.zcl.clusters.general import Ota
 from hubfw.alerts import TransferAlert, TransferResponse, activation_alert, transfer_alert
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
-from hubfw.server import OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
+from hubfw.server import OtaServer, OtaServerConfig
 from hubfw.store.errors import ActivationRejected
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
 
 MANUFACTURER = 0x1234
 IMAGE_TYPE = 0x0201

@@ -3,12 +3,9 @@
 import pytest
 
 from hubfw.devices import DeviceType
-from hubfw.server import DEFAULT_APS_MAX_PAYLOAD, OtaServerConfig, ServerConfigError, blocksize, max_block_data_size
+from hubfw.server import OtaServerConfig, ServerConfigError, blocksize, max_block_data_size
+from hubfw.zigbee import aps
 from tests.server.rig import PPMID, make_bench
-
-
-def test_default_aps_payload_is_what_an_ezsp_ncp_reports():
-    assert DEFAULT_APS_MAX_PAYLOAD == 82
 
 
 def test_block_sizes_for_plain_and_aps_encrypted_frames():
@@ -19,13 +16,13 @@ def test_block_sizes_for_plain_and_aps_encrypted_frames():
 
 def test_a_whole_response_fits_one_802154_frame():
     for encrypted in (False, True):
-        data = max_block_data_size(DEFAULT_APS_MAX_PAYLOAD, encrypted)
+        data = max_block_data_size(aps.MAX_APS_PAYLOAD, encrypted)
         frame = (
-            blocksize.MAC_HEADER + blocksize.MAC_FCS + blocksize.NWK_HEADER + blocksize.NWK_AUX_SECURITY_HEADER
-            + blocksize.NWK_MIC + blocksize.APS_HEADER + (blocksize.APS_SECURITY_OVERHEAD if encrypted else 0)
+            aps.MAC_HEADER + aps.MAC_FCS + aps.NWK_HEADER + aps.NWK_AUX_SECURITY_HEADER
+            + aps.NWK_MIC + aps.APS_HEADER + (aps.APS_SECURITY_OVERHEAD if encrypted else 0)
             + blocksize.ZCL_HEADER + blocksize.IMAGE_BLOCK_RESPONSE_FIXED_FIELDS + data
         )
-        assert frame == blocksize.PHY_MAX_PACKET
+        assert frame == aps.PHY_MAX_PACKET
 
 
 def test_too_small_aps_payload_is_a_config_error():

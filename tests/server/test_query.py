@@ -6,7 +6,8 @@ from zigpy.zcl.clusters.general import ImageNotifyCommand
 
 from hubfw.alerts import AlertCode, TransferResponse
 from hubfw.devices import DeviceType
-from hubfw.server import SMART_ENERGY_PROFILE, ServerConfigError
+from hubfw.server import ServerConfigError
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 from tests.server.rig import ESME, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, PPMID, decode, make_bench
 
 Status = foundation.Status

@@ -9,7 +9,9 @@ from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import ImageBlockCommand
 
 from hubfw.devices import DeviceType, parse_eui64
-from hubfw.server import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, IncomingFrame, OtaServer
+from hubfw.server import OtaServer
+from hubfw.zigbee.aps import IncomingFrame
+from hubfw.zigbee.ids import HOME_AUTOMATION_PROFILE, OTA_CLUSTER
 from tests.server.rig import ESME, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, PPMID, decode, make_bench
 
 Status = foundation.Status

@@ -2,7 +2,7 @@
 
 It is deliberately cheap (frames packed and unpacked with `struct`, no logging, no timers but the
 WAIT_FOR_DATA back-off) so that a download's cost is the server's and the radio's, not the client's.
-It sits on the HAN side of a radio: `BenchHan` is the `Han` the hub's radio delivers to, and a client
+It sits on the HAN side of a radio: `BenchAir` is the `Air` the hub's radio delivers to, and a client
 answers through the radio's `receive`, as `hubfw.sim.devices` does. Each answer is sent on the next
 event-loop iteration, as a device answers only after the radio's send returned. The SHA-256 of what
 arrived is checked at the end, so a server cannot look fast by serving the wrong bytes.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import zigpy.types as t
 
-from hubfw.zigbee.zcl import OTA_CLUSTER
-from hubfw.sim.devices.medium import HanUplink
+from hubfw.sim.devices.medium import AirUplink
 from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.ids import OTA_CLUSTER
 
 COORDINATOR_NWK = t.NWK(0x0000)
 BROADCAST_IEEE = t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
@@ -59,7 +59,7 @@ class BenchOtaClient:
     image_type: int
     current_version: int
     endpoint: int = 1
-    uplink: HanUplink | None = None
+    uplink: AirUplink | None = None
     blocks: int = 0
     block_sizes: set[int] = field(default_factory=set)
     received: int = 0
@@ -176,13 +176,13 @@ class BenchOtaClient:
         return self._tsn
 
 
-class BenchHan:
-    """The benchmark clients on the air: implements `hubfw.zigbee.aps.Han` for the hub's radio."""
+class BenchAir:
+    """The benchmark clients on the air: implements `hubfw.radio.air.Air` for the hub's radio."""
 
     def __init__(self, clients: list[BenchOtaClient]) -> None:
         self.clients = {client.ieee: client for client in clients}
 
-    def attach(self, uplink: HanUplink) -> None:
+    def attach(self, uplink: AirUplink) -> None:
         for client in self.clients.values():
             client.uplink = uplink
 

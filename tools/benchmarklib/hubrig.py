@@ -13,7 +13,7 @@ from pathlib import Path
 
 import zigpy.types as t
 
-from benchmarklib.client import BenchHan, BenchOtaClient
+from benchmarklib.client import BenchAir, BenchOtaClient
 from benchmarklib.images import IMAGE_TYPE, MANUFACTURER, OLD_VERSION
 from hubfw.clock import SystemClock
 from hubfw.devices import parse_eui64
@@ -83,12 +83,12 @@ def median_download(downloads: Sequence[Download]) -> dict[str, float]:
 
 @contextlib.asynccontextmanager
 async def running_hub(state_dir: Path, clients: Sequence[BenchOtaClient],
-                      open_radio: Callable[[Path, BenchHan], Awaitable[OtaRadio]] | None = None,
+                      open_radio: Callable[[Path, BenchAir], Awaitable[OtaRadio]] | None = None,
                       uplink: Callable[[OtaRadio], object] | None = None,
                       config: HubConfig | None = None) -> AsyncIterator[Hub]:
     """A hub on the system clock (as `hubfw serve` runs: its timer, alert log and flash file live),
     with `clients` joined. By default the radio is the in-process virtual radio."""
-    han = BenchHan(list(clients))
+    han = BenchAir(list(clients))
     opener = open_radio or (lambda directory, air: open_virtual_radio(directory, air))
     hub = Hub(state_dir, lambda directory: opener(directory, han), SystemClock(), config)
     await hub.start()

@@ -19,9 +19,10 @@ from benchmarklib.images import ota_file
 from hubfw.devices import DeviceType
 from hubfw.flash.profiles import get_profile
 from hubfw.hub.service import HubConfig
-from hubfw.server import SMART_ENERGY_PROFILE, OtaServerConfig
+from hubfw.server import OtaServerConfig
 from hubfw.store.layout import Layout
 from hubfw.store.policy import MAX_ESME_TARGETS
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
 DOWNLOAD_TIMEOUT_S = 300.0
 

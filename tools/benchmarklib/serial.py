@@ -25,14 +25,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarklib.client import BenchHan
+from benchmarklib.client import BenchAir
 from benchmarklib.hubrig import bench_clients, running_hub, timed_download
 from benchmarklib.images import ota_file
 from hubfw.devices import DeviceType
 from hubfw.hub.service import HubConfig
 from hubfw.radio import HubControllerApplication, SerialSettings, open_bellows_radio
-from hubfw.server import SMART_ENERGY_PROFILE, OtaServerConfig
+from hubfw.server import OtaServerConfig
 from hubfw.sim.ncp import SimulatedNcp
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
 BAUD = 115_200
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
@@ -98,7 +99,7 @@ async def serial_download(image_size: int, devices: int, ezsp_version: int = 13)
     config = HubConfig(server=OtaServerConfig(max_concurrent_downloads=devices))
     ncps: list[SimulatedNcp] = []
 
-    async def open_radio(directory: Path, han: BenchHan) -> HubControllerApplication:
+    async def open_radio(directory: Path, han: BenchAir) -> HubControllerApplication:
         ncp = LinePacedNcp(directory / "ncp", ezsp_version=ezsp_version, baudrate_pacing=BAUD, han=han)
         ncps.append(ncp)
         port = await ncp.start()

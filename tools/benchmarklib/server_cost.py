@@ -34,7 +34,9 @@ from benchmarklib.images import IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSI
 from hubfw.devices import DeviceType
 from hubfw.hub.service import Hub
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
-from hubfw.server import DEFAULT_APS_MAX_PAYLOAD, HOME_AUTOMATION_PROFILE, max_block_data_size
+from hubfw.server import max_block_data_size
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD as DEFAULT_APS_MAX_PAYLOAD
+from hubfw.zigbee.ids import HOME_AUTOMATION_PROFILE
 
 CLIENT_ENDPOINT = 1
 DOWNLOAD_TIMEOUT_S = 300.0

@@ -69,11 +69,20 @@ from hubfw.han import (
     gbcs_alert_message,
 )
 from hubfw.han.gbcs import CraFlag, general_signing
-from hubfw.han.key_establishment.wire import KEY_ESTABLISHMENT_CLUSTER, KeRequest, KeResponse
-from hubfw.han.server import BASIC_CLUSTER, METERING_CLUSTER, TIME_CLUSTER
+from hubfw.han.key_establishment.wire import KeRequest, KeResponse
 from hubfw.han.tunneling.stream import TunnelUnit, tunnel_payloads
-from hubfw.han.tunneling.wire import TUNNELING_CLUSTER, GbcsTunnelCommand, TunnelRequest, TunnelResponse
-from hubfw.zigbee.zcl import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.han.tunneling.wire import GbcsTunnelCommand, TunnelRequest, TunnelResponse
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import (
+    BASIC_CLUSTER,
+    HOME_AUTOMATION_PROFILE,
+    KEY_ESTABLISHMENT_CLUSTER,
+    METERING_CLUSTER,
+    OTA_CLUSTER,
+    SMART_ENERGY_PROFILE,
+    TIME_CLUSTER,
+    TUNNELING_CLUSTER,
+)
 
 Status = foundation.Status
 General = foundation.GeneralCommand

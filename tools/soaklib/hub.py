@@ -24,11 +24,11 @@ from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash, PowerCut, PoweredOff
 from hubfw.hub.core import CoreConfig, HubCore
-from hubfw.server import IncomingFrame, OtaServerConfig, OutgoingFrame
-from hubfw.sim.devices import SimulatedHan
+from hubfw.server import OtaServerConfig
+from hubfw.sim.devices import SimulatedAir
 from hubfw.store.errors import ActivationRejected, StoreRejected
 from hubfw.store.status import ImageStatus, StoreStatus
-from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
 from soaklib import air
 from soaklib.fleet import SoakImage
 from soaklib.ledger import Ledger
@@ -75,7 +75,7 @@ class HubCounters:
 class SoakHub:
     """Implements the HAN's uplink; `step` and `next_deadline` drive it under a VirtualClock."""
 
-    def __init__(self, clock: VirtualClock, flash: NorFlash, han: SimulatedHan, ledger: Ledger,
+    def __init__(self, clock: VirtualClock, flash: NorFlash, han: SimulatedAir, ledger: Ledger,
                  server_config: OtaServerConfig, rng: random.Random, faults: Faults = Faults()) -> None:
         self.clock, self.flash, self.han, self.ledger = clock, flash, han, ledger
         self.server_config = server_config
@@ -132,7 +132,7 @@ class SoakHub:
             self.ledger.fail(self.clock.now(), f"the hub died of an error: {exc}")
             self._die(60.0)
 
-    # ----- HanUplink
+    # ----- AirUplink
 
     def receive(self, frame: ApsFrame) -> bool:
         if self.core is None:

@@ -25,7 +25,7 @@ from hubfw.flash.device import CutMode, NorFlash
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.server import OtaServerConfig
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan
+from hubfw.sim.devices import OtaClientDevice, SimulatedAir
 from hubfw.store.layout import Layout
 from hubfw.store.policy import NO_START_DISCARD_S
 from hubfw.store.state import Block
@@ -127,7 +127,7 @@ class Soak:
         self.flash = NorFlash(profile, seed=config.seed)
         self.ops = FlashOpCounter(self.flash)
         self.ledger = Ledger(self.fleet.devices, DEFAULT_CHECKPOINT_SECONDS, self.start_time)
-        self.han = SimulatedHan(self.clock, self.fleet.devices.values())
+        self.han = SimulatedAir(self.clock, self.fleet.devices.values())
         self.hub = SoakHub(self.clock, self.flash, self.han, self.ledger, OtaServerConfig(),
                            random.Random(self.rng.getrandbits(32)), config.faults)
         self.outcomes: dict[str, int] = {outcome.value: 0 for outcome in Outcome}

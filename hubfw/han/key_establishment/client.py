@@ -21,11 +21,16 @@ from hubfw.cbke.errors import CbkeError
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
-from hubfw.han.key_establishment.checks import Refusal, decode_or_refuse, require_length, status_for, vet_peer_certificate
+from hubfw.han.key_establishment.checks import (
+    Refusal,
+    decode_or_refuse,
+    require_length,
+    status_for,
+    vet_peer_certificate,
+)
 from hubfw.han.key_establishment.config import KeyEstablishmentConfig
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
 from hubfw.han.key_establishment.wire import (
-    KEY_ESTABLISHMENT_CLUSTER,
     MAC_LENGTH,
     KeRequest,
     KeResponse,
@@ -35,7 +40,8 @@ from hubfw.han.key_establishment.wire import (
     encode,
     receive,
 )
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
 
 
 @dataclass

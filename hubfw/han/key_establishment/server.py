@@ -36,9 +36,21 @@ from hubfw.cbke.errors import CbkeError
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
-from hubfw.han.key_establishment.checks import Refusal, decode_or_refuse, require_length, status_for, vet_peer_certificate
+from hubfw.han.key_establishment.checks import (
+    Refusal,
+    decode_or_refuse,
+    require_length,
+    status_for,
+    vet_peer_certificate,
+)
 from hubfw.han.key_establishment.config import KeyEstablishmentConfig
-from hubfw.han.key_establishment.engine import AgreementRequest, ConfirmKeys, EphemeralKeySource, HostEngine, KeyAgreementEngine
+from hubfw.han.key_establishment.engine import (
+    AgreementRequest,
+    ConfirmKeys,
+    EphemeralKeySource,
+    HostEngine,
+    KeyAgreementEngine,
+)
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
 from hubfw.han.key_establishment.wire import (
     KEY_ESTABLISHMENT_SUITE_ATTRIBUTE,
@@ -55,7 +67,7 @@ from hubfw.han.key_establishment.wire import (
     suites_bitmask,
 )
 from hubfw.han.zcl import attribute_record, requested_attribute_ids, unsupported_attribute
-from hubfw.zigbee.zcl import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 
 Status = foundation.Status
 

@@ -14,15 +14,15 @@ from collections.abc import Iterable
 
 import zigpy.types as t
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.smartenergy import KeyEstablishment
 
 from hubfw.cbke.suites import CryptoSuite
-from hubfw.han.zcl import decode as decode  # re-exported: the KE modules and tests decode through here
 from hubfw.han.zcl import HanRequest
+from hubfw.han.zcl import decode as decode  # re-exported: the KE modules and tests decode through here
 from hubfw.han.zcl import encode as encode
-from hubfw.zigbee.zcl import IncomingFrame, parse_request_header
+from hubfw.zigbee.aps import IncomingFrame
+from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER
+from hubfw.zigbee.zcl import parse_request_header
 
-KEY_ESTABLISHMENT_CLUSTER = int(KeyEstablishment.cluster_id)
 KEY_ESTABLISHMENT_SUITE_ATTRIBUTE = 0x0000
 """Server (and client) attribute KeyEstablishmentSuite: a bit per supported suite."""
 KEY_ESTABLISHMENT_SUITE_TYPE = foundation.DataTypeId.enum16

@@ -24,7 +24,6 @@ from hubfw.han.tunneling.stream import (
 from hubfw.han.tunneling.wire import (
     GB_HRGP_PROTOCOL,
     NO_MANUFACTURER,
-    TUNNELING_CLUSTER,
     GbcsTunnelCommand,
     TransferDataStatus,
     TunnelRequest,
@@ -32,7 +31,8 @@ from hubfw.han.tunneling.wire import (
     TunnelStatus,
 )
 from hubfw.han.zcl import decode, encode, parse
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE, TUNNELING_CLUSTER
 
 DEFAULT_MAX_INCOMING_TRANSFER_SIZE = 1500
 _DEFAULT_RESPONSE = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Default_Response]

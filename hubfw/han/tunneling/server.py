@@ -43,7 +43,6 @@ from hubfw.han.tunneling.wire import (
     CLOSE_TUNNEL_TIMEOUT_ATTRIBUTE,
     GB_HRGP_PROTOCOL,
     NO_MANUFACTURER,
-    TUNNELING_CLUSTER,
     GbcsTunnelCommand,
     TransferDataStatus,
     TunnelRequest,
@@ -52,7 +51,8 @@ from hubfw.han.tunneling.wire import (
     gb_hrgp_protocols,
 )
 from hubfw.han.zcl import HanRequest, attribute_record, decode, encode, unsupported_attribute
-from hubfw.zigbee.zcl import OutgoingFrame
+from hubfw.zigbee.aps import OutgoingFrame
+from hubfw.zigbee.ids import TUNNELING_CLUSTER
 
 Status = foundation.Status
 NO_TUNNEL_ID = 0xFFFF

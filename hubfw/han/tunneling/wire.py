@@ -23,9 +23,7 @@ import enum
 
 import zigpy.types as t
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.smartenergy import Tunneling
 
-TUNNELING_CLUSTER = int(Tunneling.cluster_id)
 CLOSE_TUNNEL_TIMEOUT_ATTRIBUTE = 0x0000
 GB_HRGP_PROTOCOL = 6
 """Tunnel protocol id for GBCS (Great Britain Home Radio Gateway Protocol)."""

@@ -22,7 +22,7 @@ from hubfw.sim.devices.kinds import (
     make_device,
     ppmid,
 )
-from hubfw.sim.devices.medium import HanError, HanUplink, SimulatedHan
+from hubfw.sim.devices.medium import AirError, AirUplink, SimulatedAir
 
 __all__ = [
     "Behaviour",
@@ -30,8 +30,8 @@ __all__ = [
     "DeviceConfigError",
     "GbHanSession",
     "GbHanSettings",
-    "HanError",
-    "HanUplink",
+    "AirError",
+    "AirUplink",
     "Identity",
     "LogEntry",
     "OtaClientDevice",
@@ -39,7 +39,7 @@ __all__ = [
     "PowerCut",
     "SessionState",
     "SILABS_PAGE_SIZE",
-    "SimulatedHan",
+    "SimulatedAir",
     "SleepyPolling",
     "esme",
     "gb_session",

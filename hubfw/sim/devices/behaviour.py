@@ -7,12 +7,12 @@ import enum
 from dataclasses import dataclass
 
 import zigpy.types as t
-from zigpy.util import convert_install_code
 from cryptography.hazmat.primitives.asymmetric import ec
+from zigpy.util import convert_install_code
 
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
 BROADCAST_FLOOR = 0xFFF8
 """NWK addresses from here up are broadcasts."""

@@ -32,16 +32,15 @@ from zigpy.zcl.clusters.general import Basic, ImageBlockCommand, ImageNotifyComm
 from hubfw.alerts import TransferAlert, activation_alert
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.han import KEY_ESTABLISHMENT_CLUSTER
 from hubfw.han.gbcs_alert import gbcs_alert_message
 from hubfw.ota.image import OtaImage
 from hubfw.ota.signing import verify_signature
-from hubfw.zigbee.zcl import OTA_CLUSTER
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
 from hubfw.sim.devices.fragments import Reassembly, fragment
 from hubfw.sim.devices.gb_session import GbHanSession, GbHanSettings
 from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.ids import BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, OTA_CLUSTER, ZDO_ENDPOINT, ZDO_PROFILE
 
 Status = foundation.Status
 UpgradeStatus = Ota.ImageUpgradeStatus
@@ -285,9 +284,9 @@ class OtaClientDevice:
             out = self.gb.on_frame(frame, now)
             self._session_settled(now)
             return out
-        if frame.profile == zdo.ZDO_PROFILE and frame.dst_ep == zdo.ZDO_ENDPOINT:
+        if frame.profile == ZDO_PROFILE and frame.dst_ep == ZDO_ENDPOINT:
             return self._on_zdo_request(frame, now)
-        if frame.cluster == Basic.cluster_id and frame.dst_ep == self.identity.endpoint:
+        if frame.cluster == BASIC_CLUSTER and frame.dst_ep == self.identity.endpoint:
             return self._on_basic_request(frame, now)
         if frame.cluster != OTA_CLUSTER or frame.dst_ep != self.identity.endpoint:
             self.note(now, f"ignored cluster 0x{frame.cluster:04X} endpoint {frame.dst_ep}")
@@ -733,7 +732,7 @@ class OtaClientDevice:
         secured_session = self.gb is not None and self.gb.link_key is not None
         out = []
         for frame in frames:
-            if secured_session and frame.profile != zdo.ZDO_PROFILE and frame.cluster != KEY_ESTABLISHMENT_CLUSTER:
+            if secured_session and frame.profile != ZDO_PROFILE and frame.cluster != KEY_ESTABLISHMENT_CLUSTER:
                 frame = replace(frame, aps_encrypted=True)
             if frame.aps_encrypted:
                 frame = replace(frame, link_key=self.link_key)

@@ -23,30 +23,27 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Time
-from zigpy.zcl.clusters.smartenergy import Metering
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
-from hubfw.han import (
-    KEY_ESTABLISHMENT_CLUSTER,
-    KeyEstablishmentClient,
-    KeyEstablishmentFailed,
-    LinkKeyEstablished,
-    TerminateStatus,
-)
+from hubfw.han import KeyEstablishmentClient, KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.han.key_establishment.wire import KeRequest
 from hubfw.han.tunneling.client import TunnelClient, TunnelState
-from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
-from hubfw.zigbee.aps import ApsFrame
-from hubfw.zigbee.zcl import IncomingFrame, OutgoingFrame
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import DeviceConfigError
+from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import (
+    KEY_ESTABLISHMENT_CLUSTER,
+    METERING_CLUSTER,
+    TIME_CLUSTER,
+    TUNNELING_CLUSTER,
+    ZDO_ENDPOINT,
+    ZDO_PROFILE,
+)
 
 COORDINATOR_NWK = t.NWK(0x0000)
 BROADCAST_IEEE = t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
-TIME_CLUSTER = Time.cluster_id
-METERING_CLUSTER = Metering.cluster_id
 ZIGBEE_EPOCH = 946_684_800
 """Unix time of 2000-01-01 00:00 UTC, where ZCL's UTCTime counts from."""
 FUNCTIONAL_NOTIFICATION_FLAGS = 0x0000
@@ -191,7 +188,7 @@ class GbHanSession:
 
     def takes(self, frame: ApsFrame) -> bool:
         """The frame is the session's: a Match_Desc answer, or a cluster it speaks on its endpoint."""
-        if frame.profile == zdo.ZDO_PROFILE:
+        if frame.profile == ZDO_PROFILE:
             return frame.cluster == zdo_t.ZDOCmd.Match_Desc_rsp
         return frame.dst_ep == self.device.endpoint and frame.cluster in (
             KEY_ESTABLISHMENT_CLUSTER, TIME_CLUSTER, METERING_CLUSTER, TUNNELING_CLUSTER)
@@ -293,8 +290,8 @@ class GbHanSession:
         payload = zdo.match_descriptor_request(tsn, self.device.profile, [KEY_ESTABLISHMENT_CLUSTER])
         self.device.note(now, "Match_Desc_req for the Smart Energy Key Establishment server")
         return [ApsFrame(src_ieee=self.device.ieee, src_nwk=self.device.nwk, dst_ieee=BROADCAST_IEEE,
-                         dst_nwk=t.NWK(zdo.RX_ON_WHEN_IDLE), profile=zdo.ZDO_PROFILE,
-                         cluster=zdo_t.ZDOCmd.Match_Desc_req, src_ep=zdo.ZDO_ENDPOINT, dst_ep=zdo.ZDO_ENDPOINT,
+                         dst_nwk=t.NWK(zdo.RX_ON_WHEN_IDLE), profile=ZDO_PROFILE,
+                         cluster=zdo_t.ZDOCmd.Match_Desc_req, src_ep=ZDO_ENDPOINT, dst_ep=ZDO_ENDPOINT,
                          payload=payload, aps_counter=self.device.next_aps_counter())]
 
     def _on_match_descriptor(self, frame: ApsFrame, now: float) -> list[ApsFrame]:

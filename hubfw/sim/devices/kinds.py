@@ -18,10 +18,10 @@ from crccheck.crc import CrcX25
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.devices import DeviceType, parse_eui64
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
 from hubfw.sim.devices.behaviour import Behaviour, DeviceConfigError, Identity, SleepyPolling
 from hubfw.sim.devices.client import OtaClientDevice
 from hubfw.sim.devices.gb_session import GbHanSettings
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
 SILABS_PAGE_SIZE = 1024
 """The page size Silicon Labs' OTA client plugin asks for in its ImagePageRequests."""

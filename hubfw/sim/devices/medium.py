@@ -1,7 +1,7 @@
-"""The simulated HAN: the air between the hub's radio and the simulated OTA client devices.
+"""The simulated air between the hub's radio and the simulated OTA client devices.
 
-`SimulatedHan` is the `Han` the simulated NCP (or the hub's in-process radio) delivers coordinator
-frames to; what devices send goes back through a `HanUplink`. Delivery only queues: devices answer in
+`SimulatedAir` is the `Air` the simulated NCP (or the hub's in-process radio) delivers coordinator
+frames to; what devices send goes back through an `AirUplink`. Delivery only queues: devices answer in
 `step`, after `deliver` has returned, as on the air.
 
 Time comes from the injected clock. Under real time `run` is the whole driver. Under a VirtualClock a
@@ -29,11 +29,11 @@ RX_ON_WHEN_IDLE_BROADCAST = 0xFFFD
 DEFAULT_JOIN_RETRY = 30.0
 
 
-class HanError(HubfwError):
+class AirError(HubfwError):
     """A simulated HAN set up inconsistently (two devices with one address)."""
 
 
-class HanUplink(Protocol):
+class AirUplink(Protocol):
     """How devices reach the hub: only over the radio. `SimulatedNcp` and the hub's virtual radio both fit.
 
     A False result means the frame or the join was refused (network down, joining closed, bad key).
@@ -44,8 +44,8 @@ class HanUplink(Protocol):
     def join(self, ieee: t.EUI64, nwk: t.NWK, install_code: bytes | None, /) -> bool | None: ...
 
 
-class SimulatedHan:
-    """The devices on the HAN; implements `hubfw.zigbee.aps.Han`."""
+class SimulatedAir:
+    """The devices on the HAN; implements `hubfw.radio.air.Air`."""
 
     def __init__(self, clock: Clock, devices: Iterable[OtaClientDevice] = (),
                  join_retry: float = DEFAULT_JOIN_RETRY) -> None:
@@ -55,7 +55,7 @@ class SimulatedHan:
         self._by_nwk: dict[int, OtaClientDevice] = {}
         self._join_at: dict[t.EUI64, float] = {}
         self._arrived: deque[tuple[OtaClientDevice, ApsFrame]] = deque()
-        self._uplink: HanUplink | None = None
+        self._uplink: AirUplink | None = None
         self._wake = asyncio.Event()
         for device in devices:
             self.add(device)
@@ -68,7 +68,7 @@ class SimulatedHan:
         """Put a device on the HAN; it asks to join at the next `step`."""
         ieee, nwk = device.identity.ieee, int(device.identity.nwk)
         if ieee in self._by_ieee or nwk in self._by_nwk:
-            raise HanError(f"a device with EUI-64 {ieee} or NWK 0x{nwk:04X} is already on the HAN")
+            raise AirError(f"a device with EUI-64 {ieee} or NWK 0x{nwk:04X} is already on the HAN")
         self._by_ieee[ieee] = device
         self._by_nwk[nwk] = device
         self._join_at[ieee] = self._clock.now()
@@ -77,7 +77,7 @@ class SimulatedHan:
     def device(self, ieee: t.EUI64) -> OtaClientDevice:
         return self._by_ieee[ieee]
 
-    # ------------------------------------------------------------------ Han
+    # ------------------------------------------------------------------ Air
 
     def deliver(self, frame: ApsFrame) -> bool:
         """Queue a coordinator frame for its device(s); False when the addressee is off or absent, or cannot
@@ -98,7 +98,7 @@ class SimulatedHan:
 
     # ------------------------------------------------------------------ driving
 
-    def attach(self, uplink: HanUplink) -> None:
+    def attach(self, uplink: AirUplink) -> None:
         """Where device frames and join requests go."""
         self._uplink = uplink
         self.wake()
@@ -107,7 +107,7 @@ class SimulatedHan:
         """Let devices hear what arrived, join, and do what is due now; returns how many frames they sent."""
         uplink = self._uplink
         if uplink is None:
-            raise HanError("the simulated HAN has no uplink: attach() it to a radio first")
+            raise AirError("the simulated HAN has no uplink: attach() it to a radio first")
         now = self._clock.now()
         sent = 0
         while self._arrived:
@@ -134,7 +134,7 @@ class SimulatedHan:
         """Make `run` look again at once (after a delivery, or after a virtual clock jumped)."""
         self._wake.set()
 
-    async def run(self, uplink: HanUplink) -> None:
+    async def run(self, uplink: AirUplink) -> None:
         """Drive the devices until cancelled, sleeping until the next deadline or delivery."""
         self.attach(uplink)
         while True:
@@ -150,7 +150,7 @@ class SimulatedHan:
 
     # ------------------------------------------------------------------ helpers
 
-    def _join(self, uplink: HanUplink, device: OtaClientDevice, now: float) -> None:
+    def _join(self, uplink: AirUplink, device: OtaClientDevice, now: float) -> None:
         identity = device.identity
         if not device.powered or uplink.join(identity.ieee, identity.nwk, identity.install_code) is False:
             self._join_at[identity.ieee] = now + self._join_retry
@@ -163,7 +163,7 @@ class SimulatedHan:
         return device.joined and device.powered
 
     @staticmethod
-    def _send(uplink: HanUplink, frames: list[ApsFrame]) -> int:
+    def _send(uplink: AirUplink, frames: list[ApsFrame]) -> int:
         for frame in frames:
             uplink.receive(frame)
         return len(frames)

@@ -14,14 +14,24 @@ from typing import Any
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
-from zigpy.zcl.clusters import general, smartenergy
 
 from hubfw.devices import DeviceType
-from hubfw.zigbee.aps import MAX_APS_PAYLOAD
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD
+from hubfw.zigbee.ids import (
+    BASIC_CLUSTER,
+    DRLC_CLUSTER,
+    IDENTIFY_CLUSTER,
+    KEY_ESTABLISHMENT_CLUSTER,
+    METERING_CLUSTER,
+    OTA_CLUSTER,
+    PREPAYMENT_CLUSTER,
+    PRICE_CLUSTER,
+    TIME_CLUSTER,
+    TUNNELING_CLUSTER,
+    SeDeviceId,
+)
 
-ZDO_PROFILE = 0x0000
-ZDO_ENDPOINT = 0
 RESPONSE_BIT = 0x8000
 """A ZDO response's cluster id is its request's with this bit set."""
 RX_ON_WHEN_IDLE = 0xFFFD
@@ -33,25 +43,21 @@ SLEEPY_END_DEVICE_MAC = Mac.AllocateAddress
 """A battery device that turns its receiver off between polls of its parent."""
 
 SE_DEVICE_IDS = {
-    DeviceType.ESME: 0x0501,  # Metering Device
-    DeviceType.GSME: 0x0501,  # Metering Device
-    DeviceType.PPMID: 0x0506,  # Prepayment Terminal
-    DeviceType.HCALCS: 0x0504,  # Load Control Device
+    DeviceType.ESME: SeDeviceId.METERING_DEVICE,
+    DeviceType.GSME: SeDeviceId.METERING_DEVICE,
+    DeviceType.PPMID: SeDeviceId.PREPAYMENT_TERMINAL,
+    DeviceType.HCALCS: SeDeviceId.LOAD_CONTROL_DEVICE,
 }
-"""Smart Energy profile device ids (SE 1.4 Table 5-1) of the four GB HAN device kinds."""
+"""The Smart Energy device ids of the four GB HAN device kinds."""
 
-_COMMON_SERVERS = (general.Basic.cluster_id, general.Identify.cluster_id,
-                   smartenergy.KeyEstablishment.cluster_id)
-_COMMON_CLIENTS = (general.Time.cluster_id, general.Ota.cluster_id)
-_METER_SERVERS = (smartenergy.Metering.cluster_id, smartenergy.Tunneling.cluster_id,
-                  smartenergy.Prepayment.cluster_id)
+_COMMON_SERVERS = (BASIC_CLUSTER, IDENTIFY_CLUSTER, KEY_ESTABLISHMENT_CLUSTER)
+_COMMON_CLIENTS = (TIME_CLUSTER, OTA_CLUSTER)
+_METER_SERVERS = (METERING_CLUSTER, TUNNELING_CLUSTER, PREPAYMENT_CLUSTER)
 CLUSTERS: dict[DeviceType, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    DeviceType.ESME: (_COMMON_SERVERS + _METER_SERVERS + (smartenergy.Price.cluster_id,), _COMMON_CLIENTS),
+    DeviceType.ESME: (_COMMON_SERVERS + _METER_SERVERS + (PRICE_CLUSTER,), _COMMON_CLIENTS),
     DeviceType.GSME: (_COMMON_SERVERS + _METER_SERVERS, _COMMON_CLIENTS),
-    DeviceType.PPMID: (_COMMON_SERVERS, _COMMON_CLIENTS + (smartenergy.Metering.cluster_id,
-                                                          smartenergy.Prepayment.cluster_id,
-                                                          smartenergy.Price.cluster_id)),
-    DeviceType.HCALCS: (_COMMON_SERVERS, _COMMON_CLIENTS + (smartenergy.Drlc.cluster_id,)),
+    DeviceType.PPMID: (_COMMON_SERVERS, _COMMON_CLIENTS + (METERING_CLUSTER, PREPAYMENT_CLUSTER, PRICE_CLUSTER)),
+    DeviceType.HCALCS: (_COMMON_SERVERS, _COMMON_CLIENTS + (DRLC_CLUSTER,)),
 }
 """(server, client) clusters: meters serve metering and prepayment, a PPMID reads them, an HCALCS obeys load control."""
 

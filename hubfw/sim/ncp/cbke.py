@@ -10,7 +10,6 @@ the library's temporary data.
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Iterable
 
 import zigpy.types as zt
@@ -18,43 +17,11 @@ import zigpy.types as zt
 from hubfw.cbke import CryptoSuite, DeviceCredentials, KeyAgreement, KeyPair, Role
 from hubfw.cbke.certificates import ImplicitCertificate
 from hubfw.errors import HubfwError
-
-
-class LibraryId(enum.IntEnum):
-    """EmberZNet's `EmberLibraryId` (stack/include/library.h); bellows passes it as a plain uint8."""
-
-    ZIGBEE_PRO = 0x00
-    BINDING = 0x01
-    END_DEVICE_BIND = 0x02
-    SECURITY_CORE = 0x03
-    SECURITY_LINK_KEYS = 0x04
-    ALARM = 0x05
-    CBKE = 0x06
-    CBKE_DSA_SIGN = 0x07
-    ECC = 0x08
-    CBKE_DSA_VERIFY = 0x09
-    PACKET_VALIDATE = 0x0A
-    INSTALL_CODE = 0x0B
-    ZLL = 0x0C
-    CBKE_283K1 = 0x0D
-    ECC_283K1 = 0x0E
-    CBKE_CORE = 0x0F
-    NCP = 0x10
-    MULTI_NETWORK = 0x11
-    ENHANCED_BEACON_REQUEST = 0x12
-    CBKE_283K1_DSA_VERIFY = 0x13
-    MULTI_PAN = 0x14
-
-
-LIBRARY_PRESENT = 0x80
-LIBRARY_IS_STUB = 0x00
-LIBRARY_ERROR = 0xFF
-HAVE_ROUTER_SUPPORT = 0x01
-"""The ZigBee PRO and security libraries' "router / trust centre capable" status bit."""
+from hubfw.zigbee.ids import LIBRARY_ERROR, LIBRARY_IS_STUB, LIBRARY_PRESENT, LIBRARY_ROUTER_SUPPORT, LibraryId
 
 STOCK_LIBRARIES = {
-    LibraryId.ZIGBEE_PRO: LIBRARY_PRESENT | HAVE_ROUTER_SUPPORT,
-    LibraryId.SECURITY_CORE: LIBRARY_PRESENT | HAVE_ROUTER_SUPPORT,
+    LibraryId.ZIGBEE_PRO: LIBRARY_PRESENT | LIBRARY_ROUTER_SUPPORT,
+    LibraryId.SECURITY_CORE: LIBRARY_PRESENT | LIBRARY_ROUTER_SUPPORT,
     LibraryId.SECURITY_LINK_KEYS: LIBRARY_PRESENT,
     LibraryId.INSTALL_CODE: LIBRARY_PRESENT,
     LibraryId.NCP: LIBRARY_PRESENT,

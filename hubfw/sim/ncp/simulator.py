@@ -2,7 +2,7 @@
 
 Unmodified bellows opens `port` as a serial device. Tokens persist in the state directory, so
 a restarted hub finds its network; devices of a simulated HAN talk to the hub through
-`receive` and `join`, and receive its frames through `Han.deliver`. `surroundings` is what its radio
+`receive` and `join`, and receive its frames through `Air.deliver`. `surroundings` is what its radio
 hears when the host scans (by default: quiet channels 15, 20, 25 and 26 between Wi-Fi).
 
 By default the firmware is a stock dongle's, without the Silicon Labs CBKE library; with
@@ -24,7 +24,7 @@ import zigpy.zdo.types as zdo_t
 
 from hubfw.cbke import DeviceCredentials
 from hubfw.errors import HubfwError
-from hubfw.zigbee.aps import ApsFrame, Han
+from hubfw.radio.air import Air
 from hubfw.sim.ncp.ash import RESET_POWER_ON, AshFaults, AshNcp, AshStats
 from hubfw.sim.ncp.cbke import CbkeLibrary
 from hubfw.sim.ncp.ezsp import EzspServer
@@ -33,6 +33,7 @@ from hubfw.sim.ncp.network import TokenStore
 from hubfw.sim.ncp.pty import PtyLine
 from hubfw.sim.ncp.scan import RadioSurroundings
 from hubfw.sim.ncp.stack import STACK_VERSIONS, EmberStack
+from hubfw.zigbee.aps import ApsFrame
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,10 +61,10 @@ class NcpStats:
 
 class SimulatedNcp:
     """One EZSP coordinator dongle. Runs on the event loop that calls `start`; `receive`, `join`
-    and `Han.deliver` happen on that loop too (bellows may run its serial side in its own thread)."""
+    and `Air.deliver` happen on that loop too (bellows may run its serial side in its own thread)."""
 
     def __init__(self, state_dir: Path, *, ezsp_version: int = 13, baudrate_pacing: int | None = None,
-                 han: Han | None = None, ieee: zt.EUI64 | None = None, faults: AshFaults | None = None,
+                 han: Air | None = None, ieee: zt.EUI64 | None = None, faults: AshFaults | None = None,
                  surroundings: RadioSurroundings | None = None, cbke_library: bool = False,
                  cbke_credentials: Iterable[DeviceCredentials] = ()) -> None:
         if ezsp_version not in STACK_VERSIONS:
@@ -111,11 +112,11 @@ class SimulatedNcp:
         return self._ash.faults
 
     @property
-    def han(self) -> Han | None:
+    def han(self) -> Air | None:
         return self._stack.han
 
     @han.setter
-    def han(self, han: Han | None) -> None:
+    def han(self, han: Air | None) -> None:
         self._stack.han = han
 
     @property

@@ -19,7 +19,7 @@ import zigpy.util
 import zigpy.zdo.types as zdo_t
 
 from hubfw.errors import HubfwError
-from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, Han, payload_limit
+from hubfw.radio.air import Air
 from hubfw.sim.ncp import cbke_commands, own_zdo
 from hubfw.sim.ncp.aps import (
     FragmentError,
@@ -34,6 +34,7 @@ from hubfw.sim.ncp.handlers import Emit, Fields, Handler, merge
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK
 from hubfw.sim.ncp.scan import MAX_SCAN_DURATION, RadioSurroundings, scan_channels
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, payload_limit
 
 LOGGER = logging.getLogger(__name__)
 
@@ -89,9 +90,9 @@ class JoinError(HubfwError):
 
 class EmberStack:
     """A single-network coordinator stack: forms or resumes the network from its tokens,
-    runs the trust centre, and moves APS frames between the host and the `Han`."""
+    runs the trust centre, and moves APS frames between the host and the `Air`."""
 
-    def __init__(self, version: int, tokens: NetworkTokens, store: TokenStore, han: Han | None,
+    def __init__(self, version: int, tokens: NetworkTokens, store: TokenStore, han: Air | None,
                  emit: Emit, surroundings: RadioSurroundings | None = None, cbke: CbkeLibrary | None = None) -> None:
         self.version = version
         self.tokens = tokens

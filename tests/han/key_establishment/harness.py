@@ -14,7 +14,7 @@ from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.devices import parse_eui64
 from hubfw.han import KeyEstablishmentClient, KeyEstablishmentServer
 from hubfw.han.key_establishment.wire import KeResponse, TerminateStatus, decode, receive
-from hubfw.zigbee.zcl import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 
 ISSUER = parse_eui64("48:55:42:46:57:43:41:31")
 FOREIGN_ISSUER = parse_eui64("48:55:42:46:57:43:41:32")

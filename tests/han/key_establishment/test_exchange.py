@@ -9,7 +9,6 @@ from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.han import (
-    KEY_ESTABLISHMENT_CLUSTER,
     KeResponse,
     KeyEstablishmentClient,
     KeyEstablishmentConfig,
@@ -19,7 +18,8 @@ from hubfw.han import (
     LinkKeyEstablished,
 )
 from hubfw.han.key_establishment.wire import decode, receive
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame
+from hubfw.zigbee.aps import IncomingFrame
+from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
 from tests.han.key_establishment.harness import HUB, ISSUER, METER, Air, Party, make_party, received
 
 CONFIG = KeyEstablishmentConfig(ephemeral_data_generate_time=5, confirm_key_generate_time=7, timeout_margin=3)

@@ -22,7 +22,7 @@ from hubfw.han import (
     TerminateStatus,
 )
 from hubfw.han.key_establishment.wire import encode, receive
-from hubfw.zigbee.zcl import OutgoingFrame
+from hubfw.zigbee.aps import OutgoingFrame
 from tests.han.key_establishment.harness import (
     FOREIGN_ISSUER,
     GAS_METER,

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
-from hubfw.han import KEY_ESTABLISHMENT_CLUSTER, KeyEstablishmentClient, KeyEstablishmentServer
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame
+from hubfw.han import KeyEstablishmentClient, KeyEstablishmentServer
+from hubfw.zigbee.aps import IncomingFrame
+from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
 from tests.han.key_establishment.harness import HUB, JAN_2026, METER, Party, received
 
 FRAME_CONTROLS = [0x01, 0x11, 0x00, 0x10, 0x05, 0x09, 0x19, 0x03]

@@ -22,7 +22,7 @@ from hubfw.han import (
 )
 from hubfw.han.key_establishment.engine import AgreementRequest, ConfirmKeys, HostEngine, NcpEngine, ReleaseAgreement
 from hubfw.han.key_establishment.wire import receive
-from hubfw.zigbee.zcl import OutgoingFrame
+from hubfw.zigbee.aps import OutgoingFrame
 from tests.han.key_establishment.harness import GAS_METER, HUB, METER, Party, received, terminate_status
 
 CONFIG = KeyEstablishmentConfig(ephemeral_data_generate_time=8, timeout_margin=5, max_sessions=4)

@@ -16,8 +16,8 @@ from hubfw.han import (
     TunnelOpened,
     TunnelState,
 )
-from hubfw.han.tunneling.wire import TUNNELING_CLUSTER
-from hubfw.zigbee.zcl import OutgoingFrame
+from hubfw.zigbee.aps import OutgoingFrame
+from hubfw.zigbee.ids import TUNNELING_CLUSTER
 from tests.han.harness import DEVICE_ENDPOINT, SE_ENDPOINT, TunnelAir, default_response_status, from_device, received
 from tests.han.key_establishment.harness import HUB, JAN_2026, METER, Party
 

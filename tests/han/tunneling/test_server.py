@@ -24,15 +24,10 @@ from hubfw.han import (
     gbcs_alert_message,
 )
 from hubfw.han.gbcs import CraFlag, general_signing
-from hubfw.han.tunneling.wire import (
-    TUNNELING_CLUSTER,
-    TransferDataStatus,
-    TunnelRequest,
-    TunnelResponse,
-    TunnelStatus,
-)
+from hubfw.han.tunneling.wire import TransferDataStatus, TunnelRequest, TunnelResponse, TunnelStatus
 from hubfw.han.zcl import decode, encode
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE, TUNNELING_CLUSTER
 from tests.han.harness import (
     DEVICE_ENDPOINT,
     HUB,

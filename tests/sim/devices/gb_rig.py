@@ -21,11 +21,11 @@ from hubfw.han.events import HanEvent
 from hubfw.han.server import HanServer
 from hubfw.hub.core import CoreConfig, HanSetup, HubCore, KeyInstall
 from hubfw.hub.link_keys import LinkKeyRegistry
-from hubfw.server import IncomingFrame, OtaServerConfig, OutgoingFrame
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan
+from hubfw.server import OtaServerConfig
+from hubfw.sim.devices import OtaClientDevice, SimulatedAir
 from hubfw.sim.devices.client import WELL_KNOWN_KEY
 from hubfw.sim.devices.fragments import Reassembly, fragment
-from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
 from tests.sim.devices.rig import BENCH_FLASH, HUB_IEEE, MAX_IMAGE, DirectRadio, Rig
 
 TRUSTED_ISSUER = t.EUI64.convert("48:55:42:46:53:49:4d:31")  # "HUBFSIM1"
@@ -39,7 +39,7 @@ KEY_ESTABLISHMENT = 0x0800
 class GbRadio(DirectRadio):
     """DirectRadio plus what an EZSP NCP does for GB devices (see the module docstring)."""
 
-    def __init__(self, clock: VirtualClock, core: HubCore, han: SimulatedHan, events: list[HanEvent]) -> None:
+    def __init__(self, clock: VirtualClock, core: HubCore, han: SimulatedAir, events: list[HanEvent]) -> None:
         self.keys: dict[t.EUI64, t.KeyData] = {}
         self.keyed: set[t.EUI64] = set()
         """Devices holding a CBKE key: every unicast to them (but Key Establishment) is APS-secured."""
@@ -120,7 +120,7 @@ def make_gb_hub(ca: TestCa, devices: Sequence[OtaClientDevice] = (), **server_co
     config = CoreConfig(OtaServerConfig(server_endpoint=SE_ENDPOINT, **server_config), max_image_size=MAX_IMAGE)
     events: list[HanEvent] = []
     core = HubCore.open(NorFlash(BENCH_FLASH), clock, config, han=han, observe_han=events.append)
-    devices_air = SimulatedHan(clock, devices)
+    devices_air = SimulatedAir(clock, devices)
     radio = GbRadio(clock, core, devices_air, events)
     rig = GbRig(clock, core, devices_air, radio)
     radio.step()  # devices join

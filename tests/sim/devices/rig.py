@@ -19,11 +19,11 @@ from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import FlashProfile
 from hubfw.hub.core import CoreConfig, HubCore
 from hubfw.ota.image import build_image
-from hubfw.server import IncomingFrame, OtaServer, OtaServerConfig, OutgoingFrame
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan
+from hubfw.server import OtaServer, OtaServerConfig
+from hubfw.sim.devices import OtaClientDevice, SimulatedAir
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
-from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
 
 MANUFACTURER = 0x1234
 IMAGE_TYPE = 0x0301
@@ -65,7 +65,7 @@ class DirectRadio:
     """The radio's part, in-test: device frames go straight into the hub core, its answers onto the HAN
     (page responses no earlier than their `not_before`). Implements the HAN's uplink."""
 
-    def __init__(self, clock: VirtualClock, core: HubCore, han: SimulatedHan) -> None:
+    def __init__(self, clock: VirtualClock, core: HubCore, han: SimulatedAir) -> None:
         self.clock, self.core, self.han = clock, core, han
         self.nwk: dict[t.EUI64, t.NWK] = {}
         self.uplinked: list[ApsFrame] = []
@@ -74,7 +74,7 @@ class DirectRadio:
         self._seq = itertools.count()
         han.attach(self)
 
-    # --- HanUplink
+    # --- AirUplink
     def receive(self, frame: ApsFrame) -> bool:
         self.uplinked.append(frame)
         incoming = IncomingFrame(frame.src_ieee, frame.src_nwk, frame.profile, frame.src_ep, frame.dst_ep,
@@ -144,7 +144,7 @@ class DirectRadio:
 class Rig:
     clock: VirtualClock
     core: HubCore
-    han: SimulatedHan
+    han: SimulatedAir
     radio: DirectRadio
 
     @property
@@ -173,7 +173,7 @@ def make_hub(devices: Sequence[OtaClientDevice] = (), **server_config: Any) -> R
     clock = VirtualClock()
     config = CoreConfig(OtaServerConfig(**server_config), max_image_size=MAX_IMAGE)
     core = HubCore.open(NorFlash(BENCH_FLASH), clock, config)
-    han = SimulatedHan(clock, devices)
+    han = SimulatedAir(clock, devices)
     radio = DirectRadio(clock, core, han)
     rig = Rig(clock, core, han, radio)
     radio.step()  # devices join

@@ -20,7 +20,8 @@ from hubfw.sim.devices import (
     ppmid,
 )
 from hubfw.zigbee.aps import ApsFrame
-from hubfw.zigbee.zcl import HOME_AUTOMATION_PROFILE, OtaReply, cluster_frame, read_attributes
+from hubfw.zigbee.ids import HOME_AUTOMATION_PROFILE
+from hubfw.zigbee.zcl import OtaReply, cluster_frame, read_attributes
 from tests.sim.devices.rig import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSION, eui, make_hub, ota_file
 
 Status = foundation.Status

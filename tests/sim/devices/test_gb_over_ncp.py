@@ -18,10 +18,10 @@ from hubfw.devices import DeviceType
 from hubfw.han import TerminateStatus
 from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.hub.service import HubConfig
-from hubfw.radio import SE_ENDPOINT
 from hubfw.sim.devices import OtaClientDevice, SessionState, gb_session, ppmid
 from hubfw.sim.world import SimulatedWorld
 from hubfw.zigbee.aps import payload_limit
+from hubfw.zigbee.ids import SE_ENDPOINT
 from hubfw.zigbee.zcl import cluster_frame
 from tests.sim.devices.rig import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui, ota_file
 

@@ -15,7 +15,7 @@ from zigpy.zcl.clusters.general import Basic, Ota
 
 from hubfw.clock import SystemClock
 from hubfw.sim import SimulatedNcp
-from hubfw.sim.devices import OtaClientDevice, SimulatedHan, esme, ppmid
+from hubfw.sim.devices import OtaClientDevice, SimulatedAir, esme, ppmid
 from hubfw.zigbee.zcl import read_attributes
 from tests.sim.devices.rig import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
 
@@ -45,7 +45,7 @@ async def bellows_with(device: OtaClientDevice, tmp_path: Path,
                        listener: object | None = None) -> AsyncIterator[ControllerApplication]:
     """Unmodified bellows on a simulated NCP whose HAN holds `device`, joining open and the HAN driven in
     real time; `listener` hears zigpy's events from before the device's first frame. All stopped on exit."""
-    han = SimulatedHan(SystemClock(), [device])
+    han = SimulatedAir(SystemClock(), [device])
     ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     await ncp.start()
     config = {zigpy.config.CONF_DEVICE: {"path": ncp.port, "baudrate": 115200, "flow_control": "software"},

@@ -10,7 +10,7 @@ from zigpy.zcl.clusters.smartenergy import KeyEstablishment, Metering
 
 from hubfw.sim.devices import esme, gsme, hcalcs, ppmid, zdo
 from hubfw.zigbee.aps import ApsFrame
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE
+from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 from tests.sim.devices.rig import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
 
 IDENTITY = {"manufacturer_code": MANUFACTURER, "image_type": IMAGE_TYPE, "file_version": OLD_VERSION}

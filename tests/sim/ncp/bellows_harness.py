@@ -10,7 +10,8 @@ import zigpy.device
 import zigpy.types as zt
 from bellows.zigbee.application import ControllerApplication
 
-from hubfw.sim import ApsFrame, SimulatedNcp
+from hubfw.sim import SimulatedNcp
+from hubfw.zigbee.aps import ApsFrame
 
 # The install code example of the Zigbee spec and the link key it hashes to
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
@@ -20,7 +21,7 @@ METER_NWK = zt.NWK(0x4D2A)
 WAIT = 10  # seconds; generous for a loaded CI machine, never reached when things work
 
 
-class BenchHan:
+class BenchAir:
     """Devices that are either powered (ACK every frame) or off (ACK nothing)."""
 
     def __init__(self) -> None:

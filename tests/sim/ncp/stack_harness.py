@@ -8,10 +8,10 @@ from typing import Any
 import bellows.types as t
 import zigpy.types as zt
 
-from hubfw.zigbee.aps import ApsFrame
 from hubfw.sim.ncp.cbke import CbkeLibrary
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.stack import EmberStack
+from hubfw.zigbee.aps import ApsFrame
 
 INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
 INSTALL_CODE_KEY = zt.KeyData(bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB"))
@@ -19,7 +19,7 @@ METER = zt.EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
 NCP_IEEE = zt.EUI64.convert("00:0d:6f:ff:fe:00:00:01")
 
 
-class Han:
+class RecordingAir:
     def __init__(self, *, fails: bool = False) -> None:
         self.frames: list[ApsFrame] = []
         self.fails = fails
@@ -32,7 +32,7 @@ class Han:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, version: int = 13, han: Han | None = None, *, up: bool = True,
+    def __init__(self, tmp_path: Path, version: int = 13, han: RecordingAir | None = None, *, up: bool = True,
                  cbke: CbkeLibrary | None = None) -> None:
         self.callbacks: list[tuple[str, dict[str, Any]]] = []
         self.store = TokenStore(tmp_path)

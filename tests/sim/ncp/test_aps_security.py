@@ -10,7 +10,7 @@ import pytest
 import zigpy.types as zt
 
 from hubfw.zigbee.aps import ApsFrame
-from tests.sim.ncp.stack_harness import INSTALL_CODE, INSTALL_CODE_KEY, METER, NCP_IEEE, Han, Harness
+from tests.sim.ncp.stack_harness import INSTALL_CODE, INSTALL_CODE_KEY, METER, NCP_IEEE, Harness, RecordingAir
 
 METER_NWK = zt.NWK(0x4D2A)
 CBKE_KEY = zt.KeyData(bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0"))
@@ -54,7 +54,7 @@ def incoming(hub: Harness) -> list[t.EmberApsFrame]:
 
 
 async def test_a_device_is_secured_with_its_join_key_until_the_host_imports_another(tmp_path: Path) -> None:
-    han = Han()
+    han = RecordingAir()
     hub = Harness(tmp_path, 13, han)
     join_meter(hub)
 
@@ -77,7 +77,7 @@ async def test_a_device_is_secured_with_its_join_key_until_the_host_imports_anot
 
 
 async def test_a_well_known_key_join_is_secured_with_the_well_known_key(tmp_path: Path) -> None:
-    han = Han()
+    han = RecordingAir()
     hub = Harness(tmp_path, 14, han)
     hub.open_network()
     assert hub.stack.join(METER, METER_NWK, None)
@@ -86,7 +86,7 @@ async def test_a_well_known_key_join_is_secured_with_the_well_known_key(tmp_path
 
 
 async def test_an_encrypted_send_to_a_device_without_a_link_key_fails_delivery(tmp_path: Path) -> None:
-    han = Han()
+    han = RecordingAir()
     hub = Harness(tmp_path, 13, han)
     hub.stack.tokens.devices[METER] = METER_NWK  # known from a token file older than join keys
 
@@ -101,7 +101,7 @@ async def test_an_encrypted_send_to_a_device_without_a_link_key_fails_delivery(t
 
 
 async def test_device_frames_secured_with_another_key_never_reach_the_host(tmp_path: Path) -> None:
-    hub = Harness(tmp_path, 13, Han())
+    hub = Harness(tmp_path, 13, RecordingAir())
     join_meter(hub)
     hub.call("importLinkKey", index=0, address=METER, key=CBKE_KEY)
     hub.callbacks.clear()
@@ -122,7 +122,7 @@ async def test_device_frames_secured_with_another_key_never_reach_the_host(tmp_p
                                                            (t.EmberApsOption.APS_OPTION_NONE, 82, 83)])
 async def test_a_payload_longer_than_one_frame_is_refused_both_ways(tmp_path: Path, options: t.EmberApsOption,
                                                                     fits: int, too_long: int) -> None:
-    han = Han()
+    han = RecordingAir()
     hub = Harness(tmp_path, 14, han)
     join_meter(hub)
 
@@ -137,7 +137,7 @@ async def test_a_payload_longer_than_one_frame_is_refused_both_ways(tmp_path: Pa
 
 
 async def test_host_fragments_share_fragment_0s_aps_counter_and_learn_its_count(tmp_path: Path) -> None:
-    han = Han()
+    han = RecordingAir()
     hub = Harness(tmp_path, 13, han)
     join_meter(hub)
     send(hub, b"an earlier frame")
@@ -160,7 +160,7 @@ async def test_host_fragments_share_fragment_0s_aps_counter_and_learn_its_count(
     (0x0001, 9),  # fragment 1 of a message whose fragment 0 never went out
 ])
 async def test_a_fragment_that_fits_no_message_is_refused(tmp_path: Path, group_id: int, sequence: int) -> None:
-    han = Han()
+    han = RecordingAir()
     hub = Harness(tmp_path, 14, han)
     join_meter(hub)
     assert send(hub, b"x", FRAGMENT, group_id=group_id, sequence=sequence) == {
@@ -169,7 +169,7 @@ async def test_a_fragment_that_fits_no_message_is_refused(tmp_path: Path, group_
 
 
 async def test_device_fragments_reach_the_host_with_their_place_in_group_id(tmp_path: Path) -> None:
-    hub = Harness(tmp_path, 13, Han())
+    hub = Harness(tmp_path, 13, RecordingAir())
     join_meter(hub)
     hub.callbacks.clear()
 
@@ -184,7 +184,7 @@ async def test_device_fragments_reach_the_host_with_their_place_in_group_id(tmp_
 
 
 async def test_fragment_acks_from_the_host_stay_in_the_ncp_and_other_replies_go_out(tmp_path: Path) -> None:
-    han = Han()
+    han = RecordingAir()
     hub = Harness(tmp_path, 14, han)
     join_meter(hub)
     hub.callbacks.clear()

@@ -15,15 +15,16 @@ import zigpy.util
 from bellows.exception import InvalidCommandError
 from bellows.zigbee.application import ControllerApplication
 
-from hubfw.sim import ApsFrame, SimulatedNcp
+from hubfw.sim import SimulatedNcp
 from hubfw.sim.ncp import RadioSurroundings
+from hubfw.zigbee.aps import ApsFrame
 from tests.sim.ncp.bellows_harness import (
     INSTALL_CODE,
     INSTALL_CODE_KEY,
     METER,
     METER_NWK,
     WAIT,
-    BenchHan,
+    BenchAir,
     Events,
     joined_meter,
 )
@@ -87,7 +88,7 @@ async def test_an_active_scan_finds_the_networks_in_range(tmp_path: Path, start:
 
 
 async def test_restarted_hub_resumes_the_persisted_network(tmp_path: Path, start: Callable, cleanup: list) -> None:
-    first_ncp = SimulatedNcp(tmp_path / "ncp", han=BenchHan())
+    first_ncp = SimulatedNcp(tmp_path / "ncp", han=BenchAir())
     app = await start(first_ncp)
     formed = app.state.network_info
     await app.permit_with_link_key(METER, zt.KeyData(INSTALL_CODE_KEY), time_s=60)
@@ -110,7 +111,7 @@ async def test_restarted_hub_resumes_the_persisted_network(tmp_path: Path, start
 
 
 async def test_install_code_join_reaches_zigpy(tmp_path: Path, start: Callable) -> None:
-    ncp = SimulatedNcp(tmp_path / "ncp", han=BenchHan())
+    ncp = SimulatedNcp(tmp_path / "ncp", han=BenchAir())
     app = await start(ncp)
     events = Events()
     app.add_listener(events)
@@ -140,7 +141,7 @@ async def test_join_with_a_wrong_install_code_is_refused(tmp_path: Path, start: 
 
 
 async def test_unicast_to_a_powered_off_device_fails_delivery(tmp_path: Path, start: Callable) -> None:
-    han = BenchHan()
+    han = BenchAir()
     ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     app = await start(ncp)
     device = await joined_meter(ncp, app)
@@ -158,7 +159,7 @@ async def test_unicast_to_a_powered_off_device_fails_delivery(tmp_path: Path, st
 
 
 async def test_a_device_frame_reaches_zigpy(tmp_path: Path, start: Callable) -> None:
-    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=14, han=BenchHan())
+    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=14, han=BenchAir())
     app = await start(ncp)
     await joined_meter(ncp, app)
     events = Events()

@@ -14,9 +14,10 @@ import zigpy.exceptions
 import zigpy.types as zt
 
 from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials, KeyAgreement, Role
-from hubfw.sim import ApsFrame, SimulatedNcp
-from hubfw.sim.ncp.cbke import LibraryId
-from tests.sim.ncp.bellows_harness import INSTALL_CODE_KEY, METER, METER_NWK, WAIT, BenchHan, Events, joined_meter
+from hubfw.sim import SimulatedNcp
+from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.ids import LibraryId
+from tests.sim.ncp.bellows_harness import INSTALL_CODE_KEY, METER, METER_NWK, WAIT, BenchAir, Events, joined_meter
 
 SE_PROFILE, TUNNELING = 0x0109, 0x0704
 CBKE_KEY = zt.KeyData(bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0"))
@@ -38,7 +39,7 @@ def from_meter(ncp: SimulatedNcp, payload: bytes, *, link_key: zt.KeyData | None
 
 @pytest.mark.parametrize("version", [13, 14])
 async def test_an_imported_link_key_secures_what_the_hub_sends(tmp_path: Path, start: Callable, version: int) -> None:
-    han = BenchHan()
+    han = BenchAir()
     ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=version, han=han)
     app = await start(ncp)
     device = await joined_meter(ncp, app)
@@ -60,7 +61,7 @@ async def test_an_imported_link_key_secures_what_the_hub_sends(tmp_path: Path, s
 
 
 async def test_a_device_frame_under_the_wrong_key_never_reaches_the_host(tmp_path: Path, start: Callable) -> None:
-    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=14, han=BenchHan())
+    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=14, han=BenchAir())
     app = await start(ncp)
     await joined_meter(ncp, app)
     await app._ezsp.importLinkKey(index=0, address=METER, key=CBKE_KEY)
@@ -78,7 +79,7 @@ async def test_a_device_frame_under_the_wrong_key_never_reaches_the_host(tmp_pat
 
 
 async def test_a_fragmented_device_message_arrives_whole_at_zigpy(tmp_path: Path, start: Callable) -> None:
-    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=13, han=BenchHan())
+    ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=13, han=BenchAir())
     app = await start(ncp)
     await joined_meter(ncp, app)
     packets = capture_packets(app)
@@ -104,7 +105,7 @@ async def test_a_fragmented_device_message_arrives_whole_at_zigpy(tmp_path: Path
 
 
 async def test_fragments_the_host_sends_reach_the_han_in_order(tmp_path: Path, start: Callable) -> None:
-    han = BenchHan()
+    han = BenchAir()
     ncp = SimulatedNcp(tmp_path / "ncp", ezsp_version=14, han=han)
     app = await start(ncp)
     await joined_meter(ncp, app)
@@ -126,7 +127,7 @@ async def test_fragments_the_host_sends_reach_the_han_in_order(tmp_path: Path, s
 
 
 async def test_an_encrypted_payload_too_long_for_one_frame_fails_delivery(tmp_path: Path, start: Callable) -> None:
-    han = BenchHan()
+    han = BenchAir()
     ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     app = await start(ncp)
     device = await joined_meter(ncp, app)
@@ -152,7 +153,7 @@ async def test_a_cbke_ncp_agrees_a_link_key_with_a_device(tmp_path: Path, start:
     ncp_ieee = zt.EUI64.convert("00:0d:6f:ff:fe:00:00:01")
     hub_credentials = DeviceCredentials(*ca.issue_key_pair(ncp_ieee), ca.public_key)
     meter_credentials = DeviceCredentials(*ca.issue_key_pair(METER), ca.public_key)
-    ncp = SimulatedNcp(tmp_path / "ncp", han=BenchHan(), ieee=ncp_ieee, cbke_library=True,
+    ncp = SimulatedNcp(tmp_path / "ncp", han=BenchAir(), ieee=ncp_ieee, cbke_library=True,
                        cbke_credentials=[hub_credentials])
     app = await start(ncp)
     await joined_meter(ncp, app)

@@ -12,7 +12,8 @@ import zigpy.types as zt
 from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials, KeyAgreement, Role
 from hubfw.errors import HubfwError
 from hubfw.sim.ncp import SimulatedNcp
-from hubfw.sim.ncp.cbke import CbkeLibrary, LibraryId
+from hubfw.sim.ncp.cbke import CbkeLibrary
+from hubfw.zigbee.ids import LibraryId
 from tests.sim.ncp.stack_harness import METER, NCP_IEEE, Harness
 
 ISSUER = zt.EUI64.convert("54:45:53:54:53:45:43:41")

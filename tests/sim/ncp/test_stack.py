@@ -14,7 +14,7 @@ import zigpy.zdo.types as zdo_t
 from hubfw.sim.ncp import RadioSurroundings
 from hubfw.sim.ncp.stack import JoinError
 from hubfw.zigbee.aps import ApsFrame
-from tests.sim.ncp.stack_harness import INSTALL_CODE, INSTALL_CODE_KEY, METER, NCP_IEEE, Han, Harness
+from tests.sim.ncp.stack_harness import INSTALL_CODE, INSTALL_CODE_KEY, METER, NCP_IEEE, Harness, RecordingAir
 
 
 async def test_well_known_key_join_when_the_policy_allows_it(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ async def test_closing_the_network_and_bad_join_requests(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("version", [13, 14])
 async def test_unicast_to_an_unknown_address_reports_delivery_failure(tmp_path: Path, version: int) -> None:
-    hub = Harness(tmp_path, version, Han())
+    hub = Harness(tmp_path, version, RecordingAir())
     aps = t.EmberApsFrame(profileId=0x0104, clusterId=6, sourceEndpoint=1, destinationEndpoint=1,
                           options=t.EmberApsOption.APS_OPTION_RETRY, groupId=0, sequence=1)
     names = ("message_type", "nwk", "aps_frame", "message_tag", "message") if version >= 14 else (
@@ -65,7 +65,7 @@ async def test_unicast_to_an_unknown_address_reports_delivery_failure(tmp_path: 
 
 
 async def test_a_crashing_device_simulator_counts_as_no_ack(tmp_path: Path) -> None:
-    hub = Harness(tmp_path, 14, Han(fails=True))
+    hub = Harness(tmp_path, 14, RecordingAir(fails=True))
     hub.open_network()
     hub.stack.join(METER, zt.NWK(0x4D2A), None)
     aps = t.EmberApsFrame(profileId=0x0104, clusterId=6, sourceEndpoint=1, destinationEndpoint=1,
@@ -126,7 +126,7 @@ async def test_the_coordinator_describes_its_endpoints(tmp_path: Path) -> None:
 
 
 async def test_counters_count_traffic_until_cleared(tmp_path: Path) -> None:
-    hub = Harness(tmp_path, 14, Han())
+    hub = Harness(tmp_path, 14, RecordingAir())
     hub.open_network()
     hub.stack.join(METER, zt.NWK(0x4D2A), None)
     aps = t.EmberApsFrame(profileId=0x0104, clusterId=6, sourceEndpoint=1, destinationEndpoint=1,

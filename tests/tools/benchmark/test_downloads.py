@@ -6,15 +6,15 @@ import math
 import struct
 
 import pytest
-from benchmarklib.client import BenchHan, DownloadError
+from benchmarklib.client import BenchAir, DownloadError
 from benchmarklib.hubrig import bench_clients, timed_download
 from benchmarklib.images import IMAGE_TYPE, MANUFACTURER, NEW_VERSION, ota_file
 from benchmarklib.scale import bench_scale
 from benchmarklib.serial import bench_serial
 from benchmarklib.server_cost import bench_server
 
-from hubfw.server import HOME_AUTOMATION_PROFILE
 from hubfw.zigbee.aps import ApsFrame
+from hubfw.zigbee.ids import HOME_AUTOMATION_PROFILE
 
 IMAGE_BYTES = 4096
 
@@ -59,7 +59,7 @@ async def test_serial_path_counts_the_line_bytes_of_each_block_exchange() -> Non
 class CorruptingRadio:
     """Answers every block request with the right header and wrong data."""
 
-    def __init__(self, han: BenchHan, data: bytes) -> None:
+    def __init__(self, han: BenchAir, data: bytes) -> None:
         self.han, self.data = han, data
 
     def join(self, *_: object) -> bool:
@@ -87,7 +87,7 @@ class CorruptingRadio:
 async def test_a_client_that_received_wrong_bytes_fails_the_download() -> None:
     data = ota_file(1024)
     (client,) = bench_clients(1, HOME_AUTOMATION_PROFILE, aps_encrypted=False)
-    han = BenchHan([client])
+    han = BenchAir([client])
     han.attach(CorruptingRadio(han, data))
     with pytest.raises(DownloadError, match="not the image"):
         await timed_download([client], data, client.query, timeout_s=10)

@@ -34,10 +34,10 @@ from fuzzlib.zcl_han import (
 from zigpy.zcl import foundation
 
 from hubfw.han import GbcsMessageReceived
-from hubfw.han.server import BASIC_CLUSTER
 from hubfw.han.tunneling.wire import TunnelResponse
 from hubfw.han.zcl import encode
-from hubfw.zigbee.zcl import SMART_ENERGY_PROFILE, IncomingFrame, OutgoingFrame
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import BASIC_CLUSTER, SMART_ENERGY_PROFILE
 
 TOOLS = Path(fuzz_zcl_han.__file__).parents[1]
 

@@ -26,7 +26,9 @@ from zigpy.zcl import foundation
 
 from hubfw.devices import DeviceType
 from hubfw.ota.image import ImageFormatError, OtaImage
-from hubfw.server import OTA_CLUSTER, SMART_ENERGY_PROFILE, IncomingFrame, OtaServerConfig, OutgoingFrame
+from hubfw.server import OtaServerConfig
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
 from hubfw.zigbee.zcl import OtaCommand, OtaReply, cluster_frame, default_response
 
 Status = foundation.Status

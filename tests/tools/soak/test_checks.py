@@ -5,6 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from soaklib import air
+from soaklib.fleet import Fleet, SoakImage
+from soaklib.ledger import Ledger
+from soaklib.wear import FlashOpCounter
 from zigpy.zcl import foundation
 
 from hubfw.alerts import TransferAlert, TransferResponse, transfer_alert
@@ -12,14 +16,10 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.flash.device import CutMode, NorFlash, PowerCut
 from hubfw.flash.profiles import get_profile
-from hubfw.zigbee.zcl import OtaCommand, OtaReply, cluster_frame, default_response
 from hubfw.sim.devices import zcl
 from hubfw.store.policy import NO_START_DISCARD_S, STALL_FAILURE_S
 from hubfw.store.store import ImageStore
-from soaklib import air
-from soaklib.fleet import Fleet, SoakImage
-from soaklib.ledger import Ledger
-from soaklib.wear import FlashOpCounter
+from hubfw.zigbee.zcl import OtaCommand, OtaReply, cluster_frame, default_response
 
 START = 1_767_225_600.0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import soak
-
 from soaklib import Faults, SoakConfig, SoakReport, run_soak
 
 SHORT = SoakConfig(devices=12, days=5, seed=7, max_image_size=16 * 1024)

@@ -1,4 +1,4 @@
-"""The simulated HAN: routing coordinator frames, joining, and the drivers for virtual and real time."""
+"""`SimulatedAir`: routing coordinator frames, joining, and the drivers for virtual and real time."""
 
 import asyncio
 
@@ -6,7 +6,7 @@ import pytest
 from zigpy.zcl.clusters.general import Ota
 
 from hubfw.clock import VirtualClock
-from hubfw.sim.devices import HanError, SimulatedHan, esme, gsme
+from hubfw.sim.devices import AirError, SimulatedAir, esme, gsme
 from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.zcl import read_attributes
 from tests.sim.devices.rig import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
@@ -39,7 +39,7 @@ def to(device, nwk: int | None = None, ieee=None) -> ApsFrame:
 
 def han_with(*devices, admit: bool = True):
     clock = VirtualClock()
-    han = SimulatedHan(clock, devices)
+    han = SimulatedAir(clock, devices)
     uplink = RecordingUplink(admit)
     han.attach(uplink)
     han.step()
@@ -88,17 +88,17 @@ def test_broadcasts_reach_sleepy_devices_only_when_addressed_to_everyone():
 
 def test_setup_errors_are_clear():
     meter = esme(eui(1), 0x2001, **IDENTITY)
-    han = SimulatedHan(VirtualClock(), [meter])
-    with pytest.raises(HanError, match="no uplink"):
+    han = SimulatedAir(VirtualClock(), [meter])
+    with pytest.raises(AirError, match="no uplink"):
         han.step()
-    with pytest.raises(HanError, match="already on the HAN"):
+    with pytest.raises(AirError, match="already on the HAN"):
         han.add(esme(eui(3), 0x2001, **IDENTITY))
 
 
 async def test_run_drives_devices_and_wakes_on_delivery():
     clock = VirtualClock()
     meter = esme(eui(1), 0x2001, **IDENTITY)
-    han = SimulatedHan(clock, [meter])
+    han = SimulatedAir(clock, [meter])
     uplink = RecordingUplink()
     task = asyncio.create_task(han.run(uplink))
     try:
@@ -123,7 +123,7 @@ async def test_run_drives_devices_and_wakes_on_delivery():
 async def test_run_stops_when_cancelled_as_a_wake_up_arrives():
     """A cancel in the same loop turn as a wake-up must end `run` (3.11's wait_for swallowed it)."""
     clock = VirtualClock()
-    han = SimulatedHan(clock, [esme(eui(1), 0x2001, **IDENTITY)])
+    han = SimulatedAir(clock, [esme(eui(1), 0x2001, **IDENTITY)])
     task = asyncio.create_task(han.run(RecordingUplink(admit=False)))  # a refused join leaves a retry deadline
     for _ in range(3):
         await asyncio.sleep(0)
