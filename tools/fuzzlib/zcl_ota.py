@@ -39,17 +39,10 @@ from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import PROFILES
 from hubfw.hub.core import CoreConfig, HubCore
 from hubfw.ota.image import build_image
-from hubfw.server import (
-    HOME_AUTOMATION_PROFILE,
-    OTA_CLUSTER,
-    SMART_ENERGY_PROFILE,
-    IncomingFrame,
-    OtaServerConfig,
-    OutgoingFrame,
-    ServedImage,
-    max_block_data_size,
-)
+from hubfw.server import OtaServerConfig, ServedImage, max_block_data_size
 from hubfw.server.ota import image_key
+from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import HOME_AUTOMATION_PROFILE, OTA_CLUSTER, SMART_ENERGY_PROFILE
 from hubfw.zigbee.zcl import OtaCommand, OtaReply
 
 Status = foundation.Status
