@@ -33,7 +33,7 @@ from hubfw.han.server import HanServer
 from hubfw.hub.credentials import cbke_dir
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
-from hubfw.zigbee.zcl import default_response, parse_request_header
+from hubfw.zigbee.zcl import default_response, parse_header as parse_request_header
 from hubfw.store.policy import iso_utc
 
 LINK_KEYS_FORMAT = "hubfw-link-keys/1"
