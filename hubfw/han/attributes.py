@@ -28,7 +28,7 @@ from zigpy.zcl.clusters.general import Basic, Time, TimeStatus
 from zigpy.zcl.clusters.smartenergy import FunctionalNotificationFlags
 
 from hubfw.han.config import HanConfig
-from hubfw.han.zcl import attribute_record, unsupported_attribute
+from hubfw.zigbee.zcl import attribute_record, unsupported_attribute
 
 ReadRecord = foundation.ReadAttributeRecord
 GB_PHYSICAL_ENVIRONMENT = 0x01

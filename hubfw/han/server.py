@@ -45,7 +45,6 @@ from hubfw.zigbee.ids import (
 
 Status = foundation.Status
 _READ_ATTRIBUTES = foundation.GeneralCommand.Read_Attributes
-_DEFAULT_RESPONSE = foundation.GeneralCommand.Default_Response
 
 
 class HanServer:
@@ -152,7 +151,7 @@ class HanServer:
             return []
         header = request.header
         if header.is_manufacturer_specific:
-            if not header.client_to_server or (header.is_general and header.command_id == _DEFAULT_RESPONSE):
+            if not header.client_to_server or header.is_default_response:
                 return []
             status = Status.UNSUP_MANUF_GENERAL_COMMAND if header.is_general else Status.UNSUP_MANUF_CLUSTER_COMMAND
             return request.default_response(status)
@@ -186,7 +185,7 @@ class HanServer:
     def _general_command(self, request: HanRequest) -> list[OutgoingFrame]:
         header = request.header
         if header.command_id != _READ_ATTRIBUTES:
-            if not header.client_to_server or header.command_id == _DEFAULT_RESPONSE:
+            if not header.client_to_server or header.is_default_response:
                 return []
             return request.default_response(Status.UNSUP_GENERAL_COMMAND)
         client_attributes = not header.client_to_server

@@ -26,7 +26,7 @@ from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.store.policy import iso_utc
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
-from hubfw.zigbee.zcl import default_response, parse_request_header
+from hubfw.zigbee.zcl import default_response, parse_header
 
 OPEN_WITHOUT_KEY = frozenset({BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER})
 """Smart Energy clusters a device may use before it holds a CBKE link key."""
@@ -68,7 +68,7 @@ class HubHan:
         ):
             return None
         try:
-            header, _ = parse_request_header(frame.zcl)
+            header, _ = parse_header(frame.zcl)
         except (ValueError, KeyError):
             return []
         is_default_response = header.is_general and header.command_id == foundation.GeneralCommand.Default_Response

@@ -16,8 +16,8 @@ adapter passes the NCP's real APS maximum in, so a stack with other overheads ge
 from __future__ import annotations
 
 from hubfw.zigbee.aps import APS_SECURITY_OVERHEAD
+from hubfw.zigbee.zcl import HEADER_SIZE
 
-ZCL_HEADER = 3
 IMAGE_BLOCK_RESPONSE_FIXED_FIELDS = 1 + 2 + 2 + 4 + 4 + 1
 
 _DATA_SIZE_FIELD_MAX = 0xFE
@@ -26,7 +26,7 @@ _DATA_SIZE_FIELD_MAX = 0xFE
 
 def max_block_data_size(aps_max_payload: int, aps_encrypted: bool) -> int:
     """Image bytes that fit in one ImageBlockResponse given the radio's APS payload limit."""
-    room = aps_max_payload - ZCL_HEADER - IMAGE_BLOCK_RESPONSE_FIXED_FIELDS
+    room = aps_max_payload - HEADER_SIZE - IMAGE_BLOCK_RESPONSE_FIXED_FIELDS
     if aps_encrypted:
         room -= APS_SECURITY_OVERHEAD
     if room < 1:

@@ -35,12 +35,7 @@ from dataclasses import dataclass, replace
 
 import zigpy.types as t
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.general import (
-    ImageNotifyCommand,
-    ImagePageCommand,
-    Ota,
-    QueryNextImageCommand,
-)
+from zigpy.zcl.clusters.general import ImageNotifyCommand, ImagePageCommand, Ota, QueryNextImageCommand
 
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType
@@ -50,16 +45,17 @@ from hubfw.server.store_api import ServedImage, ServerStore
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
 from hubfw.zigbee.zcl import (
+    TO_CLIENT,
     BlockRequest,
+    Header,
     OtaCommand,
     OtaReply,
-    RequestHeader,
-    cluster_frame,
-    default_response,
+    cluster_command,
+    decode,
+    default_response_to,
     image_block_response,
     parse_block_request,
-    parse_command,
-    parse_request_header,
+    parse_header,
     read_attributes,
 )
 
@@ -137,7 +133,7 @@ class _VersionRead:
 @dataclass(frozen=True)
 class _Request:
     frame: IncomingFrame
-    header: RequestHeader
+    header: Header
 
     @property
     def source(self) -> t.EUI64:
@@ -157,10 +153,8 @@ class _Request:
         )
 
     def default_response(self, status: Status) -> list[OutgoingFrame]:
-        """ZCL: a SUCCESS Default Response is suppressed when the request disabled it."""
-        if status == Status.SUCCESS and self.header.disable_default_response:
-            return []
-        return [self.reply(default_response(self.header.tsn, self.header.command_id, status))]
+        zcl = default_response_to(self.header, status)
+        return [] if zcl is None else [self.reply(zcl)]
 
 
 class OtaServer:
@@ -203,7 +197,7 @@ class OtaServer:
         if frame.cluster != OTA_CLUSTER:
             return []
         try:
-            header, payload = parse_request_header(frame.zcl)
+            header, payload = parse_header(frame.zcl)
         except ValueError:
             return []  # not even a ZCL header: no TSN to answer with
         self._links[frame.source] = _Link(frame.profile, frame.src_ep, frame.dst_ep, frame.aps_encrypted)
@@ -269,7 +263,7 @@ class OtaServer:
     # ------------------------------------------------------------- commands
 
     def _on_query_next_image(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
-        query = _parse(QueryNextImageCommand, payload)
+        query = _parse(OtaCommand.query_next_image, payload)
         self._notify_plans.pop(request.source, None)  # it heard us (or asks anyway): stop nagging
         image = self._store.offer(request.source)
         if (
@@ -278,10 +272,12 @@ class OtaServer:
             or not self._store.note_query(request.source, image.image_id, query.hardware_version)
         ):
             status = Status.NO_IMAGE_AVAILABLE
-            return [request.reply(cluster_frame(request.header.tsn, OtaReply.query_next_image_response, status=status))]
-        zcl = cluster_frame(
+            zcl = cluster_command(request.header.tsn, OtaReply.query_next_image_response, TO_CLIENT, status=status)
+            return [request.reply(zcl)]
+        zcl = cluster_command(
             request.header.tsn,
             OtaReply.query_next_image_response,
+            TO_CLIENT,
             status=Status.SUCCESS,
             manufacturer_code=image.manufacturer_code,
             image_type=image.image_type,
@@ -293,7 +289,7 @@ class OtaServer:
     def _on_image_block(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
         try:
             block = parse_block_request(payload)
-        except (ValueError, KeyError) as exc:
+        except ValueError as exc:
             raise _Malformed from exc
         image = self._image_for_transfer(request, block, block.maximum_data_size)
         wait = self._admission_wait(request.source)
@@ -307,7 +303,7 @@ class OtaServer:
         return [request.reply(_block_response(request.header.tsn, image, block.file_offset, data))]
 
     def _on_image_page(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
-        page = _parse(ImagePageCommand, payload)
+        page = _parse(OtaCommand.image_page, payload)
         image = self._image_for_transfer(request, page, min(page.maximum_data_size, page.page_size))
         wait = self._admission_wait(request.source)
         if wait is not None:
@@ -369,10 +365,9 @@ class OtaServer:
         pending = self._version_reads.get(request.source)
         if pending is None:
             return
-        schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
         try:
-            response, _ = schema.deserialize(payload)
-        except (ValueError, KeyError):
+            response = decode(foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp], payload)
+        except ValueError:
             return
         versions = [
             int(record.value.value)
@@ -418,7 +413,7 @@ class OtaServer:
         image = self._store.offer(request.source)
         requested = (command.manufacturer_code, command.image_type, command.file_version)
         if image is None or requested != image_key(image):
-            zcl = cluster_frame(request.header.tsn, OtaReply.image_block_response, status=Status.ABORT)
+            zcl = cluster_command(request.header.tsn, OtaReply.image_block_response, TO_CLIENT, status=Status.ABORT)
             raise _Refused([request.reply(zcl)])
         if command.file_offset >= image.total_size or data_limit == 0:
             raise _Refused(request.default_response(Status.INVALID_FIELD))
@@ -451,9 +446,10 @@ class OtaServer:
         return math.ceil(remaining) if remaining > 0 else None
 
     def _wait_for_data(self, tsn: int, wait_seconds: int) -> bytes:
-        return cluster_frame(
+        return cluster_command(
             tsn,
             OtaReply.image_block_response,
+            TO_CLIENT,
             status=Status.WAIT_FOR_DATA,
             current_time=0,
             request_time=wait_seconds,
@@ -466,9 +462,10 @@ class OtaServer:
         self._notify_plans.pop(eui64, None)
 
     def _image_notify(self, eui64: t.EUI64, image: ServedImage) -> OutgoingFrame:
-        zcl = cluster_frame(
+        zcl = cluster_command(
             self._next_tsn(),
             OtaReply.image_notify,
+            TO_CLIENT,
             payload_type=ImageNotifyCommand.PayloadType.QueryJitter_ManufacturerCode_ImageType_NewFileVersion,
             query_jitter=self._config.query_jitter,
             manufacturer_code=image.manufacturer_code,
@@ -525,18 +522,18 @@ class OtaServer:
         return self._tsn
 
 
-def _parse(schema: type[foundation.CommandSchema], payload: bytes):
+def _parse(command: foundation.ZCLCommandDef, payload: bytes):
     try:
-        return parse_command(schema, payload)
-    except (ValueError, KeyError) as exc:
+        return decode(command, payload)
+    except ValueError as exc:
         raise _Malformed from exc
 
 
 def _parse_upgrade_end(payload: bytes) -> tuple[Status, ImageKey | None]:
     """(status, image named) — a failure report may stop after its status byte, as some clients send it."""
     try:
-        end = parse_command(OtaCommand.upgrade_end.schema, payload)
-    except (ValueError, KeyError):
+        end = decode(OtaCommand.upgrade_end, payload)
+    except ValueError:
         if len(payload) == 1 and payload[0] != Status.SUCCESS:
             return Status.deserialize(payload)[0], None
         raise _Malformed from None
@@ -549,9 +546,10 @@ def _block_response(tsn: int, image: ServedImage, offset: int, data: bytes) -> b
 
 def _upgrade_end_response(tsn: int, key: ImageKey, upgrade_time: int) -> bytes:
     manufacturer_code, image_type, file_version = key
-    return cluster_frame(
+    return cluster_command(
         tsn,
         OtaReply.upgrade_end_response,
+        TO_CLIENT,
         manufacturer_code=manufacturer_code,
         image_type=image_type,
         file_version=file_version,

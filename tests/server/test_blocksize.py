@@ -5,6 +5,7 @@ import pytest
 from hubfw.devices import DeviceType
 from hubfw.server import OtaServerConfig, ServerConfigError, blocksize, max_block_data_size
 from hubfw.zigbee import aps
+from hubfw.zigbee.zcl import HEADER_SIZE
 from tests.server.rig import PPMID, make_bench
 
 
@@ -20,7 +21,7 @@ def test_a_whole_response_fits_one_802154_frame():
         frame = (
             aps.MAC_HEADER + aps.MAC_FCS + aps.NWK_HEADER + aps.NWK_AUX_SECURITY_HEADER
             + aps.NWK_MIC + aps.APS_HEADER + (aps.APS_SECURITY_OVERHEAD if encrypted else 0)
-            + blocksize.ZCL_HEADER + blocksize.IMAGE_BLOCK_RESPONSE_FIXED_FIELDS + data
+            + HEADER_SIZE + blocksize.IMAGE_BLOCK_RESPONSE_FIXED_FIELDS + data
         )
         assert frame == aps.PHY_MAX_PACKET
 

@@ -15,7 +15,8 @@ from hubfw.cbke.errors import (
     IssuerMismatchError,
     KeyConfirmationError,
 )
-from hubfw.han.key_establishment.wire import TerminateStatus, decode
+from hubfw.han.key_establishment.wire import TerminateStatus
+from hubfw.zigbee.zcl import decode
 
 
 class Refusal(Exception):

@@ -30,18 +30,11 @@ from hubfw.han.key_establishment.checks import (
 )
 from hubfw.han.key_establishment.config import KeyEstablishmentConfig
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
-from hubfw.han.key_establishment.wire import (
-    MAC_LENGTH,
-    KeRequest,
-    KeResponse,
-    Received,
-    TerminateStatus,
-    decode,
-    encode,
-    receive,
-)
+from hubfw.han.key_establishment.wire import MAC_LENGTH, KeRequest, KeResponse, Received, TerminateStatus, receive
+from hubfw.han.zcl import encode
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import decode
 
 
 @dataclass

@@ -60,14 +60,13 @@ from hubfw.han.key_establishment.wire import (
     KeResponse,
     Received,
     TerminateStatus,
-    decode,
-    encode,
     receive,
     suite_from_wire,
     suites_bitmask,
 )
-from hubfw.han.zcl import attribute_record, requested_attribute_ids, unsupported_attribute
+from hubfw.han.zcl import encode, requested_attribute_ids
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.zcl import attribute_record, decode, unsupported_attribute
 
 Status = foundation.Status
 

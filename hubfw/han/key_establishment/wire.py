@@ -16,12 +16,10 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from hubfw.cbke.suites import CryptoSuite
-from hubfw.han.zcl import HanRequest
-from hubfw.han.zcl import decode as decode  # re-exported: the KE modules and tests decode through here
-from hubfw.han.zcl import encode as encode
+from hubfw.han.zcl import HanRequest, parse
 from hubfw.zigbee.aps import IncomingFrame
 from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER
-from hubfw.zigbee.zcl import parse_request_header
+from hubfw.zigbee.zcl import command_def
 
 KEY_ESTABLISHMENT_SUITE_ATTRIBUTE = 0x0000
 """Server (and client) attribute KeyEstablishmentSuite: a bit per supported suite."""
@@ -44,10 +42,6 @@ class TerminateStatus(t.enum8):
 _Dir = foundation.Direction
 
 
-def _command(command_id: int, name: str, direction: foundation.Direction, schema: dict) -> foundation.ZCLCommandDef:
-    return foundation.ZCLCommandDef(id=command_id, name=name, schema=schema, direction=direction).with_compiled_schema()
-
-
 def _initiate_schema() -> dict:
     return {
         "key_establishment_suite": t.uint16_t,
@@ -63,19 +57,19 @@ _TERMINATE_SCHEMA = {"status_code": TerminateStatus, "wait_time": t.uint8_t, "ke
 class KeRequest:
     """Commands the server receives (client to server)."""
 
-    initiate = _command(0x00, "initiate_key_establishment_request", _Dir.Client_to_Server, _initiate_schema())
-    ephemeral_data = _command(0x01, "ephemeral_data_request", _Dir.Client_to_Server, {"ephemeral_data": t.Bytes})
-    confirm_key = _command(0x02, "confirm_key_data_request", _Dir.Client_to_Server, {"mac": t.Bytes})
-    terminate = _command(0x03, "terminate_key_establishment", _Dir.Client_to_Server, _TERMINATE_SCHEMA)
+    initiate = command_def(0x00, "initiate_key_establishment_request", _Dir.Client_to_Server, _initiate_schema())
+    ephemeral_data = command_def(0x01, "ephemeral_data_request", _Dir.Client_to_Server, {"ephemeral_data": t.Bytes})
+    confirm_key = command_def(0x02, "confirm_key_data_request", _Dir.Client_to_Server, {"mac": t.Bytes})
+    terminate = command_def(0x03, "terminate_key_establishment", _Dir.Client_to_Server, _TERMINATE_SCHEMA)
 
 
 class KeResponse:
     """Commands the server generates (server to client), same ids and layouts as the requests."""
 
-    initiate = _command(0x00, "initiate_key_establishment_response", _Dir.Server_to_Client, _initiate_schema())
-    ephemeral_data = _command(0x01, "ephemeral_data_response", _Dir.Server_to_Client, {"ephemeral_data": t.Bytes})
-    confirm_key = _command(0x02, "confirm_key_data_response", _Dir.Server_to_Client, {"mac": t.Bytes})
-    terminate = _command(0x03, "terminate_key_establishment", _Dir.Server_to_Client, _TERMINATE_SCHEMA)
+    initiate = command_def(0x00, "initiate_key_establishment_response", _Dir.Server_to_Client, _initiate_schema())
+    ephemeral_data = command_def(0x01, "ephemeral_data_response", _Dir.Server_to_Client, {"ephemeral_data": t.Bytes})
+    confirm_key = command_def(0x02, "confirm_key_data_response", _Dir.Server_to_Client, {"mac": t.Bytes})
+    terminate = command_def(0x03, "terminate_key_establishment", _Dir.Server_to_Client, _TERMINATE_SCHEMA)
 
 
 def suite_from_wire(value: int) -> CryptoSuite | None:
@@ -100,10 +94,5 @@ class Received(HanRequest):
 
 def receive(frame: IncomingFrame) -> Received | None:
     """The frame's header and body, or None when it is not a Key Establishment ZCL frame at all."""
-    if frame.cluster != KEY_ESTABLISHMENT_CLUSTER:
-        return None
-    try:
-        header, payload = parse_request_header(frame.zcl)
-    except (ValueError, KeyError):
-        return None
-    return Received(frame, header, payload)
+    request = parse(frame) if frame.cluster == KEY_ESTABLISHMENT_CLUSTER else None
+    return None if request is None else Received(*request)

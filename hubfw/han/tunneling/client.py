@@ -30,9 +30,10 @@ from hubfw.han.tunneling.wire import (
     TunnelResponse,
     TunnelStatus,
 )
-from hubfw.han.zcl import decode, encode, parse
+from hubfw.han.zcl import encode, parse
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import SMART_ENERGY_PROFILE, TUNNELING_CLUSTER
+from hubfw.zigbee.zcl import decode
 
 DEFAULT_MAX_INCOMING_TRANSFER_SIZE = 1500
 _DEFAULT_RESPONSE = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Default_Response]

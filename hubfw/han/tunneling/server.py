@@ -50,9 +50,10 @@ from hubfw.han.tunneling.wire import (
     TunnelStatus,
     gb_hrgp_protocols,
 )
-from hubfw.han.zcl import HanRequest, attribute_record, decode, encode, unsupported_attribute
+from hubfw.han.zcl import HanRequest, encode
 from hubfw.zigbee.aps import OutgoingFrame
 from hubfw.zigbee.ids import TUNNELING_CLUSTER
+from hubfw.zigbee.zcl import attribute_record, decode, unsupported_attribute
 
 Status = foundation.Status
 NO_TUNNEL_ID = 0xFFFF

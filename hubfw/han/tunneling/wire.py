@@ -24,6 +24,8 @@ import enum
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from hubfw.zigbee.zcl import command_def
+
 CLOSE_TUNNEL_TIMEOUT_ATTRIBUTE = 0x0000
 GB_HRGP_PROTOCOL = 6
 """Tunnel protocol id for GBCS (Great Britain Home Radio Gateway Protocol)."""
@@ -65,10 +67,6 @@ class _ProtocolRecord(t.Struct):
 _Dir = foundation.Direction
 
 
-def _command(command_id: int, name: str, direction: foundation.Direction, schema: dict) -> foundation.ZCLCommandDef:
-    return foundation.ZCLCommandDef(id=command_id, name=name, schema=schema, direction=direction).with_compiled_schema()
-
-
 _TRANSFER_DATA = {"tunnel_id": t.uint16_t, "data": t.Bytes}
 _TRANSFER_DATA_ERROR = {"tunnel_id": t.uint16_t, "status": TransferDataStatus}
 _ACK = {"tunnel_id": t.uint16_t, "octets_left": t.uint16_t}
@@ -77,36 +75,36 @@ _ACK = {"tunnel_id": t.uint16_t, "octets_left": t.uint16_t}
 class TunnelRequest:
     """Commands the server receives (client to server)."""
 
-    request_tunnel = _command(0x00, "request_tunnel", _Dir.Client_to_Server, {
+    request_tunnel = command_def(0x00, "request_tunnel", _Dir.Client_to_Server, {
         "protocol_id": t.uint8_t,
         "manufacturer_code": t.uint16_t,
         "flow_control_support": t.Bool,
         "maximum_incoming_transfer_size": t.uint16_t,
     })
-    close_tunnel = _command(0x01, "close_tunnel", _Dir.Client_to_Server, {"tunnel_id": t.uint16_t})
-    transfer_data = _command(0x02, "transfer_data", _Dir.Client_to_Server, _TRANSFER_DATA)
-    transfer_data_error = _command(0x03, "transfer_data_error", _Dir.Client_to_Server, _TRANSFER_DATA_ERROR)
-    ack_transfer_data = _command(0x04, "ack_transfer_data", _Dir.Client_to_Server, _ACK)
-    ready_data = _command(0x05, "ready_data", _Dir.Client_to_Server, _ACK)
-    get_supported_protocols = _command(0x06, "get_supported_tunnel_protocols", _Dir.Client_to_Server,
+    close_tunnel = command_def(0x01, "close_tunnel", _Dir.Client_to_Server, {"tunnel_id": t.uint16_t})
+    transfer_data = command_def(0x02, "transfer_data", _Dir.Client_to_Server, _TRANSFER_DATA)
+    transfer_data_error = command_def(0x03, "transfer_data_error", _Dir.Client_to_Server, _TRANSFER_DATA_ERROR)
+    ack_transfer_data = command_def(0x04, "ack_transfer_data", _Dir.Client_to_Server, _ACK)
+    ready_data = command_def(0x05, "ready_data", _Dir.Client_to_Server, _ACK)
+    get_supported_protocols = command_def(0x06, "get_supported_tunnel_protocols", _Dir.Client_to_Server,
                                        {"protocol_offset": t.uint8_t})
 
 
 class TunnelResponse:
     """Commands the server generates (server to client)."""
 
-    request_tunnel = _command(0x00, "request_tunnel_response", _Dir.Server_to_Client, {
+    request_tunnel = command_def(0x00, "request_tunnel_response", _Dir.Server_to_Client, {
         "tunnel_id": t.uint16_t,
         "tunnel_status": TunnelStatus,
         "maximum_incoming_transfer_size": t.uint16_t,
     })
-    transfer_data = _command(0x01, "transfer_data", _Dir.Server_to_Client, _TRANSFER_DATA)
-    transfer_data_error = _command(0x02, "transfer_data_error", _Dir.Server_to_Client, _TRANSFER_DATA_ERROR)
-    supported_protocols = _command(0x05, "supported_tunnel_protocols_response", _Dir.Server_to_Client, {
+    transfer_data = command_def(0x01, "transfer_data", _Dir.Server_to_Client, _TRANSFER_DATA)
+    transfer_data_error = command_def(0x02, "transfer_data_error", _Dir.Server_to_Client, _TRANSFER_DATA_ERROR)
+    supported_protocols = command_def(0x05, "supported_tunnel_protocols_response", _Dir.Server_to_Client, {
         "protocol_list_complete": t.Bool,
         "protocols": t.LVList[_ProtocolRecord, t.uint8_t],
     })
-    closure_notification = _command(0x06, "tunnel_closure_notification", _Dir.Server_to_Client,
+    closure_notification = command_def(0x06, "tunnel_closure_notification", _Dir.Server_to_Client,
                                     {"tunnel_id": t.uint16_t})
 
 

@@ -41,6 +41,7 @@ from hubfw.sim.devices.fragments import Reassembly, fragment
 from hubfw.sim.devices.gb_session import GbHanSession, GbHanSettings
 from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.ids import BASIC_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, OTA_CLUSTER, ZDO_ENDPOINT, ZDO_PROFILE
+from hubfw.zigbee.zcl import TO_SERVER, OtaCommand, cluster_command, parse_frame
 
 Status = foundation.Status
 UpgradeStatus = Ota.ImageUpgradeStatus
@@ -546,8 +547,8 @@ class OtaClientDevice:
     def _query_next_image(self, tsn: int) -> bytes:
         hardware = self.identity.hardware_version
         control = QueryNextImageCommand.FieldControl(0 if hardware is None else 1)
-        return zcl.request(
-            tsn, zcl.OtaRequest.query_next_image, field_control=control,
+        return cluster_command(
+            tsn, OtaCommand.query_next_image, TO_SERVER, field_control=control,
             manufacturer_code=self.identity.manufacturer_code, image_type=self.identity.image_type,
             current_file_version=self.current_file_version, hardware_version=hardware,
         )
@@ -560,8 +561,8 @@ class OtaClientDevice:
                  "maximum_data_size": self.behaviour.max_data_size}
         page_size = self.behaviour.page_size
         if page_size is not None:
-            payload = zcl.request(
-                tsn, zcl.OtaRequest.image_page, field_control=0, page_size=page_size,
+            payload = cluster_command(
+                tsn, OtaCommand.image_page, TO_SERVER, field_control=0, page_size=page_size,
                 response_spacing=self.behaviour.response_spacing_ms, **image,
             )
             return "image_page", payload, min(offset + page_size, offer.image_size)
@@ -569,17 +570,18 @@ class OtaClientDevice:
             return "image_block", zcl.block_request_announcing_absent_period(tsn, field_control=0, **image), None
         if self._block_period_raw:
             control = ImageBlockCommand.FieldControl.MinimumBlockPeriod
-            payload = zcl.request(tsn, zcl.OtaRequest.image_block, field_control=control,
-                                  minimum_block_period=self._block_period_raw, **image)
+            payload = cluster_command(tsn, OtaCommand.image_block, TO_SERVER, field_control=control,
+                                      minimum_block_period=self._block_period_raw, **image)
         else:
-            payload = zcl.request(tsn, zcl.OtaRequest.image_block, field_control=0, **image)
+            payload = cluster_command(tsn, OtaCommand.image_block, TO_SERVER, field_control=0, **image)
         return "image_block", payload, None
 
     def _upgrade_end(self, tsn: int) -> bytes:
         assert self._offer is not None
-        return zcl.request(
-            tsn, zcl.OtaRequest.upgrade_end, status=self._end_status, manufacturer_code=self._offer.manufacturer_code,
-            image_type=self._offer.image_type, file_version=self._offer.file_version,
+        return cluster_command(
+            tsn, OtaCommand.upgrade_end, TO_SERVER, status=self._end_status,
+            manufacturer_code=self._offer.manufacturer_code, image_type=self._offer.image_type,
+            file_version=self._offer.file_version,
         )
 
     # ------------------------------------------------------------------ the end of a download
@@ -776,12 +778,7 @@ def _zdo_name(cluster: int) -> str:
 
 def _parse_own(payload: bytes) -> foundation.CommandSchema | None:
     """What the device itself sent, parsed back for the log (None for the deliberately malformed)."""
-    header, body = foundation.ZCLHeader.deserialize(payload)
-    if header.frame_control.is_general:
-        schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand(header.command_id)].schema
-    else:
-        schema = Ota.server_commands[header.command_id].schema
     try:
-        return schema.deserialize(body)[0]
-    except (ValueError, KeyError):
+        return parse_frame(payload, Ota.server_commands)[2]
+    except ValueError:
         return None

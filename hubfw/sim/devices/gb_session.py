@@ -41,6 +41,7 @@ from hubfw.zigbee.ids import (
     ZDO_ENDPOINT,
     ZDO_PROFILE,
 )
+from hubfw.zigbee.zcl import read_attributes
 
 COORDINATOR_NWK = t.NWK(0x0000)
 BROADCAST_IEEE = t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
@@ -405,7 +406,7 @@ class GbHanSession:
         """Read the hub's attributes; the notification flags are its Metering *client*'s (SE 1.2+), which a
         Read Attributes in the server-to-client direction addresses."""
         request.tsn, request.due = self.device.next_tsn(), now + timeout
-        return [self._to_hub(cluster, zcl.read_attributes_request(request.tsn, attribute_ids, direction))]
+        return [self._to_hub(cluster, read_attributes(request.tsn, attribute_ids, direction))]
 
     def _on_time(self, values: dict[int, Any], now: float) -> list[ApsFrame]:
         utc = values.get(Time.AttributeDefs.time.id)

@@ -13,8 +13,9 @@ from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.devices import parse_eui64
 from hubfw.han import KeyEstablishmentClient, KeyEstablishmentServer
-from hubfw.han.key_establishment.wire import KeResponse, TerminateStatus, decode, receive
+from hubfw.han.key_establishment.wire import KeResponse, TerminateStatus, receive
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.zcl import decode
 
 ISSUER = parse_eui64("48:55:42:46:57:43:41:31")
 FOREIGN_ISSUER = parse_eui64("48:55:42:46:57:43:41:32")

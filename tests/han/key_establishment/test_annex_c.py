@@ -11,7 +11,8 @@ from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.han import KeRequest, KeResponse, KeyEstablishmentClient, KeyEstablishmentServer, LinkKeyEstablished
-from hubfw.han.key_establishment.wire import decode, receive
+from hubfw.han.key_establishment.wire import receive
+from hubfw.zigbee.zcl import decode
 from tests.cbke.vectors import (  # the vectors live with the crypto tests
     ANNEX_C_SUITE_1,
     ANNEX_C_SUITE_2,

@@ -17,9 +17,10 @@ from hubfw.han import (
     KeyEstablishmentServer,
     LinkKeyEstablished,
 )
-from hubfw.han.key_establishment.wire import decode, receive
+from hubfw.han.key_establishment.wire import receive
 from hubfw.zigbee.aps import IncomingFrame
 from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import decode
 from tests.han.key_establishment.harness import HUB, ISSUER, METER, Air, Party, make_party, received
 
 CONFIG = KeyEstablishmentConfig(ephemeral_data_generate_time=5, confirm_key_generate_time=7, timeout_margin=3)

@@ -21,7 +21,8 @@ from hubfw.han import (
     LinkKeyEstablished,
     TerminateStatus,
 )
-from hubfw.han.key_establishment.wire import encode, receive
+from hubfw.han.key_establishment.wire import receive
+from hubfw.han.zcl import encode
 from hubfw.zigbee.aps import OutgoingFrame
 from tests.han.key_establishment.harness import (
     FOREIGN_ISSUER,

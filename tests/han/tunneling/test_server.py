@@ -25,9 +25,10 @@ from hubfw.han import (
 )
 from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.han.tunneling.wire import TransferDataStatus, TunnelRequest, TunnelResponse, TunnelStatus
-from hubfw.han.zcl import decode, encode
+from hubfw.han.zcl import encode
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import SMART_ENERGY_PROFILE, TUNNELING_CLUSTER
+from hubfw.zigbee.zcl import decode
 from tests.han.harness import (
     DEVICE_ENDPOINT,
     HUB,

@@ -21,7 +21,7 @@ from hubfw.sim.devices import (
 )
 from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.ids import HOME_AUTOMATION_PROFILE
-from hubfw.zigbee.zcl import OtaReply, cluster_frame, read_attributes
+from hubfw.zigbee.zcl import TO_CLIENT, OtaReply, cluster_command, read_attributes
 from tests.sim.devices.rig import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSION, eui, make_hub, ota_file
 
 Status = foundation.Status
@@ -38,8 +38,8 @@ def hub_frame(device, zcl: bytes, encrypted: bool = True, dst_nwk: int | None = 
 
 def notify(manufacturer_code: int = MANUFACTURER, version: int = NEW_VERSION, jitter: int = 100) -> bytes:
     kind = Ota.ImageNotifyCommand.PayloadType.QueryJitter_ManufacturerCode_ImageType_NewFileVersion
-    return cluster_frame(9, OtaReply.image_notify, payload_type=kind, query_jitter=jitter,
-                         manufacturer_code=manufacturer_code, image_type=IMAGE_TYPE, new_file_version=version)
+    return cluster_command(9, OtaReply.image_notify, TO_CLIENT, payload_type=kind, query_jitter=jitter,
+                           manufacturer_code=manufacturer_code, image_type=IMAGE_TYPE, new_file_version=version)
 
 
 def joined(device, now: float = 0.0):
@@ -176,8 +176,8 @@ def test_an_upgrade_time_in_the_future_counts_down_then_activates():
     hub = make_hub([device])
     hub.distribute(ota_file(1500), [device])
     hub.radio.run_until(lambda: device.phase is Phase.WAITING_TO_UPGRADE, within=3600)
-    later = cluster_frame(200, OtaReply.upgrade_end_response, manufacturer_code=0xFFFF, image_type=0xFFFF,
-                          file_version=NEW_VERSION, current_time=0, upgrade_time=300)
+    later = cluster_command(200, OtaReply.upgrade_end_response, TO_CLIENT, manufacturer_code=0xFFFF, image_type=0xFFFF,
+                            file_version=NEW_VERSION, current_time=0, upgrade_time=300)
     device.on_frame(hub_frame(device, later), now=hub.clock.now())
     assert device.phase is Phase.COUNTING_DOWN
     hub.radio.run_for(299)
@@ -190,7 +190,8 @@ def test_answers_must_carry_the_request_tsn():
     device = joined(ppmid(eui(13), 0x1013, **IDENTITY))
     [query] = device.tick(device.next_deadline())
     tsn = query.payload[1]
-    stale = cluster_frame((tsn + 1) % 256, OtaReply.query_next_image_response, status=Status.NO_IMAGE_AVAILABLE)
+    stale = cluster_command((tsn + 1) % 256, OtaReply.query_next_image_response, TO_CLIENT,
+                            status=Status.NO_IMAGE_AVAILABLE)
     device.on_frame(hub_frame(device, stale), now=device.sent("query_next_image")[0].at)
     assert device.phase is Phase.QUERYING
     assert device.notes()[-1] == "ignored unexpected query next image response"

@@ -22,7 +22,7 @@ from hubfw.sim.devices import OtaClientDevice, SessionState, gb_session, ppmid
 from hubfw.sim.world import SimulatedWorld
 from hubfw.zigbee.aps import payload_limit
 from hubfw.zigbee.ids import SE_ENDPOINT
-from hubfw.zigbee.zcl import cluster_frame
+from hubfw.zigbee.zcl import TO_CLIENT, cluster_command
 from tests.sim.devices.rig import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui, ota_file
 
 FOREIGN_ISSUER = eui(0xF0F0)
@@ -79,7 +79,7 @@ async def test_after_cbke_an_unencrypted_ota_frame_from_the_ncp_is_refused(world
     queries = len(device.sent("query_next_image"))
 
     app = world.hub.app
-    notify = cluster_frame(0x5A, Ota.ClientCommandDefs.image_notify, payload_type=0, query_jitter=100)
+    notify = cluster_command(0x5A, Ota.ClientCommandDefs.image_notify, TO_CLIENT, payload_type=0, query_jitter=100)
     aps = bt.EmberApsFrame(profileId=0x0109, clusterId=Ota.cluster_id, sourceEndpoint=SE_ENDPOINT,
                            destinationEndpoint=1, options=bt.EmberApsOption.APS_OPTION_RETRY, groupId=0, sequence=0x5A)
     status, _ = await app._ezsp.send_unicast(nwk=device.nwk, aps_frame=aps, message_tag=0x77, data=notify)

@@ -19,7 +19,7 @@ from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.sim.devices import hcalcs, ppmid
 from hubfw.sim.devices.gb_session import GbHanSettings, SessionState
 from hubfw.zigbee.aps import ApsFrame
-from hubfw.zigbee.zcl import cluster_frame
+from hubfw.zigbee.zcl import TO_CLIENT, cluster_command
 from tests.sim.devices.gb_rig import FOREIGN_ISSUER, SE_ENDPOINT, GbRig, TestCa, make_gb_hub
 from tests.sim.devices.rig import HUB_IEEE, IMAGE_TYPE, MANUFACTURER, NEW_VERSION, OLD_VERSION, eui, ota_file
 
@@ -134,7 +134,7 @@ def test_after_cbke_an_unencrypted_ota_frame_is_refused_not_authorized_and_a_wro
     device = gb_ppmid(ca, 7, query_interval=None)
     hub = make_gb_hub(ca, [device])
     secured(hub, device)
-    notify = cluster_frame(0x42, Ota.ClientCommandDefs.image_notify, payload_type=0, query_jitter=100)
+    notify = cluster_command(0x42, Ota.ClientCommandDefs.image_notify, TO_CLIENT, payload_type=0, query_jitter=100)
     plain = ApsFrame(HUB_IEEE, t.NWK(0), device.ieee, device.nwk, 0x0109, Ota.cluster_id, SE_ENDPOINT, 1, notify)
     sent_before = len(hub.radio.uplinked)
     assert hub.han.deliver(plain)

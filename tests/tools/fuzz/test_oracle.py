@@ -29,7 +29,7 @@ from hubfw.ota.image import ImageFormatError, OtaImage
 from hubfw.server import OtaServerConfig
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
-from hubfw.zigbee.zcl import OtaCommand, OtaReply, cluster_frame, default_response
+from hubfw.zigbee.zcl import TO_CLIENT, OtaCommand, OtaReply, cluster_command, default_response
 
 Status = foundation.Status
 TOOLS = Path(fuzz_ota_file.__file__).parents[1]
@@ -143,9 +143,9 @@ def _reply(request: IncomingFrame, zcl: bytes, **changes: object) -> OutgoingFra
 
 
 def _block(tsn: int, offset: int, data: bytes) -> bytes:
-    return cluster_frame(
-        tsn, OtaReply.image_block_response, status=Status.SUCCESS, manufacturer_code=KEY[0], image_type=KEY[1],
-        file_version=KEY[2], file_offset=offset, image_data=data,
+    return cluster_command(
+        tsn, OtaReply.image_block_response, TO_CLIENT, status=Status.SUCCESS, manufacturer_code=KEY[0],
+        image_type=KEY[1], file_version=KEY[2], file_offset=offset, image_data=data,
     )
 
 
@@ -172,10 +172,10 @@ def test_a_correct_block_response_passes() -> None:
         (_block(5, 64, SERVED[64:104]) + b"\x00", {}, "not canonically encoded"),
         (_block(5, 64, SERVED[64:104])[:-1], {}, "does not parse"),
         (b"\x19\x05", {}, "not ZCL"),
-        (cluster_frame(5, OtaReply.upgrade_end_response, manufacturer_code=1, image_type=1, file_version=1,
-                       current_time=0, upgrade_time=0), {}, "does not pair"),
+        (cluster_command(5, OtaReply.upgrade_end_response, TO_CLIENT, manufacturer_code=1, image_type=1, file_version=1,
+                         current_time=0, upgrade_time=0), {}, "does not pair"),
         (default_response(5, OtaCommand.query_next_image.id, Status.SUCCESS), {}, "names another command"),
-        (cluster_frame(5, OtaReply.image_block_response, status=Status.FAILURE), {}, "status outside"),
+        (cluster_command(5, OtaReply.image_block_response, TO_CLIENT, status=Status.FAILURE), {}, "status outside"),
     ],
 )
 def test_a_broken_reply_is_a_property_violation(reply_zcl: bytes, changes: dict, violation: str) -> None:
@@ -195,8 +195,8 @@ def test_a_query_response_must_offer_this_devices_image() -> None:
     zcl = cluster_request(1, OtaCommand.query_next_image, field_control=0, manufacturer_code=KEY[0],
                           image_type=KEY[1], current_file_version=1)
     request = IncomingFrame(fuzz_zcl_ota.ESME_A, 0x1001, SMART_ENERGY_PROFILE, 2, 1, OTA_CLUSTER, zcl, True)
-    wrong_size = cluster_frame(1, OtaReply.query_next_image_response, status=Status.SUCCESS,
-                               manufacturer_code=KEY[0], image_type=KEY[1], file_version=KEY[2], image_size=10)
+    wrong_size = cluster_command(1, OtaReply.query_next_image_response, TO_CLIENT, status=Status.SUCCESS,
+                                 manufacturer_code=KEY[0], image_type=KEY[1], file_version=KEY[2], image_size=10)
     with pytest.raises(PropertyViolation, match="not this device's"):
         _judge(request, _reply(request, wrong_size))
 

@@ -19,7 +19,7 @@ from hubfw.flash.profiles import get_profile
 from hubfw.sim.devices import zcl
 from hubfw.store.policy import NO_START_DISCARD_S, STALL_FAILURE_S
 from hubfw.store.store import ImageStore
-from hubfw.zigbee.zcl import OtaCommand, OtaReply, cluster_frame, default_response
+from hubfw.zigbee.zcl import TO_CLIENT, TO_SERVER, OtaCommand, OtaReply, cluster_command, default_response
 
 START = 1_767_225_600.0
 
@@ -45,21 +45,22 @@ def _discarded(alert_id: int, image: SoakImage, at: float) -> TransferAlert:
 
 
 def test_air_reads_image_data_as_zigpy_does() -> None:
-    frame = cluster_frame(9, OtaReply.image_block_response, status=foundation.Status.SUCCESS, manufacturer_code=0x1234,
-                          image_type=0x0301, file_version=0x0201, file_offset=640, image_data=b"\x01\x02\xff")
+    frame = cluster_command(9, OtaReply.image_block_response, TO_CLIENT, status=foundation.Status.SUCCESS,
+                            manufacturer_code=0x1234, image_type=0x0301, file_version=0x0201, file_offset=640,
+                            image_data=b"\x01\x02\xff")
     parsed = zcl.parse_server_frame(frame)
     assert parsed is not None and parsed.name == "image_block_response"
     assert air.image_data(frame) == air.ImageData(0x0301, 0x0201, 640, b"\x01\x02\xff")
-    wait = cluster_frame(9, OtaReply.image_block_response, status=foundation.Status.WAIT_FOR_DATA, current_time=0,
-                         request_time=60, minimum_block_period=0)
+    wait = cluster_command(9, OtaReply.image_block_response, TO_CLIENT, status=foundation.Status.WAIT_FOR_DATA,
+                           current_time=0, request_time=60, minimum_block_period=0)
     assert air.image_data(wait) is None
 
 
 def test_air_reads_the_version_of_requests() -> None:
-    block = zcl.request(3, OtaCommand.image_block, field_control=0, manufacturer_code=0x1234, image_type=0x0301,
-                        file_version=0x0105, file_offset=64, maximum_data_size=64)
-    end = zcl.request(4, OtaCommand.upgrade_end, status=foundation.Status.INVALID_IMAGE, manufacturer_code=0x1234,
-                      image_type=0x0301, file_version=0x0105)
+    block = cluster_command(3, OtaCommand.image_block, TO_SERVER, field_control=0, manufacturer_code=0x1234,
+                            image_type=0x0301, file_version=0x0105, file_offset=64, maximum_data_size=64)
+    end = cluster_command(4, OtaCommand.upgrade_end, TO_SERVER, status=foundation.Status.INVALID_IMAGE,
+                          manufacturer_code=0x1234, image_type=0x0301, file_version=0x0105)
     assert air.transfer_request_version(block) == 0x0105
     assert air.transfer_request_version(end) is None
     assert air.upgrade_end(end) == (foundation.Status.INVALID_IMAGE, 0x0105)
@@ -105,8 +106,8 @@ def test_a_discard_explained_by_a_replacing_image_passes(fleet: Fleet) -> None:
 def test_a_stall_failure_sooner_than_24_hours_fails(fleet: Fleet) -> None:
     ledger, image = _ledger(fleet), _image(fleet)
     ledger.stored(image, None, START, confirmed=True)
-    request = zcl.request(1, OtaCommand.image_block, field_control=0, manufacturer_code=0x1234,
-                          image_type=0x0301, file_version=image.file_version, file_offset=0, maximum_data_size=64)
+    request = cluster_command(1, OtaCommand.image_block, TO_SERVER, field_control=0, manufacturer_code=0x1234,
+                              image_type=0x0301, file_version=image.file_version, file_offset=0, maximum_data_size=64)
     ledger.heard(image.targets[0], request, START + 10)
     soon = START + 10 + STALL_FAILURE_S - 120
     ledger.alert(transfer_alert(0x11, image.targets[0], image.file_version, TransferResponse.FILE_TRANSFER_FAILURE,
@@ -178,8 +179,8 @@ def test_abort_after_a_reported_success_fails(fleet: Fleet) -> None:
     ledger.stored(image, None, START, confirmed=True)
     target = image.targets[0]
     fleet.devices[target].completed_image = image.data  # what the device holds when it reports success
-    end = zcl.request(4, OtaCommand.upgrade_end, status=foundation.Status.SUCCESS, manufacturer_code=0x1234,
-                      image_type=0x0301, file_version=image.file_version)
+    end = cluster_command(4, OtaCommand.upgrade_end, TO_SERVER, status=foundation.Status.SUCCESS,
+                          manufacturer_code=0x1234, image_type=0x0301, file_version=image.file_version)
     ledger.heard(target, end, START + 60)
     ledger.alert(transfer_alert(0x10, target, image.file_version, TransferResponse.SUCCESS, START + 60), START + 60)
     assert ledger.failures == []

@@ -9,25 +9,26 @@ from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import ImageBlockCommand
 
 from hubfw.zigbee.zcl import (
+    TO_CLIENT,
+    Header,
     OtaCommand,
     OtaReply,
-    RequestHeader,
-    cluster_frame,
+    cluster_command,
+    decode,
     image_block_response,
     parse_block_request,
-    parse_command,
-    parse_request_header,
+    parse_header,
 )
 
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
 
 
-def zigpy_header_fields(zcl: bytes) -> tuple[RequestHeader, bytes]:
+def zigpy_header_fields(zcl: bytes) -> tuple[Header, bytes]:
     header, rest = foundation.ZCLHeader.deserialize(zcl)
     control = header.frame_control
     if control.frame_type not in (foundation.FrameType.GLOBAL_COMMAND, foundation.FrameType.CLUSTER_COMMAND):
         raise ValueError("reserved frame type: not a command the server answers")
-    return RequestHeader(
+    return Header(
         int(header.tsn), int(header.command_id), bool(control.is_general), bool(control.is_manufacturer_specific),
         header.direction == foundation.Direction.Client_to_Server, bool(control.disable_default_response),
     ), rest
@@ -40,9 +41,9 @@ def test_request_header_matches_zigpy(control: int, tsn: int, command: int, rest
         expected = zigpy_header_fields(zcl)
     except ValueError:
         with pytest.raises(ValueError):
-            parse_request_header(zcl)
+            parse_header(zcl)
         return
-    assert parse_request_header(zcl) == expected
+    assert parse_header(zcl) == expected
 
 
 @given(manufacturer=u16, image_type=u16, version=u32, offset=u32, size=u8, trailing=st.binary(max_size=4),
@@ -54,7 +55,7 @@ def test_block_request_matches_zigpy(manufacturer: int, image_type: int, version
         field_control=control, manufacturer_code=manufacturer, image_type=image_type, file_version=version,
         file_offset=offset, maximum_data_size=size, minimum_block_period=period,
     ).serialize() + trailing
-    command = parse_command(ImageBlockCommand, payload)
+    command = decode(OtaCommand.image_block, payload)
     assert parse_block_request(payload) == (manufacturer, image_type, version, offset, size)
     assert (command.file_offset, command.maximum_data_size) == (offset, size)
 
@@ -67,8 +68,8 @@ def test_truncated_block_request_is_a_value_error() -> None:
 @given(tsn=u8, manufacturer=u16, image_type=u16, version=u32, offset=u32, data=st.binary(max_size=0xFF))
 def test_block_response_matches_zigpy(tsn: int, manufacturer: int, image_type: int, version: int, offset: int,
                                       data: bytes) -> None:
-    expected = cluster_frame(
-        tsn, OtaReply.image_block_response, status=foundation.Status.SUCCESS, manufacturer_code=manufacturer,
+    expected = cluster_command(
+        tsn, OtaReply.image_block_response, TO_CLIENT, status=foundation.Status.SUCCESS, manufacturer_code=manufacturer,
         image_type=image_type, file_version=version, file_offset=offset, image_data=data,
     )
     assert image_block_response(tsn, manufacturer, image_type, version, offset, data) == expected
