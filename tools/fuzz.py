@@ -9,9 +9,9 @@ Usage (from the repository root, with the project's virtualenv):
 
 Targets (properties in each module's docstring):
     ota-file   OtaImage.parse, `image inspect`'s summary and admit()      (tools/fuzzlib/ota_file.py)
-    zcl-ota    OtaServer.handle/tick on the real ImageStore, in scenarios (tools/fuzzlib/zcl_ota.py)
-    zcl-han    HanServer.handle/tick/send_gbcs (Basic, Time, Metering, Tunneling, suite-1 Key
-               Establishment) from four senders, some holding CBKE keys, in scenarios (tools/fuzzlib/zcl_han.py)
+    zcl-ota    HubCore.handle/run_due: the OTA server on the real ImageStore, in scenarios (tools/fuzzlib/zcl_ota.py)
+    zcl-han    HubCore.handle/run_due/send_gbcs: the SE endpoint (Basic, Time, Metering, Tunneling, suite-1 Key
+               Establishment) and the CBKE rule, from four senders, some holding keys (tools/fuzzlib/zcl_han.py)
 
 Engines (--engine):
     atheris    coverage-guided (libFuzzer through atheris: `pip install atheris`, CPython 3.11 wheels

@@ -52,6 +52,7 @@ from hubfw.server import OtaServer, OtaServerConfig
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
+from hubfw.zigbee.ids import OTA_CLUSTER
 
 LOGGER = logging.getLogger(__name__)
 
@@ -170,8 +171,13 @@ class HubCore:
         return self.han is not None and self.han.server.handles(frame)
 
     def handle(self, frame: IncomingFrame) -> list[OutgoingFrame]:
-        """Any frame for the hub's clusters: HAN servers for theirs, the OTA server otherwise."""
-        return self.handle_han(frame) if self.handles_han(frame) else self.handle_ota(frame)
+        """Any frame, routed as the radio adapters route them: the HAN servers' clusters on the Smart Energy
+        endpoint to them, the OTA cluster (any endpoint) to the OTA server, nothing else."""
+        if self.handles_han(frame):
+            return self.handle_han(frame)
+        if frame.cluster == OTA_CLUSTER:
+            return self.handle_ota(frame)
+        return []
 
     def handle_ota(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         refused = None if self.han is None else self.han.refusal(frame)

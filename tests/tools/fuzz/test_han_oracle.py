@@ -37,7 +37,8 @@ from hubfw.han import GbcsMessageReceived
 from hubfw.han.tunneling.wire import TunnelResponse
 from hubfw.han.zcl import encode
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
-from hubfw.zigbee.ids import BASIC_CLUSTER, SMART_ENERGY_PROFILE
+from hubfw.zigbee.ids import BASIC_CLUSTER, OTA_CLUSTER, SMART_ENERGY_PROFILE
+from hubfw.zigbee.zcl import OtaCommand
 
 TOOLS = Path(fuzz_zcl_han.__file__).parents[1]
 
@@ -193,3 +194,43 @@ def test_hub_transfer_data_beyond_what_the_device_announced_is_a_violation() -> 
     too_long = encode(9, TunnelResponse.transfer_data, tunnel_id=0, data=t.Bytes(bytes(17)))
     with pytest.raises(PropertyViolation, match="larger than the device announced"):
         check_replies(world, get, [replace(replies[-1], zcl=too_long)])
+
+
+def _keyed_world() -> World:
+    return fresh_world(0, 0b001)  # the hub's CBKE rule on; ESME A holds a link key, ESME B does not
+
+
+def test_the_hubs_refusal_of_a_sender_without_a_key_passes() -> None:
+    world = _keyed_world()
+    request = _frame(TUNNELING_CLUSTER, request_tunnel(3), ESME_B)
+    replies = fuzz_zcl_han.hub_receives(world, request)
+    assert check_replies(world, request, replies) == "0704 cluster 0x00 -> Default_Response NOT_AUTHORIZED"
+
+
+@pytest.mark.parametrize(
+    ("change", "violation"),
+    [({"aps_encrypt": True}, "unencrypted"), ({"status": foundation.Status.FAILURE}, "other than"),
+     ({"none": True}, "exactly one")],
+    ids=["encrypted", "other-status", "silent"],
+)
+def test_a_wrong_refusal_is_a_property_violation(change: dict, violation: str) -> None:
+    world = _keyed_world()
+    request = _frame(TUNNELING_CLUSTER, request_tunnel(3), ESME_B)
+    (reply,) = fuzz_zcl_han.hub_receives(world, request)
+    if "status" in change:
+        reply = replace(reply, zcl=reply.zcl[:-1] + bytes([change["status"]]))
+    elif "aps_encrypt" in change:
+        reply = replace(reply, aps_encrypt=True)
+    with pytest.raises(PropertyViolation, match=violation):
+        check_replies(world, request, [] if "none" in change else [reply])
+
+
+def test_an_ota_reply_sent_elsewhere_is_a_property_violation() -> None:
+    world = _keyed_world()
+    query = fuzz_zcl_han.cluster_request(4, OtaCommand.query_next_image, field_control=0, manufacturer_code=0x1234,
+                                         image_type=0x0101, current_file_version=1)
+    request = _frame(OTA_CLUSTER, query, ESME_A)
+    replies = fuzz_zcl_han.hub_receives(world, request)
+    assert check_replies(world, request, replies).startswith("OTA -> ")
+    with pytest.raises(PropertyViolation, match="OTA reply not sent back"):
+        check_replies(world, request, [replace(reply, dst_ep=9) for reply in replies])
