@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import random
 import re
@@ -61,6 +62,8 @@ _COVERAGE = re.compile(rb"cov: (\d+) ft: (\d+)")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Hostile input makes the hub log every refused exchange; the fuzzer's own report says what matters.
+    logging.getLogger("hubfw").setLevel(logging.ERROR)
     if args.replay:
         return replay(_load_target(args.target), args.replay)
     if _engine(args.engine) == "atheris":
