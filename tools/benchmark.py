@@ -9,8 +9,9 @@ simulated flash busy time comes from the flash profile's datasheet timings, not 
 Sections: `image` (parse/sign/admit), `flash` (store, checkpoint, power-cut recovery, a full replace
 cycle), `server` (hubfw's OTA server against zigpy's OTAManager on one radio-less zigpy app),
 `economy` (block sizes and counts), `serial` (bellows + pty + simulated NCP at 115200 baud against the
-line's limit), `scale` (concurrent downloads) and `machine`. The three headline figures are repeated
-at the top level: `server_ratio`, `serial_ratio`, `block_bytes_se`.
+line's limit, EZSP v13), `serial_v18` (the same on EZSP v18, EmberZNet 8.x), `scale` (concurrent downloads)
+and `machine`. The headline figures are repeated at the top level: `server_ratio`, `serial_ratio`,
+`serial_ratio_v18`, `block_bytes_se`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ SCALE_DEVICES = (1, 6, 50)
 SECTIONS = ("image", "flash", "server", "serial", "scale")
 """What --only can pick; `economy` and the headline figures come with the sections they are made from."""
 SCALE_ROUNDS = 3
+SERIAL_VERSIONS = {"serial": 13, "serial_v18": 18}
+"""The serial path on the EZSP version most benches run (EmberZNet 7.x) and on one of EmberZNet 8.x's;
+`--only serial` runs both."""
 PROSE_IN_TABLE = 100
 """Longer explanations (the serial line model) are left to the JSON."""
 
@@ -259,7 +263,8 @@ async def bench_radio_paths(rounds: int, quick: bool, wanted: set[str]) -> dict[
     if "server" in wanted:
         radio["server"] = await bench_server(rounds, SCALE_IMAGE_BYTES if quick else DEFAULT_MAX_IMAGE_SIZE)
     if "serial" in wanted:
-        radio["serial"] = await bench_serial(SERIAL_IMAGE_BYTES // 4 if quick else SERIAL_IMAGE_BYTES)
+        for section, version in SERIAL_VERSIONS.items():
+            radio[section] = await bench_serial(SERIAL_IMAGE_BYTES // 4 if quick else SERIAL_IMAGE_BYTES, version)
     if "scale" in wanted:
         radio["scale"] = await bench_scale(SCALE_DEVICES[:2] if quick else SCALE_DEVICES, SCALE_IMAGE_BYTES,
                                            min(rounds, SCALE_ROUNDS))
@@ -273,6 +278,8 @@ def headline(radio: dict[str, dict[str, object]]) -> dict[str, object]:
         figures["server_ratio"] = radio["server"]["ratio_wall"]
     if "serial" in radio:
         figures["serial_ratio"] = radio["serial"]["ratio"]
+    if "serial_v18" in radio:
+        figures["serial_ratio_v18"] = radio["serial_v18"]["ratio"]
     if "scale" in radio:
         points = radio["scale"]["points"]
         assert isinstance(points, dict)

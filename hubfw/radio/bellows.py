@@ -3,7 +3,25 @@
 Two things bellows leaves to its caller are done here: installing a CBKE link key in the NCP's key
 table (or, with the NCP's own CBKE library, having the library store the key it derived), and APS
 fragmentation of outgoing frames too big for one APS payload (a GBCS message through the tunnel).
-bellows reassembles incoming fragments itself.
+
+Two things bellows 1.2.1 gets wrong are worked around here, without patching it:
+
+- Endpoints after a reset: the NCP forgets them, and bellows registers them again only when it connects
+  (`HubControllerApplication._reset`).
+- Incoming APS fragments on EZSP v14 and later (EmberZNet 8.x, the firmware new dongles ship). bellows
+  reassembles them in `ProtocolHandler.__call__` (bellows/ezsp/protocol.py:184-228) by field position in
+  the v4-v13 `incomingMessageHandler` layout: `result[4]` as the sender (protocol.py:190) and `result[7]`
+  as the payload (protocol.py:208). EZSP v14 reordered the callback (bellows/ezsp/v14/commands.py:297-312;
+  v16-v19 inherit it): `result[4]` is now the binding index (0xFF) and `result[7]` the RSSI. So fragments
+  are keyed by binding index instead of sender, their payloads stored are RSSI integers, the fragment ACKs
+  (protocol.py:212, `sendReply`) go to NWK 0x00FF instead of the device, and when the last fragment is in,
+  `_FragmentEntry.assemble` (bellows/ezsp/fragmentation.py:34-37) joins integers and raises TypeError, which
+  `EZSP.frame_received` (bellows/ezsp/__init__.py:384-387) logs as "Failed to parse frame, ignoring". The
+  fragments before it were already withheld from zigpy (protocol.py:218-221), so the message is lost.
+  bellows' application layer reads v14 correctly (bellows/zigbee/application.py:665-677); only the
+  reassembly is wrong. hubfw therefore takes every fragment out of the EZSP frame stream before bellows
+  parses it, on every EZSP version, reads it by field name, acknowledges it with bellows' own fragment ACK
+  and hands bellows' callback handler the whole message (`HubControllerApplication._take_fragment`).
 """
 
 from __future__ import annotations
@@ -16,11 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import bellows.ezsp
 import bellows.types as bt
 import bellows.zigbee.application
 import serial
 import zigpy.exceptions
 import zigpy.types as t
+from bellows.ezsp.fragmentation import FRAGMENT_TIMEOUT
 from bellows.zigbee.application import MESSAGE_SEND_TIMEOUT_MAINS
 from zigpy.exceptions import TransientConnectionError
 
@@ -29,7 +49,13 @@ from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.radio.intercept import OtaInterceptMixin
 from hubfw.radio.ncp_cbke import NcpCbke
-from hubfw.zigbee.aps import APS_FRAGMENT_HEADER, APS_SECURITY_OVERHEAD, MAX_APS_PAYLOAD, split_payload
+from hubfw.zigbee.aps import (
+    APS_FRAGMENT_HEADER,
+    APS_SECURITY_OVERHEAD,
+    MAX_APS_PAYLOAD,
+    FragmentReassembly,
+    split_payload,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -38,6 +64,9 @@ FlowControl = Literal["software", "hardware"] | None
 NO_KEY_TABLE_ENTRY = 0xFF
 IMPORT_LINK_KEY_SINCE = 13
 """EZSP v13 replaced addOrUpdateKeyTableEntry with the security manager's importLinkKey."""
+INCOMING_MESSAGE = "incomingMessageHandler"
+INCOMING_MESSAGE_FIELDS = (("apsFrame", "sender", "messageContents"), ("aps_frame", "nwk", "message"))
+"""What `incomingMessageHandler` calls its APS frame, sender and payload: in EZSP v4-v13, and in v14 and later."""
 
 
 class RadioError(HubfwError):
@@ -66,6 +95,31 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
 
     max_aps_payload = MAX_APS_PAYLOAD
     """Replaced by the NCP's own figure (EZSP maximumPayloadLength) once started."""
+    reassembles_fragments = True
+    """Join incoming APS fragments here (`_take_fragment`); False leaves them to bellows 1.2.1, which loses
+    every fragmented message on EZSP v14 and later."""
+    _fragment_timer: asyncio.TimerHandle | None = None
+
+    async def connect(self) -> None:
+        """bellows' connect, with every EZSP frame from the NCP offered to `_take_fragment` before bellows
+        parses it. The hook sits on the `EZSP` object, which outlives the per-version protocol handler
+        bellows replaces on every reset; a reconnect makes a new `EZSP` and comes through here again."""
+        await super().connect()
+        if self.reassembles_fragments:
+            ezsp = self._ezsp
+            bellows_frame_received = ezsp.frame_received
+
+            def frame_received(data: bytes) -> None:
+                if not self._take_fragment(ezsp, data):
+                    bellows_frame_received(data)
+
+            ezsp.frame_received = frame_received
+
+    async def disconnect(self) -> None:
+        if self._fragment_timer is not None:
+            self._fragment_timer.cancel()
+            self._fragment_timer = None
+        await super().disconnect()
 
     async def _reset(self) -> None:
         """bellows resets the NCP after writing a new network (first start) and when it repairs one, but
@@ -84,6 +138,68 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
             LOGGER.info("NCP did not report its maximum APS payload (%s); assuming %d", exc, self.max_aps_payload)
         else:
             self.max_aps_payload = int(length)
+
+    # ----- incoming APS fragments
+
+    @functools.cached_property
+    def incoming_fragments(self) -> FragmentReassembly:
+        """Messages in reassembly. An incomplete one is dropped after bellows' own FRAGMENT_TIMEOUT (10 s,
+        bellows/ezsp/fragmentation.py:14) without a new fragment: the rule bellows' `cleanup_partial`
+        states (fragmentation.py:110) and EmberZNet's fragmentation plugin applies, restarting its timer
+        as the receive window moves (`emAfFragmentationIncomingMessage`, plugin/fragmentation/fragmentation.c).
+        bellows' own timers count from the first fragment, as it never cancels the earlier ones
+        (fragmentation.py:91-94)."""
+        return FragmentReassembly(FRAGMENT_TIMEOUT)
+
+    def _take_fragment(self, ezsp: bellows.ezsp.EZSP, data: bytes) -> bool:
+        """Whether `data` is an `incomingMessageHandler` callback for one APS fragment, which is then
+        acknowledged as bellows acknowledges it (its `_send_fragment_ack`: `sendReply`, groupId 0xFF00 |
+        index, to the sender) and added to its message; once the message is whole, bellows' callback handler
+        gets the callback of its last fragment carrying the whole payload, as bellows' own reassembly
+        would hand it on. Every other frame, and one that does not parse, is left to bellows."""
+        protocol = ezsp._protocol
+        if protocol is None or not data:
+            return False
+        try:
+            _, frame_id, payload = protocol._ezsp_frame_rx(data)  # 0x0045 answers no command: always a callback
+            name, _, schema = protocol.COMMANDS_BY_ID[frame_id]
+            if name != INCOMING_MESSAGE:
+                return False
+            fields, _ = bt.deserialize_dict(payload, schema)
+        except (KeyError, IndexError, ValueError):
+            return False
+        layout = next((layout for layout in INCOMING_MESSAGE_FIELDS if all(field in fields for field in layout)), None)
+        if layout is None:
+            return False
+        aps_field, sender_field, message_field = layout
+        aps, sender = fields[aps_field], fields[sender_field]
+        if not aps.options & bt.EmberApsOption.APS_OPTION_FRAGMENT:
+            return False
+        now = asyncio.get_running_loop().time()
+        whole = self.incoming_fragments.add(
+            int(sender), aps.sequence, aps.profileId, aps.clusterId, aps.groupId, bytes(fields[message_field]), now
+        )
+        ack = asyncio.get_running_loop().create_task(
+            protocol._send_fragment_ack(sender, aps, aps.groupId >> 8, aps.groupId & 0xFF)
+        )
+        protocol._fragment_ack_tasks.add(ack)  # bellows' own set, so the task lives as bellows' ACKs do
+        ack.add_done_callback(protocol._fragment_ack_tasks.discard)
+        self._schedule_fragment_expiry()
+        if whole is not None:
+            fields[message_field] = whole
+            ezsp.handle_callback(name, list(fields.values()))
+        return True
+
+    def _schedule_fragment_expiry(self) -> None:
+        """One timer at a time, at the earliest moment a message in reassembly may be dropped."""
+        deadline = self.incoming_fragments.next_expiry()
+        if deadline is not None and self._fragment_timer is None:
+            self._fragment_timer = asyncio.get_running_loop().call_at(deadline, self._expire_fragments, deadline)
+
+    def _expire_fragments(self, deadline: float) -> None:
+        self._fragment_timer = None
+        self.incoming_fragments.expire(max(deadline, asyncio.get_running_loop().time()))
+        self._schedule_fragment_expiry()
 
     # ----- CBKE link keys
 

@@ -57,6 +57,77 @@ def split_payload(payload: bytes, size: int) -> list[bytes]:
     return [payload[offset : offset + size] for offset in range(0, len(payload), size)]
 
 
+MAX_PARTIAL_PER_SENDER = 2
+"""Messages one sender may have in reassembly at once; a third pushes out the one idle longest. EmberZNet's
+fragmentation plugin keeps EMBER_AF_PLUGIN_FRAGMENTATION_MAX_INCOMING_PACKETS = 2 for all senders together
+(app/framework/plugin/fragmentation/fragmentation.h)."""
+
+
+@dataclasses.dataclass
+class _Partial:
+    pieces: dict[int, bytes]
+    count: int | None
+    """From fragment 0; unknown until it arrives."""
+    last_seen: float
+
+
+class FragmentReassembly:
+    """Incoming APS fragments joined into whole messages, as an EZSP host must join them: the NCP hands it
+    each fragment as it comes, in an `EmberApsFrame` with APS_OPTION_FRAGMENT.
+
+    A message is the fragments sharing sender, APS counter, profile and cluster (bellows' key). A fragment's
+    index is the low byte of its `groupId`, and the message's fragment count the high byte of fragment 0's
+    (EmberZNet reports the count there only, and its fragmentation plugin reads it there only). Fragments
+    may come in any order and more than once; the first copy of each counts. An incomplete message is
+    dropped once `timeout` seconds pass with no new fragment of it (EmberZNet's plugin restarts its
+    reassembly timer as fragments come in), and a sender has at most `per_sender` messages in reassembly,
+    so a lost fragment costs bounded memory for a bounded time. Time is whatever clock `now` is read on.
+    """
+
+    def __init__(self, timeout: float, per_sender: int = MAX_PARTIAL_PER_SENDER) -> None:
+        self.timeout = timeout
+        self._per_sender = per_sender
+        self._partial: dict[tuple[int, int, int, int], _Partial] = {}
+        """By (sender, APS counter, profile, cluster), least recently active first."""
+
+    def __len__(self) -> int:
+        """How many messages are in reassembly."""
+        return len(self._partial)
+
+    def add(self, sender: int, aps_counter: int, profile: int, cluster: int, group_id: int, payload: bytes,
+            now: float) -> bytes | None:
+        """The whole message once this fragment completes it, else None."""
+        self.expire(now)
+        key = (sender, aps_counter, profile, cluster)
+        partial = self._partial.pop(key, None) or self._make_room(sender, now)
+        index = group_id & 0xFF
+        if index == 0:
+            partial.count = group_id >> 8 & 0xFF
+        partial.pieces.setdefault(index, payload)
+        partial.last_seen = now
+        if partial.count and all(i in partial.pieces for i in range(partial.count)):
+            return b"".join(partial.pieces[i] for i in range(partial.count))
+        self._partial[key] = partial
+        return None
+
+    def expire(self, now: float) -> None:
+        """Drop the messages that have waited `timeout` seconds for their next fragment."""
+        for key in [key for key, partial in self._partial.items() if now - partial.last_seen >= self.timeout]:
+            del self._partial[key]
+
+    def next_expiry(self) -> float | None:
+        """When the message idle longest will be dropped (on the clock `now` is read on), if one waits."""
+        oldest = next(iter(self._partial.values()), None)
+        return None if oldest is None else oldest.last_seen + self.timeout
+
+    def _make_room(self, sender: int, now: float) -> _Partial:
+        """A new message from `sender`, after dropping what exceeds its share, idle longest first."""
+        held = [key for key in self._partial if key[0] == sender]
+        for key in held[: max(0, len(held) - self._per_sender + 1)]:
+            del self._partial[key]
+        return _Partial({}, None, now)
+
+
 def payload_limit(encrypted: bool) -> int:
     """The largest payload one APS frame carries on the simulated air: 82 bytes, 74 under APS encryption;
     bigger messages go in fragments of that size."""

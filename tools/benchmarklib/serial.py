@@ -82,11 +82,12 @@ async def line_quiet(ncp: SimulatedNcp) -> None:
         await asyncio.sleep(QUIET_S)
 
 
-async def bench_serial(image_size: int) -> dict[str, object]:
+async def bench_serial(image_size: int, ezsp_version: int = 13) -> dict[str, object]:
     """One device downloading `image_size` bytes, and four sharing the line with a quarter each (to show
-    whether overlapping exchanges get closer to the busier-direction limit)."""
-    single = await serial_download(image_size, devices=1)
-    shared = await serial_download(image_size // CONCURRENT_DEVICES, devices=CONCURRENT_DEVICES)
+    whether overlapping exchanges get closer to the busier-direction limit), on an NCP speaking `ezsp_version`."""
+    single = await serial_download(image_size, devices=1, ezsp_version=ezsp_version)
+    shared = await serial_download(image_size // CONCURRENT_DEVICES, devices=CONCURRENT_DEVICES,
+                                   ezsp_version=ezsp_version)
     single["concurrent"] = {key: shared[key] for key in ("devices", "blocks", "achieved_blocks_per_s", "ratio",
                                                          "ratio_to_full_duplex_limit")}
     return single

@@ -57,6 +57,8 @@ class NcpStats:
     dropped_frames: collections.Counter[str]
     """HAN frames the stack refused, by reason: link_key_mismatch, no_link_key (an APS-encrypted
     send to a device it shares no key with), payload_too_long, bad_fragment."""
+    fragment_acks: collections.Counter[int]
+    """Fragment ACKs the host sent (sendReply), by the NWK address it sent them to."""
 
 
 class SimulatedNcp:
@@ -124,7 +126,8 @@ class SimulatedNcp:
         return NcpStats(bytes_to_host=self._line.bytes_out, bytes_from_host=self._line.bytes_in,
                         commands=self._ezsp.commands.copy(), unknown_commands=self._ezsp.unknown_commands.copy(),
                         callbacks=self._ezsp.callbacks.copy(), ash=self._ash.stats,
-                        dropped_frames=self._stack.dropped_frames.copy())
+                        dropped_frames=self._stack.dropped_frames.copy(),
+                        fragment_acks=self._stack.fragment_acks.copy())
 
     async def start(self) -> str:
         """Open the pseudo-terminal; returns the path bellows should open."""

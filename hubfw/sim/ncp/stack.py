@@ -104,6 +104,8 @@ class EmberStack:
         """The CBKE library, or None for stock firmware built with its stubs."""
         self.dropped_frames: collections.Counter[str] = collections.Counter()
         """HAN frames the stack refused, by reason: for tests and logs, kept across reboots."""
+        self.fragment_acks: collections.Counter[int] = collections.Counter()
+        """Fragment ACKs the host sent with sendReply, by the NWK address it sent them to; kept across reboots."""
         self._outgoing_fragments = OutgoingFragments()
         self._permit_handle: asyncio.TimerHandle | None = None
         self._scan: _Scan | None = None
@@ -646,6 +648,7 @@ class EmberStack:
         if not self.network_up:
             return {"status": t.sl_Status.NETWORK_DOWN}
         if is_fragment_ack(aps):
+            self.fragment_acks[nwk] += 1
             return {}
         if len(message) > payload_limit(t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options):
             return {"status": t.sl_Status.MESSAGE_TOO_LONG}

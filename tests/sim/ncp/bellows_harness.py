@@ -19,6 +19,7 @@ INSTALL_CODE_KEY = bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB")
 METER = zt.EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
 METER_NWK = zt.NWK(0x4D2A)
 WAIT = 10  # seconds; generous for a loaded CI machine, never reached when things work
+SE_PROFILE, TUNNELING = 0x0109, 0x0704
 
 
 class BenchAir:
@@ -77,3 +78,18 @@ async def joined_meter(ncp: SimulatedNcp, app: ControllerApplication) -> zigpy.d
     assert ncp.join(METER, METER_NWK, INSTALL_CODE)
     (device,) = await asyncio.wait_for(joined, WAIT)
     return device
+
+
+def capture_packets(app: object) -> list[zt.ZigbeePacket]:
+    """Every packet bellows hands to zigpy, whole (after any reassembly)."""
+    packets: list[zt.ZigbeePacket] = []
+    original = app.packet_received  # type: ignore[attr-defined]
+    app.packet_received = lambda packet: (packets.append(packet), original(packet))[1]  # type: ignore[attr-defined]
+    return packets
+
+
+def from_meter(ncp: SimulatedNcp, payload: bytes, *, link_key: zt.KeyData | None,
+               fragment: tuple[int, int] | None = None, counter: int = 9) -> ApsFrame:
+    """A Tunneling frame from the joined meter to the coordinator (one APS fragment if `fragment` says where)."""
+    return ApsFrame(METER, METER_NWK, ncp.ieee, zt.NWK(0), SE_PROFILE, TUNNELING, 1, 1, payload,
+                    aps_encrypted=link_key is not None, aps_counter=counter, link_key=link_key, fragment=fragment)

@@ -15,26 +15,22 @@ import zigpy.types as zt
 
 from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials, KeyAgreement, Role
 from hubfw.sim import SimulatedNcp
-from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.ids import LibraryId
-from tests.sim.ncp.bellows_harness import INSTALL_CODE_KEY, METER, METER_NWK, WAIT, BenchAir, Events, joined_meter
+from tests.sim.ncp.bellows_harness import (
+    INSTALL_CODE_KEY,
+    METER,
+    METER_NWK,
+    SE_PROFILE,
+    TUNNELING,
+    WAIT,
+    BenchAir,
+    Events,
+    capture_packets,
+    from_meter,
+    joined_meter,
+)
 
-SE_PROFILE, TUNNELING = 0x0109, 0x0704
 CBKE_KEY = zt.KeyData(bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0"))
-
-
-def capture_packets(app: object) -> list[zt.ZigbeePacket]:
-    """Every packet bellows hands to zigpy, whole (after any reassembly)."""
-    packets: list[zt.ZigbeePacket] = []
-    original = app.packet_received  # type: ignore[attr-defined]
-    app.packet_received = lambda packet: (packets.append(packet), original(packet))[1]  # type: ignore[attr-defined]
-    return packets
-
-
-def from_meter(ncp: SimulatedNcp, payload: bytes, *, link_key: zt.KeyData | None,
-               fragment: tuple[int, int] | None = None, counter: int = 9) -> ApsFrame:
-    return ApsFrame(METER, METER_NWK, ncp.ieee, zt.NWK(0), SE_PROFILE, TUNNELING, 1, 1, payload,
-                    aps_encrypted=link_key is not None, aps_counter=counter, link_key=link_key, fragment=fragment)
 
 
 @pytest.mark.parametrize("version", [13, 14])

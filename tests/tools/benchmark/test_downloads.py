@@ -6,11 +6,12 @@ import math
 import struct
 
 import pytest
+from benchmark import SERIAL_VERSIONS, headline
 from benchmarklib.client import BenchAir, DownloadError
 from benchmarklib.hubrig import bench_clients, timed_download
 from benchmarklib.images import IMAGE_TYPE, MANUFACTURER, NEW_VERSION, ota_file
 from benchmarklib.scale import bench_scale
-from benchmarklib.serial import bench_serial
+from benchmarklib.serial import bench_serial, serial_download
 from benchmarklib.server_cost import bench_server
 
 from hubfw.zigbee.aps import ApsFrame
@@ -44,6 +45,7 @@ async def test_concurrent_smart_energy_clients_get_aps_sized_blocks_and_the_hub_
 
 async def test_serial_path_counts_the_line_bytes_of_each_block_exchange() -> None:
     figures = await bench_serial(IMAGE_BYTES)
+    assert figures["ezsp_version"] == 13
     assert figures["blocks"] == math.ceil(IMAGE_BYTES / 56)
     assert figures["ezsp_per_block"]["sendUnicast"] == pytest.approx(1, abs=0.05)
     assert figures["ezsp_per_block"]["incomingMessageHandler"] == pytest.approx(1, abs=0.05)
@@ -54,6 +56,23 @@ async def test_serial_path_counts_the_line_bytes_of_each_block_exchange() -> Non
     assert figures["line_limit_blocks_per_s"] == pytest.approx(11_520 / both_ways)
     assert figures["full_duplex_limit_blocks_per_s"] == pytest.approx(11_520 / busier)
     assert figures["ratio"] == pytest.approx(figures["achieved_blocks_per_s"] / figures["line_limit_blocks_per_s"])
+
+
+async def test_the_serial_path_on_ezsp_18_is_the_same_block_exchange() -> None:
+    """`make bench` measures it as `serial_v18` (bench_serial, one device and four); one device is enough here."""
+    figures = await serial_download(IMAGE_BYTES, devices=1, ezsp_version=18)
+    assert figures["ezsp_version"] == 18
+    assert figures["blocks"] == math.ceil(IMAGE_BYTES / 56)
+    assert figures["ezsp_per_block"]["sendUnicast"] == pytest.approx(1, abs=0.05)
+    assert figures["ezsp_per_block"]["incomingMessageHandler"] == pytest.approx(1, abs=0.05)
+    assert figures["bytes_per_block_host_to_ncp"] > 56
+
+
+def test_the_serial_ratio_is_headlined_for_ezsp_13_and_18_under_their_own_keys() -> None:
+    assert SERIAL_VERSIONS == {"serial": 13, "serial_v18": 18}
+    figures = headline({"serial": {"ratio": 1.0}, "serial_v18": {"ratio": 0.9}})
+    assert figures == {"serial_ratio": 1.0, "serial_ratio_v18": 0.9}
+    assert headline({"serial": {"ratio": 1.0}}) == {"serial_ratio": 1.0}
 
 
 class CorruptingRadio:
