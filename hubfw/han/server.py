@@ -31,6 +31,7 @@ from hubfw.han.config import HanConfig
 from hubfw.han.events import HanEvent, LinkKeyEstablished
 from hubfw.han.key_establishment.engine import AgreementRequest, ConfirmKeys
 from hubfw.han.key_establishment.server import KeyEstablishmentServer
+from hubfw.han.tunneling.outbox import Outbox
 from hubfw.han.tunneling.server import TunnelServer
 from hubfw.han.zcl import HanRequest, parse, requested_attribute_ids
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
@@ -71,7 +72,8 @@ class HanServer:
         self._zone = self._config.zone
         self._established: dict[t.EUI64, CryptoSuite] = {}
         self._events: list[HanEvent] = []
-        self._tunnels = TunnelServer(clock, self._config, self._may_open_tunnel)
+        self._outbox = Outbox(self._config.max_queued_messages)
+        self._tunnels = TunnelServer(clock, self._config, self._may_open_tunnel, outbox=self._outbox)
 
     # ----------------------------------------------------------------- inputs
 
@@ -208,7 +210,7 @@ class HanServer:
             source = request.source
             flags = functional_notification_flags(
                 new_ota_firmware=self._image_waiting(source),
-                tunnel_message_pending=self._tunnels.message_pending(source),
+                tunnel_message_pending=self._outbox.count(source) > 0,
             )
             return metering_records(flags, attribute_ids, client_attributes=client_attributes)
         return [self._tunnels.attribute_record(attribute_id) for attribute_id in attribute_ids]

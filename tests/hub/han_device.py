@@ -46,7 +46,7 @@ class HanDevice:
         self.ke = KeyEstablishmentClient(
             self.credentials, self.hub, self.clock, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT
         )
-        self.tunnel = TunnelClient(self.hub, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT)
+        self.tunnel = TunnelClient(self.hub, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT)
         self._reassembly = Reassembly()
         self._counter = 0
 

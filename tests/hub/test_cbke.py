@@ -153,7 +153,7 @@ async def test_without_credentials_there_is_no_han_server(state_dir: Path) -> No
 async def test_an_undecodable_tunnel_alert_is_logged_raw_and_printed(hub: Hub) -> None:
     device = await with_key_and_tunnel(hub)
     garbage = general_signing(CraFlag.ALERT, 1, entity_id(METER), NO_TARGET, MessageCode.NON_CRITICAL_ALERT, b"\x30\x03xyz")
-    device.send(device.tunnel.put(garbage))
+    device.send(device.tunnel.send(garbage))
     await until(lambda: bool(read_alert_log(hub.alert_log.path)))
 
     assert read_alert_log(hub.alert_log.path) == [RawTunnelAlert(METER, garbage, hub.clock.now())]
@@ -176,7 +176,7 @@ async def test_tunnel_verbs_over_the_control_socket(hub: Hub) -> None:
                                         str(hub.state_dir)])
         assert sent.exit_code == 0, sent.output
         await until(lambda: device.gbcs_messages == [message])
-        device.send(device.tunnel.put(message))
+        device.send(device.tunnel.send(message))
         await until(lambda: bool(hub.tunnel_messages()))
         listed = await asyncio.to_thread(CliRunner().invoke, cli,
                                          ["tunnel", "messages", "--state", str(hub.state_dir), "--json"])

@@ -343,7 +343,7 @@ class GbHanSession:
             if self.settings.opens_tunnel:
                 assert self.hub.se_endpoint is not None  # discovered before CBKE began
                 self._tunnel = TunnelClient(self.hub.ieee, endpoint=self.device.endpoint,
-                                            hub_endpoint=self.hub.se_endpoint, profile=self.device.profile)
+                                            server_endpoint=self.hub.se_endpoint, profile=self.device.profile)
                 self._tunnel_request.due = now
             return
         status = "no answer" if outcome.status is None else outcome.status.name
@@ -397,7 +397,7 @@ class GbHanSession:
         messages, self._outbox, self._outbox_due = self._outbox, [], None
         for message in messages:
             self.device.note(now, f"PUT a {len(message)}-octet GBCS message through the tunnel")
-        return [frame for message in messages for frame in self._to_air(self._tunnel.put(message))]
+        return [frame for message in messages for frame in self._to_air(self._tunnel.send(message))]
 
     # ------------------------------------------------------------------ reads under the key
 
