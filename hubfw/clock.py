@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Protocol
 
 
@@ -37,3 +38,8 @@ class VirtualClock:
         if when < self._now:
             raise ValueError("a virtual clock does not run backwards")
         self._now = float(when)
+
+
+def iso_utc(when: float) -> str:
+    """A clock reading as the hub shows times: ISO 8601 UTC to the second, e.g. 2026-01-01T00:00:00Z."""
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

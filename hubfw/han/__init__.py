@@ -1,6 +1,7 @@
 """The hub's GB HAN presence beside OTA: the Smart Energy endpoint's Basic, Time, Metering, Tunneling and
-Key Establishment servers (`HanServer`), transport-free and clock-driven like `hubfw.server`, with the
-device-side Key Establishment and tunnel clients and the GBCS alert message a PPMID sends."""
+Key Establishment servers (`HanServer`, which is also the Tunneling client of the tunnels the hub requests),
+transport-free and clock-driven like `hubfw.server`, with the device-side Key Establishment client, the
+Tunneling client and server both ends use, and the GBCS alert message a PPMID sends."""
 
 from hubfw.han.config import HanConfig, HanConfigError
 from hubfw.han.events import (
@@ -10,6 +11,7 @@ from hubfw.han.events import (
     TunnelClosed,
     TunnelEvent,
     TunnelOpened,
+    TunnelRequestFailed,
 )
 from hubfw.han.gbcs_alert import FoundAlert, find_device_alert, gbcs_alert_message
 from hubfw.han.key_establishment.client import KeyEstablishmentClient
@@ -45,6 +47,7 @@ __all__ = [
     "TunnelError",
     "TunnelEvent",
     "TunnelOpened",
+    "TunnelRequestFailed",
     "TunnelState",
     "find_device_alert",
     "gbcs_alert_message",

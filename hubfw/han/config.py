@@ -36,6 +36,13 @@ class HanConfig:
     """Tunnels open at once; a RequestTunnel beyond this gets NO_MORE_TUNNEL_IDS."""
     max_queued_messages: int = 16
     """GBCS messages waiting per device for delivery; `send_gbcs` refuses more."""
+    tunnel_response_timeout: float = 10.0
+    """Seconds the hub waits for a device's RequestTunnelResponse before it counts the request unanswered."""
+    tunnel_retry_after: float = 60.0
+    """Seconds before the hub asks a device for a tunnel again after a refusal or no answer; each further
+    failure doubles the wait, up to `tunnel_max_backoff`."""
+    tunnel_max_backoff: float = 3600.0
+    """The longest wait between the hub's RequestTunnels to a device that does not open one."""
     require_key_establishment: bool = True
     """Refuse RequestTunnel (NOT_AUTHORIZED) from a device without a CBKE link key, when the hub runs
     Key Establishment: GBCS traffic must be protected by the key only the two ends hold."""
@@ -55,6 +62,11 @@ class HanConfig:
         ):
             if not low <= getattr(self, name) <= high:
                 problems.append(f"{name} must be {low}..{high}")
+        for name in ("tunnel_response_timeout", "tunnel_retry_after", "tunnel_max_backoff"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be positive")
+        if self.tunnel_max_backoff < self.tunnel_retry_after:
+            problems.append("tunnel_max_backoff must be at least tunnel_retry_after")
         if self.max_message_size < self.max_incoming_transfer_size:
             problems.append("max_message_size must be at least max_incoming_transfer_size")
         try:

@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import zigpy.types as t
 
 from hubfw.alerts import TransferAlert
+from hubfw.han.gbcs_alert import find_device_alert
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
+
+OpenedBy = Literal["hub", "device"]
+"""Who sent the RequestTunnel: the hub (to an ESME, HCALCS or PPMID; messages without a tunnel header) or the
+device (a GSME; GET / GET-RESPONSE / PUT)."""
 
 
 @dataclass(frozen=True)
 class TunnelOpened:
-    """`eui64` opened a GB-HRGP tunnel; its GBCS messages flow through `tunnel_id` from now on."""
+    """A GB-HRGP tunnel with `eui64` is open; its GBCS messages flow through `tunnel_id` from now on."""
 
     eui64: t.EUI64
     tunnel_id: int
+    opened_by: OpenedBy = "device"
 
 
 @dataclass(frozen=True)
 class TunnelClosed:
-    """The tunnel ended: the device closed it, it replaced it, or it stayed idle past CloseTunnelTimeout."""
+    """The tunnel ended: either end closed it, it was replaced, or it stayed idle past CloseTunnelTimeout."""
 
     eui64: t.EUI64
     tunnel_id: int
     reason: str
+    opened_by: OpenedBy = "device"
+
+
+@dataclass(frozen=True)
+class TunnelRequestFailed:
+    """The hub's RequestTunnel to `eui64` got no tunnel (`reason` says why); it asks again at `retry_at`, or
+    not at all (None) until the device establishes a new key or the hub restarts."""
+
+    eui64: t.EUI64
+    reason: str
+    retry_at: float | None
 
 
 @dataclass(frozen=True)
@@ -48,8 +66,18 @@ class DeviceAlertReceived:
     problem: str | None = None
 
 
-TunnelEvent = TunnelOpened | TunnelClosed | GbcsMessageReceived | DeviceAlertReceived
+TunnelEvent = TunnelOpened | TunnelClosed | TunnelRequestFailed | GbcsMessageReceived | DeviceAlertReceived
 HanEvent = KeyEstablishmentEvent | TunnelEvent
+
+
+def message_events(eui64: t.EUI64, message: bytes, time: float) -> list[TunnelEvent]:
+    """What one whole GBCS message from `eui64` reports, whichever tunnel it came through: the message, and
+    an alert inside it."""
+    events: list[TunnelEvent] = [GbcsMessageReceived(eui64, message, time)]
+    found = find_device_alert(message, eui64)
+    if found is not None:
+        events.append(DeviceAlertReceived(eui64, found.alert, found.raw, time, found.problem))
+    return events
 
 __all__ = [
     "DeviceAlertReceived",
@@ -58,7 +86,10 @@ __all__ = [
     "KeyEstablishmentEvent",
     "KeyEstablishmentFailed",
     "LinkKeyEstablished",
+    "OpenedBy",
     "TunnelClosed",
     "TunnelEvent",
     "TunnelOpened",
+    "TunnelRequestFailed",
+    "message_events",
 ]

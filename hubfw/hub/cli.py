@@ -314,7 +314,8 @@ def describe_han(device: dict[str, Any]) -> str:
         failure = device["key_establishment_failure"]
         parts.append(f"CBKE failed ({failure['status'] or 'timeout'}: {failure['reason']})")
     if device["tunnel"] is not None:
-        parts.append(f"tunnel {device['tunnel']}")
+        opened_by = device.get("tunnel_opened_by")
+        parts.append(f"tunnel {device['tunnel']}" + ("" if opened_by is None else f" (opened by the {opened_by})"))
     return "".join(f"  {part}" for part in parts)
 
 

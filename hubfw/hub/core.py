@@ -13,6 +13,14 @@ driver instead of doing it:
   goes out (`KeyInstall`, then `keys_installed`), and with the NCP's own CBKE library its computations
   (`NcpWork`, then `resume_key_establishment`).
 Time comes from the injected clock: the driver calls `run_due` at `next_deadline`.
+
+The GBCS tunnels (10.2.2.1): right after a device's new link key is in the NCP, behind its Confirm Key
+Response, the hub sends it a RequestTunnel (`HanServer.request_tunnel`), and at boot it sends one to every
+device its link-key records name. GBCS wants this for ESMEs, HCALCSs and PPMIDs, not GSMEs; nothing on the
+air says reliably which a device is (SE gives ESME and GSME one device id, and the hub learns a device's
+type only from a distribution naming it), so every keyed device gets the request unless the store names it
+a GSME target. A GSME shows itself anyway: it has no Tunneling server (the hub stops asking on its
+UNSUPPORTED_CLUSTER) and it requests its own tunnel (the hub then leaves the tunnel to it).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from hubfw.han.events import (
     HanEvent,
     TunnelClosed,
     TunnelOpened,
+    TunnelRequestFailed,
 )
 from hubfw.han.key_establishment.engine import ConfirmKeys, NcpEngine, NcpWork
 from hubfw.han.key_establishment.events import KeyEstablishmentFailed, LinkKeyEstablished
@@ -52,7 +61,7 @@ from hubfw.server import OtaServer, OtaServerConfig
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
-from hubfw.zigbee.ids import OTA_CLUSTER
+from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -117,6 +126,8 @@ class HubCore:
         self._observe_han = observe_han
         self._raw_alerts: list[RawTunnelAlert] = []
         self._ncp_work: list[KeyInstall | NcpWork] = []
+        self._endpoint_unknown: set[t.EUI64] = set()
+        """Keyed devices whose records predate endpoints: the hub requests their tunnel when they next speak."""
 
     @classmethod
     def open(cls, flash: NorFlash, clock: Clock, config: CoreConfig | None = None, **kwargs: object) -> HubCore:
@@ -139,8 +150,9 @@ class HubCore:
 
     def start(self) -> list[OutgoingFrame]:
         """After boot: tell targets that had not started downloading (those that had carry on by themselves,
-        from the offset they hold), and run what fell due while the hub was down."""
-        return self.server.notify(self.not_started()) + self.run_due()
+        from the offset they hold), request the tunnels of the devices holding a key (the hub's tunnels did
+        not survive), and run what fell due while the hub was down."""
+        return self.server.notify(self.not_started()) + self._request_tunnels_at_boot() + self.run_due()
 
     def not_started(self) -> list[t.EUI64]:
         return [
@@ -183,14 +195,14 @@ class HubCore:
         refused = None if self.han is None else self.han.refusal(frame)
         if refused is not None:
             return refused
-        return self.server.handle(frame)
+        return self.server.handle(frame) + self._endpoint_learnt(frame)
 
     def handle_han(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         assert self.han is not None
         refused = self.han.refusal(frame)
         if refused is not None:
             return refused
-        return self._after_han(self.han.server.handle(frame))
+        return self._after_han(self.han.server.handle(frame)) + self._endpoint_learnt(frame)
 
     # ----- requests
 
@@ -246,17 +258,23 @@ class HubCore:
         Confirm Key Response (it would switch to a key the NCP lacks): its exchange times out and it retries."""
         assert self.han is not None
         now = self.clock.now()
+        tunnels: list[OutgoingFrame] = []
+        gsmes = self._known_gsmes()
         for event in install.established:
             if event.eui64 in refused:
                 reason = f"link key not installed in the NCP: {refused[event.eui64]}"
                 self.han.key_failed(KeyEstablishmentFailed(event.eui64, None, reason), now)
                 continue
             try:
-                self.han.keys.record(event.eui64, event.suite, now)
+                self.han.keys.record(event.eui64, event.suite, now, event.endpoint)
             except HubfwError as exc:  # the key works now; after a restart the hub will not know of it
                 LOGGER.error("%s", exc)
             LOGGER.info("CBKE suite %d link key of %s installed", event.suite.value, event.eui64)
-        return [frame for frame in install.frames if frame.destination not in refused]
+            self._endpoint_unknown.discard(event.eui64)
+            if event.endpoint is not None and event.eui64 not in gsmes:
+                tunnels += self.han.server.request_tunnel(event.eui64, event.endpoint)
+        confirms = [frame for frame in install.frames if frame.destination not in refused]
+        return self._after_han(confirms + tunnels)  # GBCS 10.2.2.1: RequestTunnel after the key establishment
 
     def resume_key_establishment(self, work: NcpWork, outcome: ConfirmKeys | Exception) -> list[OutgoingFrame]:
         """The NCP's CBKE library finished `work` (or failed with the exception)."""
@@ -264,6 +282,37 @@ class HubCore:
         return self._after_han(self.han.server.resume_key_establishment(work, outcome))
 
     # ----- internals
+
+    def _request_tunnels_at_boot(self) -> list[OutgoingFrame]:
+        if self.han is None:
+            return []
+        frames: list[OutgoingFrame] = []
+        gsmes = self._known_gsmes()
+        for eui64 in sorted(self.han.keys.devices() - gsmes, key=str):
+            endpoint = self.han.keys.endpoint(eui64)
+            if endpoint is None:
+                self._endpoint_unknown.add(eui64)
+            else:
+                frames += self.han.server.request_tunnel(eui64, endpoint)
+        return self._after_han(frames)
+
+    def _endpoint_learnt(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        """A keyed device whose endpoint the records lacked spoke Smart Energy under its key: request its
+        tunnel from the endpoint it spoke from."""
+        if frame.source not in self._endpoint_unknown or frame.profile != SMART_ENERGY_PROFILE:
+            return []
+        self._endpoint_unknown.discard(frame.source)
+        assert self.han is not None
+        return self._after_han(self.han.server.request_tunnel(frame.source, frame.src_ep))
+
+    def _known_gsmes(self) -> frozenset[t.EUI64]:
+        """The devices the store knows as GSMEs: targets of a GSME image, stored or completed."""
+        status = self.store.status()
+        found = {done.entity for done in status.completed if done.device_type is DeviceType.GSME}
+        for block in status.blocks:
+            if block.image is not None and block.image.image.device_type is DeviceType.GSME:
+                found.update(parse_eui64(target.entity) for target in block.image.targets)
+        return frozenset(found)
 
     def _after_han(self, frames: list[OutgoingFrame]) -> list[OutgoingFrame]:
         """Act on what the HAN server reported. When a link key was established its frames wait for the
@@ -288,9 +337,13 @@ class HubCore:
                 LOGGER.warning("key establishment with %s failed: %s", event.eui64, event.reason)
                 self.han.key_failed(event, self.clock.now())
             elif isinstance(event, (TunnelOpened, TunnelClosed)):
-                LOGGER.info("GBCS tunnel %d of %s %s", event.tunnel_id, event.eui64,
-                            "opened" if isinstance(event, TunnelOpened) else f"closed ({event.reason})")
+                what = "opened" if isinstance(event, TunnelOpened) else f"closed ({event.reason})"
+                LOGGER.info("GBCS tunnel %d of %s (opened by the %s) %s", event.tunnel_id, event.eui64,
+                            event.opened_by, what)
                 self.han.tunnel_event(event)
+            elif isinstance(event, TunnelRequestFailed):
+                when = "not again" if event.retry_at is None else f"again in {event.retry_at - self.clock.now():.0f} s"
+                LOGGER.info("RequestTunnel to %s got no tunnel (%s); asking %s", event.eui64, event.reason, when)
             elif isinstance(event, GbcsMessageReceived):
                 self.han.messages.append(event)
             elif isinstance(event, DeviceAlertReceived):

@@ -20,7 +20,7 @@ from typing import Any
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from hubfw.han.events import GbcsMessageReceived, KeyEstablishmentFailed, TunnelClosed, TunnelOpened
+from hubfw.han.events import GbcsMessageReceived, KeyEstablishmentFailed, OpenedBy, TunnelClosed, TunnelOpened
 from hubfw.han.server import HanServer
 from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.store.policy import iso_utc
@@ -55,7 +55,8 @@ class HubHan:
         self.require_cbke = require_cbke
         self.failures: dict[t.EUI64, KeyEstablishmentFailure] = {}
         self.messages: collections.deque[GbcsMessageReceived] = collections.deque(maxlen=MAX_KEPT_MESSAGES)
-        self.tunnels: dict[t.EUI64, str] = {}
+        self.tunnels: dict[t.EUI64, tuple[str, OpenedBy]] = {}
+        """Each device's last tunnel since the hub started: "open" or "closed", and who opened it."""
 
     def refusal(self, frame: IncomingFrame) -> list[OutgoingFrame] | None:
         """None when the frame may be served; otherwise what to answer instead (NOT_AUTHORIZED to a
@@ -85,21 +86,24 @@ class HubHan:
         """The HAN fields of one `hubfw devices` entry."""
         suite = self.keys.suite(eui64)
         failure = self.failures.get(eui64)
+        tunnel = self.tunnels.get(eui64)
         return {
             "key_establishment": None if suite is None else f"suite{suite.value}",
             "key_establishment_failure": None if failure is None else failure.to_json(),
-            "tunnel": self.tunnel_state(eui64),
+            "tunnel": None if tunnel is None else tunnel[0],
+            "tunnel_opened_by": None if tunnel is None else tunnel[1],
         }
 
     def tunnel_event(self, event: TunnelOpened | TunnelClosed) -> None:
-        self.tunnels[event.eui64] = "open" if isinstance(event, TunnelOpened) else "closed"
+        self.tunnels[event.eui64] = ("open" if isinstance(event, TunnelOpened) else "closed", event.opened_by)
 
     def tunnel_state(self, eui64: t.EUI64) -> str | None:
         """"open" or "closed" for a device that has had a tunnel since the hub started, else None."""
-        return self.tunnels.get(eui64)
+        tunnel = self.tunnels.get(eui64)
+        return None if tunnel is None else tunnel[0]
 
     def tunnel_open(self, eui64: t.EUI64) -> bool:
-        return self.tunnels.get(eui64) == "open"
+        return self.tunnel_state(eui64) == "open"
 
     def messages_from(self, eui64: t.EUI64 | None) -> list[dict[str, Any]]:
         return [

@@ -1,8 +1,9 @@
 """The hub's link-key records, `state/cbke/link_keys.json`: which devices hold a CBKE link key in the NCP
-(EUI-64 → suite and when), never the key itself.
+(EUI-64 → suite, when, and the device endpoint the key establishment ran on), never the key itself.
 
 They are not read back from the NCP: its key table does not say which suite made a key, and the hub
-must know after a restart whose unicasts to encrypt before any frame arrives. The keys stay in the NCP.
+must know after a restart whose unicasts to encrypt before any frame arrives, and where to send its
+RequestTunnel again. The keys stay in the NCP. A record written before endpoints were kept has none.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class LinkKeyRegistryError(HubfwError):
 class EstablishedKey:
     suite: CryptoSuite
     time: float
+    endpoint: int | None = None
+    """The device's endpoint the key establishment came from (its Smart Energy endpoint)."""
 
 
 class LinkKeyRegistry:
@@ -55,15 +58,20 @@ class LinkKeyRegistry:
         found = self._keys.get(eui64)
         return None if found is None else found.suite
 
-    def record(self, eui64: t.EUI64, suite: CryptoSuite, time: float) -> None:
-        self._keys[eui64] = EstablishedKey(suite, time)
+    def endpoint(self, eui64: t.EUI64) -> int | None:
+        found = self._keys.get(eui64)
+        return None if found is None else found.endpoint
+
+    def record(self, eui64: t.EUI64, suite: CryptoSuite, time: float, endpoint: int | None = None) -> None:
+        self._keys[eui64] = EstablishedKey(suite, time, endpoint)
         if self.path is not None:
             self._write(self.path)
 
     def _write(self, path: Path) -> None:
         record = {
             "format": LINK_KEYS_FORMAT,
-            "devices": {str(eui64): {"suite": key.suite.value, "time": iso_utc(key.time), "unix_time": key.time}
+            "devices": {str(eui64): {"suite": key.suite.value, "time": iso_utc(key.time), "unix_time": key.time,
+                                     **({} if key.endpoint is None else {"endpoint": key.endpoint})}
                         for eui64, key in sorted(self._keys.items(), key=lambda item: str(item[0]))},
         }
         try:
@@ -88,10 +96,17 @@ class LinkKeyRegistry:
             if record["format"] != LINK_KEYS_FORMAT:
                 raise ValueError(f"not a {LINK_KEYS_FORMAT} file")
             return {
-                parse_eui64(eui64): EstablishedKey(CryptoSuite(int(entry["suite"])), float(entry["unix_time"]))
+                parse_eui64(eui64): EstablishedKey(CryptoSuite(int(entry["suite"])), float(entry["unix_time"]),
+                                                   _endpoint(entry.get("endpoint")))
                 for eui64, entry in record["devices"].items()
             }
         except (KeyError, TypeError, ValueError, HubfwError) as exc:
             raise LinkKeyRegistryError(f"{path}: {exc}") from None
 
 
+def _endpoint(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or not 1 <= value <= 240:
+        raise ValueError(f"endpoint {value!r} is not an application endpoint (1..240)")
+    return value

@@ -14,7 +14,7 @@ from hubfw.radio import OtaRadio
 from hubfw.store.policy import iso_utc
 from hubfw.zigbee.ids import SE_ENDPOINT
 
-NO_HAN_VIEW = {"key_establishment": None, "key_establishment_failure": None, "tunnel": None}
+NO_HAN_VIEW = {"key_establishment": None, "key_establishment_failure": None, "tunnel": None, "tunnel_opened_by": None}
 """A device's HAN fields when the hub runs no HAN server."""
 
 

@@ -24,7 +24,9 @@ DATABASE_FILE_NAME = "zigbee.db"
 
 def se_endpoint_descriptor() -> dict[str, Any]:
     """An ESI endpoint serving what a GB device looks for on profile 0x0109 — Basic, Time, OTA Upgrade,
-    Metering, Tunneling and Key Establishment — so its Match_Desc for any of them finds the endpoint
+    Metering, Tunneling and Key Establishment — so its Match_Desc for any of them finds the endpoint, and
+    with Tunneling as a client cluster too: the hub requests the tunnels to ESMEs, HCALCSs and PPMIDs (GBCS
+    10.2.2.1; Silicon Labs' Comms Hub Function plugin runs a Tunneling client endpoint beside its server)
     (as the dict zigpy's config schema turns into a `SimpleDescriptor`)."""
     return {
         "endpoint": SE_ENDPOINT,
@@ -34,7 +36,7 @@ def se_endpoint_descriptor() -> dict[str, Any]:
         "input_clusters": [
             BASIC_CLUSTER, TIME_CLUSTER, OTA_CLUSTER, METERING_CLUSTER, TUNNELING_CLUSTER, KEY_ESTABLISHMENT_CLUSTER,
         ],
-        "output_clusters": [],
+        "output_clusters": [TUNNELING_CLUSTER],
     }
 
 

@@ -2,16 +2,18 @@
 
 Every device is a GB device: it joins, finds the hub's Smart Energy endpoint, runs CBKE with
 certificates from the hub's test CA (suite 2) and from then on talks to the hub only under its link key.
+The hub then requests a GBCS tunnel to each PPMID and HCALCS (GBCS 10.2.2.1); the GSME requests its own.
 Act 1 is the bench job: two PPMIDs and an HCALCS get a signed test image each; the PPMIDs
-activate at once and report their new version with their own 0x8F8B through their GBCS tunnels; the
-HCALCS waits for its CS06 activation.
+activate at once and report their new version with their own 0x8F8B through the tunnels the hub opened;
+the HCALCS waits for its CS06 activation.
 Act 2 runs on an accelerated clock: a switched-off PPMID never starts and is discarded after 14
 days, a PPMID with the wrong hardware is refused, a GSME image wins the GSME block over a PPMID
 image mid-transfer, and a PPMID image is refused while the GSME image is protected.
 Every frame crosses unmodified bellows, ASH and EZSP on a pseudo-terminal; only the time between
 frames is virtual. The demo checks its own outcome: `ok` is true only if every target got exactly
 the alerts the GBCS rules owe it, every device runs the version it should, every device holds a CBKE
-link key, and every PPMID activation alert came through the tunnel.
+link key, every PPMID and HCALCS tunnel was opened by the hub, and every PPMID activation alert came
+through its tunnel.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ OLD_VERSION = 0x00000100
 PAYLOAD_BYTES = 24_000
 """Small enough that the demo runs in well under a minute; big enough for hundreds of blocks."""
 ExpectedAlert = tuple[t.EUI64, AlertCode, int, TransferResponse | None]
+HUB_OPENED_TUNNELS = {DeviceType.PPMID.value, DeviceType.HCALCS.value}
+"""The demo's device types whose tunnel the hub must have opened (GBCS 10.2.2.1)."""
 
 
 @dataclass
@@ -152,8 +156,8 @@ class Demo:
         await self.add("hcalcs-1", hcalcs(ieee, 0xE003, image_type=HCALCS_IMAGE_TYPE,
                                           **self.gb(ieee, DeviceType.HCALCS), **options))
         await self.until(self.sessions_secured, 3600)
-        self.say("  joined with install codes: ppmid-1, ppmid-2, hcalcs-1; CBKE suite 2 link keys established,"
-                 " PPMID tunnels open")
+        self.say("  joined with install codes: ppmid-1, ppmid-2, hcalcs-1; CBKE suite 2 link keys established;"
+                 " the hub opened a GBCS tunnel to each")
 
         self.distribute(self.image(PPMID_IMAGE_TYPE, 0x200), ["ppmid-1", "ppmid-2"], DeviceType.PPMID)
         for name in ("ppmid-1", "ppmid-2"):
@@ -221,9 +225,9 @@ class Demo:
                  f"(still runs 0x{meter.current_file_version:08X})")
 
     def sessions_secured(self) -> bool:
-        """Every powered device holds its CBKE link key, and every powered PPMID has its tunnel open."""
+        """Every powered device holds its CBKE link key and has its tunnel open (whoever opens it)."""
         return all(device.gb is None or not device.powered or (
-            device.gb.state is SessionState.SECURED and (device.gb.tunnel_open or not device.gb.settings.opens_tunnel))
+            device.gb.state is SessionState.SECURED and (device.gb.tunnel_open or not device.gb.settings.uses_tunnel))
             for device in self.devices.values())
 
     def outcome(self) -> dict[str, Any]:
@@ -237,7 +241,8 @@ class Demo:
         devices = [self.device_json(name) for name in self.devices]
         keys_ok = all(device["key_establishment"] == "suite2" for device in devices)
         activations = [alert for alert in alerts if alert.code is AlertCode.ACTIVATION]
-        tunnel_ok = bool(activations) and all(alert.source == "tunnel" for alert in activations)
+        tunnel_ok = bool(activations) and all(alert.source == "tunnel" for alert in activations) and all(
+            device["tunnel_opened_by"] == "hub" for device in devices if device["type"] in HUB_OPENED_TUNNELS)
         ok = (got == wanted and versions_ok and waiting_ok and len(self.narrator.rejections) == 1 and keys_ok
               and tunnel_ok and not self.raw_alerts)
         return {
@@ -262,7 +267,8 @@ class Demo:
                 "activation": "immediate" if device.identity.device_type.activates_immediately else "on command (CS06)",
                 "waited_for_activation": name in self.waited_for_activation,
                 "awaiting_activation": device.phase is Phase.WAITING_TO_UPGRADE,
-                "key_establishment": han["key_establishment"], "tunnel": han["tunnel"]}
+                "key_establishment": han["key_establishment"], "tunnel": han["tunnel"],
+                "tunnel_opened_by": han["tunnel_opened_by"]}
 
 
 class Progress:

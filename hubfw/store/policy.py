@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import zigpy.types as t
 
 from hubfw.alerts import TransferResponse
+from hubfw.clock import iso_utc
 from hubfw.devices import DeviceType
 from hubfw.store.errors import StoreRejected
 from hubfw.store.state import Block, ImageState, TargetProgress
@@ -139,7 +139,3 @@ def hardware_mismatch(image: ImageState, hardware_version: int | None) -> bool:
 def end_response(status: int) -> TransferResponse:
     """UpgradeEndRequest status SUCCESS (0) is fileTransferSuccess; any other status fileTransferFailure."""
     return TransferResponse.SUCCESS if status == 0 else TransferResponse.FILE_TRANSFER_FAILURE
-
-
-def iso_utc(when: float) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,5 +1,6 @@
-"""Test plumbing for the hub's SE endpoint: frames from a device, zigpy decoding of the answers, and an
-'air' between a TunnelClient and the HanServer."""
+"""Test plumbing for the hub's SE endpoint: frames from a device, zigpy decoding of the answers, an 'air'
+between a device's TunnelClient and the HanServer (a tunnel the device opens), and one between the HanServer
+and a device's TunnelServer (a tunnel the hub opens)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from zigpy.zcl import foundation
 
 from hubfw.devices import parse_eui64
 from hubfw.han import HanServer, TunnelClient
+from hubfw.han.tunneling.server import TunnelServer
+from hubfw.han.zcl import parse
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 
@@ -99,3 +102,38 @@ class TunnelAir:
     def open(self) -> None:
         self.send([self.client.request()])
         assert self.client.is_open
+
+
+@dataclass
+class HubTunnelAir:
+    """Carries frames between the hub's HanServer, as the Tunneling client of the tunnel it requests, and a
+    device's Tunneling server (an ESME, HCALCS or PPMID), until both fall quiet. While `silent` the device
+    hears nothing."""
+
+    hub: HanServer
+    device_server: TunnelServer
+    device: t.EUI64 = PPMID
+    silent: bool = False
+    to_device: list[OutgoingFrame] = field(default_factory=list)
+    to_hub: list[OutgoingFrame] = field(default_factory=list)
+
+    def deliver(self, frames: list[OutgoingFrame]) -> None:
+        """Deliver hub frames to the device, and everything that follows both ways."""
+        pending = [(frame, True) for frame in frames]
+        while pending:
+            frame, to_device = pending.pop(0)
+            if to_device:
+                assert frame.destination == self.device
+                self.to_device.append(frame)
+                request = None if self.silent else parse(received(frame, HUB))
+                if request is not None and request.header.client_to_server and not request.header.is_general:
+                    pending.extend((reply, False) for reply in self.device_server.handle(request))
+            else:
+                self.to_hub.append(frame)
+                pending.extend((reply, True) for reply in self.hub.handle(received(frame, self.device)))
+
+    def from_device(self, frames: list[OutgoingFrame]) -> None:
+        """Deliver device frames (from its server's send or tick) to the hub, and what follows."""
+        for frame in frames:
+            self.to_hub.append(frame)
+            self.deliver(self.hub.handle(received(frame, self.device)))

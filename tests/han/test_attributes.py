@@ -123,7 +123,7 @@ def test_tunnel_message_pending_flag_while_gbcs_messages_wait() -> None:
     message = gbcs_alert_message(activation_alert(1, PPMID, 0x10, clock.now()))
     assert server.send_gbcs(PPMID, message) == []  # no tunnel yet: queued
     assert value(read(server, METERING_CLUSTER, [0x0000], client_attributes=True)[0x0000]) == 1 << 21
-    air = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT))
+    air = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT))
     air.open()  # a device that never polled gets its queue PUT when the tunnel opens
     assert air.client.take_messages() == [message]
     assert value(read(server, METERING_CLUSTER, [0x0000], client_attributes=True)[0x0000]) == 0

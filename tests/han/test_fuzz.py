@@ -46,7 +46,7 @@ def test_arbitrary_frames_never_raise_at_the_hub(opened: bool, received: list[In
                        config=HanConfig(close_tunnel_timeout=100, max_incoming_transfer_size=32,
                                         max_message_size=64))
     if opened:
-        TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT)).open()
+        TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT)).open()
     for frame in received:
         for reply in server.handle(frame):
             assert reply.destination == frame.source and reply.cluster == frame.cluster
@@ -62,7 +62,7 @@ def test_arbitrary_frames_never_raise_at_the_hub(opened: bool, received: list[In
 def test_arbitrary_frames_never_raise_at_the_device(received: list[tuple[bytes, t.EUI64]]) -> None:
     server = HanServer(VirtualClock(JAN_2026), se_endpoint=SE_ENDPOINT, key_establishment=None,
                        image_waiting=lambda _: False)
-    air = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT,
+    air = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT,
                                          max_incoming_transfer_size=24))
     air.open()
     for zcl, source in received:

@@ -1,6 +1,7 @@
-"""The GB HAN presence on the bench: the device under test completes CBKE with the hub, opens its GBCS tunnel and
-receives an image under its link key; a PPMID's 0x8F8B comes through the tunnel. On the simulated bench (the hub
-is its own test CA) or on a real one whose hub credentials HUBFW_HIL_CBKE names."""
+"""The GB HAN presence on the bench: the device under test completes CBKE with the hub, the hub opens its GBCS
+tunnel (GBCS 10.2.2.1: the hub sends RequestTunnel to an ESME, HCALCS or PPMID) and it receives an image under its
+link key; a PPMID's 0x8F8B comes through that tunnel. On the simulated bench (the hub is its own test CA) or on a
+real one whose hub credentials HUBFW_HIL_CBKE names."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ ACTIVATION_TIMEOUT = 3600.0
 
 
 @pytest.mark.hil
-async def test_the_dut_completes_cbke_opens_its_tunnel_and_receives_an_image(
+async def test_the_dut_completes_cbke_the_hub_opens_its_tunnel_and_it_receives_an_image(
     hil_bench: HilBench, test_image: bytes, wait_for_alert: Callable[..., Awaitable[TransferAlert]]
 ) -> None:
     if not hil_bench.cbke:
@@ -34,7 +35,9 @@ async def test_the_dut_completes_cbke_opens_its_tunnel_and_receives_an_image(
     await hil_bench.admit(dut, hil_bench.dut_install_code)
 
     await hil_bench.wait_until(lambda: hil_bench.han_view(dut)["tunnel"] == "open", KEY_ESTABLISHMENT_TIMEOUT)
-    assert hil_bench.han_view(dut)["key_establishment"] in ("suite1", "suite2")
+    view = hil_bench.han_view(dut)
+    assert view["key_establishment"] in ("suite1", "suite2")
+    assert view["tunnel_opened_by"] == "hub"  # not a tunnel the PPMID had to request itself
 
     hil_bench.distribute(test_image, [dut], hil_bench.device_type)
     success = await wait_for_alert(dut, AlertCode.TRANSFER_SUCCESS, TRANSFER_TIMEOUT)

@@ -1,5 +1,6 @@
 """A scripted Smart Energy device for the hub's HAN tests: it runs CBKE with `KeyEstablishmentClient`, a GBCS
-tunnel with `TunnelClient`, keeps the APS link key it holds (install-code key, then the CBKE key) and
+tunnel with `TunnelClient` (a tunnel it opens, as a GSME does) or, with `serves_tunnel`, with a `TunnelServer` that
+accepts the hub's RequestTunnel (as an ESME, HCALCS or PPMID does), keeps the APS link key it holds (install-code key, then the CBKE key) and
 records every other frame the hub sends it. It joins either radio (`SimulatedNcp` or the virtual radio)
 through their device side, `receive` and `join`."""
 
@@ -13,8 +14,10 @@ import zigpy.util
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.clock import Clock
-from hubfw.han import KeyEstablishmentClient, LinkKeyEstablished
+from hubfw.han import GbcsMessageReceived, HanConfig, KeyEstablishmentClient, LinkKeyEstablished
 from hubfw.han.tunneling.client import TunnelClient
+from hubfw.han.tunneling.server import TunnelServer
+from hubfw.han.zcl import parse
 from hubfw.sim.devices.fragments import Reassembly, fragment
 from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import KEY_ESTABLISHMENT_CLUSTER, SE_ENDPOINT, SMART_ENERGY_PROFILE, TUNNELING_CLUSTER
@@ -41,12 +44,15 @@ class HanDevice:
     """Every whole GBCS message the hub sent through the tunnel."""
     tamper_confirm_mac: bool = False
     """Send a Confirm Key MAC with one bit flipped (the hub must answer BAD_KEY_CONFIRM)."""
+    serves_tunnel: bool = False
+    """Be the Tunneling server of the tunnel the hub requests (GBCS messages without a tunnel header)."""
 
     def __post_init__(self) -> None:
         self.ke = KeyEstablishmentClient(
             self.credentials, self.hub, self.clock, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT
         )
-        self.tunnel = TunnelClient(self.hub, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT)
+        self.tunnel = TunnelClient(self.hub, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT)
+        self.tunnel_server = TunnelServer(self.clock, HanConfig(), lambda eui64: eui64 == self.hub, headers=False)
         self._reassembly = Reassembly()
         self._counter = 0
 
@@ -101,6 +107,13 @@ class HanDevice:
                 self.link_key = t.KeyData(self.ke.outcome.key)
             self.send(replies)
         elif whole.cluster == TUNNELING_CLUSTER and whole.profile == SMART_ENERGY_PROFILE:
+            request = parse(incoming)
+            if self.serves_tunnel and request is not None and request.header.client_to_server:
+                if not request.header.is_general:
+                    self.send(self.tunnel_server.handle(request))
+                self.gbcs_messages += [event.message for event in self.tunnel_server.take_events()
+                                       if isinstance(event, GbcsMessageReceived)]
+                return True
             self.send(self.tunnel.handle(incoming))
             self.gbcs_messages += self.tunnel.take_messages()
         else:

@@ -77,6 +77,7 @@ async def test_the_ncp_keeps_the_hubs_endpoints_after_the_first_network_formatio
     assert ncp.stats.commands["formNetwork"] == 1  # this start formed the network (and reset the NCP after)
 
     assert SE_ENDPOINT in ncp.endpoints and ncp.endpoints[SE_ENDPOINT].profile == 0x0109
+    assert ncp.endpoints[SE_ENDPOINT].output_clusters == [0x0704]  # the hub is a Tunneling client too
 
 
 def test_serial_settings_and_the_se_endpoint_reach_the_bellows_config(tmp_path: Path) -> None:
@@ -90,3 +91,4 @@ def test_serial_settings_and_the_se_endpoint_reach_the_bellows_config(tmp_path: 
     (endpoint,) = config["additional_endpoints"]
     assert (endpoint.endpoint, endpoint.profile) == (SE_ENDPOINT, 0x0109)
     assert set(endpoint.input_clusters) == {0x0000, 0x000A, 0x0019, 0x0702, 0x0704, 0x0800}  # what a GB device looks for
+    assert endpoint.output_clusters == [0x0704]  # GBCS 10.2.2.1: the hub requests tunnels, as a Tunneling client

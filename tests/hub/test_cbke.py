@@ -59,11 +59,11 @@ async def hub(state_dir: Path) -> AsyncIterator[Hub]:
     await running.stop()
 
 
-async def join(hub: Hub, *, tamper_confirm_mac: bool = False) -> HanDevice:
+async def join(hub: Hub, *, tamper_confirm_mac: bool = False, serves_tunnel: bool = False) -> HanDevice:
     credentials = issue_sim_credentials(hub.state_dir, METER, CryptoSuite.SUITE_1, hub.clock)
     han: DeviceAir = hub.app.han  # type: ignore[attr-defined]
     device = han.add(HanDevice(METER, t.NWK(0x5A01), credentials, VIRTUAL_COORDINATOR_IEEE, hub.clock,
-                               uplink=hub.app, tamper_confirm_mac=tamper_confirm_mac))
+                               uplink=hub.app, tamper_confirm_mac=tamper_confirm_mac, serves_tunnel=serves_tunnel))
     await hub.permit(60, INSTALL_CODE, METER)
     assert device.join()
     return device
@@ -153,7 +153,7 @@ async def test_without_credentials_there_is_no_han_server(state_dir: Path) -> No
 async def test_an_undecodable_tunnel_alert_is_logged_raw_and_printed(hub: Hub) -> None:
     device = await with_key_and_tunnel(hub)
     garbage = general_signing(CraFlag.ALERT, 1, entity_id(METER), NO_TARGET, MessageCode.NON_CRITICAL_ALERT, b"\x30\x03xyz")
-    device.send(device.tunnel.put(garbage))
+    device.send(device.tunnel.send(garbage))
     await until(lambda: bool(read_alert_log(hub.alert_log.path)))
 
     assert read_alert_log(hub.alert_log.path) == [RawTunnelAlert(METER, garbage, hub.clock.now())]
@@ -176,7 +176,7 @@ async def test_tunnel_verbs_over_the_control_socket(hub: Hub) -> None:
                                         str(hub.state_dir)])
         assert sent.exit_code == 0, sent.output
         await until(lambda: device.gbcs_messages == [message])
-        device.send(device.tunnel.put(message))
+        device.send(device.tunnel.send(message))
         await until(lambda: bool(hub.tunnel_messages()))
         listed = await asyncio.to_thread(CliRunner().invoke, cli,
                                          ["tunnel", "messages", "--state", str(hub.state_dir), "--json"])
@@ -189,6 +189,39 @@ async def test_tunnel_verbs_over_the_control_socket(hub: Hub) -> None:
                                           ["tunnel", "send", "--device", str(METER), "dead", "--state",
                                            str(hub.state_dir)])
         assert refused.exit_code == 1 and "not a whole GBCS message" in refused.output
+    finally:
+        await server.stop()
+
+
+async def test_tunnel_verbs_work_on_the_tunnel_the_hub_opens(hub: Hub) -> None:
+    """GBCS 10.2.2.1: after CBKE the hub requests the tunnel of a device that serves one; `tunnel send`, `tunnel
+    messages`, `devices` and `status` work on it as on a tunnel the device opened, without a tunnel header."""
+    device = await join(hub, serves_tunnel=True)
+    device.start_key_establishment()
+    await until(lambda: device.tunnel_server.tunnel_id(VIRTUAL_COORDINATOR_IEEE) is not None)
+    cli = HubfwGroup("hubfw", commands={command.name: command for command in HUB_COMMANDS})
+    server = ControlServer(hub)
+    await server.start()
+
+    async def run(*args: str) -> str:
+        result = await asyncio.to_thread(CliRunner().invoke, cli, [*args, "--state", str(hub.state_dir)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    try:
+        message = general_signing(CraFlag.COMMAND, 4, entity_id(VIRTUAL_COORDINATOR_IEEE), entity_id(METER), 1, b"hi")
+        await run("tunnel", "send", "--device", str(METER), message.hex())
+        await until(lambda: device.gbcs_messages == [message])
+        reply = general_signing(CraFlag.RESPONSE, 5, entity_id(METER), entity_id(VIRTUAL_COORDINATOR_IEEE), 1, b"ok")
+        device.send(device.tunnel_server.send(VIRTUAL_COORDINATOR_IEEE, reply))
+        await until(lambda: bool(hub.tunnel_messages()))
+        listed = json.loads(await run("tunnel", "messages", "--json"))
+        assert [entry["message"] for entry in listed] == [reply.hex()]
+        [entry] = json.loads(await run("devices", "--json"))
+        assert (entry["tunnel"], entry["tunnel_opened_by"]) == ("open", "hub")
+        assert "tunnel open (opened by the hub)" in await run("devices")
+        [tunnel] = json.loads(await run("status", "--json"))["han"]["tunnels"]
+        assert (tunnel["eui64"], tunnel["opened_by"]) == (str(METER), "hub")
     finally:
         await server.stop()
 

@@ -164,7 +164,7 @@ async def test_a_long_gbcs_message_goes_out_in_fragments_and_a_tunnel_alert_reac
                                                             for index in range(len(device.fragments))]
 
     alert_message = gbcs_alert_message(activation_alert(1, METER, 0x205, hub.clock.now()))
-    device.send(device.tunnel.put(alert_message))
+    device.send(device.tunnel.send(alert_message))
     await until(lambda: bool(read_alert_log(hub.alert_log.path)))
 
     logged = CliRunner().invoke(alerts, ["--state", str(hub.state_dir), "--json"])

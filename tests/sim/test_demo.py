@@ -67,10 +67,14 @@ def test_each_transfer_alert_der_decodes_with_an_independent_decoder(demo_output
         assert str(when).endswith("Z")
 
 
-def test_every_device_holds_a_cbke_key_and_every_ppmid_activation_came_through_its_tunnel(demo_output: dict) -> None:
+def test_every_device_holds_a_cbke_key_and_every_ppmid_activation_came_through_the_tunnel_the_hub_opened(
+        demo_output: dict) -> None:
     devices = {d["name"]: d for d in demo_output["devices"]}
     assert {d["key_establishment"] for d in devices.values()} == {"suite2"}
-    assert devices["ppmid-1"]["tunnel"] == "open" and devices["hcalcs-1"]["tunnel"] is None
+    opened_by = {name: (d["tunnel"], d["tunnel_opened_by"]) for name, d in devices.items()}
+    assert {name: by for name, (_, by) in opened_by.items()} == {
+        "ppmid-1": "hub", "ppmid-2": "hub", "hcalcs-1": "hub", "ppmid-3": "hub", "ppmid-4": "hub", "gsme-1": "device"}
+    assert opened_by["ppmid-1"] == opened_by["hcalcs-1"] == ("open", "hub")
     activated_ppmids = {name for name, d in devices.items() if d["type"] == "ppmid" and d["activated"]}
     assert activated_ppmids == {"ppmid-1", "ppmid-2"}
     activations = [a for a in demo_output["alerts"] if a["code"] == "0x8F8B"]
@@ -79,3 +83,12 @@ def test_every_device_holds_a_cbke_key_and_every_ppmid_activation_came_through_i
     assert {a["source"] for a in demo_output["alerts"] if a["code"] != "0x8F8B"} == {"hub"}
     assert demo_output["raw_tunnel_alerts"] == []
 
+
+
+def test_the_demo_succeeds_on_ezsp_v18_too(tmp_path) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = asyncio.run(run_demo(tmp_path, True, 18))
+    devices = {d["name"]: d for d in result["devices"]}
+    assert result["radio"].startswith("bellows EZSP v18 on /dev/pts/")
+    assert {devices[name]["tunnel_opened_by"] for name in ("ppmid-1", "ppmid-2", "hcalcs-1")} == {"hub"}
+    assert result["ok"] is True

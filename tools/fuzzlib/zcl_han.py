@@ -28,7 +28,8 @@ key) and nothing else; every other reply is a well-formed ZCL frame
 on the request's profile and cluster, carries the request's TSN (hub-initiated tunnel TransferData
 aside, which must use the sender's open tunnel and fit the size it announced) and is of a kind the
 request allows (never a Default Response to a Default Response, nor standard attributes for a
-manufacturer-specific read); Key Establishment
+manufacturer-specific read; a server-to-client TransferData, for the hub's Tunneling client, may get
+TransferDataError); Key Establishment
 replies are never APS-encrypted and all others are; each `GbcsMessageReceived` is exactly what its
 sender PUT through its own open tunnel in consecutive TransferData payloads, none reported twice, only
 from a sender holding a link key where the hub requires one; only certified senders establish keys;
@@ -170,6 +171,11 @@ _ANSWERS = {
     },
 }
 """The cluster commands that may answer a client-to-server cluster command, with its TSN."""
+_CLIENT_ANSWERS = {
+    TUNNELING_CLUSTER: {TunnelResponse.transfer_data.id: (TunnelRequest.transfer_data_error,)},
+}
+"""The cluster commands the hub's Tunneling client may answer a server-to-client command with, with its TSN: a
+TransferData into a tunnel the hub does not hold gets NO_SUCH_TUNNEL."""
 _PUSHES_AFTER = (TunnelRequest.request_tunnel.id, TunnelRequest.transfer_data.id)
 """Requests after which the hub may send its own TransferData (queued messages, a GET-RESPONSE)."""
 
@@ -541,7 +547,9 @@ def _check_reply(world: World, request: IncomingFrame, header: foundation.ZCLHea
         raise PropertyViolation("reply TSN differs from the request's", f"{reply_header.tsn} != {header.tsn}")
     if reply_control.is_general:
         return _check_general_reply(header, reply_header, payload)
-    allowed = _ANSWERS.get(request.cluster, {}).get(_client_command(header), ())
+    allowed = (_ANSWERS.get(request.cluster, {}).get(_client_command(header), ())
+               or _CLIENT_ANSWERS.get(request.cluster, {}).get(
+                   _client_command(header, foundation.Direction.Server_to_Client), ()))
     command = next((command for command in allowed if command.id == reply_header.command_id), None)
     if command is None:
         raise PropertyViolation("a request answered with a cluster command that does not pair with it",
@@ -551,11 +559,12 @@ def _check_reply(world: World, request: IncomingFrame, header: foundation.ZCLHea
     return command.name if status is None else f"{command.name} {status.name}"
 
 
-def _client_command(header: foundation.ZCLHeader) -> int | None:
-    """The command id of a standard client-to-server cluster command; None for any other frame."""
+def _client_command(header: foundation.ZCLHeader,
+                    direction: foundation.Direction = foundation.Direction.Client_to_Server) -> int | None:
+    """The command id of a standard cluster command a client sends (or, given Server_to_Client, a server);
+    None for any other frame."""
     control = header.frame_control
-    if control.is_cluster and not control.is_manufacturer_specific and \
-            header.direction == foundation.Direction.Client_to_Server:
+    if control.is_cluster and not control.is_manufacturer_specific and header.direction == direction:
         return int(header.command_id)
     return None
 

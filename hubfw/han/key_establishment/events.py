@@ -15,11 +15,13 @@ class LinkKeyEstablished:
     """Both sides confirmed the key: install it (importLinkKey) and APS-encrypt every unicast to `eui64`.
 
     `key` is None when the NCP's CBKE library computed it: the NCP stores it itself
-    (clearTemporaryDataMaybeStoreLinkKey) and it never reaches the host."""
+    (clearTemporaryDataMaybeStoreLinkKey) and it never reaches the host. `endpoint` is the peer's endpoint
+    the exchange ran on (the hub's tunnel request goes there), None where it does not matter."""
 
     eui64: t.EUI64
     key: bytes | None = field(repr=False)
     suite: CryptoSuite
+    endpoint: int | None = None
 
 
 @dataclass(frozen=True)

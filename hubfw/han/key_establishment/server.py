@@ -259,7 +259,7 @@ class KeyEstablishmentServer:
         except CbkeError as error:
             raise Refusal(status_for(error), str(error)) from error
         del self._sessions[source]  # no release: the hub stores the key (the NCP's own, or this one)
-        self._events.append(LinkKeyEstablished(source, keys.link_key, session.suite))
+        self._events.append(LinkKeyEstablished(source, keys.link_key, session.suite, received.frame.src_ep))
         return [received.reply(encode(received.header.tsn, KeResponse.confirm_key, mac=t.Bytes(keys.responder_mac)))]
 
     def _on_terminate(self, received: Received) -> list[OutgoingFrame]:

@@ -1,37 +1,37 @@
-"""The hub's Tunneling cluster server: GB-HRGP tunnels, one per device, and a GBCS message queue per device.
+"""The Tunneling cluster server: GB-HRGP tunnels, one per client, and a GBCS message queue per client.
 
-A device opens its tunnel with RequestTunnel (GB-HRGP, no manufacturer code, no flow control); the
-answer carries the tunnel id and how much one TransferData to the hub may hold. Through it:
-- the device PUTs its GBCS messages; each complete one becomes `GbcsMessageReceived`, and an alert
-  inside also `DeviceAlertReceived`;
-- the device GETs its next queued message; the hub answers with GET-RESPONSE (the number of messages
-  still queued after this one, then the message, or nothing when the queue is empty);
-- the hub PUTs queued messages itself to a device that has never sent GET (mains-powered devices
-  listen; a device that polls with GET may be asleep, so its messages wait for its next GET).
-Errors (SE D.6): TransferData for an unknown tunnel → TransferDataError NO_SUCH_TUNNEL; for another
-device's tunnel → WRONG_DEVICE; longer than the announced maximum, or a message longer than the hub
-reassembles → DATA_OVERFLOW. RequestTunnel for another protocol → PROTOCOL_NOT_SUPPORTED; asking for
-flow control → FLOW_CONTROL_NOT_SUPPORTED; beyond `max_tunnels` → NO_MORE_TUNNEL_IDS. A second
-RequestTunnel from a device replaces its tunnel. A tunnel idle for CloseTunnelTimeout seconds is closed
-with a TunnelClosureNotification.
+Two ends run it (GBCS 10.2.2; Silicon Labs' Comms Hub Function plugin, `comms-hub-function.c`):
+- the hub, for the tunnel a sleepy GSME requests (`headers=True`): a GBCS tunnel command goes in front of
+  every message. The device PUTs its GBCS messages; it GETs its next queued one and the hub answers with
+  GET-RESPONSE (the number of messages still queued after this one, then the message, or nothing when the
+  queue is empty). The hub PUTs queued messages itself to a device that has never sent GET (one that
+  listens; a device that polls with GET may be asleep, so its messages wait for its next GET);
+- a simulated ESME, HCALCS or PPMID, for the tunnel the hub requests after key establishment
+  (`headers=False`): GBCS messages travel as they are, both ways, and queued ones go out as soon as the
+  tunnel is open.
+Each complete message received becomes `GbcsMessageReceived`, and an alert inside also `DeviceAlertReceived`.
+
+A client opens its tunnel with RequestTunnel (GB-HRGP, no manufacturer code, no flow control); the answer
+carries the tunnel id and how much one TransferData to the server may hold. Errors (SE D.6): TransferData
+for an unknown tunnel → TransferDataError NO_SUCH_TUNNEL; for another client's tunnel → WRONG_DEVICE;
+longer than the announced maximum, or a message longer than the server reassembles → DATA_OVERFLOW.
+RequestTunnel for another protocol → PROTOCOL_NOT_SUPPORTED; asking for flow control →
+FLOW_CONTROL_NOT_SUPPORTED; beyond `max_tunnels` → NO_MORE_TUNNEL_IDS. A second RequestTunnel from a client
+replaces its tunnel. A tunnel idle for CloseTunnelTimeout seconds is closed with a TunnelClosureNotification.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from hubfw.clock import Clock
-from hubfw.errors import HubfwError
+from hubfw.clock import Clock, iso_utc
 from hubfw.han.config import HanConfig
-from hubfw.han.events import DeviceAlertReceived, GbcsMessageReceived, TunnelClosed, TunnelEvent, TunnelOpened
-from hubfw.han.gbcs import GbcsFramingError, message_length
-from hubfw.han.gbcs_alert import find_device_alert
+from hubfw.han.events import TunnelClosed, TunnelEvent, TunnelOpened, message_events
+from hubfw.han.tunneling.outbox import Outbox, TunnelError
 from hubfw.han.tunneling.stream import (
     TunnelOverflowError,
     TunnelReassembler,
@@ -63,9 +63,7 @@ _Handler = Callable[[HanRequest, foundation.CommandSchema], list[OutgoingFrame]]
 _MIN_CLIENT_TRANSFER_SIZE = 3
 """The smallest TransferData a device must accept: a GET-RESPONSE head and one message octet."""
 
-
-class TunnelError(HubfwError):
-    """A GBCS message the hub cannot queue for a device."""
+__all__ = ["NO_TUNNEL_ID", "TunnelError", "TunnelServer"]
 
 
 @dataclass
@@ -75,36 +73,32 @@ class _Tunnel:
     tunnel_id: int
     eui64: t.EUI64
     profile: int
-    device_ep: int
-    hub_ep: int
-    device_max_transfer: int
+    client_ep: int
+    server_ep: int
+    client_max_transfer: int
     opened_at: float
     last_activity: float
     inbound: TunnelReassembler
 
     def frame(self, zcl: bytes) -> OutgoingFrame:
-        return OutgoingFrame(self.eui64, self.profile, self.hub_ep, self.device_ep, TUNNELING_CLUSTER, zcl,
+        return OutgoingFrame(self.eui64, self.profile, self.server_ep, self.client_ep, TUNNELING_CLUSTER, zcl,
                              aps_encrypt=True)
 
 
-@dataclass
-class _Device:
-    """What the hub keeps for a device across tunnels: its queue and whether it polls."""
-
-    queue: deque[bytes] = field(default_factory=deque)
-    polls: bool = False
-
-
 class TunnelServer:
-    """GB-HRGP tunnels to every device; `handle`, `tick` and `send` return the frames to send."""
+    """GB-HRGP tunnels to every client; `handle`, `tick` and `send` return the frames to send."""
 
-    def __init__(self, clock: Clock, config: HanConfig, may_open: Callable[[t.EUI64], bool]) -> None:
+    def __init__(self, clock: Clock, config: HanConfig, may_open: Callable[[t.EUI64], bool], *,
+                 outbox: Outbox | None = None, headers: bool = True) -> None:
         self._clock = clock
         self._config = config
         self._may_open = may_open
+        self._headers = headers
+        self._outbox = outbox or Outbox(config.max_queued_messages)
         self._tunnels: dict[int, _Tunnel] = {}
         self._by_device: dict[t.EUI64, _Tunnel] = {}
-        self._devices: dict[t.EUI64, _Device] = {}
+        self._polls: set[t.EUI64] = set()
+        """Clients that have sent GET: their messages wait for their next GET."""
         self._next_id = 0
         self._tsn = 0
         self._events: list[TunnelEvent] = []
@@ -148,19 +142,20 @@ class TunnelServer:
                    default=None)
 
     def send(self, eui64: t.EUI64, message: bytes) -> list[OutgoingFrame]:
-        """Queue a GBCS message for `eui64`: PUT now if its tunnel is open and it does not poll, else
-        kept for its next GET (or, for a device that does not poll, for its next tunnel)."""
-        try:
-            whole = message_length(message) == len(message)
-        except GbcsFramingError:
-            whole = False
-        if not whole:
-            raise TunnelError(f"not a whole GBCS message for {eui64} ({len(message)} octets)")
-        device = self._devices.setdefault(eui64, _Device())
-        if len(device.queue) >= self._config.max_queued_messages:
-            raise TunnelError(f"{eui64} already has {len(device.queue)} GBCS messages waiting")
-        device.queue.append(message)
-        return self._push(eui64)
+        """Queue a GBCS message for `eui64` and send what its tunnel takes now (`push`). Raises TunnelError
+        for bytes that are not one whole GBCS message, or a full queue."""
+        self._outbox.put(eui64, message)
+        return self.push(eui64)
+
+    def push(self, eui64: t.EUI64) -> list[OutgoingFrame]:
+        """Send `eui64` its queued messages if its tunnel is open and it does not poll (a polling client
+        gets them one per GET; one without a tunnel at its next tunnel)."""
+        tunnel = self._by_device.get(eui64)
+        if tunnel is None or eui64 in self._polls:
+            return []
+        command = GbcsTunnelCommand.PUT if self._headers else None
+        return [frame for message in self._outbox.take_all(eui64)
+                for frame in self._transfer(tunnel, TunnelUnit(command, message))]
 
     def take_events(self) -> list[TunnelEvent]:
         events, self._events = self._events, []
@@ -168,29 +163,21 @@ class TunnelServer:
 
     # ----------------------------------------------------------------- views
 
-    def message_pending(self, eui64: t.EUI64) -> bool:
-        """A GBCS message waits for `eui64` (Metering FunctionalNotificationFlags 'tunnel message pending')."""
-        device = self._devices.get(eui64)
-        return device is not None and bool(device.queue)
-
     def tunnel_id(self, eui64: t.EUI64) -> int | None:
         tunnel = self._by_device.get(eui64)
         return None if tunnel is None else tunnel.tunnel_id
 
     def tunnels(self) -> list[dict]:
         """Open tunnels, JSON-able, for `hubfw devices` and status."""
-        entries = []
-        for tunnel in sorted(self._tunnels.values(), key=lambda tunnel: tunnel.tunnel_id):
-            device = self._devices.get(tunnel.eui64, _Device())
-            entries.append({
-                "eui64": str(tunnel.eui64),
-                "tunnel_id": tunnel.tunnel_id,
-                "opened_at": _iso_utc(tunnel.opened_at),
-                "last_activity": _iso_utc(tunnel.last_activity),
-                "queued_messages": len(device.queue),
-                "polls": device.polls,
-            })
-        return entries
+        return [{
+            "eui64": str(tunnel.eui64),
+            "tunnel_id": tunnel.tunnel_id,
+            "opened_by": "device",
+            "opened_at": iso_utc(tunnel.opened_at),
+            "last_activity": iso_utc(tunnel.last_activity),
+            "queued_messages": self._outbox.count(tunnel.eui64),
+            "polls": tunnel.eui64 in self._polls,
+        } for tunnel in sorted(self._tunnels.values(), key=lambda tunnel: tunnel.tunnel_id)]
 
     def attribute_record(self, attribute_id: int) -> foundation.ReadAttributeRecord:
         if attribute_id == CLOSE_TUNNEL_TIMEOUT_ATTRIBUTE:
@@ -220,17 +207,17 @@ class TunnelServer:
             tunnel_id=self._allocate_id(),
             eui64=source,
             profile=request.frame.profile,
-            device_ep=request.frame.src_ep,
-            hub_ep=request.frame.dst_ep,
-            device_max_transfer=int(body.maximum_incoming_transfer_size),
+            client_ep=request.frame.src_ep,
+            server_ep=request.frame.dst_ep,
+            client_max_transfer=int(body.maximum_incoming_transfer_size),
             opened_at=now,
             last_activity=now,
-            inbound=TunnelReassembler(self._config.max_message_size),
+            inbound=TunnelReassembler(self._config.max_message_size, headers=self._headers),
         )
         self._tunnels[tunnel.tunnel_id] = tunnel
         self._by_device[source] = tunnel
-        self._events.append(TunnelOpened(source, tunnel.tunnel_id))
-        return [self._tunnel_response(request, TunnelStatus.SUCCESS, tunnel.tunnel_id), *self._push(source)]
+        self._events.append(TunnelOpened(source, tunnel.tunnel_id, "device"))
+        return [self._tunnel_response(request, TunnelStatus.SUCCESS, tunnel.tunnel_id), *self.push(source)]
 
     def _on_close_tunnel(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
         tunnel = self._tunnels.get(body.tunnel_id)
@@ -259,10 +246,10 @@ class TunnelServer:
         if unit is None:
             return request.default_response(Status.SUCCESS)
         if unit.command is GbcsTunnelCommand.GET:
-            self._devices.setdefault(tunnel.eui64, _Device()).polls = True
+            self._polls.add(tunnel.eui64)
             return [*request.default_response(Status.SUCCESS), *self._get_response(tunnel)]
-        if unit.command is GbcsTunnelCommand.PUT:
-            self._received(tunnel.eui64, unit.message, now)
+        if unit.command in (GbcsTunnelCommand.PUT, None):
+            self._events.extend(message_events(tunnel.eui64, unit.message, now))
             return request.default_response(Status.SUCCESS)
         return request.default_response(Status.INVALID_FIELD)  # GET-RESPONSE only goes hub to device
 
@@ -278,26 +265,10 @@ class TunnelServer:
 
     # ---------------------------------------------------------------- helpers
 
-    def _received(self, eui64: t.EUI64, message: bytes, now: float) -> None:
-        self._events.append(GbcsMessageReceived(eui64, message, now))
-        found = find_device_alert(message, eui64)
-        if found is not None:
-            self._events.append(DeviceAlertReceived(eui64, found.alert, found.raw, now, found.problem))
-
     def _get_response(self, tunnel: _Tunnel) -> list[OutgoingFrame]:
-        queue = self._devices[tunnel.eui64].queue
-        message = queue.popleft() if queue else b""
-        unit = TunnelUnit(GbcsTunnelCommand.GET_RESPONSE, message, remaining=len(queue))
+        message = self._outbox.take(tunnel.eui64) or b""
+        unit = TunnelUnit(GbcsTunnelCommand.GET_RESPONSE, message, remaining=self._outbox.count(tunnel.eui64))
         return self._transfer(tunnel, unit)
-
-    def _push(self, eui64: t.EUI64) -> list[OutgoingFrame]:
-        tunnel, device = self._by_device.get(eui64), self._devices.get(eui64)
-        if tunnel is None or device is None or device.polls:
-            return []
-        frames = []
-        while device.queue:
-            frames.extend(self._transfer(tunnel, TunnelUnit(GbcsTunnelCommand.PUT, device.queue.popleft())))
-        return frames
 
     def _transfer(self, tunnel: _Tunnel, unit: TunnelUnit) -> list[OutgoingFrame]:
         """TransferData frames carrying `unit`, cut to the device's maximum (queued messages are whole GBCS
@@ -306,13 +277,13 @@ class TunnelServer:
         return [
             tunnel.frame(encode(self._next_tsn(), TunnelResponse.transfer_data, tunnel_id=tunnel.tunnel_id,
                                 data=t.Bytes(payload)))
-            for payload in tunnel_payloads(unit, tunnel.device_max_transfer)
+            for payload in tunnel_payloads(unit, tunnel.client_max_transfer)
         ]
 
     def _close(self, tunnel: _Tunnel, reason: str) -> None:
         del self._tunnels[tunnel.tunnel_id]
         del self._by_device[tunnel.eui64]
-        self._events.append(TunnelClosed(tunnel.eui64, tunnel.tunnel_id, reason))
+        self._events.append(TunnelClosed(tunnel.eui64, tunnel.tunnel_id, reason, "device"))
 
     def _tunnel_response(self, request: HanRequest, status: TunnelStatus,
                          tunnel_id: int = NO_TUNNEL_ID) -> OutgoingFrame:
@@ -334,7 +305,3 @@ class TunnelServer:
     def _next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) % 256
         return self._tsn
-
-
-def _iso_utc(time: float) -> str:
-    return datetime.fromtimestamp(time, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,11 +1,19 @@
-"""GBCS tunnel commands over TransferData, both directions: splitting one command over several
-TransferData payloads and joining them again.
+"""GBCS messages over TransferData, both directions: splitting one over several TransferData payloads and
+joining them again, with or without a GBCS tunnel header.
+
+GBCS has two tunnel arrangements (section 10.2.2, as Silicon Labs' Comms Hub Function plugin implements it
+in `comms-hub-function.c`):
+- a tunnel the hub opens to an ESME, HCALCS or PPMID carries each GBCS message as it is, no header
+  (`emberAfPluginCommsHubFunctionSend` sends a non-sleepy device's message with an empty header, and
+  `..._tunnel_data_received_callback` passes what such a device sends up unchanged);
+- the tunnel a sleepy GSME opens to the hub puts a GBCS tunnel command in front: GET (0x01), GET-RESPONSE
+  (0x02, then the number of messages still queued) or PUT (0x03) (`TUNNEL_MANAGER_HEADER_*` there).
 
 SE's MaximumIncomingTransferSize bounds one TransferData payload, and a GBCS message may be larger. The
-sender then cuts `command octet(s) ‖ message` into consecutive TransferData payloads; the first carries
-the GBCS tunnel command, the rest only continue the message. The receiver knows when the message is
-whole from its GBCS framing (`hubfw.han.gbcs.message_length`). A message that is not GBCS-framed can
-only travel in a single TransferData, so the receiver takes one such payload as the whole message.
+sender then cuts `header ‖ message` into consecutive TransferData payloads; the first carries the header
+(if any), the rest only continue the message. The receiver knows when the message is whole from its GBCS
+framing (`hubfw.han.gbcs.message_length`). A message that is not GBCS-framed can only travel in a single
+TransferData, so the receiver takes one such payload as the whole message.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ MAX_REMAINING = 0xFF
 
 
 class TunnelStreamError(HubfwError):
-    """TransferData payloads that do not make a GBCS tunnel command."""
+    """TransferData payloads that do not make a GBCS message (or tunnel command)."""
 
 
 class TunnelOverflowError(TunnelStreamError):
@@ -30,10 +38,12 @@ class TunnelOverflowError(TunnelStreamError):
 
 @dataclass(frozen=True)
 class TunnelUnit:
-    """One whole GBCS tunnel command. `message` is empty for GET and for a GET-RESPONSE from an empty
-    queue; `remaining` (GET-RESPONSE only) is how many messages the sender still holds."""
+    """One whole GBCS message, with the tunnel command in front of it on a GSME's tunnel (`command` None on
+    a tunnel the hub opened, where messages travel as they are). `message` is empty for GET and for a
+    GET-RESPONSE from an empty queue; `remaining` (GET-RESPONSE only) is how many messages the sender still
+    holds."""
 
-    command: GbcsTunnelCommand
+    command: GbcsTunnelCommand | None
     message: bytes = b""
     remaining: int | None = None
 
@@ -43,7 +53,7 @@ def tunnel_payloads(unit: TunnelUnit, max_size: int) -> list[bytes]:
 
     Raises TunnelStreamError when the unit does not fit and its message is not GBCS-framed (the
     receiver could not tell where it ends)."""
-    head = bytes([unit.command])
+    head = b"" if unit.command is None else bytes([unit.command])
     if unit.command is GbcsTunnelCommand.GET_RESPONSE:
         head += bytes([min(unit.remaining or 0, MAX_REMAINING)])
     data = head + unit.message
@@ -60,10 +70,12 @@ def tunnel_payloads(unit: TunnelUnit, max_size: int) -> list[bytes]:
 
 
 class TunnelReassembler:
-    """Joins the TransferData payloads of one direction of one tunnel into whole tunnel commands."""
+    """Joins the TransferData payloads of one direction of one tunnel into whole messages; `headers` says
+    whether each message starts with a GBCS tunnel command (a GSME's tunnel) or not (a hub-opened one)."""
 
-    def __init__(self, max_message_size: int) -> None:
+    def __init__(self, max_message_size: int, *, headers: bool = True) -> None:
         self._max_message_size = max_message_size
+        self._headers = headers
         self._partial: TunnelUnit | None = None
         self._buffer = b""
 
@@ -77,10 +89,10 @@ class TunnelReassembler:
         self._partial, self._buffer = None, b""
 
     def feed(self, data: bytes) -> TunnelUnit | None:
-        """Take one TransferData payload; the command it completes, or None while a message is partial.
+        """Take one TransferData payload; the unit it completes, or None while a message is partial.
 
         Raises TunnelOverflowError for a message longer than the limit and TunnelStreamError for a
-        payload that starts no tunnel command; either way the partial message is dropped."""
+        payload that starts no message (or tunnel command); either way the partial message is dropped."""
         try:
             return self._feed(data)
         except TunnelStreamError:
@@ -93,22 +105,12 @@ class TunnelReassembler:
             return self._complete()
         if not data:
             raise TunnelStreamError("empty TransferData")
-        try:
-            command = GbcsTunnelCommand(data[0])
-        except ValueError:
-            raise TunnelStreamError(f"unknown GBCS tunnel command 0x{data[0]:02X}") from None
-        if command is GbcsTunnelCommand.GET:
-            return TunnelUnit(command)
-        if command is GbcsTunnelCommand.GET_RESPONSE:
-            if len(data) < 2:
-                raise TunnelStreamError("GET-RESPONSE without its remaining-messages octet")
-            unit, body = TunnelUnit(command, remaining=data[1]), data[2:]
+        if self._headers:
+            unit, body = _tunnel_command(data)
             if not body:
                 return unit
         else:
-            unit, body = TunnelUnit(command), data[1:]
-            if not body:
-                raise TunnelStreamError("PUT without a message")
+            unit, body = TunnelUnit(None), data
         if not _starts_gbcs_message(body):
             return TunnelUnit(unit.command, body, unit.remaining)  # unframed: one payload is the message
         self._partial, self._buffer = unit, body
@@ -129,6 +131,24 @@ class TunnelReassembler:
         unit = TunnelUnit(self._partial.command, self._buffer, self._partial.remaining)
         self.reset()
         return unit
+
+
+def _tunnel_command(data: bytes) -> tuple[TunnelUnit, bytes]:
+    """The GBCS tunnel command `data` starts with and the message octets after it (none after a GET, which
+    carries nothing). Raises TunnelStreamError for anything else."""
+    try:
+        command = GbcsTunnelCommand(data[0])
+    except ValueError:
+        raise TunnelStreamError(f"unknown GBCS tunnel command 0x{data[0]:02X}") from None
+    if command is GbcsTunnelCommand.GET:
+        return TunnelUnit(command), b""
+    if command is GbcsTunnelCommand.GET_RESPONSE:
+        if len(data) < 2:
+            raise TunnelStreamError("GET-RESPONSE without its remaining-messages octet")
+        return TunnelUnit(command, remaining=data[1]), data[2:]
+    if len(data) < 2:
+        raise TunnelStreamError("PUT without a message")
+    return TunnelUnit(command), data[1:]
 
 
 def _starts_gbcs_message(data: bytes) -> bool:

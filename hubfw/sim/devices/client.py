@@ -624,7 +624,7 @@ class OtaClientDevice:
         return None
 
     def _activate(self, now: float) -> list[ApsFrame]:
-        """Run the new image; a PPMID then raises 0x8F8B with the version it now runs, PUT through its GBCS
+        """Run the new image; a PPMID then raises 0x8F8B with the version it now runs, sent through its GBCS
         tunnel when it has one."""
         assert self._offer is not None
         version = self._offer.file_version
@@ -638,7 +638,7 @@ class OtaClientDevice:
             return []
         alert = replace(activation_alert(len(self.raised_alerts) + 1, self.ieee, version, now), source="tunnel")
         self.raised_alerts.append(alert)
-        if self.gb is not None and self.gb.settings.opens_tunnel:
+        if self.gb is not None and self.gb.settings.uses_tunnel:
             self.gb.queue_gbcs(gbcs_alert_message(alert), now)
         return []
 

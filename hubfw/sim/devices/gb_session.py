@@ -4,9 +4,13 @@ After joining with its install code a GB device finds the hub's Smart Energy end
 Match_Desc_req for the Key Establishment server (it does not assume an endpoint number), runs CBKE as
 the initiator with `hubfw.han.KeyEstablishmentClient` and from then on secures its Smart Energy
 traffic with the link key that produced. With the key it reads the hub's Time (keeping the offset to
-its own clock), a PPMID opens a GBCS tunnel and polls the Metering FunctionalNotificationFlags, and
-its OTA client starts. A device whose key establishment fails carries on without the key (its OTA
-client still asks; a hub serving Smart Energy only under CBKE keys refuses it) and tries again later.
+its own clock), and its OTA client starts. The GBCS tunnel runs as GBCS 10.2.2 has it: an ESME, HCALCS
+or PPMID is a Tunneling server that accepts the tunnel the hub requests after CBKE and sends its GBCS
+messages through it as they are; a GSME requests a tunnel to the hub itself and PUTs its messages (GET /
+GET-RESPONSE / PUT). A device that serves no Tunneling cluster answers the hub's RequestTunnel with
+UNSUPPORTED_CLUSTER. A PPMID also polls the Metering FunctionalNotificationFlags. A device whose key
+establishment fails carries on without the key (its OTA client still asks; a hub serving Smart Energy
+only under CBKE keys refuses it) and tries again later.
 
 Like `OtaClientDevice`, a session reads no clock: every input carries `now` and returns the frames to
 send. The device owns the session and routes to it the frames of the clusters it speaks.
@@ -28,8 +32,12 @@ from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.han import KeyEstablishmentClient, KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
+from hubfw.han.config import HanConfig
+from hubfw.han.events import GbcsMessageReceived, TunnelClosed, TunnelOpened
 from hubfw.han.key_establishment.wire import KeRequest
 from hubfw.han.tunneling.client import TunnelClient, TunnelState
+from hubfw.han.tunneling.server import TunnelServer
+from hubfw.han.zcl import HanRequest, parse
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import DeviceConfigError
 from hubfw.zigbee.aps import ApsFrame, IncomingFrame, OutgoingFrame
@@ -74,7 +82,10 @@ class GbHanSettings:
     corrupts_confirm_mac: bool = False
     """Quirk: the Confirm Key MAC it sends is wrong (the hub answers BAD_KEY_CONFIRM)."""
     opens_tunnel: bool = False
-    """Open a GBCS tunnel to the hub and PUT its GBCS messages (a PPMID's 0x8F8B) through it."""
+    """Request a GBCS tunnel to the hub and PUT its GBCS messages through it (a GSME, GBCS 10.2.2)."""
+    serves_tunnel: bool = False
+    """Be the Tunneling server of the tunnel the hub requests after CBKE, and send its GBCS messages (a PPMID's
+    0x8F8B) through it without a tunnel header (an ESME, HCALCS or PPMID, GBCS 10.2.2.1)."""
     notification_poll: float | None = None
     """Seconds between reads of the hub's Metering FunctionalNotificationFlags; None: never reads them."""
     request_timeout: float = 15.0
@@ -82,12 +93,20 @@ class GbHanSettings:
     """Seconds before an unanswered discovery or RequestTunnel is sent again, and before the first new CBKE
     after a failed one; each further failure doubles the wait (up to `MAX_KE_BACKOFF`)."""
 
+    @property
+    def uses_tunnel(self) -> bool:
+        """The device talks GBCS with the hub through a tunnel, whoever opens it."""
+        return self.opens_tunnel or self.serves_tunnel
+
     def __post_init__(self) -> None:
         periods = [self.request_timeout, self.retry_after]
         if self.notification_poll is not None:
             periods.append(self.notification_poll)
         if min(periods) <= 0:
             raise DeviceConfigError("bad GB HAN session: timeouts and poll intervals must be positive")
+        if self.opens_tunnel and self.serves_tunnel:
+            raise DeviceConfigError("bad GB HAN session: a device either opens its tunnel (a GSME) or serves the "
+                                    "hub's (an ESME, HCALCS or PPMID), not both")
 
 
 class DeviceLink(Protocol):
@@ -164,6 +183,9 @@ class GbHanSession:
         self._flags = _Request()
         self._image_flagged = False
         self._tunnel: TunnelClient | None = None
+        """The tunnel this device requested (opens_tunnel)."""
+        self._tunnel_server: TunnelServer | None = None
+        """The Tunneling server the hub's tunnel comes to (serves_tunnel)."""
         self._tunnel_request = _Request()
         self._outbox: list[bytes] = []
         self._outbox_due: float | None = None
@@ -211,6 +233,9 @@ class GbHanSession:
 
     @property
     def tunnel_open(self) -> bool:
+        """A tunnel to the hub is open: the one this device requested, or the one the hub requested."""
+        if self._tunnel_server is not None:
+            return self._tunnel_server.tunnel_id(self.hub.ieee) is not None
         return self._tunnel is not None and self._tunnel.is_open
 
     def queue_gbcs(self, message: bytes, now: float) -> None:
@@ -267,6 +292,9 @@ class GbHanSession:
             out += self._read(self._time, TIME_CLUSTER, time_attributes, now, self.settings.request_timeout)
         if _due(self._tunnel_request, now):
             out += self._open_tunnel(now)
+        if self._tunnel_server is not None:
+            out += self._to_air(self._tunnel_server.tick())
+            self._tunnel_server_events(now)
         if self._outbox_due is not None and now >= self._outbox_due:
             out += self._flush(now)
         if _due(self._flags, now):
@@ -279,7 +307,8 @@ class GbHanSession:
     def next_deadline(self) -> float | None:
         times = [self._discovery.due, self._ke_retry, self._time.due, self._flags.due, self._tunnel_request.due,
                  None if self._ke is None else self._ke.next_deadline(),
-                 self._outbox_due if self.tunnel_open else None]
+                 None if self._tunnel_server is None else self._tunnel_server.next_deadline(),
+                 self._outbox_due if self.tunnel_open or self._tunnel_server is not None else None]
         return min((time for time in times if time is not None), default=None)
 
     # ------------------------------------------------------------------ discovery and CBKE
@@ -343,8 +372,10 @@ class GbHanSession:
             if self.settings.opens_tunnel:
                 assert self.hub.se_endpoint is not None  # discovered before CBKE began
                 self._tunnel = TunnelClient(self.hub.ieee, endpoint=self.device.endpoint,
-                                            hub_endpoint=self.hub.se_endpoint, profile=self.device.profile)
+                                            server_endpoint=self.hub.se_endpoint, profile=self.device.profile)
                 self._tunnel_request.due = now
+            elif self.settings.serves_tunnel and self._tunnel_server is None:
+                self._tunnel_server = TunnelServer(self._call_time, HanConfig(), self._may_open_tunnel, headers=False)
             return
         status = "no answer" if outcome.status is None else outcome.status.name
         self.state = SessionState.UNSECURED
@@ -376,6 +407,9 @@ class GbHanSession:
         return self._to_air([self._tunnel.request()])
 
     def _on_tunnel(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        request = parse(_incoming(frame))
+        if request is not None and request.header.client_to_server:
+            return self._on_tunnel_request(request, now)
         if self._tunnel is None:
             return []
         was_open = self._tunnel.is_open
@@ -391,13 +425,47 @@ class GbHanSession:
             self._tunnel_request.due = now + self.settings.retry_after
         return out
 
+    def _on_tunnel_request(self, request: HanRequest, now: float) -> list[ApsFrame]:
+        """What the hub's Tunneling client sends this device's server: its RequestTunnel, TransferData and
+        the rest. A device that serves no Tunneling cluster says so (a global command it ignores)."""
+        if request.header.is_general:
+            return []
+        if self._tunnel_server is None:
+            self.device.note(now, "no Tunneling server here: UNSUPPORTED_CLUSTER")
+            return self._to_air(request.default_response(foundation.Status.UNSUPPORTED_CLUSTER))
+        out = self._to_air(self._tunnel_server.handle(request))
+        self._tunnel_server_events(now)
+        return out
+
+    def _tunnel_server_events(self, now: float) -> None:
+        assert self._tunnel_server is not None
+        for event in self._tunnel_server.take_events():
+            if isinstance(event, GbcsMessageReceived):
+                self.gbcs_received.append(event.message)
+            elif isinstance(event, TunnelOpened):
+                self.device.note(now, f"the hub opened tunnel {event.tunnel_id}")
+            elif isinstance(event, TunnelClosed):
+                self.device.note(now, f"tunnel {event.tunnel_id} closed: {event.reason}")
+
+    def _may_open_tunnel(self, eui64: t.EUI64) -> bool:
+        """Only the hub, and only under the CBKE key, gets a tunnel."""
+        return eui64 == self.hub.ieee and self.state is SessionState.SECURED
+
     def _flush(self, now: float) -> list[ApsFrame]:
+        """Send what waits: PUT into the tunnel this device opened, or to the hub's tunnel (queued by its server
+        until the hub opens one)."""
+        if self._tunnel_server is not None:
+            messages, self._outbox, self._outbox_due = self._outbox, [], None
+            for message in messages:
+                self.device.note(now, f"sent a {len(message)}-octet GBCS message through the hub's tunnel")
+            return [frame for message in messages
+                    for frame in self._to_air(self._tunnel_server.send(self.hub.ieee, message))]
         if self._tunnel is None or not self._tunnel.is_open:
             return []
         messages, self._outbox, self._outbox_due = self._outbox, [], None
         for message in messages:
             self.device.note(now, f"PUT a {len(message)}-octet GBCS message through the tunnel")
-        return [frame for message in messages for frame in self._to_air(self._tunnel.put(message))]
+        return [frame for message in messages for frame in self._to_air(self._tunnel.send(message))]
 
     # ------------------------------------------------------------------ reads under the key
 

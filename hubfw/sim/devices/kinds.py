@@ -41,12 +41,13 @@ DEFAULT_BEHAVIOUR = {
 
 
 SESSION_DEFAULTS: dict[DeviceType, dict[str, Any]] = {
-    # A PPMID talks GBCS with the hub through its tunnel (its 0x8F8B included) and watches the hub's
-    # notification flags for a new image; meters and the HCALCS establish their key and read the time.
-    DeviceType.PPMID: {"opens_tunnel": True, "notification_poll": 3600.0},
-    DeviceType.HCALCS: {},
-    DeviceType.ESME: {},
-    DeviceType.GSME: {},
+    # GBCS 10.2.2: the hub requests a tunnel to an ESME, HCALCS or PPMID after CBKE, and they serve it (a
+    # PPMID's 0x8F8B goes through it); the sleepy GSME requests its own tunnel to the hub. A PPMID also
+    # watches the hub's notification flags for a new image. Every device establishes its key and reads the time.
+    DeviceType.PPMID: {"serves_tunnel": True, "notification_poll": 3600.0},
+    DeviceType.HCALCS: {"serves_tunnel": True},
+    DeviceType.ESME: {"serves_tunnel": True},
+    DeviceType.GSME: {"opens_tunnel": True},
 }
 
 

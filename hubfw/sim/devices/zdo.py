@@ -52,14 +52,17 @@ SE_DEVICE_IDS = {
 
 _COMMON_SERVERS = (BASIC_CLUSTER, IDENTIFY_CLUSTER, KEY_ESTABLISHMENT_CLUSTER)
 _COMMON_CLIENTS = (TIME_CLUSTER, OTA_CLUSTER)
-_METER_SERVERS = (METERING_CLUSTER, TUNNELING_CLUSTER, PREPAYMENT_CLUSTER)
+_METER_SERVERS = (METERING_CLUSTER, PREPAYMENT_CLUSTER)
 CLUSTERS: dict[DeviceType, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    DeviceType.ESME: (_COMMON_SERVERS + _METER_SERVERS + (PRICE_CLUSTER,), _COMMON_CLIENTS),
-    DeviceType.GSME: (_COMMON_SERVERS + _METER_SERVERS, _COMMON_CLIENTS),
-    DeviceType.PPMID: (_COMMON_SERVERS, _COMMON_CLIENTS + (METERING_CLUSTER, PREPAYMENT_CLUSTER, PRICE_CLUSTER)),
-    DeviceType.HCALCS: (_COMMON_SERVERS, _COMMON_CLIENTS + (DRLC_CLUSTER,)),
+    DeviceType.ESME: (_COMMON_SERVERS + _METER_SERVERS + (PRICE_CLUSTER, TUNNELING_CLUSTER), _COMMON_CLIENTS),
+    DeviceType.GSME: (_COMMON_SERVERS + _METER_SERVERS, _COMMON_CLIENTS + (TUNNELING_CLUSTER,)),
+    DeviceType.PPMID: (_COMMON_SERVERS + (TUNNELING_CLUSTER,),
+                       _COMMON_CLIENTS + (METERING_CLUSTER, PREPAYMENT_CLUSTER, PRICE_CLUSTER)),
+    DeviceType.HCALCS: (_COMMON_SERVERS + (TUNNELING_CLUSTER,), _COMMON_CLIENTS + (DRLC_CLUSTER,)),
 }
-"""(server, client) clusters: meters serve metering and prepayment, a PPMID reads them, an HCALCS obeys load control."""
+"""(server, client) clusters: meters serve metering and prepayment, a PPMID reads them, an HCALCS obeys load
+control; the ESME, PPMID and HCALCS serve the tunnel the hub requests, the GSME is the client of its own
+(GBCS 10.2.2)."""
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,10 @@ class _HubBench(abc.ABC):
         return next((entry for entry in self.hub.transfers() if entry["entity"] == str(entity)), None)
 
     def han_view(self, entity: t.EUI64) -> dict[str, Any]:
-        """The device's `key_establishment` ("suite1"/"suite2"/None) and `tunnel` as `hubfw devices` shows them."""
+        """The device's `key_establishment` ("suite1"/"suite2"/None), `tunnel` ("open"/"closed"/None) and
+        `tunnel_opened_by` ("hub"/"device"/None) as `hubfw devices` shows them."""
         entry = next((entry for entry in self.hub.devices() if entry["eui64"] == str(entity)), {})
-        return {"key_establishment": entry.get("key_establishment"), "tunnel": entry.get("tunnel")}
+        return {key: entry.get(key) for key in ("key_establishment", "tunnel", "tunnel_opened_by")}
 
     async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
                              firmware_version: int | None = None) -> TransferAlert:

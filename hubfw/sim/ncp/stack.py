@@ -230,10 +230,14 @@ class EmberStack:
     def _add_endpoint(self, request: Fields) -> Fields:
         if request["endpoint"] in self.endpoints or self.network_up:
             return {"status": t.sl_Status.INVALID_STATE}
+        # The lists carry no length of their own (bellows' schema puts every cluster in the first): the counts say
+        # where the input clusters end and the output clusters begin, as EmberZNet reads them.
+        clusters = [*request["inputClusterList"], *request["outputClusterList"]]
+        inputs, outputs = int(request["inputClusterCount"]), int(request["outputClusterCount"])
         self.endpoints[request["endpoint"]] = zdo_t.SimpleDescriptor(
             endpoint=request["endpoint"], profile=request["profileId"], device_type=request["deviceId"],
-            device_version=request["deviceVersion"], input_clusters=list(request["inputClusterList"]),
-            output_clusters=list(request["outputClusterList"]))
+            device_version=request["deviceVersion"], input_clusters=clusters[:inputs],
+            output_clusters=clusters[inputs:inputs + outputs])
         return {}
 
     def _set_radio_power(self, request: Fields) -> Fields:

@@ -42,7 +42,7 @@ def run_cbke(server: HanServer, client: KeyEstablishmentClient) -> list[Outgoing
 
 def test_cbke_through_the_se_endpoint_then_a_tunnel(hub: Party, meter: Party) -> None:
     clock, server = make(hub)
-    tunnel = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT), METER)
+    tunnel = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT), METER)
     tunnel.send([tunnel.client.request()])
     assert default_response_status(tunnel.hub_frames[-1]) == foundation.Status.NOT_AUTHORIZED
     assert tunnel.client.state is TunnelState.CLOSED and tunnel.client.refusal == foundation.Status.NOT_AUTHORIZED
@@ -65,7 +65,7 @@ def test_an_unencrypted_tunnel_frame_is_not_authorized(hub: Party, meter: Party)
     clock, server = make(hub)
     run_cbke(server, KeyEstablishmentClient(meter.credentials, HUB, clock, endpoint=DEVICE_ENDPOINT,
                                             hub_endpoint=SE_ENDPOINT))
-    request = TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT).request()
+    request = TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT).request()
     [reply] = server.handle(from_device(TUNNELING_CLUSTER, request.zcl, METER, encrypted=False))
     assert default_response_status(reply) == foundation.Status.NOT_AUTHORIZED
 

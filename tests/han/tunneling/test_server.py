@@ -58,7 +58,7 @@ def make(config: HanConfig | None = None, *, device_max: int = 1500) -> tuple[Vi
     clock = VirtualClock(JAN_2026)
     server = HanServer(clock, se_endpoint=SE_ENDPOINT, key_establishment=None, image_waiting=lambda _: False,
                        config=config)
-    client = TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT,
+    client = TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT,
                           max_incoming_transfer_size=device_max)
     return clock, server, TunnelAir(server, client)
 
@@ -82,7 +82,7 @@ def test_a_ppmid_puts_its_0x8f8b_and_the_hub_finds_the_alert() -> None:
     alert = activation_alert(7, PPMID, 0x0102_0304, clock.now() - 30)
     wire = gbcs_alert_message(alert)
     clock.advance(5)
-    air.send(air.client.put(wire))
+    air.send(air.client.send(wire))
     received_event, alert_event = server.take_events()
     assert received_event == GbcsMessageReceived(PPMID, wire, clock.now())
     assert isinstance(alert_event, DeviceAlertReceived) and alert_event.raw == wire
@@ -98,7 +98,7 @@ def test_an_alert_the_hub_cannot_decode_arrives_raw() -> None:
     server.take_events()
     gbz_alert = bytes.fromhex("0109" "00" "8f8b" "2f4a3b00")
     wire = general_signing(CraFlag.ALERT, 3, bytes(PPMID)[::-1], bytes(8), 0x1001, gbz_alert)
-    air.send(air.client.put(wire))
+    air.send(air.client.send(wire))
     received_event, alert_event = server.take_events()
     assert received_event.message == wire
     assert alert_event == DeviceAlertReceived(PPMID, None, wire, clock.now(), alert_event.problem)
@@ -109,7 +109,7 @@ def test_a_message_that_is_no_alert_raises_no_alert_event() -> None:
     _, server, air = make()
     air.open()
     server.take_events()
-    air.send(air.client.put(message(30)))
+    air.send(air.client.send(message(30)))
     assert [type(event) for event in server.take_events()] == [GbcsMessageReceived]
 
 
@@ -119,7 +119,7 @@ def test_request_tunnel_response_carries_id_status_and_the_hubs_maximum() -> Non
     command_id, body = hub_command(air.hub_frames[0])
     assert command_id == TunnelResponse.request_tunnel.id
     assert body.tunnel_status == TunnelStatus.SUCCESS and body.maximum_incoming_transfer_size == 200
-    assert air.client.hub_max_transfer == 200 and air.hub_frames[0].aps_encrypt
+    assert air.client.server_max_transfer == 200 and air.hub_frames[0].aps_encrypt
     assert server.tunnel_id(PPMID) == body.tunnel_id
     [entry] = server.tunnels()
     assert entry["eui64"] == str(PPMID) and entry["tunnel_id"] == body.tunnel_id
@@ -130,7 +130,7 @@ def test_a_message_larger_than_the_hubs_maximum_is_split_and_reassembled() -> No
     air.open()
     server.take_events()
     wire = message(300)
-    frames = air.client.put(wire)
+    frames = air.client.send(wire)
     assert len(frames) == -(-(len(wire) + 1) // 32)
     for frame in frames[:-1]:
         air.send([frame])
@@ -194,7 +194,7 @@ def test_an_idle_tunnel_closes_after_close_tunnel_timeout() -> None:
     server.take_events()
     assert server.next_deadline() == clock.now() + 60
     clock.advance(50)
-    air.send(air.client.put(message(20)))  # activity restarts the timer
+    air.send(air.client.send(message(20)))  # activity restarts the timer
     assert server.tick() == []
     assert server.next_deadline() == clock.now() + 60
     clock.advance(60)
@@ -207,18 +207,18 @@ def test_an_idle_tunnel_closes_after_close_tunnel_timeout() -> None:
     air.deliver_to_device([notification])
     assert air.client.state is TunnelState.CLOSED
     with pytest.raises(TunnelClientError, match="no open tunnel"):
-        air.client.put(message(10))
+        air.client.send(message(10))
 
 
 def test_a_tunnel_closed_mid_message_leaves_nothing_for_the_next_one() -> None:
     clock, server, air = make(HanConfig(max_incoming_transfer_size=32, close_tunnel_timeout=10))
     air.open()
-    frames = air.client.put(message(100))
+    frames = air.client.send(message(100))
     air.send(frames[:2])
     clock.advance(10)
     server.tick()
     air.open()
-    air.send(air.client.put(message(20)))
+    air.send(air.client.send(message(20)))
     assert [type(e) for e in server.take_events()][-1] is GbcsMessageReceived
 
 
@@ -265,7 +265,7 @@ def test_transfer_data_errors_for_unknown_tunnel_wrong_device_and_overflow() -> 
     assert error_of(server.handle(transfer_data(tunnel_id + 1, put))) == TransferDataStatus.NO_SUCH_TUNNEL
     assert error_of(server.handle(transfer_data(tunnel_id, put, OTHER_PPMID))) == TransferDataStatus.WRONG_DEVICE
     assert error_of(server.handle(transfer_data(tunnel_id, put + bytes(20)))) == TransferDataStatus.DATA_OVERFLOW
-    big = air.client.put(message(100))  # 32-octet pieces, but more than the hub reassembles
+    big = air.client.send(message(100))  # 32-octet pieces, but more than the hub reassembles
     statuses = [hub_command(f)[1].status for frame in big for f in server.handle(received(frame, PPMID))
                 if hub_command(f)[0] == TunnelResponse.transfer_data_error.id]
     assert statuses == [TransferDataStatus.DATA_OVERFLOW]
@@ -320,7 +320,7 @@ def test_request_tunnel_refusals(fields: dict, status: TunnelStatus) -> None:
 def test_no_more_tunnel_ids_beyond_max_tunnels() -> None:
     _, server, air = make(HanConfig(max_tunnels=1))
     air.open()
-    other = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, hub_endpoint=SE_ENDPOINT), OTHER_PPMID)
+    other = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT), OTHER_PPMID)
     other.send([other.client.request()])
     assert other.client.state is TunnelState.CLOSED and other.client.refusal == TunnelStatus.NO_MORE_TUNNEL_IDS
 
@@ -366,10 +366,10 @@ def test_a_hub_that_lost_the_tunnel_makes_the_device_request_a_new_one() -> None
     restarted = HanServer(VirtualClock(JAN_2026), se_endpoint=SE_ENDPOINT, key_establishment=None,
                           image_waiting=lambda _: False)
     air.server = restarted
-    air.send(air.client.put(message(20)))
+    air.send(air.client.send(message(20)))
     assert air.client.state is TunnelState.CLOSED and air.client.refusal == TransferDataStatus.NO_SUCH_TUNNEL
     air.open()
-    air.send(air.client.put(message(20)))
+    air.send(air.client.send(message(20)))
     assert [type(event) for event in restarted.take_events()] == [TunnelOpened, GbcsMessageReceived]
 
 
@@ -396,7 +396,7 @@ def test_no_message_is_lost_duplicated_or_reordered(actions: list[tuple[str, int
     for number, (action, size) in enumerate(actions):
         if action == "put" and air.client.is_open:
             put.append(message(size, number))
-            air.send(air.client.put(put[-1]))
+            air.send(air.client.send(put[-1]))
         elif action == "send":
             try:
                 frames = server.send_gbcs(PPMID, message(size, number))

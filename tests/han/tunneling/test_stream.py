@@ -62,3 +62,24 @@ def test_overflow_and_broken_streams_drop_the_partial_message() -> None:
     with pytest.raises(TunnelStreamError, match="2 octets after the end"):
         reassembler.feed(b"\x03" + message + b"zz")
     assert not reassembler.pending and reassembler.feed(b"\x03" + message) == TunnelUnit(PUT, message)
+
+
+@given(content=st.binary(max_size=400), size=st.integers(1, 120))
+def test_without_a_header_any_cut_reassembles(content: bytes, size: int) -> None:
+    """A tunnel the hub opened: the message is the whole payload, no GBCS tunnel command in front."""
+    message = gbcs(content)
+    payloads = tunnel_payloads(TunnelUnit(None, message), size)
+    assert all(len(payload) <= size for payload in payloads) and b"".join(payloads) == message
+    reassembler = TunnelReassembler(max_message_size=1000, headers=False)
+    results = [reassembler.feed(payload) for payload in payloads]
+    assert results == [None] * (len(payloads) - 1) + [TunnelUnit(None, message)]
+
+
+def test_without_a_header_no_octet_is_a_tunnel_command() -> None:
+    assert tunnel_payloads(TunnelUnit(None, b"\x03hello"), 6) == [b"\x03hello"]
+    assert TunnelReassembler(100, headers=False).feed(b"\x03hello") == TunnelUnit(None, b"\x03hello")
+    assert TunnelReassembler(100, headers=False).feed(b"\x01") == TunnelUnit(None, b"\x01")  # not a GET
+    with pytest.raises(TunnelStreamError, match="unknown GBCS tunnel command 0xDF"):
+        TunnelReassembler(100).feed(gbcs(b"x"))  # and a header is required where there is one
+    with pytest.raises(TunnelStreamError, match="empty"):
+        TunnelReassembler(100, headers=False).feed(b"")

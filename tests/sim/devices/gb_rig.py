@@ -44,6 +44,8 @@ class GbRadio(DirectRadio):
         self.keyed: set[t.EUI64] = set()
         """Devices holding a CBKE key: every unicast to them (but Key Establishment) is APS-secured."""
         self.dropped: list[ApsFrame] = []
+        self.downlinked: list[OutgoingFrame] = []
+        """Every frame the hub sent, whole, in the order it went on the air."""
         self.events = events
         """Every HAN event the core acted on, in order."""
         self._reassembly = Reassembly()
@@ -70,6 +72,7 @@ class GbRadio(DirectRadio):
         return True
 
     def on_air(self, out: OutgoingFrame) -> list[ApsFrame]:
+        self.downlinked.append(out)
         secured = out.aps_encrypt or (out.destination in self.keyed and out.cluster != KEY_ESTABLISHMENT)
         [frame] = super().on_air(out)
         frame = dataclasses.replace(frame, aps_encrypted=secured,

@@ -13,10 +13,12 @@ from zigpy.zcl.clusters.general import Ota
 
 from hubfw.alerts import AlertCode
 from hubfw.cbke import CryptoSuite
+from hubfw.devices import DeviceType
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
-from hubfw.han.events import DeviceAlertReceived, GbcsMessageReceived
+from hubfw.han.events import DeviceAlertReceived, GbcsMessageReceived, TunnelOpened, TunnelRequestFailed
+from hubfw.han.tunneling.wire import TunnelRequest, TunnelResponse
 from hubfw.han.gbcs import CraFlag, general_signing
-from hubfw.sim.devices import hcalcs, ppmid
+from hubfw.sim.devices import esme, gb_session, gsme, hcalcs, ppmid
 from hubfw.sim.devices.gb_session import GbHanSettings, SessionState
 from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.zcl import TO_CLIENT, cluster_command
@@ -36,8 +38,7 @@ def ca() -> TestCa:
 
 def gb_ppmid(ca: TestCa, n: int, suite: CryptoSuite = CryptoSuite.SUITE_2, **options: object):
     ieee = eui(n)
-    session = options.pop("gb", None) or GbHanSettings(ca.issue(ieee, suite), opens_tunnel=True,
-                                                        notification_poll=600.0)
+    session = options.pop("gb", None) or gb_session(DeviceType.PPMID, ca.issue(ieee, suite), notification_poll=600.0)
     return ppmid(ieee, 0x4000 + n, gb=session, **IDENTITY, **options)
 
 
@@ -103,7 +104,7 @@ def test_a_flagged_image_is_queried_for_without_any_image_notify(ca: TestCa) -> 
 def test_a_foreign_ca_gets_unknown_issuer_and_the_device_tries_again_later(ca: TestCa) -> None:
     ieee = eui(5)
     foreign = TestCa(FOREIGN_ISSUER).issue(ieee)
-    device = gb_ppmid(ca, 5, gb=GbHanSettings(foreign, opens_tunnel=True, retry_after=600.0), query_interval=None)
+    device = gb_ppmid(ca, 5, gb=GbHanSettings(foreign, serves_tunnel=True, retry_after=600.0), query_interval=None)
     hub = make_gb_hub(ca, [device])
     hub.radio.run_until(lambda: device.gb.ke_outcomes, within=HOUR)
 
@@ -172,3 +173,79 @@ def test_gbcs_messages_bigger_than_an_aps_payload_cross_the_tunnel_both_ways(ca:
     fragments = [f for f in hub.radio.uplinked if f.cluster == 0x0704 and f.fragment is not None]
     assert [f.fragment for f in fragments] == [(index, len(fragments)) for index in range(len(fragments))]
     assert len(fragments) == -(-sum(len(f.payload) for f in fragments) // 74) > 1
+
+
+def test_the_hub_requests_the_tunnels_of_the_ppmid_hcalcs_and_esme_and_the_gsme_requests_its_own(ca: TestCa) -> None:
+    """GBCS 10.2.2.1 on the radio-free rig: right after each Confirm Key Response the hub sends a RequestTunnel
+    to the device (the three mains devices accept it); the sleepy GSME has no Tunneling server, answers
+    UNSUPPORTED_CLUSTER, requests its own tunnel, and the hub never asks it again."""
+    kinds = {DeviceType.PPMID: ppmid, DeviceType.HCALCS: hcalcs, DeviceType.ESME: esme, DeviceType.GSME: gsme}
+    devices = {kind: make(eui(0x20 + n), 0x4020 + n, gb=gb_session(kind, ca.issue(eui(0x20 + n))),
+                          query_interval=None, **IDENTITY)
+               for n, (kind, make) in enumerate(kinds.items())}
+    hub = make_gb_hub(ca, list(devices.values()))
+    hub.radio.run_until(lambda: all(d.gb.state is SessionState.SECURED and d.gb.tunnel_open
+                                    for d in devices.values()), within=HOUR)
+    hub.radio.run_for(2 * HOUR)
+
+    opened = {e.eui64: e.opened_by for e in hub.radio.events if isinstance(e, TunnelOpened)}
+    hub_opened = {devices[kind].ieee: "hub" for kind in (DeviceType.PPMID, DeviceType.HCALCS, DeviceType.ESME)}
+    assert opened == hub_opened | {devices[DeviceType.GSME].ieee: "device"}
+    views = {kind: hub.core.require_han().device_view(device.ieee) for kind, device in devices.items()}
+    assert {kind: (view["tunnel"], view["tunnel_opened_by"]) for kind, view in views.items()} == {
+        DeviceType.PPMID: ("open", "hub"), DeviceType.HCALCS: ("open", "hub"), DeviceType.ESME: ("open", "hub"),
+        DeviceType.GSME: ("open", "device")}
+
+    def to(device) -> list:
+        return [f for f in hub.radio.downlinked if f.destination == device.ieee and f.cluster in (0x0800, 0x0704)]
+
+    for kind in (DeviceType.PPMID, DeviceType.HCALCS, DeviceType.ESME):
+        sent = to(devices[kind])
+        confirm = next(i for i, f in enumerate(sent) if f.cluster == 0x0800 and f.zcl[2] == 0x02)  # ConfirmKeyResponse
+        request = sent[confirm + 1]
+        assert (request.cluster, request.zcl[0], request.zcl[2]) == (0x0704, 0x01, TunnelRequest.request_tunnel.id)
+        assert request.zcl[3:] == bytes.fromhex("06ffff00dc05") and request.dst_ep == devices[kind].endpoint
+    gsme_requests = [f for f in to(devices[DeviceType.GSME]) if f.zcl[0] & 0x08 == 0]
+    assert len(gsme_requests) <= 1
+    assert not [e for e in hub.radio.events if isinstance(e, TunnelRequestFailed)
+                and e.eui64 == devices[DeviceType.GSME].ieee and e.retry_at is not None]
+    gsme_own = [f for f in hub.radio.uplinked if f.src_ieee == devices[DeviceType.GSME].ieee and f.cluster == 0x0704
+                and f.payload[2] == TunnelRequest.request_tunnel.id and f.payload[0] & 0x08 == 0]
+    assert gsme_own  # it asked the hub for its tunnel itself
+
+
+def test_a_hcalcs_sends_through_the_hubs_tunnel_without_a_header(ca: TestCa) -> None:
+    ieee = eui(0x30)
+    device = hcalcs(ieee, 0x4030, gb=gb_session(DeviceType.HCALCS, ca.issue(ieee)), query_interval=None, **IDENTITY)
+    hub = make_gb_hub(ca, [device])
+    hub.radio.run_until(lambda: device.gb.tunnel_open, within=HOUR)
+    response = general_signing(CraFlag.RESPONSE, 3, bytes(ieee)[::-1], bytes(8), 0x0001, b"ok")
+    device.gb.queue_gbcs(response, hub.clock.now())
+    hub.radio.run_until(lambda: any(isinstance(e, GbcsMessageReceived) for e in hub.radio.events), within=60)
+
+    [sent] = [f for f in hub.radio.uplinked if f.src_ieee == ieee and f.cluster == 0x0704
+              and f.payload[0] & 0x08 and f.payload[2] == TunnelResponse.transfer_data.id]
+    assert sent.payload[5:] == response  # tunnel id, then the GBCS message itself: no PUT octet
+    assert [e.message for e in hub.radio.events if isinstance(e, GbcsMessageReceived)] == [response]
+
+
+def test_a_sleepy_device_without_a_tunneling_server_stops_the_hubs_requests(ca: TestCa) -> None:
+    """Negative control: a GSME that does not request its own tunnel gets the hub's RequestTunnels only until it
+    answers one (at a poll) with UNSUPPORTED_CLUSTER; after that the hub never asks again."""
+    ieee = eui(0x31)
+    device = gsme(ieee, 0x4031, gb=gb_session(DeviceType.GSME, ca.issue(ieee), opens_tunnel=False),
+                  query_interval=None, **IDENTITY)
+    hub = make_gb_hub(ca, [device])
+    hub.radio.run_until(lambda: any(isinstance(e, TunnelRequestFailed) and e.retry_at is None
+                                    for e in hub.radio.events), within=4 * HOUR)
+
+    def requests() -> list:
+        return [f for f in hub.radio.downlinked if f.destination == ieee and f.cluster == 0x0704]
+
+    sent = len(requests())
+    hub.radio.run_for(2 * 86_400.0)
+
+    assert "no Tunneling server here: UNSUPPORTED_CLUSTER" in device.notes()
+    assert len(requests()) == sent and all(f.zcl[2] == TunnelRequest.request_tunnel.id for f in requests())
+    assert hub.core.require_han().device_view(ieee)["tunnel"] is None
+    assert hub.core.require_han().server.next_deadline() is None

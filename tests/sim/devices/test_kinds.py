@@ -91,11 +91,16 @@ def test_gsme_is_sleepy_and_slow_but_gets_there():
 
 def test_gb_sessions_by_kind_and_install_codes_that_zigpy_accepts():
     ppmid_session = gb_session(DeviceType.PPMID, None)
-    assert ppmid_session.opens_tunnel and ppmid_session.notification_poll is not None
+    assert ppmid_session.serves_tunnel and not ppmid_session.opens_tunnel
+    assert ppmid_session.notification_poll is not None
+    for kind in (DeviceType.HCALCS, DeviceType.ESME):  # GBCS 10.2.2.1: the hub requests their tunnels
+        assert gb_session(kind, None).serves_tunnel
     meter_session = gb_session(DeviceType.GSME, None, corrupts_confirm_mac=True)
-    assert not meter_session.opens_tunnel and meter_session.corrupts_confirm_mac
+    assert meter_session.opens_tunnel and not meter_session.serves_tunnel and meter_session.corrupts_confirm_mac
     with pytest.raises(DeviceConfigError, match="must be positive"):
         gb_session(DeviceType.HCALCS, None, notification_poll=0.0)
+    with pytest.raises(DeviceConfigError, match="not both"):
+        gb_session(DeviceType.PPMID, None, opens_tunnel=True)
 
     code = install_code_for(eui(7))
     assert len(code) == 18 and convert_install_code(code)  # the CRC checks out
