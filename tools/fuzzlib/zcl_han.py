@@ -79,7 +79,13 @@ from hubfw.han import (
 from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.han.key_establishment.wire import KeRequest, KeResponse
 from hubfw.han.tunneling.stream import TunnelUnit, tunnel_payloads
-from hubfw.han.tunneling.wire import GbcsTunnelCommand, TunnelRequest, TunnelResponse
+from hubfw.han.tunneling.wire import (
+    GB_HRGP_PROTOCOL,
+    NO_MANUFACTURER,
+    GbcsTunnelCommand,
+    TunnelRequest,
+    TunnelResponse,
+)
 from hubfw.hub.core import CoreConfig, HanSetup, HubCore, HubError, KeyInstall
 from hubfw.hub.han import OPEN_WITHOUT_KEY
 from hubfw.hub.link_keys import LinkKeyRegistry
@@ -287,16 +293,28 @@ def to_device(frame: OutgoingFrame) -> IncomingFrame:
 
 def key_exchange(world: World, sender: t.EUI64) -> list[bytes]:
     """Run a real CBKE exchange between the sender's client and the hub; the ZCL frames the client sent."""
+    return [frame.zcl for frame in _exchange(world, sender)[0]]
+
+
+def key_exchange_replies(world: World, sender: t.EUI64) -> list[OutgoingFrame]:
+    """Every frame the hub sends while the sender runs a whole CBKE exchange with it."""
+    return _exchange(world, sender)[1]
+
+
+def _exchange(world: World, sender: t.EUI64) -> tuple[list[OutgoingFrame], list[OutgoingFrame]]:
+    """(what the sender's client sent, what the hub sent) in a whole, successful CBKE exchange."""
     initiator = client(sender, world.clock)
-    pending, sent = initiator.start(), []
+    pending, sent, received = initiator.start(), [], []
     while pending:
         frame = pending.pop(0)
-        sent.append(frame.zcl)
-        for reply in hub_receives(world, to_hub(frame, sender)):
+        sent.append(frame)
+        replies = hub_receives(world, to_hub(frame, sender))
+        received += replies
+        for reply in replies:
             pending.extend(initiator.handle(to_device(reply)))
     if not isinstance(initiator.outcome, LinkKeyEstablished):
         raise RuntimeError(f"the fuzz harness could not establish a key for {sender}: {initiator.outcome}")
-    return sent
+    return sent, received
 
 
 def hub_receives(world: World, frame: IncomingFrame) -> list[OutgoingFrame]:
@@ -529,6 +547,10 @@ def _request_name(header: foundation.ZCLHeader) -> str:
 
 
 def _check_reply(world: World, request: IncomingFrame, header: foundation.ZCLHeader, reply: OutgoingFrame) -> str:
+    if _is_hub_tunnel_request(reply):
+        if request.cluster != KEY_ESTABLISHMENT_CLUSTER or request.source not in world.keys:
+            raise PropertyViolation("hub RequestTunnel after a frame that established no key", reply.zcl.hex())
+        return _check_hub_tunnel_request(world, reply)
     encrypted = request.cluster != KEY_ESTABLISHMENT_CLUSTER
     sent_back = (request.source, request.profile, request.dst_ep, request.src_ep, request.cluster, encrypted)
     if (reply.destination, reply.profile, reply.src_ep, reply.dst_ep, reply.cluster, reply.aps_encrypt) != sent_back:
@@ -557,6 +579,34 @@ def _check_reply(world: World, request: IncomingFrame, header: foundation.ZCLHea
     body = parse_strictly(command.schema, payload, command.name)
     status = getattr(body, "tunnel_status", getattr(body, "status_code", getattr(body, "status", None)))
     return command.name if status is None else f"{command.name} {status.name}"
+
+
+def _is_hub_tunnel_request(frame: OutgoingFrame) -> bool:
+    """The hub as the Tunneling client: a client-to-server RequestTunnel it sends on its own."""
+    if frame.cluster != TUNNELING_CLUSTER:
+        return False
+    try:
+        header, _ = foundation.ZCLHeader.deserialize(frame.zcl)
+    except ValueError:
+        return False
+    return _client_command(header) == TunnelRequest.request_tunnel.id
+
+
+def _check_hub_tunnel_request(world: World, frame: OutgoingFrame) -> str:
+    """GBCS 10.2.2.1: only to a device holding a link key, encrypted, from the SE endpoint, asking for GB-HRGP
+    (protocol 6, manufacturer 0xFFFF) without flow control, taking the transfers the hub takes (1500 octets
+    unless configured otherwise)."""
+    route = (frame.profile, frame.src_ep, frame.dst_ep, frame.aps_encrypt)
+    if frame.destination not in world.keys or route != (SMART_ENERGY_PROFILE, HUB_EP, CLIENT_EP, True):
+        raise PropertyViolation("hub RequestTunnel to a device without a key, or not encrypted to its endpoint",
+                                repr(frame))
+    _, payload = parse_frame(frame.zcl)
+    body = parse_strictly(TunnelRequest.request_tunnel.schema, payload, "RequestTunnel")
+    asked = (body.protocol_id, body.manufacturer_code, bool(body.flow_control_support),
+             body.maximum_incoming_transfer_size)
+    if asked != (GB_HRGP_PROTOCOL, NO_MANUFACTURER, False, world.configuration.han.max_incoming_transfer_size):
+        raise PropertyViolation("hub RequestTunnel with other fields than GBCS 10.2.2 gives", frame.zcl.hex())
+    return "hub request_tunnel"
 
 
 def _client_command(header: foundation.ZCLHeader,
@@ -697,11 +747,14 @@ def _check_message(world: World, event: GbcsMessageReceived, request: IncomingFr
 
 
 def check_tick(world: World, frames: Sequence[OutgoingFrame]) -> None:
-    """Timer work only closes tunnels, telling their devices, and re-sends the PPMID's ImageNotify;
-    nothing it expires is left overdue."""
+    """Timer work only closes tunnels, telling their devices, asks keyed devices again for the tunnel the
+    hub opens (GBCS 10.2.2), and re-sends the PPMID's ImageNotify; nothing it expires is left overdue."""
     for frame in frames:
         if frame.cluster == OTA_CLUSTER and frame.destination == PPMID:
             check_unsolicited(frame)
+            continue
+        if _is_hub_tunnel_request(frame):
+            _check_hub_tunnel_request(world, frame)
             continue
         if frame.destination not in SENDERS or frame.cluster != TUNNELING_CLUSTER or not frame.aps_encrypt:
             raise PropertyViolation("tick sent a frame to an unknown device, cluster, or unencrypted", repr(frame))

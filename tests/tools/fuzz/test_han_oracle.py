@@ -234,3 +234,22 @@ def test_an_ota_reply_sent_elsewhere_is_a_property_violation() -> None:
     assert check_replies(world, request, replies).startswith("OTA -> ")
     with pytest.raises(PropertyViolation, match="OTA reply not sent back"):
         check_replies(world, request, [replace(reply, dst_ep=9) for reply in replies])
+
+
+def _hub_request_tunnel(world: World) -> OutgoingFrame:
+    [frame] = [frame for frame in fuzz_zcl_han.key_exchange_replies(world, ESME_B)
+               if fuzz_zcl_han._is_hub_tunnel_request(frame)]
+    return frame
+
+
+def test_the_hubs_own_request_tunnel_after_cbke_passes_and_a_wrong_one_is_a_violation() -> None:
+    world = _keyed_world()
+    frame = _hub_request_tunnel(world)
+    assert fuzz_zcl_han._check_hub_tunnel_request(world, frame) == "hub request_tunnel"
+    wrong_protocol = replace(frame, zcl=frame.zcl[:3] + b"\x01" + frame.zcl[4:])
+    with pytest.raises(PropertyViolation, match="other fields"):
+        fuzz_zcl_han._check_hub_tunnel_request(world, wrong_protocol)
+    with pytest.raises(PropertyViolation, match="without a key"):
+        fuzz_zcl_han._check_hub_tunnel_request(world, replace(frame, destination=fuzz_zcl_han.STRANGER))
+    with pytest.raises(PropertyViolation, match="without a key"):
+        fuzz_zcl_han._check_hub_tunnel_request(world, replace(frame, aps_encrypt=False))
