@@ -1,0 +1,1 @@
+"""GBCS (Great Britain Companion Specification) messages: `framing` (layer 1: bytes in, bytes out)."""
