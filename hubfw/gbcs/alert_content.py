@@ -19,7 +19,6 @@ Decoding is strict DER (what re-encodes to the same octets), so a content is rea
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,16 +26,11 @@ from typing import Any, TypeVar
 
 from asn1crypto import core
 
+from hubfw.alerts import AlertCode
 from hubfw.gbcs.framing import GbcsFramingError
 
 ENTITY_ID_LENGTH = 8
 FIRMWARE_VERSION_LENGTH = 4
-
-
-class FirmwareAlertCode(enum.IntEnum):
-    TRANSFER_FAILURE = 0x8F89
-    TRANSFER_SUCCESS = 0x8F8A
-    ACTIVATION = 0x8F8B
 
 
 class _TransferAlertDer(core.Sequence):
@@ -69,7 +63,7 @@ class FirmwareTransferAlert:
     transfer_response_code: int
 
     def __post_init__(self) -> None:
-        _check_common(self.alert_code, (FirmwareAlertCode.TRANSFER_FAILURE, FirmwareAlertCode.TRANSFER_SUCCESS),
+        _check_common(self.alert_code, (AlertCode.TRANSFER_FAILURE, AlertCode.TRANSFER_SUCCESS),
                       self.execution_time, self.firmware_version)
         if len(self.entity_id) != ENTITY_ID_LENGTH:
             raise GbcsFramingError(f"entity id of {len(self.entity_id)} octets (want 8)")
@@ -98,7 +92,7 @@ class FirmwareActivationAlert:
     outcome: int
 
     def __post_init__(self) -> None:
-        _check_common(self.alert_code, (FirmwareAlertCode.ACTIVATION,), self.execution_time, self.firmware_version)
+        _check_common(self.alert_code, (AlertCode.ACTIVATION,), self.execution_time, self.firmware_version)
         _small_integer("activation outcome", self.outcome)
 
     def der(self) -> bytes:

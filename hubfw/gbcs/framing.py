@@ -58,7 +58,7 @@ class CraFlag(enum.IntEnum):
 
 
 class MessageCode(enum.IntEnum):
-    """GBCS message codes (other-information) of the generic device alerts."""
+    """GBCS message codes (other-information): the generic device alerts and the firmware alerts."""
 
     CRITICAL_ALERT = 0x1000
     NON_CRITICAL_ALERT = 0x1001
