@@ -3,7 +3,7 @@
 What is GBCS: a device alert is a GBCS message whose transaction-id carries CRA flag 3 (Alert), whose
 business originator id is the device's entity id (its EUI-64, big-endian) and whose other-information
 carries a message code (0x1000 generic critical alert, signed; 0x1001 generic non-critical alert,
-unsigned). See `hubfw.han.gbcs` for the framing and its sources.
+unsigned). See `hubfw.gbcs.framing` for the framing and its sources.
 
 What is hubfw's choice, because GBCS publishes no ASN.1 for 0x8F8B (SECMP0007 names the alert but the
 payload lands in a later GBCS release; see `hubfw.alerts`):
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import zigpy.types as t
 
 from hubfw.alerts import AlertError, TransferAlert
-from hubfw.han.gbcs import CraFlag, GbcsFramingError, MessageCode, general_signing, parse_message
+from hubfw.gbcs.framing import CraFlag, GbcsFramingError, MessageCode, general_signing, parse_message
 
 NO_TARGET = bytes(8)
 """Business target id of the alerts hubfw builds (see the module docstring)."""

@@ -32,7 +32,7 @@ from hubfw.hub.credentials import load_hub_credentials
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
-from hubfw.ota.keys import load_public_keys
+from hubfw.ota.keys import load_private_key, load_public_keys
 from hubfw.radio import VIRTUAL_RADIOS, SerialSettings, open_radio
 from hubfw.radio.bellows import check_port
 from hubfw.sim.serving import SIMULATED_RADIO, SimulatedRadio
@@ -65,10 +65,13 @@ STATE_HELP = "the hub's state directory (holds hub.sock)"
                    "Energy NCP builds only; consumer dongle firmware lacks the library: use --cbke FILE)")
 @click.option("--allow-without-cbke", is_flag=True,
               help="serve Smart Energy traffic to devices without a CBKE link key too (bench devices)")
+@click.option("--ds-key", "ds_key_path", type=click.Path(dir_okay=False, path_type=Path), metavar="KEY.pem",
+              help="the CH's GBCS Digital Signing key (PEM P-256 private key); default: a test key the hub makes in "
+                   "DIR/gbcs on first start")
 @click.option("-v", "--verbose", count=True, help="more logging (-v info, -vv debug)")
 def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel: int | None, flash_profile: str,
           trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, cbke_files: tuple[Path, ...],
-          cbke_on_ncp: bool, allow_without_cbke: bool, verbose: int) -> None:
+          cbke_on_ncp: bool, allow_without_cbke: bool, ds_key_path: Path | None, verbose: int) -> None:
     """Run the hub: the OTA server on RADIO, its flash, zigpy database and alert log in --state.
 
     Stops cleanly on SIGINT or SIGTERM.
@@ -80,6 +83,7 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         cpl=None if cpl_path is None else CentralProductsList.load(cpl_path),
         cbke_credentials=load_hub_credentials(cbke_files), cbke_sim_ca=radio == SIMULATED_RADIO,
         cbke_on_ncp=cbke_on_ncp, allow_without_cbke=allow_without_cbke,
+        ds_key=None if ds_key_path is None else load_private_key(ds_key_path),
     )
     clock = SystemClock()
     if radio == SIMULATED_RADIO:

@@ -36,6 +36,7 @@ from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
 from hubfw.flash.persist import flash_path
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
+from hubfw.gbcs.ds_key import ch_ds_key
 from hubfw.han.config import HanConfig
 from hubfw.han.key_establishment.engine import (
     ConfirmKeys,
@@ -101,6 +102,8 @@ class HubConfig:
     allow_without_cbke: bool = False
     """Serve Smart Energy traffic to devices without a CBKE link key too (otherwise NOT_AUTHORIZED)."""
     han: HanConfig = field(default_factory=HanConfig)
+    ds_key: ec.EllipticCurvePrivateKey | None = None
+    """The CH's GBCS Digital Signing key (`hubfw serve --ds-key`); without it, the state directory's own test key."""
 
     def __post_init__(self) -> None:
         if self.cbke_on_ncp and self.cbke_credentials:
@@ -131,12 +134,15 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._subscribers: set[asyncio.Queue[LoggedAlert]] = set()
+        self.ds_key: ec.EllipticCurvePrivateKey | None = None
+        """The CH's GBCS Digital Signing key, once started (not yet used: the hub's alerts go unsigned)."""
 
     # ----- life cycle
 
     async def start(self) -> None:
         """Open (or create) the flash file and recover the store, start the radio, write owed alerts."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.ds_key = ch_ds_key(self.state_dir, self.config.ds_key)
         self._flash = self._open_flash()
         try:
             store = ImageStore.open(self._flash, self.clock, max_image_size=self.config.max_image_size)

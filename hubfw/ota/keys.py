@@ -49,20 +49,26 @@ def write_key_pair(directory: Path, *, overwrite: bool = False) -> tuple[Path, P
     try:
         directory.mkdir(parents=True, exist_ok=True)
         key = new_private_key()
-        private_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(private_pem)
-        os.chmod(private_path, 0o600)  # O_CREAT's mode does not apply to an existing file
-        public_path.write_bytes(public_pem)
+        write_private_key(private_path, key)
+        public_path.write_bytes(public_pem(key.public_key()))
     except OSError as exc:
         raise KeyFileError(f"cannot write keys to {directory}: {exc.strerror or exc}") from None
     return private_path, public_path
+
+
+def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """`key` as unencrypted PKCS#8 PEM in a file of mode 0600 (OSError when it cannot be written)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ))
+    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to an existing file
+
+
+def public_pem(key: ec.EllipticCurvePublicKey) -> bytes:
+    """`key` as a PEM SubjectPublicKeyInfo."""
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubfw.clock import VirtualClock
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import HanConfig, HanServer, TunnelClient
-from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.zigbee.aps import IncomingFrame
 from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 from tests.han.harness import DEVICE_ENDPOINT, HUB, JAN_2026, OTHER_PPMID, PPMID, SE_ENDPOINT, TunnelAir

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubfw.alerts import AlertCode, TransferAlert, TransferResponse, activation_alert, transfer_alert
+from hubfw.gbcs.framing import CraFlag, GbcsFramingError, MessageCode, general_signing, message_length, parse_message
 from hubfw.han import find_device_alert, gbcs_alert_message
-from hubfw.han.gbcs import CraFlag, GbcsFramingError, MessageCode, general_signing, message_length, parse_message
 from hubfw.han.gbcs_alert import entity_id
 from tests.han.harness import OTHER_PPMID, PPMID
 

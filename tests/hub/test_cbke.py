@@ -19,8 +19,8 @@ from hubfw.cbke.store import save_device
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.cli.main import HubfwGroup
 from hubfw.clock import VirtualClock
+from hubfw.gbcs.framing import CraFlag, MessageCode, general_signing
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
-from hubfw.han.gbcs import CraFlag, MessageCode, general_signing
 from hubfw.han.gbcs_alert import NO_TARGET, entity_id
 from hubfw.hub.alert_log import RawTunnelAlert, read_alert_log
 from hubfw.hub.cli import HUB_COMMANDS

@@ -19,8 +19,8 @@ from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.issuing import issue_credentials
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.devices import DeviceType
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
-from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.han.gbcs_alert import entity_id, gbcs_alert_message
 from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.cli import alerts

@@ -17,7 +17,7 @@ import zigpy.types as zt
 from bellows.ezsp.fragmentation import FRAGMENT_TIMEOUT
 
 from hubfw.devices import DeviceType
-from hubfw.han.gbcs import CraFlag, general_signing
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.radio import HubControllerApplication
 from hubfw.sim import SimulatedNcp
 from hubfw.sim.devices import OtaClientDevice, ppmid

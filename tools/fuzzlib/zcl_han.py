@@ -62,6 +62,7 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import FlashProfile
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import (
     DeviceAlertReceived,
     GbcsMessageReceived,
@@ -76,7 +77,6 @@ from hubfw.han import (
     TunnelOpened,
     gbcs_alert_message,
 )
-from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.han.key_establishment.wire import KeRequest, KeResponse
 from hubfw.han.tunneling.stream import TunnelUnit, tunnel_payloads
 from hubfw.han.tunneling.wire import (

@@ -16,8 +16,8 @@ from hubfw.cbke import CryptoSuite
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.issuing import issue_credentials
 from hubfw.devices import DeviceType
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import TerminateStatus
-from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.hub.service import HubConfig
 from hubfw.sim.devices import OtaClientDevice, SessionState, gb_session, ppmid
 from hubfw.sim.world import SimulatedWorld
