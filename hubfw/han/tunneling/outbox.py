@@ -12,7 +12,7 @@ from collections import deque
 import zigpy.types as t
 
 from hubfw.errors import HubfwError
-from hubfw.han.gbcs import GbcsFramingError, message_length
+from hubfw.gbcs.framing import GbcsFramingError, message_length
 
 
 class TunnelError(HubfwError):

@@ -12,7 +12,7 @@ in `comms-hub-function.c`):
 SE's MaximumIncomingTransferSize bounds one TransferData payload, and a GBCS message may be larger. The
 sender then cuts `header ‖ message` into consecutive TransferData payloads; the first carries the header
 (if any), the rest only continue the message. The receiver knows when the message is whole from its GBCS
-framing (`hubfw.han.gbcs.message_length`). A message that is not GBCS-framed can only travel in a single
+framing (`hubfw.gbcs.framing.message_length`). A message that is not GBCS-framed can only travel in a single
 TransferData, so the receiver takes one such payload as the whole message.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hubfw.errors import HubfwError
-from hubfw.han.gbcs import GbcsFramingError, message_length
+from hubfw.gbcs.framing import GbcsFramingError, message_length
 from hubfw.han.tunneling.wire import GbcsTunnelCommand
 
 MAX_REMAINING = 0xFF

@@ -12,6 +12,7 @@ from zigpy.zcl import foundation
 
 from hubfw.alerts import AlertCode, activation_alert
 from hubfw.clock import VirtualClock
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import (
     DeviceAlertReceived,
     GbcsMessageReceived,
@@ -24,7 +25,6 @@ from hubfw.han import (
     gbcs_alert_message,
 )
 from hubfw.han.events import TunnelRequestFailed
-from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.han.tunneling.requester import BUSY_RETRY
 from hubfw.han.tunneling.server import TunnelServer
 from hubfw.han.tunneling.wire import TransferDataStatus, TunnelRequest, TunnelResponse, TunnelStatus

@@ -10,6 +10,7 @@ from zigpy.zcl import foundation
 
 from hubfw.alerts import activation_alert
 from hubfw.clock import VirtualClock
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import (
     DeviceAlertReceived,
     GbcsMessageReceived,
@@ -23,7 +24,6 @@ from hubfw.han import (
     TunnelState,
     gbcs_alert_message,
 )
-from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.han.tunneling.wire import TransferDataStatus, TunnelRequest, TunnelResponse, TunnelStatus
 from hubfw.han.zcl import encode
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame

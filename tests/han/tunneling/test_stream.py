@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hubfw.han.gbcs import CraFlag, general_signing
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han.tunneling.stream import (
     TunnelOverflowError,
     TunnelReassembler,

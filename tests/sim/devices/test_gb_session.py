@@ -14,10 +14,10 @@ from zigpy.zcl.clusters.general import Ota
 from hubfw.alerts import AlertCode
 from hubfw.cbke import CryptoSuite
 from hubfw.devices import DeviceType
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.han.events import DeviceAlertReceived, GbcsMessageReceived, TunnelOpened, TunnelRequestFailed
 from hubfw.han.tunneling.wire import TunnelRequest, TunnelResponse
-from hubfw.han.gbcs import CraFlag, general_signing
 from hubfw.sim.devices import esme, gb_session, gsme, hcalcs, ppmid
 from hubfw.sim.devices.gb_session import GbHanSettings, SessionState
 from hubfw.zigbee.aps import ApsFrame
