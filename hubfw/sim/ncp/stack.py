@@ -34,7 +34,7 @@ from hubfw.sim.ncp.handlers import Emit, Fields, Handler, merge
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK
 from hubfw.sim.ncp.scan import MAX_SCAN_DURATION, RadioSurroundings, scan_channels
-from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, payload_limit
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, fits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -598,7 +598,7 @@ class EmberStack:
                                       request["messageTag"], request["messageContents"])
         if not self.network_up:
             return {"status": t.sl_Status.NETWORK_DOWN}
-        if len(message) > payload_limit(t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options):
+        if not _fits(message, aps):
             return {"status": t.sl_Status.MESSAGE_TOO_LONG}
         fragment = None
         if t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options:
@@ -623,7 +623,7 @@ class EmberStack:
                                       request["messageContents"])
         if not self.network_up:
             return {"status": t.sl_Status.NETWORK_DOWN}
-        if len(message) > MAX_APS_PAYLOAD:
+        if not _fits(message, aps):
             return {"status": t.sl_Status.MESSAGE_TOO_LONG}
         aps = aps.replace(sequence=self._next_aps_counter())
         self._transmit(t.EmberOutgoingMessageType.OUTGOING_BROADCAST, nwk, aps, tag, bytes(message))
@@ -647,7 +647,7 @@ class EmberStack:
             return {"status": t.sl_Status.NETWORK_DOWN}
         if is_fragment_ack(aps):
             return {}
-        if len(message) > payload_limit(t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options):
+        if not _fits(message, aps):
             return {"status": t.sl_Status.MESSAGE_TOO_LONG}
         ieee = self.tokens.ieee_for(nwk)
         delivered = ieee is not None and self._deliver_unicast(aps, nwk, ieee, message, None)
@@ -773,7 +773,7 @@ class EmberStack:
 
     def _refusal(self, frame: ApsFrame) -> str | None:
         """Why the stack drops a joined device's frame, or None to take it."""
-        if len(frame.payload) > payload_limit(frame.aps_encrypted):
+        if not frame.fits:
             LOGGER.warning("%s sent a %d-byte APS payload, more than one frame carries: dropped",
                            frame.src_ieee, len(frame.payload))
             return "payload_too_long"
@@ -812,6 +812,16 @@ class EmberStack:
             reply, payload = answer
             self._incoming(t.EmberIncomingMessageType.INCOMING_UNICAST, reply, COORDINATOR_NWK, self.tokens.ieee,
                            payload, 255, 0)
+
+
+def _fits(message: bytes, aps: t.EmberApsFrame) -> bool:
+    """Whether a host's message fits the frame its options ask for: 9 bytes fewer under
+    APS_OPTION_ENCRYPTION, 2 more for APS_OPTION_FRAGMENT (emberAfMaximumApsPayloadLength). A longer one
+    gets EMBER_MESSAGE_TOO_LONG (0x74) on EZSP v13 and its sl_status_t SL_STATUS_MESSAGE_TOO_LONG (0x0038)
+    from v14, as emberSendUnicast / sl_zigbee_send_unicast answer (stack/include/message.h of the Gecko and
+    Simplicity SDKs); `frames.coerce` gives each version its own."""
+    return fits(bytes(message), t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options,
+                fragment=t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options)
 
 
 STACK_COMMANDS: dict[str, Handler[EmberStack]] = {

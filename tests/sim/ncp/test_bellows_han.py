@@ -86,7 +86,7 @@ async def test_a_fragmented_device_message_arrives_whole_at_zigpy(tmp_path: Path
     events = Events()
     app.add_listener(events)
     message = bytes([0x01, 0x07, 0x01]) + bytes(range(256)) + b"GBCS" * 10 + b"!"  # 300 bytes of TransferData
-    pieces = [message[offset:offset + 74] for offset in range(0, len(message), 74)]
+    pieces = [message[offset:offset + 71] for offset in range(0, len(message), 71)]
     assert len(message) == 300 and len(pieces) == 5
 
     whole = events.next("handle_message")
@@ -110,7 +110,7 @@ async def test_fragments_the_host_sends_reach_the_han_in_order(tmp_path: Path, s
     app = await start(ncp)
     await joined_meter(ncp, app)
     han.powered.add(METER)
-    pieces = [b"A" * 74, b"B" * 74, b"C" * 12]
+    pieces = [b"A" * 71, b"B" * 71, b"C" * 12]
 
     sequence = 0
     for index, piece in enumerate(pieces):
@@ -133,8 +133,8 @@ async def test_an_encrypted_payload_too_long_for_one_frame_fails_delivery(tmp_pa
     device = await joined_meter(ncp, app)
     han.powered.add(METER)
     with pytest.raises(zigpy.exceptions.DeliveryError):
-        await app.request(device, SE_PROFILE, TUNNELING, 1, 1, 3, b"\x01\x03\x00" + bytes(72),
-                          expect_reply=False, aps_encryption=True)  # 75 bytes: one too many under encryption
+        await app.request(device, SE_PROFILE, TUNNELING, 1, 1, 3, b"\x01\x03\x00" + bytes(71),
+                          expect_reply=False, aps_encryption=True)  # 74 bytes: one too many under encryption
     assert [frame for frame in han.frames if frame.cluster == TUNNELING] == []
 
 
