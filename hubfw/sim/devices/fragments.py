@@ -4,9 +4,10 @@ reassemble what the hub sent in fragments.
 Sizes follow the shared APS limits (`hubfw.zigbee.aps.payload_limit`): an unfragmented APS payload is at
 most the NCP's `maximumPayloadLength` (82 bytes), 73 when APS-encrypted (auxiliary header 5, MIC 4); a
 longer message goes as fragments of 2 bytes less each (the fragment's extended header: 80, or 71
-encrypted), every fragment carrying the message's APS counter and its (index, count). The air in this simulation does not lose frames between a device and its parent,
-so there are no fragment acknowledgements or retries here: a message whose fragments arrive out of
-order or incomplete is dropped, as a real APS layer would drop it once its reassembly timer ran out.
+encrypted), every fragment carrying the message's APS counter and its (index, count). The air in this
+simulation does not lose frames between a device and its parent, so there are no fragment
+acknowledgements or retries here: a message whose fragments arrive out of order or incomplete is
+dropped, as a real APS layer would drop it once its reassembly timer ran out.
 """
 
 from __future__ import annotations
