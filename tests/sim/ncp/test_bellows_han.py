@@ -14,6 +14,7 @@ import zigpy.exceptions
 import zigpy.types as zt
 
 from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials, KeyAgreement, Role
+from hubfw.cbke.kdf import hmac_mmo
 from hubfw.sim import SimulatedNcp
 from hubfw.zigbee.aps import ApsFrame
 from hubfw.zigbee.ids import LibraryId
@@ -29,6 +30,13 @@ def capture_packets(app: object) -> list[zt.ZigbeePacket]:
     original = app.packet_received  # type: ignore[attr-defined]
     app.packet_received = lambda packet: (packets.append(packet), original(packet))[1]  # type: ignore[attr-defined]
     return packets
+
+
+async def hashed_trust_centre_key(app: object, ieee: zt.EUI64) -> zt.KeyData:
+    """The trust-centre link key of `ieee` on the network bellows formed: the root it formed it with (its
+    `hashed_tclk`, which the NCP exports as the TC link key) hashed with the EUI-64."""
+    root = await app._ezsp.get_tc_link_key()  # type: ignore[attr-defined]
+    return zt.KeyData(hmac_mmo(bytes(root.key), ieee.serialize()))
 
 
 def from_meter(ncp: SimulatedNcp, payload: bytes, *, link_key: zt.KeyData | None,
@@ -47,7 +55,8 @@ async def test_an_imported_link_key_secures_what_the_hub_sends(tmp_path: Path, s
     get_time = b"\x00\x01\x00\x00\x00"
 
     await app.request(device, SE_PROFILE, 0x000A, 1, 1, 1, get_time, expect_reply=False, aps_encryption=True)
-    assert han.frames[-1].link_key == zt.KeyData(INSTALL_CODE_KEY)
+    # not the install-code key it joined with (a transient key), but the trust centre's hashed key for it
+    assert han.frames[-1].link_key == await hashed_trust_centre_key(app, METER) != zt.KeyData(INSTALL_CODE_KEY)
 
     (status,) = await app._ezsp.importLinkKey(index=0, address=METER, key=CBKE_KEY)
     assert t.sl_Status.from_ember_status(status) == t.sl_Status.OK
@@ -123,7 +132,8 @@ async def test_fragments_the_host_sends_reach_the_han_in_order(tmp_path: Path, s
     fragments = [frame for frame in han.frames if frame.cluster == TUNNELING]
     assert [(frame.fragment, frame.payload) for frame in fragments] == [((i, 3), piece) for i, piece in
                                                                         enumerate(pieces)]
-    assert all((frame.aps_counter, frame.link_key) == (sequence, zt.KeyData(INSTALL_CODE_KEY)) for frame in fragments)
+    key = await hashed_trust_centre_key(app, METER)
+    assert all((frame.aps_counter, frame.link_key) == (sequence, key) for frame in fragments)
 
 
 async def test_an_encrypted_payload_too_long_for_one_frame_fails_delivery(tmp_path: Path, start: Callable) -> None:
