@@ -169,12 +169,9 @@ class EmberStack:
         """The keys a device's APS-secured frame may come under: its key-table entry alone if it has one (a key
         it superseded is refused), else the trust-centre link key and the transient key it may have joined
         with, while that lasts."""
-        table_key = self.tokens.table_key_for(ieee)
-        if table_key is not None:
-            return [table_key]
-        keys = [trust_centre_link_key(self.tokens.security_bitmask, self.tokens.tc_link_key, ieee),
-                self.transient_keys.get(ieee)]
-        return [key for key in keys if key is not None]
+        if self.tokens.table_key_for(ieee) is not None:
+            return [self.tokens.table_key_for(ieee)]
+        return [key for key in (self.link_key_for(ieee), self.transient_keys.get(ieee)) if key is not None]
 
     @property
     def transient_key_timeout_s(self) -> int:
