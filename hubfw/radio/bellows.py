@@ -50,10 +50,9 @@ from hubfw.radio.config import hub_zigpy_config
 from hubfw.radio.intercept import OtaInterceptMixin
 from hubfw.radio.ncp_cbke import NcpCbke
 from hubfw.zigbee.aps import (
-    APS_FRAGMENT_HEADER,
-    APS_SECURITY_OVERHEAD,
     MAX_APS_PAYLOAD,
     FragmentReassembly,
+    payload_limit,
     split_payload,
 )
 
@@ -241,9 +240,9 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
 
     # ----- APS fragmentation
 
-    def aps_payload_limit(self, encrypted: bool) -> int:
-        """The largest payload one unfragmented APS frame carries."""
-        return self.max_aps_payload - (APS_SECURITY_OVERHEAD if encrypted else 0)
+    def aps_payload_limit(self, encrypted: bool, *, fragment: bool = False) -> int:
+        """The largest payload one APS frame (or one fragment) carries on this NCP."""
+        return payload_limit(encrypted, fragment=fragment, maximum=self.max_aps_payload)
 
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
         """A unicast too big for one APS frame goes out in fragments; everything else as bellows sends it."""
@@ -260,7 +259,7 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
         """One fragment at a time (window size 1), each confirmed by its messageSentHandler before the
         next; any fragment that fails fails the message. Every fragment carries the count and its index
         in groupId, and the APS counter the NCP gave fragment 0."""
-        fragments = split_fragments(data, self.aps_payload_limit(encrypted) - APS_FRAGMENT_HEADER)
+        fragments = split_fragments(data, self.aps_payload_limit(encrypted, fragment=True))
         options = (
             bt.EmberApsOption.APS_OPTION_RETRY
             | bt.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY

@@ -13,6 +13,16 @@ endpoints registered with it, and a radio without one (the virtual radio) answer
 The hub's other Smart Energy clusters (Key Establishment, Time, Metering, Tunneling, Basic on its SE
 endpoint) go the same way as OTA: a frame the HAN handler accepts is taken from zigpy and answered by
 it. Once a device holds a CBKE link key, every unicast to it is APS-encrypted, whatever its profile.
+
+Before that, nothing to it is: APS encryption is asked of the NCP only under a key the hub put in its key
+table. A real NCP holds no other key a device shares for the hub's frames (`hubfw.sim.ncp.keys`): the
+install-code key a device joins with is a transient key, never used for a host's frames and gone after
+300 s, and the trust-centre link key bellows forms the network with is hashed per device from a root no
+Smart Energy device learns. Silicon Labs' own Comms Hub Function opens a GBCS tunnel only to a device whose
+key-table entry is authorized by CBKE (comms-hub-function.c); Key Establishment itself runs under network
+security only. So a frame asked to travel APS-encrypted (a Smart Energy reply) to a device without one goes
+under network security alone, and a GB device, which takes Smart Energy frames only under its CBKE key,
+ignores it.
 """
 
 from __future__ import annotations
@@ -193,14 +203,18 @@ class OtaInterceptMixin:
         return key in awaited
 
     def secured(self, packet: t.ZigbeePacket) -> t.ZigbeePacket:
-        """Smart Energy frames (zigpy's own requests too) and every unicast to a device holding a CBKE link
-        key travel under the device's APS link key; Key Establishment frames never do. Each radio's
+        """Every unicast to a device holding a CBKE link key travels under it, Key Establishment frames
+        excepted; nothing else is APS-encrypted, whoever asked (see the module docstring). Each radio's
         `send_packet` applies it first."""
-        if t.TransmitOptions.APS_Encryption in packet.tx_options or packet.cluster_id == KEY_ESTABLISHMENT_CLUSTER:
+        encrypt = packet.cluster_id != KEY_ESTABLISHMENT_CLUSTER and self._to_keyed_device(packet.dst)
+        asked = t.TransmitOptions.APS_Encryption in packet.tx_options
+        if encrypt == asked:
             return packet
-        if packet.profile_id == SMART_ENERGY_PROFILE or self._to_keyed_device(packet.dst):
-            return packet.replace(tx_options=packet.tx_options | t.TransmitOptions.APS_Encryption)
-        return packet
+        if asked:
+            LOGGER.debug("frame to %s sent under network security only: no link key of its own in the coordinator",
+                         packet.dst.address)
+            return packet.replace(tx_options=packet.tx_options & ~t.TransmitOptions.APS_Encryption)
+        return packet.replace(tx_options=packet.tx_options | t.TransmitOptions.APS_Encryption)
 
     def _to_keyed_device(self, address: t.AddrModeAddress) -> bool:
         if not self._keyed or address.addr_mode not in (t.AddrMode.NWK, t.AddrMode.IEEE):

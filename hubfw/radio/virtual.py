@@ -7,8 +7,10 @@ missing. Devices reach it through `receive` and `join` (the two methods `Simulat
 
 Like an NCP it keeps a link key per device (install-code derived, the well-known key, or the CBKE key
 `install_link_key` puts in), stamps it on the frames it APS-encrypts and drops encrypted frames secured
-with another key. Unlike an NCP it has no APS payload limit, so it never fragments, and its keys live
-in memory only: after a restart a device must establish its key again.
+with another key. It APS-encrypts by the hub's one rule (`OtaInterceptMixin.secured`): only to a device
+with a key `install_link_key` put in. Unlike an NCP it has no APS payload limit, so it never fragments; its
+join keys never time out (an NCP's last 300 s: `hubfw.sim.ncp.keys`); and its keys live in memory only:
+after a restart a device must establish its key again.
 """
 
 from __future__ import annotations

@@ -13,7 +13,16 @@ no source route):
     APS            -  8   frame control 1, dst ep 1, cluster 2, profile 2, src ep 1, counter 1
                    = 82   the APS payload an EmberZNet NCP reports (EMBER_AF_MAXIMUM_APS_PAYLOAD_LENGTH)
     APS security   -  9   when APS-encrypted with a link key (Smart Energy): aux header 5, MIC-32 4
-                          (EMBER_AF_APS_ENCRYPTION_OVERHEAD in Silicon Labs' application framework)
+    APS fragment   -  2   when one fragment of a longer message: extended frame control 1, block number 1
+                   = 73   an APS-encrypted frame; 71 an APS-encrypted fragment, 80 a plain one
+
+The two overheads are Silicon Labs' own: EMBER_AF_APS_ENCRYPTION_OVERHEAD 9 ("security = 5, MIC = 4") and
+EMBER_AF_APS_FRAGMENTATION_OVERHEAD 2 in the application framework's util/config.h, which
+emberAfMaximumApsPayloadLength (util/util.c) subtracts from the 82 for EMBER_APS_OPTION_ENCRYPTION and
+EMBER_APS_OPTION_FRAGMENT (Gecko SDK 4.4.1, protocol/zigbee/app/framework/). `payload_limit` is that
+function, and the one rule every end of the HAN keeps: the hub's sender fragments to it, the simulated NCP
+refuses a longer sendUnicast with EMBER_MESSAGE_TOO_LONG, as emberSendUnicast does (stack/include/message.h),
+and drops a longer frame from a device; the simulated devices fragment to it and refuse longer frames too.
 """
 
 from __future__ import annotations
@@ -36,14 +45,24 @@ MAX_APS_PAYLOAD = PHY_MAX_PACKET - MAC_HEADER - MAC_FCS - NWK_HEADER - NWK_AUX_S
 """82: an unfragmented APS payload with NWK security on and no source route (EmberZNet's
 `maximumPayloadLength`). The hub's radios start from it; both ends of the simulated air hold frames to it."""
 APS_SECURITY_OVERHEAD = APS_AUX_SECURITY_HEADER + APS_MIC
-"""9: what the hub's radio and OTA block sizing reserve for APS encryption."""
-SIMULATED_AIR_SECURITY_OVERHEAD = 8
-"""What APS encryption takes from the payload's room on the simulated air (the simulated NCP and the
-device simulators), one byte less than the hub reserves."""
+"""9: what APS encryption takes from a frame's payload (EMBER_AF_APS_ENCRYPTION_OVERHEAD)."""
 APS_FRAGMENT_HEADER = 2
-"""The APS extended header every fragment carries (extended frame control 1, block number 1)."""
+"""The APS extended header every fragment carries: extended frame control 1, block number 1
+(EMBER_AF_APS_FRAGMENTATION_OVERHEAD)."""
 MAX_FRAGMENTS = 255
 """APS fragment index and count travel in one byte each."""
+
+
+def payload_limit(encrypted: bool, *, fragment: bool = False, maximum: int = MAX_APS_PAYLOAD) -> int:
+    """The largest payload one APS frame carries (emberAfMaximumApsPayloadLength): `maximum` (the NCP's
+    maximumPayloadLength, 82), less 9 under APS encryption and 2 more for a fragment. 73 bytes for an
+    encrypted frame, 71 for an encrypted fragment."""
+    return maximum - (APS_SECURITY_OVERHEAD if encrypted else 0) - (APS_FRAGMENT_HEADER if fragment else 0)
+
+
+def fits(payload: bytes, encrypted: bool, *, fragment: bool = False, maximum: int = MAX_APS_PAYLOAD) -> bool:
+    """Whether `payload` fits one APS frame (or fragment) under `payload_limit`."""
+    return len(payload) <= payload_limit(encrypted, fragment=fragment, maximum=maximum)
 
 
 def split_payload(payload: bytes, size: int) -> list[bytes]:
@@ -128,10 +147,10 @@ class FragmentReassembly:
         return _Partial({}, None, now)
 
 
-def payload_limit(encrypted: bool) -> int:
-    """The largest payload one APS frame carries on the simulated air: 82 bytes, 74 under APS encryption;
-    bigger messages go in fragments of that size."""
-    return MAX_APS_PAYLOAD - (SIMULATED_AIR_SECURITY_OVERHEAD if encrypted else 0)
+def split_message(payload: bytes, encrypted: bool, *, maximum: int = MAX_APS_PAYLOAD) -> list[bytes]:
+    """A message too long for one APS frame, cut into fragment payloads that each fit a fragment
+    (`payload_limit(encrypted, fragment=True)`); ValueError past 255 fragments."""
+    return split_payload(payload, payload_limit(encrypted, fragment=True, maximum=maximum))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +178,12 @@ class ApsFrame:
     A receiver that holds a different link key for the sender drops the frame (no APS ACK)."""
     fragment: tuple[int, int] | None = None
     """(index, count) of one APS fragment of a larger message; None for an unfragmented frame."""
+
+    @property
+    def fits(self) -> bool:
+        """Whether the payload fits the frame it travels in (`payload_limit`): a longer one has no place on the
+        air, and the NCP and devices refuse it."""
+        return fits(self.payload, self.aps_encrypted, fragment=self.fragment is not None)
 
 
 @dataclasses.dataclass(frozen=True)

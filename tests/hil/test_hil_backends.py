@@ -86,9 +86,11 @@ async def test_the_real_bench_back_end_admits_flashes_and_times_out_on_the_wall_
         "HUBFW_HIL_MANUFACTURER": "0x1234", "HUBFW_HIL_IMAGE_TYPE": "0x0102", "HUBFW_HIL_FILE_VERSION": "0x200",
         "HUBFW_HIL_PORT": "pending", "HUBFW_HIL_CHANNEL": "15",
     })
+    # no HUBFW_HIL_CBKE: the hub runs no key establishment, so it can send the DUT nothing APS-encrypted (no
+    # real NCP holds a key the device shares before CBKE); a DUT without CBKE takes network security alone
     device = hcalcs(DUT, 0xB201, manufacturer_code=0x1234, image_type=0x0102, file_version=0x100,
                     install_code=settings.install_code, query_interval=None, notify_delay=0.1, block_delay=0.0,
-                    max_data_size=128)
+                    max_data_size=128, aps_encrypted=False)
     han = SimulatedAir(SystemClock(), [device], join_retry=0.1)
     ncp = SimulatedNcp(tmp_path / "ncp", han=han)
     port = await ncp.start()

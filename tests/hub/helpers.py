@@ -21,6 +21,9 @@ MANUFACTURER = 0x1234
 IMAGE_TYPE = 0x0101
 NEW_VERSION = 0x00000205
 OLD_VERSION = 0x00000104
+CLIENT_LINK_KEY = t.KeyData(bytes.fromhex("c11e47a9b2d3e4f5061728394a5b6c7d"))
+"""The APS link key an APS-encrypting test client shares with the coordinator, put in its key table as CBKE
+leaves it: the hub APS-encrypts nothing for a device without one (no real NCP could secure it)."""
 
 
 def make_ota_file(payload_size: int = 3000, version: int = NEW_VERSION, seed: int = 7) -> bytes:
@@ -49,6 +52,8 @@ async def join_client(hub: Hub, han: OtaHan, eui64: str, nwk: int, *, profile: i
     client.uplink = hub.app
     await hub.permit(60)
     assert hub.app.join(client.ieee, client.nwk)
+    if encrypted:
+        await hub.app.install_link_key(client.ieee, CLIENT_LINK_KEY)
     return client
 
 

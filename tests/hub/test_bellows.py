@@ -16,7 +16,7 @@ from hubfw.radio import HubControllerApplication, SerialSettings
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.sim import SimulatedNcp
 from hubfw.zigbee.ids import SE_ENDPOINT
-from tests.hub.helpers import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, bellows_hub, make_ota_file
+from tests.hub.helpers import CLIENT_LINK_KEY, IMAGE_TYPE, MANUFACTURER, OLD_VERSION, bellows_hub, make_ota_file
 from tests.hub.ota_client import IMAGE_BLOCK, OtaHan, RawOtaClient, assert_answered_in_kind
 
 WAIT = 60  # bellows start-up over a pty on a loaded machine; never reached when things work
@@ -59,6 +59,7 @@ async def test_a_smart_energy_device_downloads_through_bellows_and_the_ncp(ncp_h
     await hub.permit(60, INSTALL_CODE, meter)
     assert ncp.join(meter, client.nwk, INSTALL_CODE)
     assert (await asyncio.wait_for(joined.device, WAIT)).ieee == meter  # via trustCenterJoinHandler
+    await hub.app.install_link_key(meter, CLIENT_LINK_KEY)  # as CBKE leaves it: the key APS encryption needs
     ota_file = make_ota_file(payload_size=2000)
     hub.distribute(ota_file, [meter], DeviceType.PPMID)
 

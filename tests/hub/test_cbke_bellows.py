@@ -35,7 +35,7 @@ METER = t.EUI64.convert("00:0d:6f:00:0a:bc:de:f1")
 HA_PROFILE, SE_PROFILE, OTA_CLUSTER = 0x0104, 0x0109, 0x0019
 QUERY_NEXT_IMAGE, IMAGE_BLOCK, QUERY_NEXT_IMAGE_RESPONSE, DEFAULT_RESPONSE = 0x01, 0x03, 0x02, 0x0B
 NOT_AUTHORIZED = 0x7E
-ENCRYPTED_APS_PAYLOAD = 74
+ENCRYPTED_APS_FRAGMENT = 71
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -159,7 +159,7 @@ async def test_a_long_gbcs_message_goes_out_in_fragments_and_a_tunnel_alert_reac
 
     assert result["sent"]
     assert len(device.fragments) >= 5
-    assert all(len(part.payload) <= ENCRYPTED_APS_PAYLOAD and part.link_key == key for part in device.fragments)
+    assert all(len(part.payload) <= ENCRYPTED_APS_FRAGMENT and part.link_key == key for part in device.fragments)
     assert [part.fragment for part in device.fragments] == [(index, len(device.fragments))
                                                             for index in range(len(device.fragments))]
 

@@ -45,6 +45,9 @@ async def test_a_simulated_ppmid_downloads_activates_and_reports_its_new_version
                        file_version=OLD_VERSION, hardware_version=2)
         han.add(device)
         await drive(hub, han, clock, lambda: device.identity.ieee in hub.app.devices)
+        # the key it APS-encrypts its OTA traffic with, in the coordinator's key table as CBKE would leave one:
+        # without it the hub sends the device nothing APS-encrypted, and the device takes nothing else
+        await hub.app.install_link_key(device.identity.ieee, device.link_key)
 
         hub.distribute(make_ota_file(payload_size=20_000), [device.identity.ieee], DeviceType.PPMID)
 

@@ -1,12 +1,13 @@
 """APS fragmentation as a simulated device does it: split what does not fit one APS payload, and
 reassemble what the hub sent in fragments.
 
-Sizes follow the shared radio contract: an unfragmented APS payload is at most the NCP's
-`maximumPayloadLength` (82 bytes), 74 when APS-encrypted (the auxiliary header and MIC take 8); a
-longer message goes as fragments of that size, every fragment carrying the message's APS counter and
-its (index, count). The air in this simulation does not lose frames between a device and its parent,
-so there are no fragment acknowledgements or retries here: a message whose fragments arrive out of
-order or incomplete is dropped, as a real APS layer would drop it once its reassembly timer ran out.
+Sizes follow the shared APS limits (`hubfw.zigbee.aps.payload_limit`): an unfragmented APS payload is at
+most the NCP's `maximumPayloadLength` (82 bytes), 73 when APS-encrypted (auxiliary header 5, MIC 4); a
+longer message goes as fragments of 2 bytes less each (the fragment's extended header: 80, or 71
+encrypted), every fragment carrying the message's APS counter and its (index, count). The air in this
+simulation does not lose frames between a device and its parent, so there are no fragment
+acknowledgements or retries here: a message whose fragments arrive out of order or incomplete is
+dropped, as a real APS layer would drop it once its reassembly timer ran out.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import dataclasses
 
 import zigpy.types as t
 
-from hubfw.zigbee.aps import ApsFrame, payload_limit, split_payload
+from hubfw.zigbee.aps import ApsFrame, split_message
 
 
 def fragment(frame: ApsFrame) -> list[ApsFrame]:
     """`frame` alone if it fits one APS payload, else its fragments in order (same APS counter)."""
-    limit = payload_limit(frame.aps_encrypted)
-    if len(frame.payload) <= limit:
+    if frame.fits:
         return [frame]
-    pieces = split_payload(frame.payload, limit)
+    pieces = split_message(frame.payload, frame.aps_encrypted)
     return [dataclasses.replace(frame, payload=piece, fragment=(index, len(pieces)))
             for index, piece in enumerate(pieces)]
 

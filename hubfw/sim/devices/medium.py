@@ -12,6 +12,7 @@ keeps `run` going and calls `wake()` after each jump.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
@@ -23,6 +24,8 @@ from hubfw.errors import HubfwError
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR
 from hubfw.sim.devices.client import OtaClientDevice
 from hubfw.zigbee.aps import ApsFrame
+
+LOGGER = logging.getLogger(__name__)
 
 RX_ON_WHEN_IDLE_BROADCAST = 0xFFFD
 """Broadcasts to 0xFFFD (and 0xFFFC, routers) never reach a sleepy end device."""
@@ -81,7 +84,12 @@ class SimulatedAir:
 
     def deliver(self, frame: ApsFrame) -> bool:
         """Queue a coordinator frame for its device(s); False when the addressee is off or absent, or cannot
-        open it (APS-secured under a key it does not hold)."""
+        open it (APS-secured under a key it does not hold). A payload longer than its frame carries
+        (`ApsFrame.fits`: 73 bytes APS-encrypted, 71 in a fragment) reaches nobody."""
+        if not frame.fits:
+            LOGGER.warning("a %d-byte APS payload for %s does not fit one frame: nobody hears it",
+                           len(frame.payload), frame.dst_ieee)
+            return False
         if frame.dst_nwk >= BROADCAST_FLOOR:
             for device in self._by_ieee.values():
                 if self._reachable(device) and (frame.dst_nwk > RX_ON_WHEN_IDLE_BROADCAST

@@ -11,6 +11,7 @@ fragment. Fragment acknowledgements the host sends with `sendReply` carry 0xFF i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 import bellows.types as t
 import zigpy.types as zt
@@ -29,16 +30,17 @@ def is_fragment_ack(aps: t.EmberApsFrame) -> bool:
     return t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options and aps.groupId >> 8 == FRAGMENT_ACK_MARK
 
 
-def fails_link_key_check(frame: ApsFrame, table_key: zt.KeyData | None) -> bool:
-    """Whether an APS-encrypted frame fails its MIC check against the receiver's key for the sender.
+def fails_link_key_check(frame: ApsFrame, keys: Collection[zt.KeyData]) -> bool:
+    """Whether an APS-encrypted frame fails its MIC check against every key the receiver may hold for the
+    sender.
 
     A frame that names no key comes from a device simulator that does not model APS keys; it is
-    taken as secured with the key the receiver holds, if the receiver holds one."""
+    taken as secured with a key the receiver holds, if the receiver holds one."""
     if not frame.aps_encrypted:
         return False
-    if table_key is None:
+    if not keys:
         return True
-    return frame.link_key is not None and frame.link_key != table_key
+    return frame.link_key is not None and frame.link_key not in keys
 
 
 @dataclasses.dataclass(frozen=True)

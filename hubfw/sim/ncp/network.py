@@ -52,20 +52,16 @@ class NetworkTokens:
     security_bitmask: int = 0
     key_table: list[LinkKey] = dataclasses.field(default_factory=list)
     devices: dict[t.EUI64, t.NWK] = dataclasses.field(default_factory=dict)
-    join_keys: dict[t.EUI64, t.KeyData] = dataclasses.field(default_factory=dict)
-    """The link key each device joined with (install-code derived or well-known). It stands in for
-    the per-device trust-centre link key a hashed-key EmberZNet trust centre derives rather than
-    stores: it is not in the key table (bellows erases a joiner's key-table entry), and a device
-    without a key-table entry is secured with it."""
 
     def set_link_key(self, ieee: t.EUI64, key: t.KeyData) -> None:
         self.key_table = [entry for entry in self.key_table if entry.ieee != ieee]
         self.key_table.append(LinkKey(ieee, key))
 
-    def link_key_for(self, ieee: t.EUI64) -> t.KeyData | None:
-        """The APS link key shared with `ieee`: its key-table entry, else the key it joined with."""
+    def table_key_for(self, ieee: t.EUI64) -> t.KeyData | None:
+        """The device's key-table entry; None without one (the stack then falls back on the trust-centre
+        link key, see `EmberStack.link_key_for`)."""
         entry = next((entry for entry in self.key_table if entry.ieee == ieee), None)
-        return entry.key if entry is not None else self.join_keys.get(ieee)
+        return entry.key if entry is not None else None
 
     def nwk_for(self, ieee: t.EUI64) -> t.NWK | None:
         return self.devices.get(ieee)
@@ -101,7 +97,6 @@ class NetworkTokens:
             "key_table": [{"ieee": str(k.ieee), "key": bytes(k.key).hex(), "tx_counter": k.tx_counter,
                            "rx_counter": k.rx_counter} for k in self.key_table],
             "devices": {str(ieee): int(nwk) for ieee, nwk in self.devices.items()},
-            "join_keys": {str(ieee): bytes(key).hex() for ieee, key in self.join_keys.items()},
         }
 
     @classmethod
@@ -125,9 +120,7 @@ class NetworkTokens:
             key_table=[LinkKey(parse_eui64(k["ieee"]), _key(k["key"]), int(k["tx_counter"]),
                                int(k["rx_counter"])) for k in data["key_table"]],
             devices={parse_eui64(ieee): t.NWK(int(nwk)) for ieee, nwk in data["devices"].items()},
-            # absent from token files written before join keys were kept
-            join_keys={parse_eui64(ieee): _key(key) for ieee, key in data.get("join_keys", {}).items()},
-        )
+        )  # "join_keys", which earlier simulators wrote, is ignored: EmberZNet keeps no such key
 
 
 def _key(text: str) -> t.KeyData:

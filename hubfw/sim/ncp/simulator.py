@@ -56,7 +56,7 @@ class NcpStats:
     ash: AshStats
     dropped_frames: collections.Counter[str]
     """HAN frames the stack refused, by reason: link_key_mismatch, no_link_key (an APS-encrypted
-    send to a device it shares no key with), payload_too_long, bad_fragment."""
+    send it has no key for: APS_ENCRYPTION_ERROR), payload_too_long, bad_fragment."""
     fragment_acks: collections.Counter[int]
     """Fragment ACKs the host sent (sendReply), by the NWK address it sent them to."""
 
@@ -108,6 +108,11 @@ class SimulatedNcp:
     def endpoints(self) -> Mapping[int, zdo_t.SimpleDescriptor]:
         """The endpoints the host registered since the NCP's last reset: what its stack answers ZDO requests from."""
         return MappingProxyType(self._stack.endpoints)
+
+    @property
+    def stack(self) -> EmberStack:
+        """The EmberZNet behaviour behind the EZSP link (its keys, its counters), for tests that watch it."""
+        return self._stack
 
     @property
     def faults(self) -> AshFaults:
@@ -172,7 +177,9 @@ class SimulatedNcp:
     def join(self, eui64: zt.EUI64, nwk: zt.NWK, install_code: bytes | None = None) -> bool:
         """A device joins through the trust centre; True if admitted (the hub gets
         trustCenterJoinHandler). With an install code its link key is derived from it and must
-        match the key the hub registered for it; without one it is the well-known key. The NCP
-        secures APS-encrypted frames to and from the device with that key until the host puts
-        another in its key table (`importLinkKey`)."""
+        match the transient key the hub registered for it (`importTransientKey`, gone 300 s later);
+        without one it is the well-known key. Afterwards the NCP holds what EmberZNet holds
+        (`hubfw.sim.ncp.keys`): it secures the hub's APS-encrypted frames to the device with the
+        trust-centre link key bellows formed the network with (hashed per device) until the host puts
+        a key in its key table (`importLinkKey`, after CBKE)."""
         return self._stack.join(eui64, nwk, install_code)

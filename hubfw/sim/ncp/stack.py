@@ -12,6 +12,8 @@ import asyncio
 import collections
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 
 import bellows.types as t
 import zigpy.types as zt
@@ -31,10 +33,11 @@ from hubfw.sim.ncp.aps import (
 )
 from hubfw.sim.ncp.cbke import CbkeLibrary
 from hubfw.sim.ncp.handlers import Emit, Fields, Handler, merge
+from hubfw.sim.ncp.keys import TRANSIENT_KEY_TIMEOUT_S, TransientKeys, trust_centre_link_key
 from hubfw.sim.ncp.network import NetworkTokens, TokenStore
 from hubfw.sim.ncp.own_zdo import COORDINATOR_NWK
 from hubfw.sim.ncp.scan import MAX_SCAN_DURATION, RadioSurroundings, scan_channels
-from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, payload_limit
+from hubfw.zigbee.aps import MAX_APS_PAYLOAD, MAX_FRAGMENTS, ApsFrame, fits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -93,8 +96,12 @@ class EmberStack:
     runs the trust centre, and moves APS frames between the host and the `Air`."""
 
     def __init__(self, version: int, tokens: NetworkTokens, store: TokenStore, han: Air | None,
-                 emit: Emit, surroundings: RadioSurroundings | None = None, cbke: CbkeLibrary | None = None) -> None:
+                 emit: Emit, surroundings: RadioSurroundings | None = None, cbke: CbkeLibrary | None = None,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self.version = version
+        self.now = now
+        """The NCP's own clock, which its transient keys expire on: the monotonic clock its event loop (and so
+        the permit-joining timer) runs on, not the hub's clock, which a simulation may drive virtually."""
         self.tokens = tokens
         self._store = store
         self.han = han
@@ -125,7 +132,8 @@ class EmberStack:
         self.values: dict[int, bytes] = {}
         self.policies: dict[int, int] = {}
         self.endpoints: dict[int, zdo_t.SimpleDescriptor] = {}
-        self.transient_keys: dict[zt.EUI64, zt.KeyData] = {}
+        self.transient_keys = TransientKeys(self.now)
+        """Keys devices may join with, held in RAM until they time out (see `hubfw.sim.ncp.keys`)."""
         self.extended_timeouts: set[zt.EUI64] = set()
         self.multicast_table: dict[int, t.EmberMulticastTableEntry] = {}
         self.address_table: dict[int, tuple[zt.NWK, zt.EUI64]] = {}
@@ -150,6 +158,30 @@ class EmberStack:
         """Put an APS link key in the key table, replacing any the device had."""
         self.tokens.set_link_key(ieee, key)
         self._save()
+
+    def link_key_for(self, ieee: zt.EUI64) -> zt.KeyData | None:
+        """The key the stack APS-secures a host's frame to `ieee` with: its key-table entry, else the trust-centre
+        link key the security bitmask gives it (hashed or global); None when it has neither."""
+        table_key = self.tokens.table_key_for(ieee)
+        if table_key is not None:
+            return table_key
+        return trust_centre_link_key(self.tokens.security_bitmask, self.tokens.tc_link_key, ieee)
+
+    def keys_accepted_from(self, ieee: zt.EUI64) -> list[zt.KeyData]:
+        """The keys a device's APS-secured frame may come under: its key-table entry alone if it has one (a key
+        it superseded is refused), else the trust-centre link key and the transient key it may have joined
+        with, while that lasts."""
+        if self.tokens.table_key_for(ieee) is not None:
+            return [self.tokens.table_key_for(ieee)]
+        return [key for key in (self.link_key_for(ieee), self.transient_keys.get(ieee)) if key is not None]
+
+    @property
+    def transient_key_timeout_s(self) -> int:
+        """EMBER_TRANSIENT_KEY_TIMEOUT_S: as the host last set it (value or configuration), else 300 s."""
+        value = self.values.get(t.EzspValueId.VALUE_TRANSIENT_KEY_TIMEOUT_S)
+        if value is not None:
+            return int.from_bytes(value[:2], "little")
+        return int(self.config.get(t.EzspConfigId.CONFIG_TRANSIENT_KEY_TIMEOUT_S, TRANSIENT_KEY_TIMEOUT_S))
 
     def _next_aps_counter(self) -> int:
         self._aps_counter = (self._aps_counter + 1) % 256
@@ -450,8 +482,26 @@ class EmberStack:
         return {}
 
     def _import_transient_key(self, request: Fields) -> Fields:
-        self.transient_keys[zt.EUI64(request["eui64"])] = zt.KeyData(request["plaintext_key"])
+        """sl_zb_sec_man_import_transient_key: a key to join with, gone after the transient-key timeout."""
+        self.transient_keys.add(zt.EUI64(request["eui64"]), zt.KeyData(request["plaintext_key"]),
+                                self.transient_key_timeout_s)
         return {}
+
+    def _export_transient_key(self, request: Fields) -> Fields:
+        """sl_zb_sec_man_export_transient_key_by_eui: the key and the seconds it has left (ttl_in_seconds)."""
+        ieee = zt.EUI64(request["eui64"])
+        remaining = self.transient_keys.remaining_s(ieee)
+        if remaining is None:
+            return {"status": t.sl_Status.NOT_FOUND}
+        return {
+            "context": t.SecurityManagerContextV13(
+                core_key_type=t.SecurityManagerKeyType.TC_LINK_WITH_TIMEOUT, key_index=0,
+                derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=ieee, multi_network_index=0,
+                flags=t.SecurityManagerContextFlags.EUI_IS_VALID, psa_key_alg_permission=0),
+            "plaintext_key": self.transient_keys.get(ieee),
+            "key_data": t.SecurityManagerAPSKeyMetadata(bitmask=0, outgoing_frame_counter=0,
+                                                        incoming_frame_counter=0, ttl_in_seconds=remaining),
+        }
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -550,8 +600,9 @@ class EmberStack:
 
         A device that joined before rejoins secured with the network key it kept: no open
         network or link key needed. A new device needs permit-joining, a trust-centre policy
-        allowing joins, and a link key the trust centre shares (install-code derived or the
-        well-known one)."""
+        allowing joins, and a link key the trust centre shares: a live transient key (install-code
+        derived) or, where the policy does not insist on one, the well-known key. The stack keeps no key
+        for it afterwards: its APS frames are secured as `link_key_for` says."""
         if not self.network_up:
             return False
         owner = self.tokens.ieee_for(nwk)
@@ -565,8 +616,6 @@ class EmberStack:
         if not rejoin and not self._admits(ieee, device_key):
             return False
         self.tokens.devices[ieee] = zt.NWK(nwk)
-        if not rejoin:  # a rejoining device keeps the link key it has
-            self.tokens.join_keys[ieee] = device_key
         self._save()
         self.counters[t.EmberCounterType.COUNTER_JOIN_INDICATION] += 1
         self.emit("trustCenterJoinHandler", {
@@ -583,7 +632,7 @@ class EmberStack:
         policy = t.EzspDecisionBitmask(self.policies.get(t.EzspPolicyId.TRUST_CENTER_POLICY, 0))
         if t.EzspDecisionBitmask.ALLOW_JOINS not in policy:
             return False
-        tc_key = self.transient_keys.get(ieee)
+        tc_key = self.transient_keys.get(ieee)  # an expired one is gone: the device cannot join with it
         if tc_key is None and t.EzspDecisionBitmask.JOINS_USE_INSTALL_CODE_KEY not in policy:
             tc_key = WELL_KNOWN_KEY
         if tc_key != device_key:
@@ -604,8 +653,10 @@ class EmberStack:
                                       request["messageTag"], request["messageContents"])
         if not self.network_up:
             return {"status": t.sl_Status.NETWORK_DOWN}
-        if len(message) > payload_limit(t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options):
+        if not _fits(message, aps):
             return {"status": t.sl_Status.MESSAGE_TOO_LONG}
+        if not self._can_secure(aps, nwk):
+            return {"status": t.sl_Status.ZIGBEE_APS_ENCRYPTION_ERROR}
         fragment = None
         if t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options:
             try:
@@ -629,7 +680,7 @@ class EmberStack:
                                       request["messageContents"])
         if not self.network_up:
             return {"status": t.sl_Status.NETWORK_DOWN}
-        if len(message) > MAX_APS_PAYLOAD:
+        if not _fits(message, aps):
             return {"status": t.sl_Status.MESSAGE_TOO_LONG}
         aps = aps.replace(sequence=self._next_aps_counter())
         self._transmit(t.EmberOutgoingMessageType.OUTGOING_BROADCAST, nwk, aps, tag, bytes(message))
@@ -654,8 +705,10 @@ class EmberStack:
         if is_fragment_ack(aps):
             self.fragment_acks[nwk] += 1
             return {}
-        if len(message) > payload_limit(t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options):
+        if not _fits(message, aps):
             return {"status": t.sl_Status.MESSAGE_TOO_LONG}
+        if not self._can_secure(aps, nwk):
+            return {"status": t.sl_Status.ZIGBEE_APS_ENCRYPTION_ERROR}
         ieee = self.tokens.ieee_for(nwk)
         delivered = ieee is not None and self._deliver_unicast(aps, nwk, ieee, message, None)
         return {} if delivered else {"status": t.sl_Status.ZIGBEE_DELIVERY_FAILED}
@@ -684,16 +737,25 @@ class EmberStack:
         for fields in answers:
             self.emit("incomingMessageHandler", fields)
 
+    def _can_secure(self, aps: t.EmberApsFrame, nwk: int) -> bool:
+        """Whether the stack has a key to APS-encrypt a frame to `nwk` with (if asked to): without one, or
+        without the device's EUI-64, EmberZNet refuses it with EMBER_APS_ENCRYPTION_ERROR (error-def.h)."""
+        if t.EmberApsOption.APS_OPTION_ENCRYPTION not in aps.options or nwk == COORDINATOR_NWK:
+            return True
+        ieee = self.tokens.ieee_for(nwk)
+        if ieee is not None and self.link_key_for(ieee) is not None:
+            return True
+        LOGGER.debug("no link key for 0x%04X: APS-encrypted frame refused", nwk)
+        self.dropped_frames["no_link_key"] += 1
+        return False
+
     def _deliver_unicast(self, aps: t.EmberApsFrame, nwk: int, ieee: zt.EUI64, message: bytes,
                          fragment: HostFragment | None) -> bool:
-        """APS encryption uses the link key shared with the device; without one nothing goes on the air."""
+        """APS encryption uses `link_key_for` the device (`_can_secure` made sure there is one); whether the
+        device shares it is for the device to find out."""
         link_key = None
         if t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options:
-            link_key = self.tokens.link_key_for(ieee)
-            if link_key is None:
-                LOGGER.debug("no link key shared with %s: APS-encrypted frame not sent", ieee)
-                self.dropped_frames["no_link_key"] += 1
-                return False
+            link_key = self.link_key_for(ieee)
         position = (fragment.index, fragment.count) if fragment is not None else None
         return self._deliver(self._outgoing(aps, nwk, ieee, message, link_key, position))
 
@@ -780,7 +842,7 @@ class EmberStack:
 
     def _refusal(self, frame: ApsFrame) -> str | None:
         """Why the stack drops a joined device's frame, or None to take it."""
-        if len(frame.payload) > payload_limit(frame.aps_encrypted):
+        if not frame.fits:
             LOGGER.warning("%s sent a %d-byte APS payload, more than one frame carries: dropped",
                            frame.src_ieee, len(frame.payload))
             return "payload_too_long"
@@ -789,7 +851,7 @@ class EmberStack:
             if not 0 <= index < count <= MAX_FRAGMENTS or frame.dst_nwk >= BROADCAST_FLOOR:
                 LOGGER.warning("%s sent fragment %s, which no APS message has: dropped", frame.src_ieee, frame.fragment)
                 return "bad_fragment"
-        if fails_link_key_check(frame, self.tokens.link_key_for(frame.src_ieee)):
+        if fails_link_key_check(frame, self.keys_accepted_from(frame.src_ieee)):
             LOGGER.debug("%s secured a frame with a link key the NCP does not share with it: dropped", frame.src_ieee)
             self.counters[t.EmberCounterType.COUNTER_APS_DECRYPTION_FAILURE] += 1
             return "link_key_mismatch"
@@ -819,6 +881,16 @@ class EmberStack:
             reply, payload = answer
             self._incoming(t.EmberIncomingMessageType.INCOMING_UNICAST, reply, COORDINATOR_NWK, self.tokens.ieee,
                            payload, 255, 0)
+
+
+def _fits(message: bytes, aps: t.EmberApsFrame) -> bool:
+    """Whether a host's message fits the frame its options ask for: 9 bytes fewer under
+    APS_OPTION_ENCRYPTION, 2 more for APS_OPTION_FRAGMENT (emberAfMaximumApsPayloadLength). A longer one
+    gets EMBER_MESSAGE_TOO_LONG (0x74) on EZSP v13 and its sl_status_t SL_STATUS_MESSAGE_TOO_LONG (0x0038)
+    from v14, as emberSendUnicast / sl_zigbee_send_unicast answer (stack/include/message.h of the Gecko and
+    Simplicity SDKs); `frames.coerce` gives each version its own."""
+    return fits(bytes(message), t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options,
+                fragment=t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options)
 
 
 STACK_COMMANDS: dict[str, Handler[EmberStack]] = {
@@ -873,6 +945,7 @@ STACK_COMMANDS: dict[str, Handler[EmberStack]] = {
     "eraseKeyTableEntry": EmberStack._erase_key,
     "clearKeyTable": EmberStack._clear_keys,
     "importTransientKey": EmberStack._import_transient_key,
+    "exportTransientKeyByEui": EmberStack._export_transient_key,
     # addresses
     "lookupEui64ByNodeId": EmberStack._lookup_eui64,
     "lookupNodeIdByEui64": EmberStack._lookup_node_id,

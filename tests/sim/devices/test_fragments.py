@@ -18,16 +18,18 @@ def frame(payload: bytes, encrypted: bool = True) -> ApsFrame:
 
 
 def test_a_frame_that_fits_goes_whole_and_a_bigger_one_in_fragments_of_the_secured_payload_size() -> None:
-    assert payload_limit(encrypted=True) == 74 and payload_limit(encrypted=False) == 82
-    small = frame(bytes(74))
+    assert payload_limit(encrypted=True) == 73 and payload_limit(encrypted=False) == 82
+    assert payload_limit(encrypted=True, fragment=True) == 71  # a fragment's extended header takes 2 more
+    small = frame(bytes(73))
     assert fragment(small) == [small]
     message = bytes(range(200))
     parts = fragment(frame(message))
     assert [part.fragment for part in parts] == [(0, 3), (1, 3), (2, 3)]
-    assert [len(part.payload) for part in parts] == [74, 74, 52]
+    assert [len(part.payload) for part in parts] == [71, 71, 58]
     assert {part.aps_counter for part in parts} == {9}
     assert b"".join(part.payload for part in parts) == message
     assert len(fragment(frame(bytes(83), encrypted=False))) == 2
+    assert len(fragment(frame(bytes(74)))) == 2
 
 
 def test_fragments_in_order_reassemble_into_the_message() -> None:

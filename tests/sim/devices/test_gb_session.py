@@ -172,7 +172,7 @@ def test_gbcs_messages_bigger_than_an_aps_payload_cross_the_tunnel_both_ways(ca:
     assert received == [from_device]
     fragments = [f for f in hub.radio.uplinked if f.cluster == 0x0704 and f.fragment is not None]
     assert [f.fragment for f in fragments] == [(index, len(fragments)) for index in range(len(fragments))]
-    assert len(fragments) == -(-sum(len(f.payload) for f in fragments) // 74) > 1
+    assert len(fragments) == -(-sum(len(f.payload) for f in fragments) // 71) > 1
 
 
 def test_the_hub_requests_the_tunnels_of_the_ppmid_hcalcs_and_esme_and_the_gsme_requests_its_own(ca: TestCa) -> None:

@@ -17,6 +17,15 @@ INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
 INSTALL_CODE_KEY = zt.KeyData(bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB"))
 METER = zt.EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
 NCP_IEEE = zt.EUI64.convert("00:0d:6f:ff:fe:00:00:01")
+TC_ROOT_KEY = zt.KeyData(bytes.fromhex("5c1d0e9f3b7a2c4d6e8f90a1b2c3d4e5"))
+"""Stands for the random root bellows forms its network with (`hashed_tclk`)."""
+BELLOWS_SECURITY = (t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY
+                    | t.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
+                    | t.EmberInitialSecurityBitmask.TRUST_CENTER_GLOBAL_LINK_KEY
+                    | t.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY
+                    | t.EmberInitialSecurityBitmask.NO_FRAME_COUNTER_RESET
+                    | t.EmberInitialSecurityBitmask.TRUST_CENTER_USES_HASHED_LINK_KEY)
+"""The security bits bellows forms every network with on EZSP > 4 (`bellows.zigbee.util.zha_security`)."""
 
 
 class RecordingAir:
@@ -31,14 +40,28 @@ class RecordingAir:
         return True
 
 
+class FakeMonotonic:
+    """The NCP's own clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+
+    def __call__(self) -> float:
+        return self.time
+
+
 class Harness:
     def __init__(self, tmp_path: Path, version: int = 13, han: RecordingAir | None = None, *, up: bool = True,
-                 cbke: CbkeLibrary | None = None) -> None:
+                 cbke: CbkeLibrary | None = None, security: int = BELLOWS_SECURITY) -> None:
+        """A stack whose network was formed as bellows forms it (`security`: the initial security bits)."""
         self.callbacks: list[tuple[str, dict[str, Any]]] = []
         self.store = TokenStore(tmp_path)
-        tokens = NetworkTokens(ieee=NCP_IEEE, formed=True, pan_id=0x1A62, channel=15)
+        tokens = NetworkTokens(ieee=NCP_IEEE, formed=True, pan_id=0x1A62, channel=15, tc_link_key=TC_ROOT_KEY,
+                               security_bitmask=int(security))
+        self.clock = FakeMonotonic()
         self.stack = EmberStack(version, tokens, self.store, han,
-                                lambda name, fields: self.callbacks.append((name, fields)), cbke=cbke)
+                                lambda name, fields: self.callbacks.append((name, fields)), cbke=cbke,
+                                now=self.clock)
         if up:
             self.call("networkInit", networkInitBitmask=0)
 

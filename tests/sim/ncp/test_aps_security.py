@@ -1,4 +1,5 @@
-"""The stack's APS rules, driven directly: link keys per device, APS encryption both ways,
+"""The stack's APS rules, driven directly: the keys EmberZNet holds per device (key table, transient keys
+that time out, the trust-centre link key bellows forms the network with), APS encryption both ways,
 payload limits and fragments in `groupId`."""
 
 from __future__ import annotations
@@ -9,14 +10,25 @@ import bellows.types as t
 import pytest
 import zigpy.types as zt
 
+from hubfw.cbke.kdf import hmac_mmo
 from hubfw.zigbee.aps import ApsFrame
-from tests.sim.ncp.stack_harness import INSTALL_CODE, INSTALL_CODE_KEY, METER, NCP_IEEE, Harness, RecordingAir
+from tests.sim.ncp.stack_harness import (
+    INSTALL_CODE,
+    INSTALL_CODE_KEY,
+    METER,
+    NCP_IEEE,
+    TC_ROOT_KEY,
+    Harness,
+    RecordingAir,
+)
 
 METER_NWK = zt.NWK(0x4D2A)
 CBKE_KEY = zt.KeyData(bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0"))
 WRONG_KEY = zt.KeyData(b"not the right k!")
 ENCRYPTED = t.EmberApsOption.APS_OPTION_ENCRYPTION
 FRAGMENT = t.EmberApsOption.APS_OPTION_FRAGMENT
+HASHED_KEY = zt.KeyData(hmac_mmo(bytes(TC_ROOT_KEY), METER.serialize()))
+"""The meter's trust-centre link key on a network bellows formed: the root hashed with its EUI-64."""
 
 
 def join_meter(hub: Harness) -> None:
@@ -53,15 +65,19 @@ def incoming(hub: Harness) -> list[t.EmberApsFrame]:
             for name, fields in hub.callbacks if name == "incomingMessageHandler"]
 
 
-async def test_a_device_is_secured_with_its_join_key_until_the_host_imports_another(tmp_path: Path) -> None:
+async def test_a_joined_device_is_secured_with_the_hashed_trust_centre_key_until_the_host_imports_one(
+        tmp_path: Path) -> None:
+    """Its install-code key was only a transient key to join with: the stack never secures a host's frame with
+    it, and keeps nothing for the device in its key table either (so bellows has nothing to erase)."""
     han = RecordingAir()
     hub = Harness(tmp_path, 13, han)
     join_meter(hub)
 
     send(hub, b"tunnel")
-    assert (han.frames[-1].aps_encrypted, han.frames[-1].link_key) == (True, INSTALL_CODE_KEY)
-    assert hub.call("findKeyTableEntry", address=METER, linkKey=True) == {"index": 0xFF}  # nothing for bellows to erase
-    assert hub.store.load(None).join_keys == {METER: INSTALL_CODE_KEY}
+    assert (han.frames[-1].aps_encrypted, han.frames[-1].link_key) == (True, HASHED_KEY)
+    assert HASHED_KEY != INSTALL_CODE_KEY
+    assert hub.call("findKeyTableEntry", address=METER, linkKey=True) == {"index": 0xFF}
+    assert "join_keys" not in hub.store.path.read_text()
 
     hub.call("importLinkKey", index=0, address=METER, key=CBKE_KEY)
     send(hub, b"tunnel")
@@ -73,31 +89,74 @@ async def test_a_device_is_secured_with_its_join_key_until_the_host_imports_anot
     (index,) = hub.call("findKeyTableEntry", address=METER, linkKey=True).values()
     hub.call("eraseKeyTableEntry", index=index)
     send(hub, b"tunnel")
-    assert han.frames[-1].link_key == INSTALL_CODE_KEY  # the trust centre's own key for it again
+    assert han.frames[-1].link_key == HASHED_KEY  # the trust centre's own key for it again
 
 
-async def test_a_well_known_key_join_is_secured_with_the_well_known_key(tmp_path: Path) -> None:
+async def test_a_global_trust_centre_key_secures_every_device_without_an_entry(tmp_path: Path) -> None:
     han = RecordingAir()
-    hub = Harness(tmp_path, 14, han)
+    hub = Harness(tmp_path, 14, han, security=t.EmberInitialSecurityBitmask.TRUST_CENTER_GLOBAL_LINK_KEY)
     hub.open_network()
     assert hub.stack.join(METER, METER_NWK, None)
     send(hub, b"x")
-    assert han.frames[-1].link_key == zt.KeyData(b"ZigBeeAlliance09")
+    assert han.frames[-1].link_key == TC_ROOT_KEY
 
 
-async def test_an_encrypted_send_to_a_device_without_a_link_key_fails_delivery(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [13, 14])
+async def test_an_encrypted_send_the_stack_has_no_key_for_is_refused(tmp_path: Path, version: int) -> None:
+    """EMBER_APS_ENCRYPTION_ERROR (0xA6; SL_STATUS_ZIGBEE_APS_ENCRYPTION_ERROR on v14+): a trust centre with
+    neither a global nor a hashed link key, and no key-table entry, or a destination it knows no EUI-64 of."""
     han = RecordingAir()
-    hub = Harness(tmp_path, 13, han)
-    hub.stack.tokens.devices[METER] = METER_NWK  # known from a token file older than join keys
+    hub = Harness(tmp_path, version, han, security=0)
+    hub.stack.tokens.devices[METER] = METER_NWK
 
-    send(hub, b"secret")
-    assert last_sent_status(hub) == t.sl_Status.ZIGBEE_DELIVERY_FAILED
-    assert han.frames == []
+    assert send(hub, b"secret") == {"status": t.sl_Status.ZIGBEE_APS_ENCRYPTION_ERROR}
+    assert han.frames == [] and not any(name == "messageSentHandler" for name, _ in hub.callbacks)
     assert hub.stack.dropped_frames == {"no_link_key": 1}
 
     send(hub, b"plain", options=t.EmberApsOption.APS_OPTION_NONE)
     assert last_sent_status(hub) == t.sl_Status.OK
     assert (han.frames[-1].aps_encrypted, han.frames[-1].link_key) == (False, None)
+
+    hub.call("importLinkKey", index=0, address=METER, key=CBKE_KEY)
+    send(hub, b"secret")
+    assert han.frames[-1].link_key == CBKE_KEY
+
+
+async def test_a_transient_key_lets_a_device_join_only_until_it_times_out(tmp_path: Path) -> None:
+    """sl_zb_sec_man_import_transient_key: gone EMBER_TRANSIENT_KEY_TIMEOUT_S (300 s by default) after it
+    was added, on the NCP's own clock."""
+    hub = Harness(tmp_path, 14, RecordingAir())
+    hub.open_network(t.EzspDecisionBitmask.ALLOW_JOINS | t.EzspDecisionBitmask.JOINS_USE_INSTALL_CODE_KEY)
+    hub.call("importTransientKey", eui64=METER, plaintext_key=INSTALL_CODE_KEY, flags=0)
+    exported = hub.call("exportTransientKeyByEui", eui64=METER)
+    assert (exported["plaintext_key"], exported["key_data"].ttl_in_seconds) == (INSTALL_CODE_KEY, 300)
+
+    hub.clock.time += 299
+    assert hub.call("exportTransientKeyByEui", eui64=METER)["key_data"].ttl_in_seconds == 1
+    hub.clock.time += 1
+    assert hub.call("exportTransientKeyByEui", eui64=METER) == {"status": t.sl_Status.NOT_FOUND}
+    assert not hub.stack.join(METER, METER_NWK, INSTALL_CODE)
+
+    hub.call("setValue", valueId=t.EzspValueId.VALUE_TRANSIENT_KEY_TIMEOUT_S, value=(30).to_bytes(2, "little"))
+    hub.call("importTransientKey", eui64=METER, plaintext_key=INSTALL_CODE_KEY, flags=0)
+    hub.clock.time += 29
+    assert hub.stack.join(METER, METER_NWK, INSTALL_CODE)
+
+
+async def test_a_joiner_s_frames_under_its_transient_key_are_taken_only_while_the_key_lasts(tmp_path: Path) -> None:
+    hub = Harness(tmp_path, 13, RecordingAir())
+    join_meter(hub)
+    assert hub.stack.receive(from_meter(b"under the install code key", link_key=INSTALL_CODE_KEY))
+    hub.clock.time += 300
+    assert not hub.stack.receive(from_meter(b"under the install code key", link_key=INSTALL_CODE_KEY))
+    assert hub.stack.receive(from_meter(b"under its trust-centre key", link_key=HASHED_KEY))
+    assert hub.stack.dropped_frames == {"link_key_mismatch": 1}
+
+    hub.stack.reboot()  # transient keys live in RAM only
+    hub.call("networkInit", networkInitBitmask=0)
+    hub.call("importTransientKey", eui64=METER, plaintext_key=INSTALL_CODE_KEY, flags=0)
+    hub.stack.reboot()
+    assert hub.stack.transient_keys.get(METER) is None
 
 
 async def test_device_frames_secured_with_another_key_never_reach_the_host(tmp_path: Path) -> None:
@@ -118,7 +177,7 @@ async def test_device_frames_secured_with_another_key_never_reach_the_host(tmp_p
     assert [ENCRYPTED in aps.options for aps in incoming(hub)] == [True, False, True]
 
 
-@pytest.mark.parametrize(("options", "fits", "too_long"), [(ENCRYPTED, 74, 75),
+@pytest.mark.parametrize(("options", "fits", "too_long"), [(ENCRYPTED, 73, 74),
                                                            (t.EmberApsOption.APS_OPTION_NONE, 82, 83)])
 async def test_a_payload_longer_than_one_frame_is_refused_both_ways(tmp_path: Path, options: t.EmberApsOption,
                                                                     fits: int, too_long: int) -> None:
@@ -142,15 +201,15 @@ async def test_host_fragments_share_fragment_0s_aps_counter_and_learn_its_count(
     join_meter(hub)
     send(hub, b"an earlier frame")
 
-    first = send(hub, b"A" * 74, ENCRYPTED | FRAGMENT, group_id=0x0300)["sequence"]
+    first = send(hub, b"A" * 71, ENCRYPTED | FRAGMENT, group_id=0x0300)["sequence"]
     # EmberZNet's host repeats the count in every fragment; bellows-style hosts may leave it clear
-    assert send(hub, b"B" * 74, ENCRYPTED | FRAGMENT, group_id=0x0301, sequence=first)["sequence"] == first
+    assert send(hub, b"B" * 71, ENCRYPTED | FRAGMENT, group_id=0x0301, sequence=first)["sequence"] == first
     assert send(hub, b"C" * 10, ENCRYPTED | FRAGMENT, group_id=0x0002, sequence=first)["sequence"] == first
 
     fragments = han.frames[1:]
     assert [(frame.fragment, frame.aps_counter, frame.payload[:1]) for frame in fragments] == [
         ((0, 3), first, b"A"), ((1, 3), first, b"B"), ((2, 3), first, b"C")]
-    assert all(frame.link_key == INSTALL_CODE_KEY for frame in fragments)
+    assert all(frame.link_key == HASHED_KEY for frame in fragments)
     assert han.frames[0].fragment is None
 
 
@@ -174,7 +233,7 @@ async def test_device_fragments_reach_the_host_with_their_place_in_group_id(tmp_
     hub.callbacks.clear()
 
     for index in range(3):
-        assert hub.stack.receive(from_meter(bytes([index]) * 74, fragment=(index, 3)))
+        assert hub.stack.receive(from_meter(bytes([index]) * 71, fragment=(index, 3)))
     assert not hub.stack.receive(from_meter(b"x", fragment=(3, 3)))
 
     frames = incoming(hub)
@@ -197,5 +256,5 @@ async def test_fragment_acks_from_the_host_stay_in_the_ncp_and_other_replies_go_
     assert reply(ENCRYPTED | FRAGMENT, 0xFF01, b"") == {}
     assert han.frames == []
     assert reply(ENCRYPTED, 0, b"answer") == {}
-    assert [(frame.payload, frame.link_key) for frame in han.frames] == [(b"answer", INSTALL_CODE_KEY)]
+    assert [(frame.payload, frame.link_key) for frame in han.frames] == [(b"answer", HASHED_KEY)]
     assert hub.callbacks == []  # replies report no messageSentHandler

@@ -14,6 +14,7 @@ import zigpy.exceptions
 import zigpy.types as zt
 
 from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials, KeyAgreement, Role
+from hubfw.cbke.kdf import hmac_mmo
 from hubfw.sim import SimulatedNcp
 from hubfw.zigbee.ids import LibraryId
 from tests.sim.ncp.bellows_harness import (
@@ -33,6 +34,13 @@ from tests.sim.ncp.bellows_harness import (
 CBKE_KEY = zt.KeyData(bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0"))
 
 
+async def hashed_trust_centre_key(app: object, ieee: zt.EUI64) -> zt.KeyData:
+    """The trust-centre link key of `ieee` on the network bellows formed: the root it formed it with (its
+    `hashed_tclk`, which the NCP exports as the TC link key) hashed with the EUI-64."""
+    root = await app._ezsp.get_tc_link_key()  # type: ignore[attr-defined]
+    return zt.KeyData(hmac_mmo(bytes(root.key), ieee.serialize()))
+
+
 @pytest.mark.parametrize("version", [13, 14])
 async def test_an_imported_link_key_secures_what_the_hub_sends(tmp_path: Path, start: Callable, version: int) -> None:
     han = BenchAir()
@@ -43,7 +51,8 @@ async def test_an_imported_link_key_secures_what_the_hub_sends(tmp_path: Path, s
     get_time = b"\x00\x01\x00\x00\x00"
 
     await app.request(device, SE_PROFILE, 0x000A, 1, 1, 1, get_time, expect_reply=False, aps_encryption=True)
-    assert han.frames[-1].link_key == zt.KeyData(INSTALL_CODE_KEY)
+    # not the install-code key it joined with (a transient key), but the trust centre's hashed key for it
+    assert han.frames[-1].link_key == await hashed_trust_centre_key(app, METER) != zt.KeyData(INSTALL_CODE_KEY)
 
     (status,) = await app._ezsp.importLinkKey(index=0, address=METER, key=CBKE_KEY)
     assert t.sl_Status.from_ember_status(status) == t.sl_Status.OK
@@ -82,7 +91,7 @@ async def test_a_fragmented_device_message_arrives_whole_at_zigpy(tmp_path: Path
     events = Events()
     app.add_listener(events)
     message = bytes([0x01, 0x07, 0x01]) + bytes(range(256)) + b"GBCS" * 10 + b"!"  # 300 bytes of TransferData
-    pieces = [message[offset:offset + 74] for offset in range(0, len(message), 74)]
+    pieces = [message[offset:offset + 71] for offset in range(0, len(message), 71)]
     assert len(message) == 300 and len(pieces) == 5
 
     whole = events.next("handle_message")
@@ -106,7 +115,7 @@ async def test_fragments_the_host_sends_reach_the_han_in_order(tmp_path: Path, s
     app = await start(ncp)
     await joined_meter(ncp, app)
     han.powered.add(METER)
-    pieces = [b"A" * 74, b"B" * 74, b"C" * 12]
+    pieces = [b"A" * 71, b"B" * 71, b"C" * 12]
 
     sequence = 0
     for index, piece in enumerate(pieces):
@@ -119,7 +128,8 @@ async def test_fragments_the_host_sends_reach_the_han_in_order(tmp_path: Path, s
     fragments = [frame for frame in han.frames if frame.cluster == TUNNELING]
     assert [(frame.fragment, frame.payload) for frame in fragments] == [((i, 3), piece) for i, piece in
                                                                         enumerate(pieces)]
-    assert all((frame.aps_counter, frame.link_key) == (sequence, zt.KeyData(INSTALL_CODE_KEY)) for frame in fragments)
+    key = await hashed_trust_centre_key(app, METER)
+    assert all((frame.aps_counter, frame.link_key) == (sequence, key) for frame in fragments)
 
 
 async def test_an_encrypted_payload_too_long_for_one_frame_fails_delivery(tmp_path: Path, start: Callable) -> None:
@@ -129,8 +139,8 @@ async def test_an_encrypted_payload_too_long_for_one_frame_fails_delivery(tmp_pa
     device = await joined_meter(ncp, app)
     han.powered.add(METER)
     with pytest.raises(zigpy.exceptions.DeliveryError):
-        await app.request(device, SE_PROFILE, TUNNELING, 1, 1, 3, b"\x01\x03\x00" + bytes(72),
-                          expect_reply=False, aps_encryption=True)  # 75 bytes: one too many under encryption
+        await app.request(device, SE_PROFILE, TUNNELING, 1, 1, 3, b"\x01\x03\x00" + bytes(71),
+                          expect_reply=False, aps_encryption=True)  # 74 bytes: one too many under encryption
     assert [frame for frame in han.frames if frame.cluster == TUNNELING] == []
 
 

@@ -84,9 +84,9 @@ async def test_the_library_agrees_the_same_keys_as_the_device(tmp_path: Path, su
     assert smacs["status"] == t.sl_Status.OK
     assert (smacs["initiatorSmac"], smacs["responderSmac"]) == (expected.own_mac, expected.expected_peer_mac)
 
-    assert hub.stack.tokens.link_key_for(METER) is None
+    assert hub.stack.tokens.table_key_for(METER) is None
     assert hub.call(clear, storeLinkKey=True) == {}
-    assert hub.stack.tokens.link_key_for(METER) == zt.KeyData(expected.link_key)
+    assert hub.stack.tokens.table_key_for(METER) == zt.KeyData(expected.link_key)
     assert hub.call(clear, storeLinkKey=True) == {"status": t.sl_Status.INVALID_STATE}  # nothing left to store
 
 

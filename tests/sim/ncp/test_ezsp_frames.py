@@ -20,6 +20,7 @@ from hubfw.sim.ncp.frames import (
     parse_request,
     zero_value,
 )
+from hubfw.sim.ncp.simulator import SUPPORTED_EZSP_VERSIONS
 
 
 class HostSide:
@@ -77,6 +78,19 @@ def test_missing_fields_are_zero_and_statuses_fit_the_version() -> None:
     with pytest.raises(KeyError, match="nonsense"):
         encode_params(v13, {"nonsense": 1})
     assert zero_value(t.EmberApsFrame).serialize() == bytes(11)
+
+
+@pytest.mark.parametrize("version", SUPPORTED_EZSP_VERSIONS)
+def test_a_refused_send_carries_each_version_s_own_status(version: int) -> None:
+    """EMBER_MESSAGE_TOO_LONG (0x74) and EMBER_APS_ENCRYPTION_ERROR (0xA6) on v13's EmberStatus; their
+    sl_status_t SL_STATUS_MESSAGE_TOO_LONG (0x0038) and SL_STATUS_ZIGBEE_APS_ENCRYPTION_ERROR (0x0C0A) from v14."""
+    response = CommandTable(version).by_name["sendUnicast"].response
+    too_long = encode_params(response, {"status": t.sl_Status.MESSAGE_TOO_LONG})
+    no_key = encode_params(response, {"status": t.sl_Status.ZIGBEE_APS_ENCRYPTION_ERROR})
+    if version == 13:
+        assert (too_long, no_key) == (bytes([0x74, 0]), bytes([0xA6, 0]))
+    else:
+        assert (too_long, no_key) == ((0x0038).to_bytes(4, "little") + b"\0", (0x0C0A).to_bytes(4, "little") + b"\0")
 
 
 def test_a_version_bellows_does_not_know_is_refused() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -21,7 +20,6 @@ def formed_tokens(ieee: t.EUI64) -> NetworkTokens:
                            security_bitmask=0x0384)
     tokens.set_link_key(METER, t.KeyData(b"K" * 16))
     tokens.devices[METER] = t.NWK(0x4D2A)
-    tokens.join_keys[METER] = t.KeyData(b"ZigBeeAlliance09")
     return tokens
 
 
@@ -33,21 +31,21 @@ def test_tokens_survive_a_save_and_load(tmp_path: Path) -> None:
     assert store.load(tokens.ieee) == tokens
 
 
-def test_a_token_file_from_before_join_keys_still_loads(tmp_path: Path) -> None:
+def test_a_token_file_with_the_join_keys_of_earlier_simulators_loads_without_them(tmp_path: Path) -> None:
+    """EmberZNet keeps no per-device join key: the install-code key was a transient key, long gone."""
     store = TokenStore(tmp_path)
     tokens = formed_tokens(t.EUI64.convert("00:0d:6f:ff:fe:00:00:01"))
-    older = tokens.to_json()
-    del older["join_keys"]
+    older = tokens.to_json() | {"join_keys": {str(METER): bytes(b"ZigBeeAlliance09").hex()}}
     store.path.write_text(json.dumps(older))
-    assert store.load(None) == dataclasses.replace(tokens, join_keys={})
+    assert store.load(None) == tokens
+    assert "join_keys" not in tokens.to_json()
 
 
-def test_the_link_key_for_a_device_prefers_its_key_table_entry() -> None:
+def test_a_device_s_table_key_is_its_key_table_entry() -> None:
     tokens = formed_tokens(t.EUI64.convert("00:0d:6f:ff:fe:00:00:01"))
-    assert tokens.link_key_for(METER) == t.KeyData(b"K" * 16)
+    assert tokens.table_key_for(METER) == t.KeyData(b"K" * 16)
     tokens.key_table.clear()
-    assert tokens.link_key_for(METER) == t.KeyData(b"ZigBeeAlliance09")
-    assert tokens.link_key_for(t.EUI64.convert("00:0d:6f:00:00:00:00:02")) is None
+    assert tokens.table_key_for(METER) is None
 
 
 def test_a_fresh_ncp_gets_a_silicon_labs_eui64_and_no_network(tmp_path: Path) -> None:
