@@ -18,12 +18,12 @@ from typing import Any
 import bellows.types as bt
 import pytest_asyncio
 import zigpy.types as t
-from hubfw.han.gbcs import CraFlag, general_signing
 
 from hubfw.cbke import CryptoSuite
 from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.issuing import issue_credentials
 from hubfw.devices import DeviceType
+from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.hub.service import HubConfig
 from hubfw.sim.devices import SessionState, gb_session, install_code_for, ppmid
 from hubfw.sim.ncp import SimulatedNcp

@@ -26,7 +26,7 @@ from hubfw.sim.world import ScenarioTimeout, SimulatedWorld
 from hubfw.zigbee.aps import payload_limit, split_payload
 from tests.sim.devices.rig import IMAGE_TYPE, MANUFACTURER, OLD_VERSION, eui
 from tests.sim.ncp.bellows_harness import (
-    INSTALL_CODE_KEY,
+    METER,
     METER_NWK,
     SE_PROFILE,
     TUNNELING,
@@ -35,17 +35,23 @@ from tests.sim.ncp.bellows_harness import (
     app_config,
     capture_packets,
     from_meter,
+    hashed_trust_centre_key,
     joined_meter,
 )
 
 VERSIONS = pytest.mark.parametrize("version", SUPPORTED_EZSP_VERSIONS, ids=lambda version: f"ezsp{version}")
 MESSAGE = bytes([0x01, 0x07, 0x01]) + bytes(range(256)) + b"GBCS" * 10 + b"!"  # 300 bytes of TransferData
-PIECES = split_payload(MESSAGE, payload_limit(encrypted=True))
+PIECES = split_payload(MESSAGE, payload_limit(encrypted=True, fragment=True))
 AFTER = b"\x01\x08\x00after"
 """An unfragmented frame sent after the fragments: the NCP's callbacks reach the host in order, so once zigpy
 has it, bellows and the adapter have seen every fragment before it."""
 NO_BINDING = zt.NWK(0xFF)
 """EZSP v14's binding_index for a message that matched no binding: the field bellows 1.2.1 takes for the sender."""
+
+
+keys: dict[SimulatedNcp, zt.KeyData] = {}
+"""The meter's APS link key on each NCP a test started: its hashed trust-centre key (bellows forms the network
+with a hashed TC link key; the install-code key is transient and admits only the join)."""
 
 
 class FragmentsLeftToBellows(HubControllerApplication):
@@ -66,6 +72,7 @@ async def radio(tmp_path: Path) -> AsyncIterator[Callable]:
         app = await asyncio.wait_for(kind.new(config=app_config(ncp.port, tmp_path), auto_form=True), WAIT)
         owned.append(app)
         await joined_meter(ncp, app)
+        keys[ncp] = await hashed_trust_centre_key(app, METER)  # the key a real NCP holds for it after the join
         return ncp, app
 
     yield start
@@ -81,12 +88,12 @@ async def until(condition: Callable[[], bool]) -> None:
 
 def send_fragments(ncp: SimulatedNcp, indices: range | list[int]) -> None:
     for index in indices:
-        frame = from_meter(ncp, PIECES[index], link_key=zt.KeyData(INSTALL_CODE_KEY), fragment=(index, len(PIECES)))
+        frame = from_meter(ncp, PIECES[index], link_key=keys[ncp], fragment=(index, len(PIECES)))
         assert ncp.receive(frame)
 
 
 def send_after(ncp: SimulatedNcp) -> None:
-    assert ncp.receive(from_meter(ncp, AFTER, link_key=zt.KeyData(INSTALL_CODE_KEY), counter=10))
+    assert ncp.receive(from_meter(ncp, AFTER, link_key=keys[ncp], counter=10))
 
 
 def payloads(packets: list[zt.ZigbeePacket]) -> list[bytes]:

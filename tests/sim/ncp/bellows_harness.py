@@ -10,6 +10,7 @@ import zigpy.device
 import zigpy.types as zt
 from bellows.zigbee.application import ControllerApplication
 
+from hubfw.cbke.kdf import hmac_mmo
 from hubfw.sim import SimulatedNcp
 from hubfw.zigbee.aps import ApsFrame
 
@@ -93,3 +94,10 @@ def from_meter(ncp: SimulatedNcp, payload: bytes, *, link_key: zt.KeyData | None
     """A Tunneling frame from the joined meter to the coordinator (one APS fragment if `fragment` says where)."""
     return ApsFrame(METER, METER_NWK, ncp.ieee, zt.NWK(0), SE_PROFILE, TUNNELING, 1, 1, payload,
                     aps_encrypted=link_key is not None, aps_counter=counter, link_key=link_key, fragment=fragment)
+
+
+async def hashed_trust_centre_key(app: object, ieee: zt.EUI64) -> zt.KeyData:
+    """The trust-centre link key of `ieee` on the network bellows formed: the root it formed it with (its
+    `hashed_tclk`, which the NCP exports as the TC link key) hashed with the EUI-64."""
+    root = await app._ezsp.get_tc_link_key()  # type: ignore[attr-defined]
+    return zt.KeyData(hmac_mmo(bytes(root.key), ieee.serialize()))

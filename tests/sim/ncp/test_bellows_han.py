@@ -14,7 +14,6 @@ import zigpy.exceptions
 import zigpy.types as zt
 
 from hubfw.cbke import CertificateAuthority, CryptoSuite, DeviceCredentials, KeyAgreement, Role
-from hubfw.cbke.kdf import hmac_mmo
 from hubfw.sim import SimulatedNcp
 from hubfw.zigbee.ids import LibraryId
 from tests.sim.ncp.bellows_harness import (
@@ -28,17 +27,11 @@ from tests.sim.ncp.bellows_harness import (
     Events,
     capture_packets,
     from_meter,
+    hashed_trust_centre_key,
     joined_meter,
 )
 
 CBKE_KEY = zt.KeyData(bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0"))
-
-
-async def hashed_trust_centre_key(app: object, ieee: zt.EUI64) -> zt.KeyData:
-    """The trust-centre link key of `ieee` on the network bellows formed: the root it formed it with (its
-    `hashed_tclk`, which the NCP exports as the TC link key) hashed with the EUI-64."""
-    root = await app._ezsp.get_tc_link_key()  # type: ignore[attr-defined]
-    return zt.KeyData(hmac_mmo(bytes(root.key), ieee.serialize()))
 
 
 @pytest.mark.parametrize("version", [13, 14])
