@@ -198,11 +198,8 @@ class TunnelClient:
     def _on_transfer_data(self, request: HanRequest, body: foundation.CommandSchema) -> list[OutgoingFrame]:
         if not self.is_open or body.tunnel_id != self.tunnel_id:
             return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.NO_SUCH_TUNNEL)]
-        if len(body.data) > self._max_incoming:
-            self._inbound.reset()
-            return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.DATA_OVERFLOW)]
         try:
-            unit = self._inbound.feed(bytes(body.data))
+            unit = self._inbound.feed(bytes(body.data), self._max_incoming)
         except TunnelOverflowError:
             return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.DATA_OVERFLOW)]
         except TunnelStreamError:

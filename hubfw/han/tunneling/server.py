@@ -234,11 +234,8 @@ class TunnelServer:
             return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.WRONG_DEVICE)]
         now = self._clock.now()
         tunnel.last_activity = now
-        if len(body.data) > self._config.max_incoming_transfer_size:
-            tunnel.inbound.reset()
-            return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.DATA_OVERFLOW)]
         try:
-            unit = tunnel.inbound.feed(bytes(body.data))
+            unit = tunnel.inbound.feed(bytes(body.data), self._config.max_incoming_transfer_size)
         except TunnelOverflowError:
             return [self._transfer_data_error(request, body.tunnel_id, TransferDataStatus.DATA_OVERFLOW)]
         except TunnelStreamError:

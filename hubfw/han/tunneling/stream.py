@@ -88,12 +88,15 @@ class TunnelReassembler:
         """Forget a partial message (the tunnel closed, or its sender broke the stream)."""
         self._partial, self._buffer = None, b""
 
-    def feed(self, data: bytes) -> TunnelUnit | None:
+    def feed(self, data: bytes, max_transfer: int | None = None) -> TunnelUnit | None:
         """Take one TransferData payload; the unit it completes, or None while a message is partial.
 
-        Raises TunnelOverflowError for a message longer than the limit and TunnelStreamError for a
-        payload that starts no message (or tunnel command); either way the partial message is dropped."""
+        Raises TunnelOverflowError for a payload longer than `max_transfer` (the MaximumIncomingTransferSize
+        this end announced) or a message longer than the limit, and TunnelStreamError for a payload that
+        starts no message (or tunnel command); either way the partial message is dropped."""
         try:
+            if max_transfer is not None and len(data) > max_transfer:
+                raise TunnelOverflowError(f"a {len(data)}-octet transfer, over the {max_transfer} announced")
             return self._feed(data)
         except TunnelStreamError:
             self.reset()

@@ -83,3 +83,13 @@ def test_without_a_header_no_octet_is_a_tunnel_command() -> None:
         TunnelReassembler(100).feed(gbcs(b"x"))  # and a header is required where there is one
     with pytest.raises(TunnelStreamError, match="empty"):
         TunnelReassembler(100, headers=False).feed(b"")
+
+
+def test_a_transfer_longer_than_this_end_announced_overflows_and_drops_the_partial_message() -> None:
+    reassembler = TunnelReassembler(100)
+    message = general_signing(CraFlag.ALERT, 1, bytes(8), bytes(8), 0x0001, bytes(30))
+    assert reassembler.feed(b"\x03" + message[:20], max_transfer=21) is None and reassembler.pending
+    with pytest.raises(TunnelOverflowError, match="over the 8 announced"):
+        reassembler.feed(b"\x03" + bytes(8), max_transfer=8)
+    assert not reassembler.pending
+    assert reassembler.feed(b"\x03hi", max_transfer=8) == TunnelUnit(PUT, b"hi")  # a payload that fits is taken
