@@ -85,7 +85,8 @@ class LinkKeyRegistry:
         except OSError as exc:
             raise LinkKeyRegistryError(f"cannot write {path}: {exc.strerror or exc}") from None
 
-    def _load(self, path: Path) -> dict[t.EUI64, EstablishedKey]:
+    @staticmethod
+    def _load(path: Path) -> dict[t.EUI64, EstablishedKey]:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -49,11 +49,6 @@ NO_BINDING = zt.NWK(0xFF)
 """EZSP v14's binding_index for a message that matched no binding: the field bellows 1.2.1 takes for the sender."""
 
 
-keys: dict[SimulatedNcp, zt.KeyData] = {}
-"""The meter's APS link key on each NCP a test started: its hashed trust-centre key (bellows forms the network
-with a hashed TC link key; the install-code key is transient and admits only the join)."""
-
-
 class FragmentsLeftToBellows(HubControllerApplication):
     """The hub's adapter with incoming APS fragments left to bellows 1.2.1 (the negative control)."""
 
@@ -62,7 +57,8 @@ class FragmentsLeftToBellows(HubControllerApplication):
 
 @pytest.fixture
 async def radio(tmp_path: Path) -> AsyncIterator[Callable]:
-    """Starts the hub's adapter (or `kind`) on a simulated NCP of some EZSP version, with the meter joined."""
+    """Starts the hub's adapter (or `kind`) on a simulated NCP of some EZSP version, with the meter joined:
+    (NCP, adapter, the meter's APS link key)."""
     owned: list = []
 
     async def start(version: int, kind: type[HubControllerApplication] = HubControllerApplication):
@@ -72,8 +68,9 @@ async def radio(tmp_path: Path) -> AsyncIterator[Callable]:
         app = await asyncio.wait_for(kind.new(config=app_config(ncp.port, tmp_path), auto_form=True), WAIT)
         owned.append(app)
         await joined_meter(ncp, app)
-        keys[ncp] = await hashed_trust_centre_key(app, METER)  # the key a real NCP holds for it after the join
-        return ncp, app
+        # the meter's APS link key as a real NCP holds it after the join: its hashed trust-centre key (bellows
+        # forms the network with a hashed TC link key; the install-code key is transient and admits only the join)
+        return ncp, app, await hashed_trust_centre_key(app, METER)
 
     yield start
     for thing in reversed(owned):
@@ -86,14 +83,14 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
-def send_fragments(ncp: SimulatedNcp, indices: range | list[int]) -> None:
+def send_fragments(ncp: SimulatedNcp, key: zt.KeyData, indices: range | list[int]) -> None:
     for index in indices:
-        frame = from_meter(ncp, PIECES[index], link_key=keys[ncp], fragment=(index, len(PIECES)))
+        frame = from_meter(ncp, PIECES[index], link_key=key, fragment=(index, len(PIECES)))
         assert ncp.receive(frame)
 
 
-def send_after(ncp: SimulatedNcp) -> None:
-    assert ncp.receive(from_meter(ncp, AFTER, link_key=keys[ncp], counter=10))
+def send_after(ncp: SimulatedNcp, key: zt.KeyData) -> None:
+    assert ncp.receive(from_meter(ncp, AFTER, link_key=key, counter=10))
 
 
 def payloads(packets: list[zt.ZigbeePacket]) -> list[bytes]:
@@ -112,11 +109,11 @@ def test_every_ezsp_version_of_emberznet_7_and_8_is_covered():
 
 @VERSIONS
 async def test_a_message_in_five_aps_fragments_reaches_zigpy_whole(radio: Callable, version: int) -> None:
-    ncp, app = await radio(version)
+    ncp, app, key = await radio(version)
     packets = capture_packets(app)
     assert len(PIECES) == 5
 
-    send_fragments(ncp, range(5))
+    send_fragments(ncp, key, range(5))
     await until(lambda: packets)
 
     [packet] = packets
@@ -132,11 +129,11 @@ async def test_negative_control_left_to_bellows_the_message_is_lost_from_ezsp_14
                                                                                      version: int) -> None:
     """bellows 1.2.1 alone gets v13 right. From v14 on it keys the fragments by binding index, ACKs them to
     NWK 0x00FF, and the last one fails to join (RSSI integers instead of payloads): no message, no last ACK."""
-    ncp, app = await radio(version, FragmentsLeftToBellows)
+    ncp, app, key = await radio(version, FragmentsLeftToBellows)
     packets = capture_packets(app)
 
-    send_fragments(ncp, range(5))
-    send_after(ncp)
+    send_fragments(ncp, key, range(5))
+    send_after(ncp, key)
     await until(lambda: AFTER in payloads(packets))
 
     if version == 13:
@@ -150,18 +147,18 @@ async def test_negative_control_left_to_bellows_the_message_is_lost_from_ezsp_14
 async def test_an_incomplete_message_is_dropped_once_its_fragments_stop_coming(radio: Callable) -> None:
     """On the event loop's own clock (the adapter's timer runs there), so the timeout is cut to 0.2 s of real
     time here; the rules themselves are tested on injected time in tests/zigbee/test_aps.py."""
-    ncp, app = await radio(18)
+    ncp, app, key = await radio(18)
     assert app.incoming_fragments.timeout == FRAGMENT_TIMEOUT == 10  # bellows' own figure
     app.incoming_fragments.timeout = 0.2
     packets = capture_packets(app)
 
-    send_fragments(ncp, range(4))  # the fifth is lost on the way
+    send_fragments(ncp, key, range(4))  # the fifth is lost on the way
     assert await fragment_acks(ncp, 4) == {METER_NWK: 4}
     assert len(app.incoming_fragments) == 1
     await until(lambda: len(app.incoming_fragments) == 0)
 
-    send_fragments(ncp, [4])  # too late: it starts a message of its own, whose fragment 0 never comes
-    send_after(ncp)
+    send_fragments(ncp, key, [4])  # too late: it starts a message of its own, whose fragment 0 never comes
+    send_after(ncp, key)
     await until(lambda: AFTER in payloads(packets))
     assert payloads(packets) == [AFTER]
     assert len(app.incoming_fragments) == 1
