@@ -1,38 +1,40 @@
-"""GBCS firmware alerts the hub owes the DCC: the model, its CCS08 DER payload and a JSON form.
+"""GBCS firmware alerts the hub owes the DCC: the model, its DER content, its GBCS message and a JSON form.
 
-The Firmware Transfer Alert (CCS08, message code 0x0128) payload is the DER SEQUENCE the DCC's
-GBCS parser decodes [REQUIREMENTS §5]:
+Two alerts, as the DCC's Reference Test Data Set has them (tests/gbcs/rtds/README.md; `hubfw.gbcs.alert_content`
+has the ASN.1):
 
-    FirmwareTransferAlert ::= SEQUENCE {
-        alertCode            INTEGER,          -- 0x8F89 failure / 0x8F8A success
-        executionDateTime    GeneralizedTime,  -- UTC, whole seconds, 'Z'
-        entityId             OCTET STRING,     -- target EUI-64, 8 octets, display (big-endian) order
-        firmwareVersion      OCTET STRING,     -- OTA file version, 4 octets, big-endian
-        transferResponseCode INTEGER           -- 0 success, 1 discarded, 2 hw mismatch, 3 failure
-    }
+- the **Firmware Transfer Alert** (0x8F89 failure / 0x8F8A success), which the Communications Hub raises for a
+  device's transfer and sends as CCS08: a General-Signing message, message code 0x0128, from the CH's entity id
+  to the access control broker, signed by the CH (`hubfw.gbcs.alert_message`);
+- the **Firmware Activation alert** 0x8F8B, which a PPMID raises itself: its own General-Signing message, message
+  code 0x012B, signed by the PPMID, content `{alertCode, executionDateTime, firmwareVersion, outcome}` with no
+  entity id (the message's originator is the PPMID). The hub relays it verbatim (source "tunnel"); where the hub
+  only infers the activation (source "hub") it has no message the PPMID signed.
 
-0x8F8B (Firmware Activation, PPMID only) is the PPMID's own alert; the SECMP0007 papers name it
-but give no ASN.1 (it lands in a later GBCS release). hubfw encodes it as the same SEQUENCE without
-`transferResponseCode` — the leading fields follow GBCS's alert convention (alertCode INTEGER,
-executionDateTime GeneralizedTime, as in the ActivateFirmware AlertPayload), entityId names the
-PPMID and firmwareVersion carries the version it now runs. The PPMID sends it to the hub through its
-GBCS tunnel inside a GBCS alert message (`hubfw.han.gbcs_alert`), and the hub reads it back with
-`TransferAlert.from_der` (source "tunnel").
+`counter` is the originator counter the store gave the alert when it became owed (strictly increasing, never
+reused: hubfw/store/FORMAT.md); `message` is the GBCS message that carries the alert; `signature` says whether the
+device's signature on a 0x8F8B checked out.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 import zigpy.types as t
-from asn1crypto import core
 
 from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
+from hubfw.gbcs.alert_content import (
+    ActivationOutcome,
+    AlertCode,
+    FirmwareActivationAlert,
+    FirmwareTransferAlert,
+    TransferResponse,
+)
+from hubfw.gbcs.framing import GbcsFramingError, GeneralSigning
 
 SOURCES = ("hub", "tunnel")
 """Who raised the alert: the hub itself, or a device's own alert relayed through the GBCS tunnel."""
@@ -44,37 +46,15 @@ class AlertError(HubfwError):
     """An alert (JSON record or DER payload) that is not what the GBCS alert model allows."""
 
 
-class AlertCode(enum.IntEnum):
-    TRANSFER_FAILURE = 0x8F89
-    TRANSFER_SUCCESS = 0x8F8A
-    ACTIVATION = 0x8F8B
-
-
-class TransferResponse(enum.IntEnum):
-    """GBCS transferResponseCode (CSP North Table 4)."""
-
-    SUCCESS = 0
-    IMAGE_DISCARDED = 1
-    HARDWARE_VERSION_MISMATCH = 2
-    FILE_TRANSFER_FAILURE = 3
-
-
-class _AlertPayload(core.Sequence):
-    """CCS08 payload; `transferResponseCode` is absent only in the 0x8F8B activation alert."""
-
-    _fields = [
-        ("alertCode", core.Integer),
-        ("executionDateTime", core.GeneralizedTime),
-        ("entityId", core.OctetString),
-        ("firmwareVersion", core.OctetString),
-        ("transferResponseCode", core.Integer, {"optional": True}),
-    ]
+SIGNATURE_STATES = ("valid", "invalid", "unchecked", "absent")
+"""A 0x8F8B's device signature: checked against the device's key (valid / invalid), no key to check it with
+(unchecked), or no device-signed message at all (absent: the hub inferred the activation)."""
 
 
 @dataclass(frozen=True)
 class TransferAlert:
     """One alert the hub owes. `time` is executionDateTime: Unix seconds UTC, kept to whole seconds
-    because GeneralizedTime in the payload carries no fraction (so JSON and DER never disagree)."""
+    because GeneralizedTime in the content carries no fraction (so JSON and DER never disagree)."""
 
     alert_id: int
     code: AlertCode
@@ -83,36 +63,51 @@ class TransferAlert:
     transfer_response: TransferResponse | None
     time: float
     source: str = "hub"
+    outcome: ActivationOutcome | None = None
+    """0x8F8B only (and then never None): the activation outcome its content carries."""
+    counter: int | None = None
+    """The originator counter the store gave the alert when it became owed (None until then)."""
+    message: bytes | None = None
+    """The GBCS message carrying the alert: the device's own for a tunnel 0x8F8B (kept by the store), the hub's
+    once it is handed over (`hubfw.gbcs.alert_message`)."""
+    signature: str | None = None
+    """0x8F8B only, once handed over: one of SIGNATURE_STATES."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", AlertCode(self.code))
         object.__setattr__(self, "entity", t.EUI64(self.entity))
         if self.transfer_response is not None:
             object.__setattr__(self, "transfer_response", TransferResponse(self.transfer_response))
+        if self.code is AlertCode.ACTIVATION:
+            object.__setattr__(self, "outcome", ActivationOutcome(self.outcome or 0))
+        elif self.outcome is not None or self.signature is not None:
+            raise AlertError("only a 0x8F8B activation alert has an activation outcome and a device signature")
         if not math.isfinite(self.time):
             raise AlertError(f"alert time must be a finite Unix time, got {self.time!r}")
         object.__setattr__(self, "time", float(math.floor(self.time)))
         if self.alert_id < 0:
             raise AlertError(f"alert id must be non-negative, got {self.alert_id}")
+        if self.counter is not None and not 0 <= self.counter < 1 << 64:
+            raise AlertError(f"originator counter must fit 8 octets, got {self.counter}")
         if not 0 <= self.firmware_version <= _MAX_FIRMWARE_VERSION:
             raise AlertError(f"firmware version must fit 4 octets, got {self.firmware_version:#x}")
         if self.source not in SOURCES:
             raise AlertError(f"alert source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.signature is not None and self.signature not in SIGNATURE_STATES:
+            raise AlertError(f"signature must be one of {', '.join(SIGNATURE_STATES)}, got {self.signature!r}")
         _check_code_matches_response(self.code, self.transfer_response)
 
+    @property
+    def execution_time(self) -> datetime:
+        return datetime.fromtimestamp(self.time, timezone.utc)
+
     def der(self) -> bytes:
-        """The CCS08 payload as DER (see the module docstring for the ASN.1)."""
-        payload = _AlertPayload(
-            {
-                "alertCode": int(self.code),
-                "executionDateTime": datetime.fromtimestamp(self.time, timezone.utc),
-                "entityId": bytes(self.entity)[::-1],
-                "firmwareVersion": self.firmware_version.to_bytes(4, "big"),
-            }
-        )
-        if self.transfer_response is not None:
-            payload["transferResponseCode"] = int(self.transfer_response)
-        return payload.dump()
+        """The alert's DER content, as the RTDS has it (`hubfw.gbcs.alert_content`)."""
+        version = self.firmware_version.to_bytes(4, "big")
+        if self.code is AlertCode.ACTIVATION:
+            return FirmwareActivationAlert(self.code, self.execution_time, version, int(self.outcome)).der()
+        return FirmwareTransferAlert(self.code, self.execution_time, bytes(self.entity)[::-1], version,
+                                     int(self.transfer_response)).der()  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,16 +118,23 @@ class TransferAlert:
             "firmware_version": f"0x{self.firmware_version:08X}",
             "transfer_response_code": None if self.transfer_response is None else int(self.transfer_response),
             "transfer_response": None if self.transfer_response is None else self.transfer_response.name,
+            "activation_outcome": None if self.outcome is None else int(self.outcome),
             "time": _iso_utc(self.time),
             "source": self.source,
             "der": self.der().hex(),
+            "originator_counter": self.counter,
+            "gbcs": None if self.message is None else self.message.hex(),
+            "signature": self.signature,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TransferAlert:
-        """Inverse of `to_json`; the redundant keys (code, transfer_response, der) are checked, not trusted."""
+        """Inverse of `to_json`; the redundant keys (code, transfer_response, der, gbcs's content) are checked, not
+        trusted. A record from before GBCS messages (no `gbcs` key) is read by its fields alone."""
         try:
             response_code = d["transfer_response_code"]
+            outcome = d.get("activation_outcome")
+            message = d.get("gbcs")
             alert = cls(
                 alert_id=int(d["alert_id"]),
                 code=AlertCode(int(d["code_int"])),
@@ -141,21 +143,28 @@ class TransferAlert:
                 transfer_response=None if response_code is None else TransferResponse(int(response_code)),
                 time=_parse_iso_utc(d["time"]),
                 source=d.get("source", "hub"),
+                outcome=None if outcome is None else ActivationOutcome(int(outcome)),
+                counter=None if d.get("originator_counter") is None else int(d["originator_counter"]),
+                message=None if message is None else bytes.fromhex(message),
+                signature=d.get("signature"),
             )
         except AlertError:
             raise
         except (KeyError, TypeError, ValueError, HubfwError) as exc:
             raise AlertError(f"not a hubfw alert record: {_one_line(exc)}") from None
-        if "der" in d and d["der"] != alert.der().hex():
-            raise AlertError(f"alert {alert.alert_id}: der field does not match the alert's fields")
+        if "gbcs" in d:
+            if d.get("der") != alert.der().hex():
+                raise AlertError(f"alert {alert.alert_id}: der field does not match the alert's fields")
+            if alert.message is not None and _content(alert.message) != alert.der():
+                raise AlertError(f"alert {alert.alert_id}: its GBCS message does not carry the alert's fields")
         return alert
 
-    @classmethod
-    def from_der(cls, der: bytes, *, alert_id: int, source: str = "hub") -> TransferAlert:
-        """Inverse of `der` (the payload carries no id or source: the caller numbers and attributes it)."""
-        fields = _load_der(der)
-        return cls(alert_id, fields.code, t.EUI64(fields.entity_id[::-1]), fields.firmware_version,
-                   fields.response, fields.time, source)
+
+def _content(message: bytes) -> bytes | None:
+    try:
+        return GeneralSigning.parse(message).content
+    except GbcsFramingError:
+        return None
 
 
 def transfer_alert(
@@ -167,51 +176,10 @@ def transfer_alert(
     return TransferAlert(alert_id, code, entity, firmware_version, response, time)
 
 
-def activation_alert(alert_id: int, entity: t.EUI64, firmware_version: int, time: float) -> TransferAlert:
-    """The 0x8F8B Firmware Activation alert for a PPMID now running `firmware_version`."""
-    return TransferAlert(alert_id, AlertCode.ACTIVATION, entity, firmware_version, None, time)
-
-
-def decode_der(der: bytes) -> dict[str, Any]:
-    """Decode a CCS08 payload into its ASN.1 field names, validating it as strictly as it is encoded."""
-    fields = _load_der(der)
-    return {
-        "alertCode": int(fields.code),
-        "executionDateTime": _iso_utc(fields.time),
-        "entityId": ":".join(f"{b:02x}" for b in fields.entity_id),
-        "firmwareVersion": fields.firmware_version,
-        "transferResponseCode": None if fields.response is None else int(fields.response),
-    }
-
-
-class _DerFields(NamedTuple):
-    code: AlertCode
-    time: float
-    entity_id: bytes
-    firmware_version: int
-    response: TransferResponse | None
-
-
-def _load_der(der: bytes) -> _DerFields:
-    try:
-        payload = _AlertPayload.load(der, strict=True)
-        native = payload.native
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise AlertError(f"not a firmware alert payload: {_one_line(exc)}") from None
-    entity_id, firmware_version = native["entityId"], native["firmwareVersion"]
-    when: datetime = native["executionDateTime"]
-    if len(entity_id) != 8 or len(firmware_version) != 4:
-        raise AlertError("not a firmware alert payload: entityId must be 8 octets and firmwareVersion 4")
-    if not payload["executionDateTime"].contents.endswith(b"Z"):
-        raise AlertError("not a firmware alert payload: executionDateTime must be UTC ('Z'), as DER requires")
-    try:
-        code = AlertCode(native["alertCode"])
-        response_code = native["transferResponseCode"]
-        response = None if response_code is None else TransferResponse(response_code)
-        _check_code_matches_response(code, response)
-    except ValueError as exc:
-        raise AlertError(f"not a firmware alert payload: {_one_line(exc)}") from None
-    return _DerFields(code, when.timestamp(), entity_id, int.from_bytes(firmware_version, "big"), response)
+def activation_alert(alert_id: int, entity: t.EUI64, firmware_version: int, time: float,
+                     outcome: ActivationOutcome = ActivationOutcome.SUCCESS) -> TransferAlert:
+    """The 0x8F8B Firmware Activation alert of a PPMID now running `firmware_version`."""
+    return TransferAlert(alert_id, AlertCode.ACTIVATION, entity, firmware_version, None, time, outcome=outcome)
 
 
 def _check_code_matches_response(code: AlertCode, response: TransferResponse | None) -> None:

@@ -19,6 +19,7 @@ Decoding is strict DER (what re-encodes to the same octets), so a content is rea
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,11 +27,34 @@ from typing import Any, TypeVar
 
 from asn1crypto import core
 
-from hubfw.alerts import AlertCode
 from hubfw.gbcs.framing import GbcsFramingError
 
 ENTITY_ID_LENGTH = 8
 FIRMWARE_VERSION_LENGTH = 4
+
+
+class AlertCode(enum.IntEnum):
+    """The GBCS alert codes of a firmware transfer and activation."""
+
+    TRANSFER_FAILURE = 0x8F89
+    TRANSFER_SUCCESS = 0x8F8A
+    ACTIVATION = 0x8F8B
+
+
+class TransferResponse(enum.IntEnum):
+    """GBCS transferResponseCode (CSP North Table 4)."""
+
+    SUCCESS = 0
+    IMAGE_DISCARDED = 1
+    HARDWARE_VERSION_MISMATCH = 2
+    FILE_TRANSFER_FAILURE = 3
+
+
+class ActivationOutcome(enum.IntEnum):
+    """The last INTEGER of the 0x8F8B content [RTDS README]."""
+
+    SUCCESS = 0
+    FAILURE = 1
 
 
 class _TransferAlertDer(core.Sequence):

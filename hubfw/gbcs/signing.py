@@ -4,17 +4,18 @@ The signature covers every octet from the transaction-id's length octet (the `09
 of the content: for a bare signed message, `message[1:-65]` [GBCS section 4 "General-Signing"; the RTDS README,
 tests/gbcs/rtds/README.md, whose CCS08 and 0x8F8B alerts verify this way against the signers' certificates].
 The element layout is the one Wireshark's GBCS dissector walks (epan/dissectors/packet-zbee-zcl-se.c).
-Raw r||s and DER convert through `hubfw.ota.keys` (cryptography's encode/decode_dss_signature).
+Signing is deterministic (RFC 6979). Raw r||s and DER convert through `hubfw.ota.keys` (cryptography's encode/decode_dss_signature).
 """
 
 from __future__ import annotations
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubfw.errors import HubfwError
 from hubfw.gbcs.framing import GeneralSigning
-from hubfw.ota.keys import sign_message, verify_message
+from hubfw.ota.keys import der_to_raw, verify_message
 
 Signer = ec.EllipticCurvePublicKey | x509.Certificate
 """Who a signature is checked against: a P-256 public key, or the X.509 certificate that holds one."""
@@ -25,9 +26,11 @@ class GbcsKeyError(HubfwError):
 
 
 def sign(message: GeneralSigning, key: ec.EllipticCurvePrivateKey) -> GeneralSigning:
-    """`message` signed by `key` (any signature it had is replaced)."""
+    """`message` signed by `key` (any signature it had is replaced). The signature is deterministic ECDSA (RFC 6979):
+    the same message and key always give the same octets, so a message made again after a crash is the same."""
     _p256(key.public_key())
-    return message.with_signature(sign_message(key, message.signed_span()))
+    signature = key.sign(message.signed_span(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return message.with_signature(der_to_raw(signature))
 
 
 def verify(message: bytes | GeneralSigning, signer: Signer) -> bool:
