@@ -3,7 +3,8 @@ synced before the store forgets an alert (so alerts travel at least once and con
 `alert_id`), plus raw records of device alerts from a GBCS tunnel that could not be decoded.
 
 A raw record is `{"kind": "raw", "alert_id": null, "code": null, "entity": EUI64, "time": ISO 8601,
-"unix_time": seconds, "source": "tunnel", "raw": hex of the whole GBCS message}`; it is written once.
+"unix_time": seconds, "source": "tunnel", "raw": hex of the whole GBCS message, "gbcs": the same hex (the
+message goes to the DCC side as the device sent it)}`; it is written once.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class RawTunnelAlert:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "raw", "alert_id": None, "code": None, "entity": str(self.entity),
-                "time": iso_utc(self.time), "unix_time": self.time, "source": self.source, "raw": self.raw.hex()}
+                "time": iso_utc(self.time), "unix_time": self.time, "source": self.source, "raw": self.raw.hex(), "gbcs": self.raw.hex()}
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> RawTunnelAlert:

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import logging
+import operator
 import signal
 import sys
 import time
@@ -26,6 +27,7 @@ from hubfw.cli.options import EUI64, EUI64_LIST, RADIO_HELP, json_option, radio_
 from hubfw.clock import SystemClock
 from hubfw.devices import DeviceType
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
+from hubfw.gbcs.device_keys import load_device_keys
 from hubfw.hub.alert_log import alert_log_path, read_alert_log
 from hubfw.hub.control import ControlClient, ControlServer
 from hubfw.hub.credentials import load_hub_credentials
@@ -68,10 +70,19 @@ STATE_HELP = "the hub's state directory (holds hub.sock)"
 @click.option("--ds-key", "ds_key_path", type=click.Path(dir_okay=False, path_type=Path), metavar="KEY.pem",
               help="the CH's GBCS Digital Signing key (PEM P-256 private key); default: a test key the hub makes in "
                    "DIR/gbcs on first start")
+@click.option("--ch-id", type=EUI64, metavar="EUI64",
+              help="the CH's GBCS entity id, the originator of its alerts (default: the coordinator's EUI-64)")
+@click.option("--acb-id", type=EUI64, default="90-B3-D5-1F-30-00-00-02", show_default=True, metavar="EUI64",
+              help="the access control broker the alerts are addressed to (default: the RTDS broker)")
+@click.option("--device-certs", "device_certs", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              metavar="DIR", help="devices' Digital Signing certificates or public keys (PEM, named by EUI-64, RTDS "
+                                  "style <eui>-ds.pem too): the hub checks each PPMID's 0x8F8B signature with them "
+                                  "(default on --radio sim: the simulated devices' keys in DIR/gbcs/devices)")
 @click.option("-v", "--verbose", count=True, help="more logging (-v info, -vv debug)")
 def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel: int | None, flash_profile: str,
           trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, cbke_files: tuple[Path, ...],
-          cbke_on_ncp: bool, allow_without_cbke: bool, ds_key_path: Path | None, verbose: int) -> None:
+          cbke_on_ncp: bool, allow_without_cbke: bool, ds_key_path: Path | None, ch_id: t.EUI64 | None,
+          acb_id: t.EUI64, device_certs: Path | None, verbose: int) -> None:
     """Run the hub: the OTA server on RADIO, its flash, zigpy database and alert log in --state.
 
     Stops cleanly on SIGINT or SIGTERM.
@@ -83,7 +94,8 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         cpl=None if cpl_path is None else CentralProductsList.load(cpl_path),
         cbke_credentials=load_hub_credentials(cbke_files), cbke_sim_ca=radio == SIMULATED_RADIO,
         cbke_on_ncp=cbke_on_ncp, allow_without_cbke=allow_without_cbke,
-        ds_key=None if ds_key_path is None else load_private_key(ds_key_path),
+        ds_key=None if ds_key_path is None else load_private_key(ds_key_path), ch_id=ch_id, acb_id=acb_id,
+        device_keys=None if device_certs is None else load_device_keys(device_certs),
     )
     clock = SystemClock()
     if radio == SIMULATED_RADIO:
@@ -180,21 +192,31 @@ def transfers(state_dir: Path, once: bool, interval: float) -> None:
 @state_option(STATE_HELP)
 @click.option("--follow", is_flag=True, help="keep printing new alerts as the hub raises them")
 @json_option("one JSON object per line")
-def alerts(state_dir: Path, follow: bool, as_json: bool) -> None:
-    """Every Firmware Transfer Alert: code, entity, firmware version, transferResponseCode, time, DER hex.
+@click.option("--gbcs", "as_gbcs", is_flag=True,
+              help="only each alert's GBCS message, as hex, one per line (for the DCC's tools)")
+def alerts(state_dir: Path, follow: bool, as_json: bool, as_gbcs: bool) -> None:
+    """Every Firmware Transfer Alert: code, entity, firmware version, transferResponseCode, time, DER hex, and the
+    GBCS message a CH sends for it (CCS08 signed by the CH; a PPMID's 0x8F8B as the PPMID signed it).
 
     A device's own alert from its GBCS tunnel shows "source": "tunnel"; one hubfw could not decode is
     listed with its raw bytes."""
+    if as_json and as_gbcs:
+        raise click.UsageError("give --json or --gbcs, not both")
+    show = (lambda alert: json.dumps(alert)) if as_json else render_alert
+    if as_gbcs:
+        show = operator.itemgetter("gbcs")
     if follow:
         try:
             for alert in ControlClient(state_dir).follow_alerts():
-                click.echo(json.dumps(alert) if as_json else render_alert(alert))
+                if alert.get("gbcs") is not None or not as_gbcs:
+                    click.echo(show(alert))
         except KeyboardInterrupt:
             return
         return
     for logged in read_alert_log(alert_log_path(state_dir)):
         alert = logged.to_json()
-        click.echo(json.dumps(alert) if as_json else render_alert(alert))
+        if alert.get("gbcs") is not None or not as_gbcs:
+            click.echo(show(alert))
 
 
 @click.command("activate")
@@ -303,9 +325,11 @@ def render_alert(alert: dict[str, Any]) -> str:
     response = alert["transfer_response_code"]
     outcome = "" if response is None else f"  transferResponseCode {response} ({alert['transfer_response']})"
     source = "" if alert.get("source", "hub") == "hub" else f"  source {alert['source']}"
+    signature = "" if alert.get("signature") is None else f"  device signature {alert['signature']}"
+    counter = "" if alert.get("originator_counter") is None else f"  counter {alert['originator_counter']}"
     return (
         f"{alert['time']}  #{alert['alert_id']}  {alert['code']}  {alert['entity']}"
-        f"  firmware {alert['firmware_version']}{outcome}{source}  DER {alert['der']}"
+        f"  firmware {alert['firmware_version']}{outcome}{source}{signature}{counter}  DER {alert['der']}"
     )
 
 

@@ -8,7 +8,9 @@ in tests/. What they prove about restarts, alerts and frame handling is then tru
 The core takes frames and requests in and gives frames out; what needs the outside world it hands to its
 driver instead of doing it:
 - **owed alerts** (`take_alerts`): the driver writes them somewhere durable, then `acknowledge`s them, so
-  alerts travel at least once (a crash in between repeats them; consumers de-duplicate by `alert_id`);
+  alerts travel at least once (a crash in between repeats them; consumers de-duplicate by `alert_id`). Each
+  comes with the GBCS message a CH sends for it (`hubfw.gbcs.alert_message`): the same octets every time it is
+  handed over, since the store keeps its originator counter and the signature is deterministic;
 - **NCP work** (`take_ncp_work`): a new CBKE link key must be in the NCP before the Confirm Key Response
   goes out (`KeyInstall`, then `keys_installed`), and with the NCP's own CBKE library its computations
   (`NcpWork`, then `resume_key_establishment`).
@@ -38,6 +40,7 @@ from hubfw.clock import Clock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
+from hubfw.gbcs.alert_message import GbcsIdentity
 from hubfw.han.config import HanConfig
 from hubfw.han.events import (
     DeviceAlertReceived,
@@ -57,6 +60,7 @@ from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.ota.admission import AdmissionReport, admit
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
+from hubfw.ota.keys import new_private_key
 from hubfw.server import OtaServer, OtaServerConfig
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
@@ -79,6 +83,13 @@ class CoreConfig:
     """Manufacturer signature trust anchors for admission."""
     require_signature: bool = False
     cpl: CentralProductsList | None = None
+    gbcs: GbcsIdentity | None = None
+    """Whose GBCS messages carry the alerts (the CH's entity id and DS key); None: a test identity made for this
+    core (`TEST_CH_ID` and a fresh key), for rigs that do not restart."""
+
+
+TEST_CH_ID = t.EUI64(bytes.fromhex("00DB1234567890A2")[::-1])
+"""The CH entity id of the RTDS messages, for a core given no GBCS identity."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class HubCore:
         self.store = store
         self.clock = clock
         self.config = config or CoreConfig()
+        self.gbcs = self.config.gbcs or GbcsIdentity(TEST_CH_ID, new_private_key())
         self.server = OtaServer(store, clock, self.config.server, rng, tunnel_open=self._tunnel_open)
         self.han = None if han is None else self._han(han)
         self._ncp_engine = None if han is None else han.ncp_engine
@@ -239,9 +251,10 @@ class HubCore:
     # ----- what the driver does for the core
 
     def take_alerts(self) -> list[LoggedAlert]:
-        """Alerts owed: the store's (until acknowledged) and undecodable device alerts (handed over once)."""
+        """Alerts owed, each with its GBCS message: the store's (until acknowledged) and undecodable device alerts
+        (handed over once)."""
         raw, self._raw_alerts = self._raw_alerts, []
-        return [*self.store.pending_alerts(), *raw]
+        return [*(self.gbcs.deliver(alert) for alert in self.store.pending_alerts()), *raw]
 
     def acknowledge(self, alerts: Iterable[LoggedAlert]) -> None:
         """The driver has the alerts durably: the store may forget them."""
@@ -351,12 +364,13 @@ class HubCore:
         return established
 
     def _tunnel_alert(self, event: DeviceAlertReceived) -> None:
-        """A PPMID's own 0x8F8B becomes the store's activation alert (source "tunnel"); anything that
-        cannot be read as one is handed over raw."""
+        """A PPMID's own 0x8F8B becomes the store's activation alert (source "tunnel"), its message kept verbatim
+        for the DCC side; anything that cannot be read as one is handed over raw."""
         alert = event.alert
         if alert is not None and alert.code is AlertCode.ACTIVATION:
             try:
-                self.store.note_activation(event.eui64, alert.firmware_version, source="tunnel")
+                self.store.note_activation(event.eui64, alert.firmware_version, source="tunnel",
+                                           outcome=alert.outcome, message=alert.message)
             except HubfwError as exc:  # e.g. a full alert journal: the version read stands in later
                 LOGGER.error("cannot record the 0x8F8B of %s: %s", event.eui64, exc)
                 return

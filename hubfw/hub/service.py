@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
 from hubfw.flash.persist import flash_path
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
+from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, GbcsIdentity
 from hubfw.gbcs.ds_key import ch_ds_key
 from hubfw.han.config import HanConfig
 from hubfw.han.key_establishment.engine import (
@@ -104,15 +105,24 @@ class HubConfig:
     han: HanConfig = field(default_factory=HanConfig)
     ds_key: ec.EllipticCurvePrivateKey | None = None
     """The CH's GBCS Digital Signing key (`hubfw serve --ds-key`); without it, the state directory's own test key."""
+    ch_id: t.EUI64 | None = None
+    """The CH's GBCS entity id (`--ch-id`); None: the coordinator's EUI-64."""
+    acb_id: t.EUI64 = DEFAULT_ACB_ID
+    """The access control broker the alerts are addressed to (`--acb-id`)."""
+    device_keys: Mapping[t.EUI64, ec.EllipticCurvePublicKey] | None = None
+    """The devices' DS public keys their 0x8F8B signatures are checked with (`--device-certs DIR`)."""
 
     def __post_init__(self) -> None:
         if self.cbke_on_ncp and self.cbke_credentials:
             raise HubError("give either --cbke FILE (CBKE on the host) or --cbke-on-ncp (the NCP's own), not both")
 
-    def core(self, radio: OtaRadio) -> CoreConfig:
-        """The core's part, with the radio's real maximum APS payload and the coordinator's SE endpoint."""
+    def core(self, radio: OtaRadio, ds_key: ec.EllipticCurvePrivateKey) -> CoreConfig:
+        """The core's part, with the radio's real maximum APS payload and the coordinator's SE endpoint, and the
+        CH's GBCS identity (by default the coordinator's EUI-64 as its entity id)."""
         server = replace(self.server, aps_max_payload=radio.max_aps_payload, server_endpoint=SE_ENDPOINT)
-        return CoreConfig(server, self.max_image_size, self.trust, self.require_signature, self.cpl)
+        ch_id = radio.state.node_info.ieee if self.ch_id is None else self.ch_id
+        gbcs = GbcsIdentity(ch_id, ds_key, self.acb_id, self.device_keys)
+        return CoreConfig(server, self.max_image_size, self.trust, self.require_signature, self.cpl, gbcs)
 
 
 class Hub:
@@ -135,7 +145,7 @@ class Hub:
         self._wake = asyncio.Event()
         self._subscribers: set[asyncio.Queue[LoggedAlert]] = set()
         self.ds_key: ec.EllipticCurvePrivateKey | None = None
-        """The CH's GBCS Digital Signing key, once started (not yet used: the hub's alerts go unsigned)."""
+        """The CH's GBCS Digital Signing key, once started: it signs the hub's alerts."""
 
     # ----- life cycle
 
@@ -148,7 +158,7 @@ class Hub:
             store = ImageStore.open(self._flash, self.clock, max_image_size=self.config.max_image_size)
             self._app = await self._open_radio(self.state_dir)
             han = await self._han_setup(self._app.state.node_info.ieee)
-            self._core = HubCore(store, self.clock, self.config.core(self._app), han=han)
+            self._core = HubCore(store, self.clock, self.config.core(self._app, self.ds_key), han=han)
             self._app.set_ota_handler(self._on_ota_frame, self.clock)
             if self._core.han is not None:
                 self._app.encrypt_unicasts_to(self._core.han.keys.devices())

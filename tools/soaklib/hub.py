@@ -23,7 +23,9 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash, PowerCut, PoweredOff
-from hubfw.hub.core import CoreConfig, HubCore
+from hubfw.gbcs.alert_message import GbcsIdentity
+from hubfw.hub.core import TEST_CH_ID, CoreConfig, HubCore
+from hubfw.ota.keys import new_private_key
 from hubfw.server import OtaServerConfig
 from hubfw.sim.devices import SimulatedAir
 from hubfw.store.errors import ActivationRejected, StoreRejected
@@ -79,6 +81,8 @@ class SoakHub:
                  server_config: OtaServerConfig, rng: random.Random, faults: Faults = Faults()) -> None:
         self.clock, self.flash, self.han, self.ledger = clock, flash, han, ledger
         self.server_config = server_config
+        self.gbcs = GbcsIdentity(TEST_CH_ID, new_private_key())
+        """The CH's GBCS identity, the same across restarts as `hubfw serve` keeps its DS key in the state directory."""
         self.rng = rng
         self.faults = faults
         self.counters = HubCounters()
@@ -104,7 +108,7 @@ class SoakHub:
         with self._running():
             self.flash.reboot()
             rng = random.Random(self.rng.getrandbits(32))
-            self.core = HubCore.open(self.flash, self.clock, CoreConfig(self.server_config), rng=rng)
+            self.core = HubCore.open(self.flash, self.clock, CoreConfig(self.server_config, gbcs=self.gbcs), rng=rng)
             self._send(self.core.start())
 
     def kill(self, downtime: float) -> None:
@@ -255,7 +259,7 @@ class SoakHub:
                 self._terminal_alerts_seen += 1
                 if self._terminal_alerts_seen == self.faults.drop_terminal_alert:
                     continue
-            self.ledger.alert(alert, now)
+            self.ledger.alert(alert, now, self.gbcs)
         core.acknowledge(owed)
 
     @staticmethod

@@ -18,6 +18,9 @@ from zigpy.zcl import foundation
 
 from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
 from hubfw.devices import DeviceType
+from hubfw.gbcs.alert_message import GbcsIdentity
+from hubfw.gbcs.framing import GeneralSigning
+from hubfw.gbcs.signing import verify
 from hubfw.sim.devices import OtaClientDevice
 from hubfw.store.policy import GSME_PROTECTION_S, NO_START_DISCARD_S, STALL_FAILURE_S
 from hubfw.store.status import ImageStatus, StoreStatus
@@ -70,6 +73,7 @@ class Ledger:
         self.alert_codes: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
         self.redelivered = 0
+        self.last_counter = 0
         self.blocks_received = 0
         self.bytes_received = 0
         self.discarded_mid_transfer = 0
@@ -77,6 +81,25 @@ class Ledger:
 
     def fail(self, now: float, message: str) -> None:
         self.failures.append(f"day {(now - self.start) / 86400:.3f}: {message}")
+
+    def _check_message(self, alert: TransferAlert, now: float, sender: GbcsIdentity) -> None:
+        """GBCS receivers drop a message whose originator counter is not above the last one: each new alert's
+        counter must beat every earlier one, and its message must carry it, signed by the CH (or, for an activation
+        the hub inferred, unsigned from the device)."""
+        if alert.counter is None or alert.message is None:
+            self.fail(now, f"alert {alert.alert_id} came without its GBCS message")
+            return
+        if alert.counter <= self.last_counter:
+            self.fail(now, f"alert {alert.alert_id} has originator counter {alert.counter}, "
+                           f"not above the last one ({self.last_counter})")
+        self.last_counter = max(self.last_counter, alert.counter)
+        message = GeneralSigning.parse(alert.message)
+        if message.originator_counter != alert.counter or message.content != alert.der():
+            self.fail(now, f"alert {alert.alert_id}: its GBCS message does not carry its counter and content")
+        if alert.source == "tunnel":
+            return  # the device's own message, relayed as it came
+        if (alert.code is not AlertCode.ACTIVATION) != verify(alert.message, sender.key.public_key()):
+            self.fail(now, f"alert {alert.alert_id}: its GBCS message is not signed by the CH as it should be")
 
     # ----- distribution
 
@@ -179,14 +202,15 @@ class Ledger:
 
     # ----- alerts
 
-    def alert(self, alert: TransferAlert, now: float) -> None:
-        """One alert the hub delivered (at least once: a repeat must be identical)."""
+    def alert(self, alert: TransferAlert, now: float, sender: GbcsIdentity) -> None:
+        """One alert the hub delivered (at least once: a repeat must be identical, GBCS message included)."""
         known = self.alerts.get(alert.alert_id)
         if known is not None:
             self.redelivered += 1
             if known != alert:
                 self.fail(now, f"alert {alert.alert_id} was delivered twice with different contents")
             return
+        self._check_message(alert, now, sender)
         self.alerts[alert.alert_id] = alert
         self.alert_codes[f"0x{alert.code:04X}"] += 1
         if alert.code is AlertCode.ACTIVATION:
