@@ -67,8 +67,7 @@ def find_device_alert(message: bytes, sender: t.EUI64) -> FoundAlert | None:
     if parsed.content is None:
         return _problem(message, "alert content arrives by General Block Transfer (hubfw reads bare 0x8F8B only)")
     if parsed.originator != entity_id(sender):
-        return _problem(message, f"alert from originator {parsed.originator.hex().upper()}, not the sender "
-                                 f"{entity_id(sender).hex().upper()}")
+        return _problem(message, f"alert from originator {t.EUI64(parsed.originator[::-1])}, not the sender {sender}")
     if message[0] == GENERAL_CIPHERING:
         return _problem(message, f"alert (message code 0x{parsed.message_code:04X}) wrapped in General-Ciphering; "
                                  "a 0x8F8B is a bare General-Signing message")
