@@ -5,6 +5,7 @@ Usage (from the repository root, with the project's virtualenv):
     .venv/bin/python tools/fuzz.py ota-file --runs 100000
     .venv/bin/python tools/fuzz.py zcl-ota --runs 100000
     .venv/bin/python tools/fuzz.py zcl-han --runs 100000
+    .venv/bin/python tools/fuzz.py gbcs --runs 100000
     .venv/bin/python tools/fuzz.py zcl-ota --replay tests/tools/fuzz/crashers/zcl-ota/crash-….bin
 
 Targets (properties in each module's docstring):
@@ -12,6 +13,8 @@ Targets (properties in each module's docstring):
     zcl-ota    HubCore.handle/run_due: the OTA server on the real ImageStore, in scenarios (tools/fuzzlib/zcl_ota.py)
     zcl-han    HubCore.handle/run_due/send_gbcs: the SE endpoint (Basic, Time, Metering, Tunneling, suite-1 Key
                Establishment) and the CBKE rule, from four senders, some holding keys (tools/fuzzlib/zcl_han.py)
+    gbcs       GBCS framing (message_length, parse_message, GeneralSigning.parse) and find_device_alert from a
+               random sender: never credited to another device, never a mis-signed "valid" (tools/fuzzlib/gbcs.py)
 
 Engines (--engine):
     atheris    coverage-guided (libFuzzer through atheris: `pip install atheris`, CPython 3.11 wheels
@@ -52,8 +55,9 @@ from pathlib import Path
 
 from fuzzlib.engine import CRASHERS_ROOT, Session, Stats, Target, fuzz_with_mutator, load_inputs, run_input, save_input
 
-TARGET_MODULES = {"ota-file": "fuzzlib.ota_file", "zcl-ota": "fuzzlib.zcl_ota", "zcl-han": "fuzzlib.zcl_han"}
-INSTRUMENTED = {"ota-file": ["hubfw", "construct"], "zcl-ota": ["hubfw"], "zcl-han": ["hubfw"]}
+TARGET_MODULES = {"ota-file": "fuzzlib.ota_file", "zcl-ota": "fuzzlib.zcl_ota", "zcl-han": "fuzzlib.zcl_han",
+                  "gbcs": "fuzzlib.gbcs"}
+INSTRUMENTED = {"ota-file": ["hubfw", "construct"], "zcl-ota": ["hubfw"], "zcl-han": ["hubfw"], "gbcs": ["hubfw"]}
 """Packages atheris instruments for coverage: hubfw, and construct under the file parser. zigpy is left
 out: instrumenting it halves the ZCL target's speed for little more reach into hubfw's decoder."""
 SHOWN_KINDS = 40

@@ -3,7 +3,10 @@
 - `framing`: message lengths, the General-Signing message field by field, header parsing (GBCS section 4);
 - `signing`: ECDSA P-256 / SHA-256 signatures over a General-Signing message's signed span;
 - `alert_content`: the DER contents of the CCS08 Firmware Transfer Alert and the PPMID's 0x8F8B alert;
-- `ds_key`: the Communications Hub's Digital Signing key in the state directory.
+- `alert_message`: the GBCS messages that carry the hub's alerts (CCS08, signed by the CH; a PPMID's 0x012B);
+- `device_alert`: the finder for a PPMID's own 0x8F8B in a message it PUT through its tunnel;
+- `ds_key`: the Communications Hub's Digital Signing key in the state directory;
+- `device_keys`: devices' Digital Signing keys on a bench (RTDS keystore naming) and the public keys the hub checks.
 
 Bytes in, bytes out: no radio, no asyncio (layer 1).
 """

@@ -1,8 +1,9 @@
 """The hub's GB HAN presence beside OTA: the Smart Energy endpoint's Basic, Time, Metering, Tunneling and
 Key Establishment servers (`HanServer`, which is also the Tunneling client of the tunnels the hub requests),
 transport-free and clock-driven like `hubfw.server`, with the device-side Key Establishment client, the
-Tunneling client and server both ends use, and the GBCS alert message a PPMID sends."""
+Tunneling client and server both ends use, and the finder for a device's GBCS alert (`hubfw.gbcs.device_alert`)."""
 
+from hubfw.gbcs.device_alert import FoundAlert, find_device_alert
 from hubfw.han.config import HanConfig, HanConfigError
 from hubfw.han.events import (
     DeviceAlertReceived,
@@ -13,7 +14,6 @@ from hubfw.han.events import (
     TunnelOpened,
     TunnelRequestFailed,
 )
-from hubfw.han.gbcs_alert import FoundAlert, find_device_alert, gbcs_alert_message
 from hubfw.han.key_establishment.client import KeyEstablishmentClient
 from hubfw.han.key_establishment.config import KeyEstablishmentConfig, KeyEstablishmentConfigError
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
@@ -50,5 +50,4 @@ __all__ = [
     "TunnelRequestFailed",
     "TunnelState",
     "find_device_alert",
-    "gbcs_alert_message",
 ]

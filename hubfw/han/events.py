@@ -8,7 +8,7 @@ from typing import Literal
 import zigpy.types as t
 
 from hubfw.alerts import TransferAlert
-from hubfw.han.gbcs_alert import find_device_alert
+from hubfw.gbcs.device_alert import find_device_alert
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
 
 OpenedBy = Literal["hub", "device"]

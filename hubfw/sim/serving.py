@@ -18,6 +18,7 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
+from hubfw.gbcs.device_keys import bench_device_keys_dir
 from hubfw.hub.credentials import hub_sim_credentials, issue_sim_credentials
 from hubfw.hub.service import Hub
 from hubfw.radio import SerialSettings, open_bellows_radio
@@ -42,8 +43,11 @@ class SimulatedRadioError(HubfwError):
 
 def default_devices(state_dir: Path, clock: Clock) -> list[OtaClientDevice]:
     """The demo's bench: two PPMIDs and an HCALCS, manufacturer 0x1234, image types 0x0101 / 0x0102, each with
-    suite 2 credentials from the state directory's test CA."""
-    options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, hardware_version=2)
+    suite 2 credentials from the state directory's test CA and its GBCS Digital Signing key from
+    `bench_device_keys_dir(state_dir)` (made on first start; the hub checks the PPMIDs' 0x8F8B signatures with
+    `load_device_keys` of the same directory)."""
+    options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, hardware_version=2,
+                   keys_dir=bench_device_keys_dir(state_dir))
 
     def session(ieee: str, device_type: DeviceType) -> dict[str, object]:
         credentials = issue_sim_credentials(state_dir, parse_eui64(ieee), CryptoSuite.SUITE_2, clock)

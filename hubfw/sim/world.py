@@ -24,6 +24,7 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
+from hubfw.gbcs.device_keys import bench_device_keys_dir, device_ds_key
 from hubfw.hub.credentials import issue_sim_credentials
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.radio import SerialSettings, open_bellows_radio
@@ -85,12 +86,20 @@ class SimulatedWorld:
 
     def gb_session(self, eui64: t.EUI64, device_type: DeviceType, suite: CryptoSuite = CryptoSuite.SUITE_2,
                    **options: Any) -> GbHanSettings | None:
-        """A GB device's session with credentials from the hub's test CA; None when the hub runs no CBKE
-        (the device then speaks OTA alone, as before GB devices had sessions)."""
+        """A GB device's session with credentials from the hub's test CA and its GBCS Digital Signing key from
+        `device_keys_dir` (unless `options` give `ds_key`); None when the hub runs no CBKE (the device then speaks
+        OTA alone, as before GB devices had sessions)."""
         if not self.cbke:
             return None
         credentials = issue_sim_credentials(self.hub.state_dir, eui64, suite, self.clock)
+        options.setdefault("ds_key", device_ds_key(self.device_keys_dir, eui64))
         return gb_session(device_type, credentials, **options)
+
+    @property
+    def device_keys_dir(self) -> Path:
+        """The simulated devices' DS keys: `bench_device_keys_dir` of the hub's state directory (give it to the hub
+        with `load_device_keys` to have it check the PPMIDs' 0x8F8B signatures)."""
+        return bench_device_keys_dir(self.hub.state_dir)
 
     async def add(self, *devices: OtaClientDevice) -> None:
         """Put devices on the HAN (admitting those with an install code under its key, as `hubfw permit

@@ -1,4 +1,6 @@
-"""The GBCS alert model: DER checked with pyasn1 (an independent decoder), JSON round trips, bad input."""
+"""The GBCS alert model: DER checked with pyasn1 (an independent decoder) and with `hubfw.gbcs.alert_content`, JSON
+round trips (the GBCS keys too), bad input. The 0x8F8B content is the RTDS form: no entity id, an outcome INTEGER
+(tests/gbcs/rtds/README.md)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,18 @@ from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.type import namedtype, univ, useful
 
 from hubfw.alerts import (
+    ActivationOutcome,
     AlertCode,
     AlertError,
     TransferAlert,
     TransferResponse,
     activation_alert,
-    decode_der,
     transfer_alert,
 )
+from hubfw.gbcs.alert_content import FirmwareActivationAlert, FirmwareTransferAlert
+from hubfw.gbcs.alert_message import activation_message
+from hubfw.gbcs.framing import GbcsFramingError
+from hubfw.ota.keys import new_private_key
 
 PPMID = t.EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
 NEW_YEAR_2026 = 1_767_225_600.0
@@ -37,8 +43,20 @@ class _TransferAlertSpec(univ.Sequence):
     )
 
 
-def _pyasn1_decode(der: bytes) -> _TransferAlertSpec:
-    decoded, rest = der_decoder.decode(der, asn1Spec=_TransferAlertSpec())
+class _ActivationAlertSpec(univ.Sequence):
+    """The RTDS 0x8F8B content: no entityId; the last INTEGER is the activation outcome."""
+
+    componentType = namedtype.NamedTypes(
+        namedtype.NamedType("alertCode", univ.Integer()),
+        namedtype.NamedType("executionDateTime", useful.GeneralizedTime()),
+        namedtype.NamedType("firmwareVersion", univ.OctetString()),
+        namedtype.NamedType("outcome", univ.Integer()),
+    )
+
+
+def _pyasn1_decode(der: bytes) -> univ.Sequence:
+    spec = _ActivationAlertSpec() if der[4:7] == b"\x00\x8f\x8b" else _TransferAlertSpec()
+    decoded, rest = der_decoder.decode(der, asn1Spec=spec)
     assert rest == b""
     return decoded
 
@@ -71,13 +89,24 @@ def test_failure_alerts_carry_their_response_code(response, code):
     assert bytes(decoded["firmwareVersion"]) == b"\x01\x02\x03\x04"
 
 
-def test_activation_alert_has_no_transfer_response_code():
-    alert = activation_alert(3, PPMID, 0x00000021, NEW_YEAR_2026)
+@pytest.mark.parametrize("outcome", list(ActivationOutcome))
+def test_activation_alert_has_no_entity_id_and_carries_its_outcome(outcome):
+    alert = activation_alert(3, PPMID, 0x00000021, NEW_YEAR_2026, outcome)
+    assert alert.outcome is outcome
     decoded = _pyasn1_decode(alert.der())
     assert int(decoded["alertCode"]) == 0x8F8B
-    assert not decoded["transferResponseCode"].isValue
     assert bytes(decoded["firmwareVersion"]) == bytes.fromhex("00000021")
-    assert decode_der(alert.der())["transferResponseCode"] is None
+    assert int(decoded["outcome"]) == outcome
+    assert FirmwareActivationAlert.from_der(alert.der()) == FirmwareActivationAlert(
+        0x8F8B, datetime(2026, 1, 1, tzinfo=timezone.utc), bytes.fromhex("00000021"), int(outcome))
+    with pytest.raises(Exception):  # noqa: B017 - pyasn1's own error: a CCS08 schema does not fit
+        der_decoder.decode(alert.der(), asn1Spec=_TransferAlertSpec())
+
+
+def test_only_an_activation_alert_has_an_outcome():
+    with pytest.raises(AlertError, match="only a 0x8F8B"):
+        dataclasses.replace(transfer_alert(1, PPMID, 1, TransferResponse.SUCCESS, NEW_YEAR_2026),
+                            outcome=ActivationOutcome.FAILURE)
 
 
 def test_execution_time_is_utc_generalized_time_in_whole_seconds():
@@ -100,17 +129,69 @@ def test_json_shape():
         "firmware_version": "0x00000020",
         "transfer_response_code": 2,
         "transfer_response": "HARDWARE_VERSION_MISMATCH",
+        "activation_outcome": None,
         "time": "2026-01-01T00:00:00Z",
         "source": "hub",
         "der": record["der"],
+        "originator_counter": None,
+        "gbcs": None,
+        "signature": None,
     }
-    assert decode_der(bytes.fromhex(record["der"])) == {
-        "alertCode": 0x8F89,
-        "executionDateTime": "2026-01-01T00:00:00Z",
-        "entityId": "00:0d:6f:00:0a:bc:de:f0",
-        "firmwareVersion": 0x20,
-        "transferResponseCode": 2,
-    }
+    assert FirmwareTransferAlert.from_der(bytes.fromhex(record["der"])) == FirmwareTransferAlert(
+        0x8F89, datetime(2026, 1, 1, tzinfo=timezone.utc), bytes.fromhex("000d6f000abcdef0"), bytes.fromhex("00000020"),
+        2)
+
+
+SIGNER = new_private_key()
+
+
+def _tunnel_activation(counter: int = 5000) -> TransferAlert:
+    alert = activation_alert(4, PPMID, 0x0102, NEW_YEAR_2026, ActivationOutcome.FAILURE)
+    return dataclasses.replace(alert, source="tunnel", counter=counter,
+                               message=activation_message(alert, counter, key=SIGNER), signature="unchecked")
+
+
+def test_json_of_the_gbcs_keys():
+    alert = _tunnel_activation()
+    record = alert.to_json()
+    assert (record["activation_outcome"], record["originator_counter"], record["signature"]) == (1, 5000, "unchecked")
+    assert record["gbcs"] == alert.message.hex() and record["transfer_response_code"] is None
+    assert TransferAlert.from_json(record) == alert
+    assert TransferAlert.from_json(record).message == alert.message
+
+
+def test_a_record_from_before_gbcs_messages_still_reads():
+    """An older release wrote neither `gbcs` nor the other GBCS keys (and its 0x8F8B `der` was another form): the
+    record is read by its fields alone."""
+    record = activation_alert(4, PPMID, 0x0102, NEW_YEAR_2026).to_json()
+    for key in ("gbcs", "originator_counter", "signature", "activation_outcome"):
+        del record[key]
+    record["der"] = "3000"  # not checked without `gbcs`
+    assert TransferAlert.from_json(record) == activation_alert(4, PPMID, 0x0102, NEW_YEAR_2026)
+
+
+def test_a_gbcs_message_whose_content_mismatches_the_fields_is_refused():
+    record = _tunnel_activation().to_json()
+    other = activation_alert(4, PPMID, 0x0103, NEW_YEAR_2026, ActivationOutcome.FAILURE)
+    with pytest.raises(AlertError, match="GBCS message does not carry the alert's fields") as info:
+        TransferAlert.from_json({**record, "gbcs": activation_message(other, 5000).hex()})
+    assert "\n" not in str(info.value)
+    with pytest.raises(AlertError, match="does not carry"):
+        TransferAlert.from_json({**record, "gbcs": "dfdf"})
+    with pytest.raises(AlertError, match="der field does not match"):
+        TransferAlert.from_json({**record, "activation_outcome": 0})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"signature": "maybe"}, "signature must be one of"),
+    ({"originator_counter": 2**64}, "8 octets"),
+    ({"activation_outcome": 2}, "not a hubfw alert record"),
+    ({"gbcs": "zz"}, "not a hubfw alert record"),
+])
+def test_bad_gbcs_keys_are_refused_with_one_line(change, message):
+    with pytest.raises(AlertError, match=message) as info:
+        TransferAlert.from_json({**_tunnel_activation().to_json(), **change})
+    assert "\n" not in str(info.value)
 
 
 _alerts = st.one_of(
@@ -128,6 +209,7 @@ _alerts = st.one_of(
         entity=st.binary(min_size=8, max_size=8).map(t.EUI64),
         firmware_version=st.integers(0, 0xFFFFFFFF),
         time=st.floats(0, 4_102_444_800),
+        outcome=st.sampled_from(ActivationOutcome),
     ),
 )
 
@@ -138,10 +220,14 @@ def test_json_and_der_round_trip(alert, source):
     assert TransferAlert.from_json(alert.to_json()) == alert
     decoded = _pyasn1_decode(alert.der())
     assert int(decoded["alertCode"]) == alert.code
-    assert bytes(decoded["entityId"])[::-1] == bytes(alert.entity)
     assert int.from_bytes(bytes(decoded["firmwareVersion"]), "big") == alert.firmware_version
     assert decoded["executionDateTime"].asDateTime.timestamp() == alert.time
-    assert decode_der(alert.der())["entityId"] == str(alert.entity)
+    if alert.code is AlertCode.ACTIVATION:
+        assert int(decoded["outcome"]) == alert.outcome
+        assert FirmwareActivationAlert.from_der(alert.der()).outcome == alert.outcome
+    else:
+        assert bytes(decoded["entityId"])[::-1] == bytes(alert.entity)
+        assert FirmwareTransferAlert.from_der(alert.der()).entity_id == bytes(alert.entity)[::-1]
 
 
 @pytest.mark.parametrize(
@@ -189,7 +275,6 @@ def _pyasn1_encode(code: int, entity_id: bytes, response: int | None, when: str 
         b"\x02\x01\x00",
         transfer_alert(1, PPMID, 1, TransferResponse.SUCCESS, NEW_YEAR_2026).der() + b"\x00",
         _pyasn1_encode(0x8F8B, bytes(8), 0),  # activation alert with a transfer response code
-        _pyasn1_encode(0x8F8A, bytes(8), 3),  # success code with a failure response
         _pyasn1_encode(0x8F8A, bytes(7), 0),  # short entityId
         _pyasn1_encode(0x1234, bytes(8), 0),  # not a firmware alert code
         _pyasn1_encode(0x8F8A, bytes(8), 0, when="20260101000000"),  # local time
@@ -197,8 +282,18 @@ def _pyasn1_encode(code: int, entity_id: bytes, response: int | None, when: str 
     ],
 )
 def test_garbage_der_is_refused(der):
-    with pytest.raises(AlertError):
-        decode_der(der)
+    for schema in (FirmwareTransferAlert, FirmwareActivationAlert):
+        with pytest.raises(GbcsFramingError) as info:
+            schema.from_der(der)
+        assert "\n" not in str(info.value)
+
+
+def test_a_success_code_with_a_failure_response_reads_but_is_no_alert():
+    """The content layer reads the fields; the model refuses a 0x8F8A that carries a failure's response code."""
+    content = FirmwareTransferAlert.from_der(_pyasn1_encode(0x8F8A, bytes(8), 3))
+    with pytest.raises(AlertError, match="does not go with transfer response FILE_TRANSFER_FAILURE"):
+        TransferAlert(1, AlertCode(content.alert_code), PPMID, 1, TransferResponse(content.transfer_response_code),
+                      NEW_YEAR_2026)
 
 
 def test_an_independent_encoder_produces_the_same_bytes():

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 import zigpy.types as t
 
-from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
+from hubfw.alerts import ActivationOutcome, AlertCode, TransferAlert, TransferResponse
 from hubfw.gbcs.alert_content import FirmwareActivationAlert, FirmwareTransferAlert
 from hubfw.gbcs.framing import CraFlag, GeneralSigning, MessageCode, general_signing_inside, parse_message
 from hubfw.gbcs.signing import verify
@@ -100,8 +100,17 @@ def test_hubfws_ccs08_der_is_the_rtds_content() -> None:
     assert alert.der() == GeneralSigning.parse(CCS08).content
 
 
-def test_negative_control_hubfws_own_8f8b_der_is_not_the_rtds_content() -> None:
-    """hubfw's invented 0x8F8B form (hubfw.alerts: entity id, no outcome) is not what a PPMID sends (issue 13)."""
+def test_hubfws_8f8b_der_is_the_rtds_content() -> None:
+    """`hubfw.alerts.TransferAlert` encodes the PPMID's 0x8F8B content exactly as the RTDS (no entity id, outcome 0);
+    the PPMID is the message's originator, not a field of the content."""
     alert = TransferAlert(alert_id=0, code=AlertCode.ACTIVATION, entity=t.EUI64(PPMID[::-1]),
                           firmware_version=0x1234ABCD, transfer_response=None, time=NEW_YEAR_2015.timestamp())
+    assert alert.der() == GeneralSigning.parse(ACTIVATION).content
+    assert PPMID not in alert.der()
+
+
+def test_negative_control_a_failed_activation_is_not_the_rtds_content() -> None:
+    alert = TransferAlert(alert_id=0, code=AlertCode.ACTIVATION, entity=t.EUI64(PPMID[::-1]),
+                          firmware_version=0x1234ABCD, transfer_response=None, time=NEW_YEAR_2015.timestamp(),
+                          outcome=ActivationOutcome.FAILURE)
     assert alert.der() != GeneralSigning.parse(ACTIVATION).content

@@ -11,7 +11,8 @@ from zigpy.zcl.clusters.general import Basic, Time, TimeStatus
 
 from hubfw.alerts import activation_alert
 from hubfw.clock import VirtualClock
-from hubfw.han import HanConfig, HanConfigError, HanServer, TunnelClient, gbcs_alert_message
+from hubfw.gbcs.alert_message import activation_message
+from hubfw.han import HanConfig, HanConfigError, HanServer, TunnelClient
 from hubfw.zigbee.ids import BASIC_CLUSTER, METERING_CLUSTER, TIME_CLUSTER
 from tests.han.harness import (
     DEVICE_ENDPOINT,
@@ -120,7 +121,7 @@ def test_notification_flags_2_to_5_are_client_attributes() -> None:
 def test_tunnel_message_pending_flag_while_gbcs_messages_wait() -> None:
     clock = VirtualClock(JAN_2026)
     server = make_server(clock)
-    message = gbcs_alert_message(activation_alert(1, PPMID, 0x10, clock.now()))
+    message = activation_message(activation_alert(1, PPMID, 0x10, clock.now()), 1)
     assert server.send_gbcs(PPMID, message) == []  # no tunnel yet: queued
     assert value(read(server, METERING_CLUSTER, [0x0000], client_attributes=True)[0x0000]) == 1 << 21
     air = TunnelAir(server, TunnelClient(HUB, endpoint=DEVICE_ENDPOINT, server_endpoint=SE_ENDPOINT))

@@ -21,7 +21,7 @@ payloads = st.one_of(
     st.binary(max_size=60),
     st.builds(lambda tunnel, command, body: tunnel.to_bytes(2, "little") + bytes([command]) + body,
               st.integers(0, 3), st.integers(0, 4), st.binary(max_size=60)),
-    st.builds(lambda body: b"\x00\x00\x03" + general_signing(CraFlag.ALERT, 1, bytes(8), bytes(8), 0x1001, body),
+    st.builds(lambda body: b"\x00\x00\x03" + general_signing(CraFlag.ALERT, 1, bytes(8), bytes(8), 0x012B, body),
               st.binary(max_size=40)),
 )
 zcl_frames = st.one_of(

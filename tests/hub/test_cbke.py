@@ -19,9 +19,9 @@ from hubfw.cbke.store import save_device
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.cli.main import HubfwGroup
 from hubfw.clock import VirtualClock
+from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, entity_id
 from hubfw.gbcs.framing import CraFlag, MessageCode, general_signing
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
-from hubfw.han.gbcs_alert import NO_TARGET, entity_id
 from hubfw.hub.alert_log import RawTunnelAlert, read_alert_log
 from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import ControlServer
@@ -152,7 +152,8 @@ async def test_without_credentials_there_is_no_han_server(state_dir: Path) -> No
 
 async def test_an_undecodable_tunnel_alert_is_logged_raw_and_printed(hub: Hub) -> None:
     device = await with_key_and_tunnel(hub)
-    garbage = general_signing(CraFlag.ALERT, 1, entity_id(METER), NO_TARGET, MessageCode.NON_CRITICAL_ALERT, b"\x30\x03xyz")
+    garbage = general_signing(CraFlag.ALERT, 1, entity_id(METER), entity_id(DEFAULT_ACB_ID),
+                              MessageCode.FIRMWARE_ACTIVATION_ALERT, b"\x30\x03xyz")
     device.send(device.tunnel.send(garbage))
     await until(lambda: bool(read_alert_log(hub.alert_log.path)))
 

@@ -19,9 +19,9 @@ from hubfw.cbke.ecqv import CertificateAuthority
 from hubfw.cbke.issuing import issue_credentials
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.devices import DeviceType
+from hubfw.gbcs.alert_message import activation_message, entity_id
 from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
-from hubfw.han.gbcs_alert import entity_id, gbcs_alert_message
 from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.cli import alerts
 from hubfw.hub.credentials import issue_sim_credentials
@@ -163,7 +163,7 @@ async def test_a_long_gbcs_message_goes_out_in_fragments_and_a_tunnel_alert_reac
     assert [part.fragment for part in device.fragments] == [(index, len(device.fragments))
                                                             for index in range(len(device.fragments))]
 
-    alert_message = gbcs_alert_message(activation_alert(1, METER, 0x205, hub.clock.now()))
+    alert_message = activation_message(activation_alert(1, METER, 0x205, hub.clock.now()), 1)
     device.send(device.tunnel.send(alert_message))
     await until(lambda: bool(read_alert_log(hub.alert_log.path)))
 

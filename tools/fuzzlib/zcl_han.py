@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import zigpy.types as t
+from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import foundation
 
 from fuzzlib.engine import PropertyViolation, Target, judge_rejection, mutate_bytes
@@ -62,6 +63,7 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import FlashProfile
+from hubfw.gbcs.alert_message import activation_message
 from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import (
     DeviceAlertReceived,
@@ -75,7 +77,6 @@ from hubfw.han import (
     LinkKeyEstablished,
     TunnelError,
     TunnelOpened,
-    gbcs_alert_message,
 )
 from hubfw.han.key_establishment.wire import KeRequest, KeResponse
 from hubfw.han.tunneling.stream import TunnelUnit, tunnel_payloads
@@ -684,6 +685,8 @@ def check_events(world: World, events: Sequence[HanEvent], request: IncomingFram
                 event.eui64, event.raw
             ):
                 raise PropertyViolation("alert reported without its GBCS message", repr(event))
+            if event.alert is not None and event.alert.entity != event.eui64:
+                raise PropertyViolation("alert credited to a device other than its sender", repr(event))
         elif isinstance(event, TunnelOpened):
             if request is None or event.eui64 != request.source or not _key_allows(world, request):
                 raise PropertyViolation("tunnel opened for a sender that did not ask or holds no key", repr(event))
@@ -817,6 +820,10 @@ def recorded_exchange(sender: t.EUI64) -> list[bytes]:
     return key_exchange(_new_world(0), sender)
 
 
+PPMID_DS_KEY = ec.derive_private_key(0x8F8B, ec.SECP256R1())
+"""The PPMID's Digital Signing key: its 0x8F8B seed is signed as a real PPMID's is."""
+
+
 def seeds() -> list[bytes]:
     """Whole exchanges, tunnels and reads: every request shape, valid and not, from each kind of sender."""
     ke, tunnel, basic, time_, metering = 5, 3, 0, 1, 2
@@ -827,7 +834,7 @@ def seeds() -> list[bytes]:
     terminate = cluster_request(9, KeRequest.terminate, status_code=3, wait_time=10, key_establishment_suite=1)
     small, large = gbcs_message(1, bytes(range(20))), gbcs_message(2, bytes(200))
     first, second = puts(2, 0, small, 32), puts(2, 1, gbcs_message(3, b"B"), 32)
-    alert = gbcs_alert_message(activation_alert(7, PPMID, 0x10, START))
+    alert = activation_message(activation_alert(7, PPMID, 0x10, START), 7, key=PPMID_DS_KEY)  # the RTDS 0x012B form
     get = transfer(5, 0, bytes([GbcsTunnelCommand.GET]))
     header_only = foundation.ZCLHeader.cluster
     scenarios = [

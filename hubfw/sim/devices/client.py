@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
+from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.util import convert_install_code
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Basic, ImageBlockCommand, ImageNotifyCommand, Ota, QueryNextImageCommand
@@ -32,8 +33,9 @@ from zigpy.zcl.clusters.general import Basic, ImageBlockCommand, ImageNotifyComm
 from hubfw.alerts import TransferAlert, activation_alert
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.han.gbcs_alert import gbcs_alert_message
+from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, activation_message
 from hubfw.ota.image import OtaImage
+from hubfw.ota.keys import new_private_key
 from hubfw.ota.signing import verify_signature
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
@@ -112,11 +114,14 @@ class _Exchange:
 class OtaClientDevice:
     """A GB HAN device's OTA Upgrade client; see the module docstring.
 
-    `rng` draws the jitters and the first TSN; seed it for a reproducible run.
+    `rng` draws the jitters and the first TSN; seed it for a reproducible run. `ds_key` is the device's GBCS
+    Digital Signing key (P-256), which signs the 0x8F8B a PPMID raises; by default the key `gb` carries, else a
+    fresh one (a bench that tells the hub its devices' keys gives them from `hubfw.gbcs.device_keys`).
     """
 
     def __init__(self, identity: Identity, behaviour: Behaviour | None = None,
-                 rng: random.Random | None = None, gb: GbHanSettings | None = None) -> None:
+                 rng: random.Random | None = None, gb: GbHanSettings | None = None,
+                 ds_key: ec.EllipticCurvePrivateKey | None = None) -> None:
         self.identity = identity
         self.behaviour = behaviour or Behaviour()
         self.descriptors = zdo.gb_han_device(identity.device_type, identity.nwk, identity.manufacturer_code,
@@ -158,6 +163,11 @@ class OtaClientDevice:
         self.gb = None if gb is None else GbHanSession(self, gb, self.join_key, self.rng)
         """The Smart Energy session (Match_Desc, CBKE, Time, tunnel) of a GB device; None: OTA alone."""
         self._ota_started = False
+        self.ds_key: ec.EllipticCurvePrivateKey = ds_key or (gb.ds_key if gb is not None else None) \
+            or new_private_key()
+        """The device's GBCS Digital Signing key: it signs the device's own GBCS messages (a PPMID's 0x8F8B)."""
+        self.originator_counter = 0
+        """The originator counter of the last GBCS message the device originated (0: none yet)."""
 
     # ------------------------------------------------------------------ what tests read
 
@@ -637,10 +647,25 @@ class OtaClientDevice:
         if self.identity.device_type is not DeviceType.PPMID:
             return []
         alert = replace(activation_alert(len(self.raised_alerts) + 1, self.ieee, version, now), source="tunnel")
-        self.raised_alerts.append(alert)
         if self.gb is not None and self.gb.settings.uses_tunnel:
-            self.gb.queue_gbcs(gbcs_alert_message(alert), now)
+            counter = self.next_originator_counter(now)
+            message = activation_message(alert, counter, DEFAULT_ACB_ID, key=self.ds_key)
+            alert = replace(alert, counter=counter, message=message)
+            self.gb.queue_gbcs(message, now)
+        self.raised_alerts.append(alert)
         return []
+
+    def next_originator_counter(self, now: float) -> int:
+        """The originator counter of the next GBCS message the device originates: `max(last + 1, now in ms)`.
+
+        GBCS has a receiver discard a message whose originator counter is not greater than the last one it accepted
+        from that originator (GBCS section 4, "Originator Counter" of the transaction-id; replay protection), so a
+        device's counters only ever increase. The simulated device keeps its last counter while the object lives
+        (across hub restarts in one process: the same device keeps talking), and starts from its clock in
+        milliseconds, so a device made again in a later process (`hubfw serve --radio sim` restarted under the
+        real clock) still counts on above what it sent before, as long as it sends fewer than 1000 a second."""
+        self.originator_counter = max(self.originator_counter + 1, int(now * 1000))
+        return self.originator_counter
 
     # ------------------------------------------------------------------ helpers
 

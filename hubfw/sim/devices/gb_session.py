@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import enum
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
+from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Time
 
@@ -92,6 +93,9 @@ class GbHanSettings:
     retry_after: float = 60.0
     """Seconds before an unanswered discovery or RequestTunnel is sent again, and before the first new CBKE
     after a failed one; each further failure doubles the wait (up to `MAX_KE_BACKOFF`)."""
+    ds_key: ec.EllipticCurvePrivateKey | None = field(default=None, compare=False, repr=False)
+    """The device's GBCS Digital Signing key (it signs the GBCS messages it sends, a PPMID's 0x8F8B): the bench's
+    key for it (`hubfw.gbcs.device_keys.device_ds_key`), or None for the device's own fresh key."""
 
     @property
     def uses_tunnel(self) -> bool:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
+from pathlib import Path
 from typing import Any
 
 import zigpy.types as t
 from crccheck.crc import CrcX25
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.devices import DeviceType, parse_eui64
+from hubfw.gbcs.device_keys import device_ds_key
 from hubfw.sim.devices.behaviour import Behaviour, DeviceConfigError, Identity, SleepyPolling
 from hubfw.sim.devices.client import OtaClientDevice
 from hubfw.sim.devices.gb_session import GbHanSettings
@@ -79,10 +82,14 @@ def make_device(
     install_code: bytes | None = None,
     seed: int | None = None,
     gb: GbHanSettings | None = None,
+    ds_key: ec.EllipticCurvePrivateKey | None = None,
+    keys_dir: Path | None = None,
     **behaviour: Any,
 ) -> OtaClientDevice:
     """A device of `device_type`; `seed` (default: from the EUI-64) makes its jitters reproducible;
-    `gb` gives it a Smart Energy session (Match_Desc, CBKE, Time, tunnel) before its OTA client starts."""
+    `gb` gives it a Smart Energy session (Match_Desc, CBKE, Time, tunnel) before its OTA client starts.
+    Its GBCS Digital Signing key is `ds_key`, else the bench's key for it in `keys_dir` (`device_ds_key`: made on
+    first use, its public half beside it for the hub), else the key `gb` carries, else a fresh one."""
     eui64 = parse_eui64(ieee) if isinstance(ieee, str) else t.EUI64(ieee)
     identity = Identity(
         ieee=eui64, nwk=t.NWK(nwk), device_type=device_type, manufacturer_code=manufacturer_code,
@@ -95,7 +102,9 @@ def make_device(
         raise DeviceConfigError(f"unknown simulated device option(s): {', '.join(unknown)}")
     chosen = dataclasses.replace(DEFAULT_BEHAVIOUR[device_type], **behaviour)
     rng = random.Random(seed if seed is not None else int.from_bytes(eui64.serialize(), "little"))
-    return OtaClientDevice(identity, chosen, rng, gb)
+    if ds_key is None and keys_dir is not None:
+        ds_key = device_ds_key(keys_dir, eui64)
+    return OtaClientDevice(identity, chosen, rng, gb, ds_key)
 
 
 def ppmid(ieee: t.EUI64 | str, nwk: int, **options: Any) -> OtaClientDevice:

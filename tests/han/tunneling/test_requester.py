@@ -12,6 +12,7 @@ from zigpy.zcl import foundation
 
 from hubfw.alerts import AlertCode, activation_alert
 from hubfw.clock import VirtualClock
+from hubfw.gbcs.alert_message import activation_message
 from hubfw.gbcs.framing import CraFlag, general_signing
 from hubfw.han import (
     DeviceAlertReceived,
@@ -22,7 +23,6 @@ from hubfw.han import (
     TunnelClient,
     TunnelClosed,
     TunnelOpened,
-    gbcs_alert_message,
 )
 from hubfw.han.events import TunnelRequestFailed
 from hubfw.han.tunneling.requester import BUSY_RETRY
@@ -173,7 +173,7 @@ def test_a_ppmids_0x8f8b_through_the_hubs_tunnel_is_found() -> None:
     _, hub, air = make()
     opened(hub, air)
     alert = activation_alert(1, PPMID, 0x200, JAN_2026)
-    air.from_device(air.device_server.send(HUB, gbcs_alert_message(alert)))
+    air.from_device(air.device_server.send(HUB, activation_message(alert, 1)))
     [received, found] = hub.take_events()
     assert isinstance(received, GbcsMessageReceived) and isinstance(found, DeviceAlertReceived)
     assert found.alert is not None and (found.alert.code, found.alert.firmware_version) == (AlertCode.ACTIVATION, 0x200)

@@ -10,7 +10,8 @@ from zigpy.zcl import foundation
 
 from hubfw.alerts import activation_alert
 from hubfw.clock import VirtualClock
-from hubfw.gbcs.framing import CraFlag, general_signing
+from hubfw.gbcs.alert_message import activation_message
+from hubfw.gbcs.framing import CraFlag, MessageCode, general_signing
 from hubfw.han import (
     DeviceAlertReceived,
     GbcsMessageReceived,
@@ -22,10 +23,10 @@ from hubfw.han import (
     TunnelError,
     TunnelOpened,
     TunnelState,
-    gbcs_alert_message,
 )
 from hubfw.han.tunneling.wire import TransferDataStatus, TunnelRequest, TunnelResponse, TunnelStatus
 from hubfw.han.zcl import encode
+from hubfw.ota.keys import new_private_key
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import SMART_ENERGY_PROFILE, TUNNELING_CLUSTER
 from hubfw.zigbee.zcl import decode
@@ -80,7 +81,7 @@ def test_a_ppmid_puts_its_0x8f8b_and_the_hub_finds_the_alert() -> None:
     [opened] = server.take_events()
     assert opened == TunnelOpened(PPMID, air.client.tunnel_id)
     alert = activation_alert(7, PPMID, 0x0102_0304, clock.now() - 30)
-    wire = gbcs_alert_message(alert)
+    wire = activation_message(alert, 7000, key=new_private_key())
     clock.advance(5)
     air.send(air.client.send(wire))
     received_event, alert_event = server.take_events()
@@ -89,6 +90,7 @@ def test_a_ppmid_puts_its_0x8f8b_and_the_hub_finds_the_alert() -> None:
     assert alert_event.alert is not None and alert_event.alert.source == "tunnel"
     assert (alert_event.alert.entity, alert_event.alert.firmware_version, alert_event.alert.time) == (
         PPMID, 0x0102_0304, alert.time)
+    assert alert_event.alert.message == wire  # relayed verbatim, the PPMID's signature with it
     assert default_response_status(air.hub_frames[-1]) == Status.SUCCESS
 
 
@@ -97,12 +99,13 @@ def test_an_alert_the_hub_cannot_decode_arrives_raw() -> None:
     air.open()
     server.take_events()
     gbz_alert = bytes.fromhex("0109" "00" "8f8b" "2f4a3b00")
-    wire = general_signing(CraFlag.ALERT, 3, bytes(PPMID)[::-1], bytes(8), 0x1001, gbz_alert)
+    wire = general_signing(CraFlag.ALERT, 3, bytes(PPMID)[::-1], bytes(8), MessageCode.FIRMWARE_ACTIVATION_ALERT,
+                           gbz_alert)
     air.send(air.client.send(wire))
     received_event, alert_event = server.take_events()
     assert received_event.message == wire
     assert alert_event == DeviceAlertReceived(PPMID, None, wire, clock.now(), alert_event.problem)
-    assert "not a firmware alert payload" in (alert_event.problem or "")
+    assert "not a 0x8F8B alert DER content" in (alert_event.problem or "")
 
 
 def test_a_message_that_is_no_alert_raises_no_alert_event() -> None:

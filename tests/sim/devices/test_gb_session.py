@@ -5,6 +5,7 @@ notification flags, and the quirks that make key establishment fail."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import zigpy.types as t
@@ -14,10 +15,14 @@ from zigpy.zcl.clusters.general import Ota
 from hubfw.alerts import AlertCode
 from hubfw.cbke import CryptoSuite
 from hubfw.devices import DeviceType
-from hubfw.gbcs.framing import CraFlag, general_signing
+from hubfw.gbcs.alert_message import DEFAULT_ACB_ID
+from hubfw.gbcs.device_keys import device_ds_key, load_device_keys
+from hubfw.gbcs.framing import CraFlag, GeneralSigning, general_signing
+from hubfw.gbcs.signing import verify
 from hubfw.han import KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.han.events import DeviceAlertReceived, GbcsMessageReceived, TunnelOpened, TunnelRequestFailed
 from hubfw.han.tunneling.wire import TunnelRequest, TunnelResponse
+from hubfw.ota.keys import new_private_key, public_pem
 from hubfw.sim.devices import esme, gb_session, gsme, hcalcs, ppmid
 from hubfw.sim.devices.gb_session import GbHanSettings, SessionState
 from hubfw.zigbee.aps import ApsFrame
@@ -40,6 +45,34 @@ def gb_ppmid(ca: TestCa, n: int, suite: CryptoSuite = CryptoSuite.SUITE_2, **opt
     ieee = eui(n)
     session = options.pop("gb", None) or gb_session(DeviceType.PPMID, ca.issue(ieee, suite), notification_poll=600.0)
     return ppmid(ieee, 0x4000 + n, gb=session, **IDENTITY, **options)
+
+
+ca_free_key = new_private_key().public_key()
+"""A key that signed nothing: a negative control for the devices' signatures."""
+
+
+def test_each_simulated_device_has_its_own_ds_key_or_the_one_it_is_given(ca: TestCa, tmp_path: Path) -> None:
+    first, second = gb_ppmid(ca, 20), gb_ppmid(ca, 21)
+    assert _public(first.ds_key) != _public(second.ds_key)
+    given = new_private_key()
+    assert ppmid(eui(22), 0x4022, ds_key=given, **IDENTITY).ds_key is given
+    from_gb = new_private_key()
+    session = gb_session(DeviceType.PPMID, ca.issue(eui(23), CryptoSuite.SUITE_2), ds_key=from_gb)
+    assert ppmid(eui(23), 0x4023, gb=session, **IDENTITY).ds_key is from_gb
+    kept = ppmid(eui(24), 0x4024, keys_dir=tmp_path, **IDENTITY)
+    again = ppmid(eui(24), 0x4024, keys_dir=tmp_path, **IDENTITY)
+    assert _public(kept.ds_key) == _public(again.ds_key) == _public(device_ds_key(tmp_path, eui(24)))
+    assert _public(load_device_keys(tmp_path)[eui(24)]) == _public(kept.ds_key)
+
+
+def test_the_originator_counter_only_increases_even_when_the_clock_goes_back(ca: TestCa) -> None:
+    device = gb_ppmid(ca, 25)
+    counters = [device.next_originator_counter(now) for now in (1000.0, 1000.0, 999.0, 2000.5, 10.0)]
+    assert counters == [1_000_000, 1_000_001, 1_000_002, 2_000_500, 2_000_501]
+
+
+def _public(key) -> bytes:
+    return public_pem(key.public_key() if hasattr(key, "private_bytes") else key)
 
 
 def secured(hub: GbRig, device) -> None:
@@ -86,6 +119,14 @@ def test_the_ppmid_downloads_under_its_cbke_key_and_puts_its_0x8f8b_through_the_
     assert alert_event.eui64 == device.ieee and alert_event.alert is not None
     assert (alert_event.alert.code, alert_event.alert.firmware_version) == (AlertCode.ACTIVATION, NEW_VERSION)
     assert alert_event.alert.source == "tunnel"
+    # the PPMID's own RTDS-form 0x012B message, verbatim, signed with its DS key, to the RTDS access control broker
+    [raised] = device.raised_alerts
+    assert alert_event.raw == alert_event.alert.message == raised.message
+    signed = GeneralSigning.parse(alert_event.raw)
+    assert (signed.message_code, signed.originator, signed.target) == (
+        0x012B, bytes(device.ieee)[::-1], bytes(DEFAULT_ACB_ID)[::-1])
+    assert signed.originator_counter == raised.counter == device.originator_counter > 0
+    assert verify(alert_event.raw, device.ds_key.public_key()) and not verify(alert_event.raw, ca_free_key)
     blocks = [f for f in hub.radio.uplinked if f.cluster == Ota.cluster_id and f.src_ieee == device.ieee]
     assert blocks and all(f.link_key == device.link_key for f in blocks)
     assert all(f.dst_ep == SE_ENDPOINT for f in blocks)

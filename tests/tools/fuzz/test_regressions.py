@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fuzzlib import gbcs as fuzz_gbcs
 from fuzzlib import ota_file as fuzz_ota_file
 from fuzzlib import zcl_han as fuzz_zcl_han
 from fuzzlib import zcl_ota as fuzz_zcl_ota
 from fuzzlib.engine import CRASHERS_ROOT, Target, run_input
 
-TARGETS = {target.name: target for target in (fuzz_ota_file.TARGET, fuzz_zcl_ota.TARGET, fuzz_zcl_han.TARGET)}
+TARGETS = {target.name: target for target in (fuzz_ota_file.TARGET, fuzz_zcl_ota.TARGET, fuzz_zcl_han.TARGET,
+                                                  fuzz_gbcs.TARGET)}
 CRASHERS = [
     pytest.param(name, path, id=f"{name}/{path.name}")
     for name in TARGETS

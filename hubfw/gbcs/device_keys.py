@@ -1,0 +1,122 @@
+"""Devices' Digital Signing (DS) keys on a bench: the simulated devices' private keys, and the public keys the hub
+checks a device's own GBCS messages (a PPMID's 0x8F8B) against.
+
+The files are named as the DCC's RTDS keystore names them (tests/gbcs/rtds/README.md, `keys/`):
+`<entity id>-<ds|ka>.<key|pem>`, the entity id the EUI-64's 16 hex digits big-endian in lower case
+(`00db1234567890a4-ds.pem`), `ds` the Digital Signing and `ka` the Key Agreement key, `.key` a PKCS#8 private key
+and `.pem` an X.509 certificate (here also a PEM public key). A device signs its General-Signing messages with its
+DS key, ECDSA P-256 [GBCS section 4].
+
+- `device_ds_key(directory, eui64)`: a simulated device's DS key, made on first use (`<eui>-ds.key`, mode 0600)
+  with its public half beside it (`<eui>-ds.pem`), so the hub on the same bench can be given the directory.
+- `load_device_keys(directory)`: what the hub checks devices' signatures with: every `<eui>[-ds].pem`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import zigpy.types as t
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hubfw.ota.keys import KeyFileError, load_private_key, new_private_key, public_pem, write_private_key
+
+DEVICE_KEYS_DIR = Path("gbcs") / "devices"
+"""Where a bench keeps its simulated devices' DS keys, under a state directory (`bench_device_keys_dir`)."""
+
+_NAME = re.compile(r"(?P<eui>[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){7})(?P<use>-ds|-ka)?\.pem")
+
+
+class DeviceKeyError(KeyFileError):
+    """A device key file that cannot be read, made, or is not an ECDSA P-256 certificate or public key."""
+
+
+def key_file_stem(eui64: t.EUI64) -> str:
+    """The RTDS keystore's name for a device's files, before `-ds.key` / `-ds.pem`: its entity id in lower-case hex."""
+    return bytes(eui64)[::-1].hex()
+
+
+def bench_device_keys_dir(state_dir: Path) -> Path:
+    """The directory of the simulated devices' DS keys of the bench whose state directory is `state_dir`:
+    `state_dir/gbcs/devices`. Give the same directory to the hub (`load_device_keys`) to check their signatures."""
+    return state_dir / DEVICE_KEYS_DIR
+
+
+def device_ds_key(directory: Path, eui64: t.EUI64) -> ec.EllipticCurvePrivateKey:
+    """The DS key of the device `eui64`, kept in `directory/<eui>-ds.key` (PKCS#8 PEM, mode 0600) and made on first
+    use; its public key is (re)written to `directory/<eui>-ds.pem` when missing or different."""
+    stem = key_file_stem(eui64)
+    private_path, public_path = directory / f"{stem}-ds.key", directory / f"{stem}-ds.pem"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if private_path.exists():
+            key = load_private_key(private_path)
+        else:
+            key = new_private_key()
+            write_private_key(private_path, key)
+        public = public_pem(key.public_key())
+        if not public_path.exists() or public_path.read_bytes() != public:
+            public_path.write_bytes(public)
+    except KeyFileError as exc:
+        raise DeviceKeyError(str(exc)) from None
+    except OSError as exc:
+        raise DeviceKeyError(f"cannot keep the DS key of device {eui64} in {directory}: {exc.strerror or exc}") from None
+    return key
+
+
+def load_device_keys(directory: Path) -> dict[t.EUI64, ec.EllipticCurvePublicKey]:
+    """Every device's DS public key in `directory`: each `*.pem` named by an EUI-64 (16 hex digits, either case,
+    optionally with `:` or `-` between octets), optionally followed by `-ds`; `-ka.pem` (Key Agreement) files and
+    other names are skipped. Each file is an X.509 certificate or a PEM public key, P-256. DeviceKeyError (one line,
+    naming the file) for a file that cannot be read or holds anything else, or two files with different keys for
+    one device."""
+    if not directory.is_dir():
+        raise DeviceKeyError(f"no directory of device keys at {directory}")
+    keys: dict[t.EUI64, ec.EllipticCurvePublicKey] = {}
+    named: dict[t.EUI64, Path] = {}
+    try:
+        paths = sorted(directory.iterdir())
+    except OSError as exc:
+        raise DeviceKeyError(f"cannot list device keys in {directory}: {exc.strerror or exc}") from None
+    for path in paths:
+        match = _NAME.fullmatch(path.name)
+        if match is None or match["use"] == "-ka":
+            continue
+        eui64 = t.EUI64(bytes.fromhex(re.sub("[:-]", "", match["eui"]))[::-1])
+        key = _public_key(path)
+        if eui64 in keys and _spki(keys[eui64]) != _spki(key):
+            raise DeviceKeyError(f"{path} and {named[eui64]} hold different keys for device {eui64}")
+        keys[eui64], named[eui64] = key, path
+    return keys
+
+
+def _public_key(path: Path) -> ec.EllipticCurvePublicKey:
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise DeviceKeyError(f"cannot read device key file {path}: {exc.strerror or exc}") from None
+    key: object
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in pem:
+            key = x509.load_pem_x509_certificate(pem).public_key()
+        elif b"-----BEGIN PUBLIC KEY-----" in pem:
+            key = serialization.load_pem_public_key(pem)
+        else:
+            raise DeviceKeyError(f"{path} is neither a PEM certificate nor a PEM public key")
+    except (ValueError, TypeError) as exc:
+        raise DeviceKeyError(f"{path} does not read as PEM: {_first_line(exc)}") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise DeviceKeyError(f"{path} does not hold an ECDSA P-256 public key")
+    return key
+
+
+def _spki(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
