@@ -9,12 +9,15 @@ DS key, ECDSA P-256 [GBCS section 4].
 
 - `device_ds_key(directory, eui64)`: a simulated device's DS key, made on first use (`<eui>-ds.key`, mode 0600)
   with its public half beside it (`<eui>-ds.pem`), so the hub on the same bench can be given the directory.
-- `load_device_keys(directory)`: what the hub checks devices' signatures with: every `<eui>[-ds].pem`.
+- `load_device_keys(directory)`: what the hub checks devices' signatures with: every `<eui>[-ds].pem`;
+  `DeviceKeyDirectory` reads them again for a device it has not seen.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import zigpy.types as t
@@ -23,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubfw.ota.keys import KeyFileError, load_private_key, new_private_key, public_pem, write_private_key
+
+LOGGER = logging.getLogger(__name__)
 
 DEVICE_KEYS_DIR = Path("gbcs") / "devices"
 """Where a bench keeps its simulated devices' DS keys, under a state directory (`bench_device_keys_dir`)."""
@@ -91,6 +96,30 @@ def load_device_keys(directory: Path) -> dict[t.EUI64, ec.EllipticCurvePublicKey
             raise DeviceKeyError(f"{path} and {named[eui64]} hold different keys for device {eui64}")
         keys[eui64], named[eui64] = key, path
     return keys
+
+
+class DeviceKeyDirectory(Mapping[t.EUI64, ec.EllipticCurvePublicKey]):
+    """The device keys of a directory (`hubfw serve --device-certs DIR`), read again when asked for a device they do
+    not include: a bench drops in a certificate, or the simulator makes a device's key, while the hub runs. A file
+    that spoils the re-read is logged and the keys read before stay."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._keys = load_device_keys(directory)
+
+    def __getitem__(self, eui64: t.EUI64) -> ec.EllipticCurvePublicKey:
+        if eui64 not in self._keys:
+            try:
+                self._keys = load_device_keys(self.directory)
+            except DeviceKeyError as exc:
+                LOGGER.error("%s", exc)
+        return self._keys[eui64]
+
+    def __iter__(self) -> Iterator[t.EUI64]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _public_key(path: Path) -> ec.EllipticCurvePublicKey:

@@ -27,7 +27,7 @@ from hubfw.cli.options import EUI64, EUI64_LIST, RADIO_HELP, json_option, radio_
 from hubfw.clock import SystemClock
 from hubfw.devices import DeviceType
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
-from hubfw.gbcs.device_keys import load_device_keys
+from hubfw.gbcs.device_keys import DeviceKeyDirectory, bench_device_keys_dir
 from hubfw.hub.alert_log import alert_log_path, read_alert_log
 from hubfw.hub.control import ControlClient, ControlServer
 from hubfw.hub.credentials import load_hub_credentials
@@ -95,7 +95,7 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         cbke_credentials=load_hub_credentials(cbke_files), cbke_sim_ca=radio == SIMULATED_RADIO,
         cbke_on_ncp=cbke_on_ncp, allow_without_cbke=allow_without_cbke,
         ds_key=None if ds_key_path is None else load_private_key(ds_key_path), ch_id=ch_id, acb_id=acb_id,
-        device_keys=None if device_certs is None else load_device_keys(device_certs),
+        device_keys=_device_keys(device_certs, state_dir if radio == SIMULATED_RADIO else None),
     )
     clock = SystemClock()
     if radio == SIMULATED_RADIO:
@@ -107,6 +107,14 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         check_port(radio)  # before the hub creates anything in --state
         spec = SerialSettings(radio, baudrate, None if flow_control == "none" else flow_control, channel)  # type: ignore[arg-type]
     asyncio.run(_serve(Hub(state_dir, functools.partial(open_radio, spec), clock, config), radio))
+
+
+def _device_keys(device_certs: Path | None, simulated_state: Path | None) -> DeviceKeyDirectory | None:
+    """--device-certs DIR; on the simulated radio by default the directory its devices' keys are made in."""
+    if device_certs is None and simulated_state is not None:
+        device_certs = bench_device_keys_dir(simulated_state)
+        device_certs.mkdir(parents=True, exist_ok=True)
+    return None if device_certs is None else DeviceKeyDirectory(device_certs)
 
 
 async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) -> None:

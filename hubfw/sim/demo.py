@@ -12,8 +12,9 @@ image mid-transfer, and a PPMID image is refused while the GSME image is protect
 Every frame crosses unmodified bellows, ASH and EZSP on a pseudo-terminal; only the time between
 frames is virtual. The demo checks its own outcome: `ok` is true only if every target got exactly
 the alerts the GBCS rules owe it, every device runs the version it should, every device holds a CBKE
-link key, every PPMID and HCALCS tunnel was opened by the hub, and every PPMID activation alert came
-through its tunnel.
+link key, every PPMID and HCALCS tunnel was opened by the hub, every PPMID activation alert came
+through its tunnel as the PPMID's own signed 0x012B message whose signature the hub found valid with the
+device's key, and every alert carries its GBCS message (the CH's signed CCS08, or the PPMID's own message).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.hub.alert_log import read_alert_log
 from hubfw.ota.image import build_image
-from hubfw.ota.keys import new_private_key
+from hubfw.ota.keys import new_private_key, public_pem
 from hubfw.sim.devices import OtaClientDevice, Phase, SessionState, gsme, hcalcs, install_code_for, ppmid
 from hubfw.sim.devices.behaviour import PowerCut
 from hubfw.sim.world import SimulatedWorld
@@ -243,8 +244,10 @@ class Demo:
         activations = [alert for alert in alerts if alert.code is AlertCode.ACTIVATION]
         tunnel_ok = bool(activations) and all(alert.source == "tunnel" for alert in activations) and all(
             device["tunnel_opened_by"] == "hub" for device in devices if device["type"] in HUB_OPENED_TUNNELS)
+        signed_ok = all(alert.signature == "valid" for alert in activations) and all(
+            alert.message is not None and alert.counter is not None for alert in alerts)
         ok = (got == wanted and versions_ok and waiting_ok and len(self.narrator.rejections) == 1 and keys_ok
-              and tunnel_ok and not self.raw_alerts)
+              and tunnel_ok and signed_ok and not self.raw_alerts)
         return {
             "ok": ok,
             "radio": self.world.radio_description,
@@ -268,7 +271,8 @@ class Demo:
                 "waited_for_activation": name in self.waited_for_activation,
                 "awaiting_activation": device.phase is Phase.WAITING_TO_UPGRADE,
                 "key_establishment": han["key_establishment"], "tunnel": han["tunnel"],
-                "tunnel_opened_by": han["tunnel_opened_by"]}
+                "tunnel_opened_by": han["tunnel_opened_by"],
+                "ds_public_key_pem": public_pem(device.ds_key.public_key()).decode("ascii")}
 
 
 class Progress:

@@ -24,7 +24,7 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.gbcs.device_keys import bench_device_keys_dir, device_ds_key
+from hubfw.gbcs.device_keys import DeviceKeyDirectory, bench_device_keys_dir, device_ds_key
 from hubfw.hub.credentials import issue_sim_credentials
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.radio import SerialSettings, open_bellows_radio
@@ -57,6 +57,10 @@ class SimulatedWorld:
             config = dataclasses.replace(config, cbke_sim_ca=True)
         self.cbke = config.cbke_sim_ca
         """The hub is its own test CA and runs Key Establishment (serving Smart Energy only under CBKE keys)."""
+        if config.device_keys is None:  # the hub checks its simulated PPMIDs' signatures, as `serve --radio sim`
+            keys = bench_device_keys_dir(state_dir / "hub")
+            keys.mkdir(parents=True, exist_ok=True)
+            config = dataclasses.replace(config, device_keys=DeviceKeyDirectory(keys))
         self.hub = Hub(state_dir / "hub", self._open_radio, self.clock, config)
         self.port: str | None = None
 
@@ -97,8 +101,8 @@ class SimulatedWorld:
 
     @property
     def device_keys_dir(self) -> Path:
-        """The simulated devices' DS keys: `bench_device_keys_dir` of the hub's state directory (give it to the hub
-        with `load_device_keys` to have it check the PPMIDs' 0x8F8B signatures)."""
+        """The simulated devices' DS keys: `bench_device_keys_dir` of the hub's state directory, which the hub checks
+        the PPMIDs' 0x8F8B signatures with unless its config names other device keys."""
         return bench_device_keys_dir(self.hub.state_dir)
 
     async def add(self, *devices: OtaClientDevice) -> None:

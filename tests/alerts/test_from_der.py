@@ -10,8 +10,8 @@ import pytest
 import zigpy.types as t
 from hypothesis import given
 from hypothesis import strategies as st
-from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.codec.ber import encoder as ber_encoder
+from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.type import namedtype, univ, useful
 
