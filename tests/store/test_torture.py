@@ -132,14 +132,16 @@ def run_with_random_cuts(
         for block in store.status().blocks:
             if block.image is not None:
                 served.append(store.read(block.image.image.image_id, 0, FULL_SIZE))
-    return sorted((str(a.entity), a.firmware_version, a.code, a.transfer_response, a.time)
+    return sorted((str(a.entity), a.firmware_version, a.code, a.transfer_response, a.time, a.counter, a.message)
                   for a in owed.values()), served, cuts
 
 
 def test_random_multi_cut_runs_on_the_full_size_end_where_an_uninterrupted_run_ends():
     cycle = standard_cycle(FULL_SIZE)
     expected, _, _ = run_with_random_cuts(random.Random(0), cycle, cut_probability=0)
-    assert len(expected) == 6  # ESME: mismatch + success; PPMID: 2 discarded; activation; GSME: discarded
+    # ESME: mismatch + success; PPMID: 2 discarded; 2 activations (one with the PPMID's message); GSME: discarded
+    assert len(expected) == 7
+    assert sorted(alert[5] for alert in expected) == list(range(1, 8))  # originator counters 1..7, none reused
     total_cuts = 0
     for seed in range(1, 5):
         alerts, served, cuts = run_with_random_cuts(random.Random(seed), cycle, cut_probability=0.7)
