@@ -389,10 +389,10 @@ class OwedAlertRecord:
             raise RecordError("owed alert record is too short")
         (counter,) = cls._COUNTER.unpack_from(payload, _ALERT.size)
         outcome, message = (None, None) if len(payload) == short else _parse_message_part(payload, short)
-        alert = _parse_alert(payload, outcome=outcome, counter=counter, message=message)
-        if alert.code is not AlertCode.ACTIVATION and (outcome is not None or message is not None):
+        (code,) = struct.unpack_from("<H", payload, 8)
+        if code != AlertCode.ACTIVATION and (outcome is not None or message is not None):
             raise RecordError("only an activation alert carries an outcome and a device message")
-        return cls(alert)
+        return cls(_parse_alert(payload, outcome=outcome, counter=counter, message=message))
 
 
 @dataclass(frozen=True)
