@@ -11,6 +11,7 @@ import zigpy.types as t
 
 from hubfw.alerts import TransferAlert
 from hubfw.devices import DeviceType
+from hubfw.gbcs.alert_content import ActivationOutcome
 
 
 class ServedImage(Protocol):
@@ -49,9 +50,14 @@ class ServerStore(Protocol):
     def note_end(self, eui64: t.EUI64, image_id: int, status: int) -> None:
         """Records 0x8F8A for status 0, else 0x8F89 fileTransferFailure."""
 
-    def note_activation(self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub") -> TransferAlert:
-        """Records the 0x8F8B alert a PPMID owes for the version it now runs; `source` "tunnel" when the
-        PPMID sent it through its GBCS tunnel, "hub" when the hub read the version back."""
+    def note_activation(
+        self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub",
+        outcome: ActivationOutcome = ActivationOutcome.SUCCESS, message: bytes | None = None,
+    ) -> TransferAlert:
+        """Records the 0x8F8B alert a PPMID owes for the version it now runs (or failed to activate:
+        `outcome`), with the next originator counter; `source` "tunnel" when the PPMID sent it through its
+        GBCS tunnel (then `message` is its signed GBCS message, kept byte for byte, at most 512 bytes),
+        "hub" when the hub read the version back. A repeat while it is owed returns the same alert."""
 
     def completed_transfer(self, eui64: t.EUI64) -> CompletedImage | None:
         """The device's latest successful transfer, which the store keeps across hub restarts."""

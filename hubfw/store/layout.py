@@ -19,17 +19,24 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import zigpy.types as t
 
-from hubfw.alerts import AlertCode, TransferAlert
+from hubfw.alerts import ActivationOutcome, AlertCode, TransferAlert
 from hubfw.devices import DeviceType
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import FlashProfile
 from hubfw.store.errors import StoreFormatError
 from hubfw.store.policy import MAX_ESME_TARGETS
-from hubfw.store.records import AlertRecord, CompletedRecord, CountersRecord, ImageRecord, encode
+from hubfw.store.records import (
+    AlertCounterRecord,
+    CompletedRecord,
+    CountersRecord,
+    ImageRecord,
+    OwedAlertRecord,
+    encode,
+)
 from hubfw.store.state import Block, CompletedTransfer, StoredImage, TargetProgress
 
 SUPERBLOCK_MAGIC = b"HUBFWSTO"
@@ -159,6 +166,23 @@ def journal_limits(region_size: int, page_size: int, program_unit: int) -> Journ
     return best
 
 
+def alert_slots(alert: TransferAlert, page_size: int, program_unit: int) -> int:
+    """How many of the journal's owed-alert slots (`JournalLimits.owed_alerts`) this alert takes.
+
+    A slot is a short OWED ALERT frame; `journal_limits` gives the owed alerts whole pages at
+    ⌊page / frame⌋ = p slots a page. An alert with a device message (or a failure outcome) is a longer
+    frame: it takes p × (its pages + 1) slots — its own pages plus the page a run of short frames before
+    it may leave part-used — so any journal-ordered mix of alerts whose slots add up to at most
+    `owed_alerts` fits the pages the limits were derived from (DESIGN.md §4).
+    """
+    frames = _Frames(program_unit)
+    if alert.message is None and alert.outcome in (None, ActivationOutcome.SUCCESS):
+        return 1
+    frame = len(encode(OwedAlertRecord(replace(alert, counter=alert.counter or 0)), program_unit))
+    per_page = page_size // frames.alert if frames.alert <= page_size else 1
+    return per_page * (-(-frame // page_size) + 1)
+
+
 def _limits_for(targets: int, frames: _Frames, region_size: int, page_size: int) -> JournalLimits | None:
     """The journal a snapshot holds next to one image of `targets` targets and one ESME image, or None
     if it cannot owe an alert for every target of both blocks plus a replacing image's targets
@@ -203,11 +227,13 @@ class _Frames:
 
     def __init__(self, program_unit: int) -> None:
         self._unit = program_unit
-        self.counters = len(encode(CountersRecord(0, 0), program_unit))
+        # COUNTERS and ALERT COUNTER open every snapshot, from a page boundary: counted together.
+        self.counters = len(encode(CountersRecord(0, 0), program_unit)) + len(encode(AlertCounterRecord(0), program_unit))
         completed = CompletedTransfer(self._PROBE, 0, DeviceType.GSME, 0, bytes(32), 0.0)
         self.completed = len(encode(CompletedRecord(completed), program_unit))
-        alert = TransferAlert(0, AlertCode.ACTIVATION, self._PROBE, 0, None, 0.0)
-        self.alert = len(encode(AlertRecord(alert), program_unit))
+        # An owed alert in its short form (no device message); one with a message counts several slots.
+        alert = TransferAlert(0, AlertCode.ACTIVATION, self._PROBE, 0, None, 0.0, counter=0)
+        self.alert = len(encode(OwedAlertRecord(alert), program_unit))
 
     def image(self, targets: int) -> int:
         image = StoredImage(0, Block.GSME, DeviceType.GSME, 0, 0, 0, 0, 0, 0, bytes(32), bytes(32), 0.0)

@@ -127,8 +127,11 @@ class MetadataLog:
             frame = encode(record, layout.program_unit)
             offset = self._place(layout.page_size + len(body), len(frame)) - layout.page_size
             body += b"\xff" * (offset - len(body)) + frame
-        if layout.page_size + len(body) > layout.region_size // 2:
-            raise StoreError(f"the store's state ({len(body)} bytes) no longer fits half a metadata region")
+        # Every state this release admits fits half a region (journal_limits), leaving room to append. A store
+        # written by the previous release may hold more owed alerts than today's limits (its alert frames were
+        # shorter): its snapshot may take more than half a region, which only costs compactions (DESIGN.md §4).
+        if layout.page_size + len(body) > layout.region_size:
+            raise StoreError(f"the store's state ({len(body)} bytes) no longer fits a metadata region")
         head = _HEAD.pack(REGION_MAGIC, self.sequence + 1, len(body), zlib.crc32(body))
         header = head + _CRC.pack(zlib.crc32(head))
         try:

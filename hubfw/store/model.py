@@ -8,7 +8,7 @@ offsets between checkpoints, which are marked volatile in `TargetProgress`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import zigpy.types as t
 
@@ -16,11 +16,14 @@ from hubfw.alerts import AlertCode, TransferAlert, TransferResponse, transfer_al
 from hubfw.store.records import (
     AckRecord,
     ActivationRecord,
+    AlertCounterRecord,
     AlertRecord,
     CommitRecord,
     CompletedRecord,
     CountersRecord,
+    DeviceActivationRecord,
     ImageRecord,
+    OwedAlertRecord,
     ProgressRecord,
     Record,
     TerminalRecord,
@@ -49,6 +52,7 @@ class StoreModel:
     completed: dict[t.EUI64, CompletedTransfer] = field(default_factory=dict)
     next_image_id: int = 1
     next_activation: int = 1
+    next_alert_counter: int = 1  # the originator counter the next newly owed alert gets (DESIGN.md §3)
     max_completed: int = 32  # completed transfers remembered for CS06 (newest kept); the layout sets it
 
     def copy(self) -> StoreModel:
@@ -94,16 +98,24 @@ class StoreModel:
                 target.checkpoint_time = target.last_activity = record.time
         elif isinstance(record, TerminalRecord):
             self._apply_terminal(record)
-        elif isinstance(record, AlertRecord):
+        elif isinstance(record, AlertRecord):  # a snapshot of the previous release: counters in journal order
+            self._owe(record.alert)
+        elif isinstance(record, OwedAlertRecord):
             self.alerts[record.alert.alert_id] = record.alert
+            self.next_alert_counter = max(self.next_alert_counter, record.alert.counter + 1)
+        elif isinstance(record, AlertCounterRecord):
+            self.next_alert_counter = max(self.next_alert_counter, record.next_counter)
         elif isinstance(record, AckRecord):
             for alert_id in record.alert_ids:
                 self.alerts.pop(alert_id, None)
-        elif isinstance(record, ActivationRecord):
-            self.alerts[record.alert_id] = TransferAlert(
-                record.alert_id, AlertCode.ACTIVATION, record.entity, record.firmware_version, None, record.time,
-                record.source,
-            )
+        elif isinstance(record, ActivationRecord | DeviceActivationRecord):
+            extra = {} if isinstance(record, ActivationRecord) else {"outcome": record.outcome,
+                                                                     "message": record.message}
+            if record.alert_id not in self.alerts:
+                self._owe(TransferAlert(
+                    record.alert_id, AlertCode.ACTIVATION, record.entity, record.firmware_version, None, record.time,
+                    record.source, **extra,
+                ))
             self.next_activation = max(self.next_activation, (record.alert_id >> TARGET_ID_BITS) + 1)
         elif isinstance(record, CompletedRecord):
             self._remember(record.transfer)
@@ -121,14 +133,18 @@ class StoreModel:
             target = image.targets[index]
             target.response, target.finished_at = response, record.time
             alert_id = transfer_alert_id(image_id, index)
-            self.alerts[alert_id] = transfer_alert(
-                alert_id, target.entity, image.image.file_version, response, record.time
-            )
+            self._owe(transfer_alert(alert_id, target.entity, image.image.file_version, response, record.time))
             if response is TransferResponse.SUCCESS:
                 i = image.image
                 self._remember(CompletedTransfer(
                     target.entity, i.image_id, i.device_type, i.file_version, i.manufacturer_image_sha256, record.time
                 ))
+
+    def _owe(self, alert: TransferAlert) -> None:
+        """An alert newly owed: it takes the next originator counter. Replay runs this in the same order as
+        the live appends did, so every reboot gives every alert the counter it had (no write per alert)."""
+        self.alerts[alert.alert_id] = replace(alert, counter=self.next_alert_counter)
+        self.next_alert_counter += 1
 
     def _remember(self, transfer: CompletedTransfer) -> None:
         self.completed.pop(transfer.entity, None)
@@ -147,13 +163,14 @@ class StoreModel:
 
     def snapshot_records(self) -> list[Record]:
         """The fewest records that replay to this state (what a compaction writes)."""
-        records: list[Record] = [CountersRecord(self.next_image_id, self.next_activation)]
+        records: list[Record] = [CountersRecord(self.next_image_id, self.next_activation),
+                                 AlertCounterRecord(self.next_alert_counter)]
         records += [CompletedRecord(transfer) for transfer in self.completed.values()]
         for image in self.images.values():
             if image.committed and image.retired:
                 continue
             records.append(ImageRecord(image.image, tuple(image.targets), image.committed))
-        records += [AlertRecord(alert) for alert in self.alerts.values()]
+        records += [OwedAlertRecord(alert) for alert in self.alerts.values()]
         return records
 
     def durable_summary(self) -> tuple:
@@ -168,4 +185,4 @@ class StoreModel:
             )
             for image in self.live_images()
         )
-        return (images, tuple(self.alerts.items()), tuple(self.completed.values()))
+        return (images, tuple(self.alerts.items()), tuple(self.completed.values()), self.next_alert_counter)

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import zigpy.types as t
 
-from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
+from hubfw.alerts import ActivationOutcome, AlertCode, TransferAlert, TransferResponse
 from hubfw.devices import DeviceType
 from hubfw.store.state import Block, CompletedTransfer, StoredImage, TargetProgress
 
@@ -36,7 +36,11 @@ BLOCK_CODES: dict[Block, int] = {Block.ESME: 0, Block.GSME: 1}
 DEVICE_TYPE_CODES: dict[DeviceType, int] = {DeviceType.ESME: 0, DeviceType.GSME: 1, DeviceType.PPMID: 2,
                                             DeviceType.HCALCS: 3}
 SOURCE_CODES: dict[str, int] = {"hub": 0, "tunnel": 1}
+OUTCOME_CODES: dict[ActivationOutcome, int] = {ActivationOutcome.SUCCESS: 0, ActivationOutcome.FAILURE: 1}
 _NO_RESPONSE = 0xFF
+_NO_OUTCOME = 0xFF
+MAX_DEVICE_MESSAGE = 512
+"""The longest device GBCS message (a PPMID's own 0x8F8B) the store keeps, in bytes (FORMAT.md)."""
 _NO_TIME = math.nan
 
 _V = TypeVar("_V")
@@ -60,6 +64,7 @@ class _Codes(dict[int, _V]):
 _BLOCKS = _Codes("block", BLOCK_CODES)
 _DEVICE_TYPES = _Codes("device type", DEVICE_TYPE_CODES)
 _SOURCES = _Codes("alert source", SOURCE_CODES)
+_OUTCOMES = _Codes("activation outcome", OUTCOME_CODES)
 
 
 def _time(value: float | None) -> float:
@@ -207,27 +212,58 @@ class TerminalRecord:
         return cls(time, entries)
 
 
+_ALERT = struct.Struct("<QH8sIBdB")
+
+
+def _alert_payload(a: TransferAlert) -> bytes:
+    return _ALERT.pack(
+        a.alert_id, int(a.code), _eui(a.entity), a.firmware_version, _response(a.transfer_response), a.time,
+        SOURCE_CODES[a.source],
+    )
+
+
+def _parse_alert(payload: bytes, **extra: object) -> TransferAlert:
+    alert_id, code, raw, version, response, time, source = _ALERT.unpack_from(payload)
+    return TransferAlert(
+        alert_id, AlertCode(code), _uneui(raw), version, _unresponse(response), time, _SOURCES[source], **extra
+    )
+
+
+def _message_part(outcome: ActivationOutcome | None, message: bytes | None) -> bytes:
+    """u8 activation outcome (0xFF none) | u16 n | n bytes of the device's GBCS message (n = 0: none)."""
+    message = message or b""
+    if len(message) > MAX_DEVICE_MESSAGE:
+        raise RecordError(f"device message of {len(message)} bytes is longer than {MAX_DEVICE_MESSAGE}")
+    return _MESSAGE_HEAD.pack(_NO_OUTCOME if outcome is None else OUTCOME_CODES[outcome], len(message)) + message
+
+
+def _parse_message_part(payload: bytes, offset: int) -> tuple[ActivationOutcome | None, bytes | None]:
+    outcome, length = _MESSAGE_HEAD.unpack_from(payload, offset)
+    start = offset + _MESSAGE_HEAD.size
+    if length > MAX_DEVICE_MESSAGE or len(payload) != start + length:
+        raise RecordError("device message length does not match the record")
+    return None if outcome == _NO_OUTCOME else _OUTCOMES[outcome], payload[start:] or None
+
+
+_MESSAGE_HEAD = struct.Struct("<BH")
+
+
 @dataclass(frozen=True)
 class AlertRecord:
-    """An owed, unacknowledged alert as a compaction copies it (its image may be long gone)."""
+    """An owed, unacknowledged alert as a compaction of the previous release copied it (its image may be
+    long gone). No longer written; replay gives it the next originator counter (FORMAT.md)."""
 
     TYPE = 5
-    _S = struct.Struct("<QH8sIBdB")
     alert: TransferAlert
 
     def payload(self) -> bytes:
-        a = self.alert
-        return self._S.pack(
-            a.alert_id, int(a.code), _eui(a.entity), a.firmware_version, _response(a.transfer_response), a.time,
-            SOURCE_CODES[a.source],
-        )
+        return _alert_payload(self.alert)
 
     @classmethod
     def parse(cls, payload: bytes) -> AlertRecord:
-        alert_id, code, raw, version, response, time, source = cls._S.unpack(payload)
-        return cls(TransferAlert(
-            alert_id, AlertCode(code), _uneui(raw), version, _unresponse(response), time, _SOURCES[source]
-        ))
+        if len(payload) != _ALERT.size:
+            raise RecordError("alert record length is not 32")
+        return cls(_parse_alert(payload))
 
 
 @dataclass(frozen=True)
@@ -311,14 +347,90 @@ class CountersRecord:
         return cls(*cls._S.unpack(payload))
 
 
+@dataclass(frozen=True)
+class AlertCounterRecord:
+    """The next originator counter, so counters never go back even when no owed alert is left to show them."""
+
+    TYPE = 10
+    _S = struct.Struct("<Q")
+    next_counter: int
+
+    def payload(self) -> bytes:
+        return self._S.pack(self.next_counter)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> AlertCounterRecord:
+        return cls(*cls._S.unpack(payload))
+
+
+@dataclass(frozen=True)
+class OwedAlertRecord:
+    """An owed, unacknowledged alert as a compaction copies it: the ALERT payload and its originator
+    counter, then, only for an activation alert with a failure outcome or a device message, the outcome
+    and the device's GBCS message (the short 40-byte form otherwise: FORMAT.md says why)."""
+
+    TYPE = 11
+    _COUNTER = struct.Struct("<Q")
+    alert: TransferAlert
+
+    def payload(self) -> bytes:
+        a = self.alert
+        if a.counter is None:
+            raise RecordError(f"alert {a.alert_id} has no originator counter to keep")
+        head = _alert_payload(a) + self._COUNTER.pack(a.counter)
+        if a.message is None and a.outcome in (None, ActivationOutcome.SUCCESS):
+            return head
+        return head + _message_part(a.outcome, a.message)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> OwedAlertRecord:
+        short = _ALERT.size + cls._COUNTER.size
+        if len(payload) < short:
+            raise RecordError("owed alert record is too short")
+        (counter,) = cls._COUNTER.unpack_from(payload, _ALERT.size)
+        outcome, message = (None, None) if len(payload) == short else _parse_message_part(payload, short)
+        (code,) = struct.unpack_from("<H", payload, 8)
+        if code != AlertCode.ACTIVATION and (outcome is not None or message is not None):
+            raise RecordError("only an activation alert carries an outcome and a device message")
+        return cls(_parse_alert(payload, outcome=outcome, counter=counter, message=message))
+
+
+@dataclass(frozen=True)
+class DeviceActivationRecord:
+    """A device's own 0x8F8B activation alert (through the GBCS tunnel), owed from this write on, with
+    its activation outcome and the device's GBCS message, relayed verbatim."""
+
+    TYPE = 12
+    alert_id: int
+    entity: t.EUI64
+    firmware_version: int
+    time: float
+    source: str
+    outcome: ActivationOutcome
+    message: bytes | None
+
+    def payload(self) -> bytes:
+        head = ActivationRecord(self.alert_id, self.entity, self.firmware_version, self.time, self.source).payload()
+        return head + _message_part(self.outcome, self.message)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> DeviceActivationRecord:
+        size = ActivationRecord._S.size
+        base = ActivationRecord.parse(payload[:size])
+        outcome, message = _parse_message_part(payload, size)
+        if outcome is None:
+            raise RecordError("a device activation record needs an activation outcome")
+        return cls(base.alert_id, base.entity, base.firmware_version, base.time, base.source, outcome, message)
+
+
 Record = (
     ImageRecord | CommitRecord | ProgressRecord | TerminalRecord | AlertRecord | AckRecord | ActivationRecord
-    | CompletedRecord | CountersRecord
+    | CompletedRecord | CountersRecord | AlertCounterRecord | OwedAlertRecord | DeviceActivationRecord
 )
 _TYPES: dict[int, type] = {
     cls.TYPE: cls
     for cls in (ImageRecord, CommitRecord, ProgressRecord, TerminalRecord, AlertRecord, AckRecord, ActivationRecord,
-                CompletedRecord, CountersRecord)
+                CompletedRecord, CountersRecord, AlertCounterRecord, OwedAlertRecord, DeviceActivationRecord)
 }
 
 

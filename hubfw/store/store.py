@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import zigpy.types as t
 
-from hubfw.alerts import SOURCES, AlertCode, TransferAlert, TransferResponse
+from hubfw.alerts import SOURCES, ActivationOutcome, AlertCode, TransferAlert, TransferResponse
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
@@ -24,13 +24,15 @@ from hubfw.flash.device import EraseFailed, NorFlash, ProgramFailed
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage
 from hubfw.store import policy
 from hubfw.store.errors import ActivationRejected, StoreError, StoreFormatError, StoreRejected
-from hubfw.store.layout import Layout
+from hubfw.store.layout import Layout, alert_slots
 from hubfw.store.metalog import LogScan, MetadataLog
 from hubfw.store.model import StoreModel, activation_alert_id, transfer_alert_id
 from hubfw.store.records import (
+    MAX_DEVICE_MESSAGE,
     AckRecord,
     ActivationRecord,
     CommitRecord,
+    DeviceActivationRecord,
     ImageRecord,
     ProgressRecord,
     Record,
@@ -271,25 +273,50 @@ class ImageStore:
         if found is not None:
             self._terminate([(found[0], found[1], policy.end_response(status))])
 
-    def note_activation(self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub") -> TransferAlert:
-        """A PPMID now runs `firmware_version`: its 0x8F8B alert is owed (the same one if re-reported
-        before it was acknowledged, whatever the source of the repeat).
+    def note_activation(
+        self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub",
+        outcome: ActivationOutcome = ActivationOutcome.SUCCESS, message: bytes | None = None,
+    ) -> TransferAlert:
+        """A PPMID now runs `firmware_version` (or failed to: `outcome`): its 0x8F8B alert is owed, with the
+        next originator counter (the same alert if re-reported before it was acknowledged, whatever the source
+        of the repeat: the first report's message and counter are kept).
 
         `source` is "hub" when the hub saw the new version itself, "tunnel" when the PPMID's own 0x8F8B
-        came through the GBCS tunnel; the pending alert carries it.
+        came through the GBCS tunnel; then `message` is the PPMID's signed GBCS message, kept byte for byte
+        (at most MAX_DEVICE_MESSAGE bytes) so the hub relays it verbatim, even after a restart.
         """
         if not 0 <= firmware_version <= 0xFFFFFFFF:
             raise StoreError(f"firmware version {firmware_version} is not a 32-bit OTA file version")
         if source not in SOURCES:
             raise StoreError(f"activation alert source must be one of {', '.join(SOURCES)}, not {source!r}")
+        try:
+            outcome = ActivationOutcome(outcome)
+        except ValueError:
+            raise StoreError(f"activation outcome must be 0 (success) or 1 (failure), not {outcome!r}") from None
+        if message is not None:
+            message = bytes(message)
+            if not 0 < len(message) <= MAX_DEVICE_MESSAGE:
+                raise StoreError(
+                    f"the device's GBCS message is {len(message)} bytes; the store keeps 1 to {MAX_DEVICE_MESSAGE}"
+                )
         for alert in self._model.alerts.values():
             same = alert.entity == eui64 and alert.firmware_version == firmware_version
             if alert.code is AlertCode.ACTIVATION and same:
                 return alert
-        if self._owed_or_reserved() + 1 > self._limits.owed_alerts:
-            raise StoreError(f"the alert journal is full ({len(self._model.alerts)} unacknowledged alerts)")
         alert_id = activation_alert_id(self._model.next_activation)
-        self._commit(ActivationRecord(alert_id, eui64, firmware_version, self._clock.now(), source))
+        now = self._clock.now()
+        if message is None and outcome is ActivationOutcome.SUCCESS:
+            record: Record = ActivationRecord(alert_id, eui64, firmware_version, now, source)
+        else:
+            record = DeviceActivationRecord(alert_id, eui64, firmware_version, now, source, outcome, message)
+        slots = alert_slots(
+            TransferAlert(alert_id, AlertCode.ACTIVATION, eui64, firmware_version, None, now, source, outcome,
+                          message=message),
+            self._layout.page_size, self._layout.program_unit,
+        )
+        if self._owed_or_reserved() + slots > self._limits.owed_alerts:
+            raise StoreError(f"the alert journal is full ({len(self._model.alerts)} unacknowledged alerts)")
+        self._commit(record)
         return self._model.alerts[alert_id]
 
     def completed_transfer(self, eui64: t.EUI64) -> CompletedTransfer | None:
@@ -419,8 +446,11 @@ class ImageStore:
         return image, index
 
     def _owed_or_reserved(self) -> int:
-        """Alerts owed now plus one for every unfinished target (each will owe exactly one)."""
-        return len(self._model.alerts) + sum(_open_targets(image) for image in self._model.live_images())
+        """Journal slots of the alerts owed now (a device message takes several: `alert_slots`) plus one for
+        every unfinished target (each will owe exactly one)."""
+        layout = self._layout
+        owed = sum(alert_slots(alert, layout.page_size, layout.program_unit) for alert in self._model.alerts.values())
+        return owed + sum(_open_targets(image) for image in self._model.live_images())
 
 
 def _open_targets(image: ImageState) -> int:

@@ -2,7 +2,7 @@
 
 A dry run drives a full store cycle — two images in, progress checkpoints, a hardware mismatch, a
 success, an acknowledgement, a GSME image replacing an in-progress PPMID image, an activation alert,
-and a 14-day discard — on an emulated flash. Before every program/erase of it, the flash's
+a PPMID's own activation alert carrying its GBCS message, and a 14-day discard — on an emulated flash. Before every program/erase of it, the flash's
 `on_operation` hook forks the device and replays that operation on the fork with power cut BEFORE,
 DURING (torn) and AFTER it; the fork is rebooted and the store re-opened (recovery) with the clock
 where the interrupted call had it. Then:
@@ -11,7 +11,11 @@ where the interrupted call had it. Then:
   (each store call moves through states that are each one record);
 * every image it serves must read back byte-identical to the file that was distributed;
 * retrying the interrupted call (as a caller that got PowerCut would) must end in exactly the state
-  the uninterrupted run reached — no owed alert lost, no terminal alert minted twice.
+  the uninterrupted run reached — no owed alert lost, no terminal alert minted twice;
+* originator counters: every alert id keeps the counter (and device message) it was first seen with,
+  in the dry run or in any recovered state; no counter goes to two alert ids; an alert's counters
+  increase in the order alerts became owed; and a recovered store's next counter is above every counter
+  the store had handed out before the cut (so a cut during a compaction cannot lower it).
 
 With `depth=2` every operation of each recovery is cut again (a second cut during recovery).
 Cut points are shared round-robin between worker processes, each repeating the (cheap) dry run.
@@ -29,7 +33,7 @@ from typing import Any
 
 import zigpy.types as t
 
-from hubfw.alerts import AlertCode, TransferAlert
+from hubfw.alerts import ActivationOutcome, AlertCode, TransferAlert
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.flash.device import CutMode, NorFlash
@@ -84,6 +88,8 @@ def standard_cycle(image_size: int, seed: int = 0) -> Cycle:
     ppmid = ota_file(0x0301, 0x0000_0300)
     gsme = ota_file(0x0201, 0x0000_0400)
     ids: dict[str, int] = {}
+    # The PPMID's own signed 0x8F8B (opaque to the store): longer than a page, so it takes several programs.
+    device_message = bytes(rng.randbytes(300))
 
     def distribute(name: str, data: bytes, targets: list[tuple[t.EUI64, DeviceType]]) -> Callable[[ImageStore], None]:
         def act(store: ImageStore) -> None:
@@ -112,6 +118,8 @@ def standard_cycle(image_size: int, seed: int = 0) -> Cycle:
         Step("acknowledge", START + 1600, ack_all),
         Step("GSME replaces PPMID", START + 2000, distribute("gsme", gsme, [(GSME_1, DeviceType.GSME)]), retry=False),
         Step("PPMID activation alert", START + 2100, lambda s: s.note_activation(PPMID_1, 0x0000_0300)),
+        Step("PPMID's own activation alert", START + 2200, lambda s: s.note_activation(
+            PPMID_2, 0x0000_0301, source="tunnel", outcome=ActivationOutcome.FAILURE, message=device_message)),
         Step("14 days without a start", later, lambda s: s.tick()),
         Step("acknowledge all", later + 1, ack_all),
     )
@@ -130,6 +138,7 @@ class Tally:
     duplicate_terminal_alerts: int = 0
     inconsistent_states: int = 0
     recovery_failures: int = 0
+    counter_violations: int = 0
     examples: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
@@ -148,7 +157,7 @@ class Tally:
     @property
     def failures(self) -> int:
         return (self.lost_images + self.torn_served + self.lost_alerts + self.duplicate_terminal_alerts
-                + self.inconsistent_states + self.recovery_failures)
+                + self.inconsistent_states + self.recovery_failures + self.counter_violations)
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,11 @@ class _Sweep:
         self._awaiting_step_end: list[tuple[Summary, str]] = []  # (retried, where)
         self._last_after: tuple[int, Step, _Outcome] | None = None
         self._ever_owed: dict[int, TransferAlert] = {}  # every alert the dry run has owed, acknowledged or not
+        # Originator counters: alert id -> (counter, device message) as first seen in any state, dry run or
+        # recovered; counter -> alert id; the highest counter the dry run has handed out so far.
+        self._counters: dict[int, tuple[int | None, bytes | None]] = {}
+        self._counter_ids: dict[int, int] = {}
+        self._handed_out = 0
 
     def run(self) -> Tally:
         self.flash.on_operation = self._on_operation
@@ -210,6 +224,7 @@ class _Sweep:
 
     def _finish_step(self) -> None:
         end = self._summary()
+        self._check_counters(end, f"{self.step.name if self.step else '?'}, dry run", dry_run=True)
         self._ever_owed.update(end[1])
         self._resolve_after(end)
         for retried, where in self._awaiting_step_end:
@@ -223,6 +238,7 @@ class _Sweep:
 
     def _on_operation(self, index: int, kind: str, address: int, length: int) -> None:
         current = self._summary()
+        self._check_counters(current, f"{self.step.name if self.step else '?'}, dry run op {index}", dry_run=True)
         if self._awaiting_after:
             self._resolve_after(current)
         if (index // CHUNK) % self.workers != self.worker:
@@ -251,6 +267,9 @@ class _Sweep:
         self.tally.cut_points += 1
         for counter, problem in outcome.problems:
             self.tally.note(counter, f"{where}: {problem}")
+        for state, label in ((outcome.recovered, where), (outcome.retried, f"{where}, after retry")):
+            if state is not None:
+                self._check_counters(state, label, dry_run=False)
         if outcome.recovered is not None:
             self._awaiting_after.append((before, outcome.recovered, where))
         if outcome.retried is not None:
@@ -287,6 +306,30 @@ class _Sweep:
             retried = store.durable_summary()
         return _Outcome(recovered, retried, problems)
 
+    def _check_counters(self, state: Summary, where: str, *, dry_run: bool) -> None:
+        """The originator-counter invariants (module docstring) for one durable state."""
+        alerts, next_counter = state[1], state[3]
+        problems = []
+        previous = 0
+        for alert_id, alert in alerts:  # journal order = the order they became owed
+            if alert.counter is None or alert.counter <= previous:
+                problems.append(f"alert {alert_id} has counter {alert.counter} after {previous} in owe order")
+            previous = alert.counter or previous
+            seen = self._counters.setdefault(alert_id, (alert.counter, alert.message))
+            if seen != (alert.counter, alert.message):
+                problems.append(f"alert {alert_id} has counter {alert.counter}, before {seen[0]} (or a new message)")
+            if alert.counter is not None and self._counter_ids.setdefault(alert.counter, alert_id) != alert_id:
+                problems.append(f"counter {alert.counter} reused: alerts {self._counter_ids[alert.counter]} "
+                                f"and {alert_id}")
+        if alerts and next_counter <= previous:
+            problems.append(f"next counter {next_counter} is not above the owed alerts' ({previous})")
+        if next_counter <= self._handed_out:
+            problems.append(f"next counter {next_counter}, but {self._handed_out} was handed out before the cut")
+        if dry_run:
+            self._handed_out = max(self._handed_out, next_counter - 1)
+        for problem in problems:
+            self.tally.note("counter_violations", f"{where}: {problem}")
+
     def _served_wrong(self, store: ImageStore) -> list[str]:
         wrong = []
         for block in store.status().blocks:
@@ -302,7 +345,7 @@ class _Sweep:
         """Zero findings if `got` is one of the allowed states; otherwise say what is missing or extra."""
         if got in candidates:
             return
-        got_images, got_alerts, _ = got
+        got_images, got_alerts = got[:2]
         image_ids = {image.image_id for image, _ in got_images}
         common_images = set.intersection(*({image.image_id for image, _ in c[0]} for c in candidates))
         common_alerts = set.intersection(*({alert_id for alert_id, _ in c[1]} for c in candidates))
@@ -364,6 +407,7 @@ def report(config: TortureConfig, tally: Tally, seconds: float, workers: int) ->
         "duplicate_terminal_alerts": tally.duplicate_terminal_alerts,
         "inconsistent_states": tally.inconsistent_states,
         "recovery_failures": tally.recovery_failures,
+        "counter_violations": tally.counter_violations,
         "examples": tally.examples,
         "workers": workers,
         "seconds": round(seconds, 2),

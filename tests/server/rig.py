@@ -14,7 +14,7 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
-from hubfw.alerts import TransferAlert, TransferResponse, activation_alert, transfer_alert
+from hubfw.alerts import ActivationOutcome, AlertCode, TransferAlert, TransferResponse, activation_alert, transfer_alert
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.server import OtaServer, OtaServerConfig
@@ -119,8 +119,13 @@ class FakeStore:
                 image_id, image.device_type, image.file_version, image.manufacturer_image_sha256
             )
 
-    def note_activation(self, eui64, firmware_version, *, source="hub"):
-        alert = replace(activation_alert(len(self.alerts) + 1, eui64, firmware_version, self.clock.now()), source=source)
+    def note_activation(self, eui64, firmware_version, *, source="hub", outcome=ActivationOutcome.SUCCESS,
+                        message=None):
+        for alert in self.alerts:  # a repeat of an owed activation is the same alert (the first message kept)
+            if alert.code is AlertCode.ACTIVATION and (alert.entity, alert.firmware_version) == (eui64, firmware_version):
+                return alert
+        alert = replace(activation_alert(len(self.alerts) + 1, eui64, firmware_version, self.clock.now(), outcome),
+                        source=source, counter=len(self.alerts) + 1, message=message)
         self.alerts.append(alert)
         return alert
 
@@ -136,7 +141,8 @@ class FakeStore:
     def _terminal(self, eui64, image_id, response):
         assert self.targets.pop(eui64) == image_id, "a target reaches exactly one terminal state"
         image = self.images[image_id]
-        self.alerts.append(transfer_alert(len(self.alerts) + 1, eui64, image.file_version, response, self.clock.now()))
+        alert = transfer_alert(len(self.alerts) + 1, eui64, image.file_version, response, self.clock.now())
+        self.alerts.append(replace(alert, counter=len(self.alerts) + 1))
 
 
 def decode(frame: OutgoingFrame) -> tuple[foundation.ZCLHeader, object]:

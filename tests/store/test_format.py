@@ -1,7 +1,8 @@
 """The on-flash format (hubfw/store/FORMAT.md) pinned to golden bytes made by the layout-2 code.
 
 A failure here means flash written by an earlier hubfw would change meaning. Restore the old bytes,
-or bump LAYOUT_VERSION and make new golden files: never re-run make_golden.py over the old ones.
+or bump LAYOUT_VERSION and make new golden files. layout2.bin is a flash of the previous release and is
+never regenerated; make_golden.py rewrites only what the code reports from it and the record frames.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from typing import get_args
 
 import pytest
 
-from hubfw.alerts import SOURCES, AlertCode, TransferResponse
+from hubfw.alerts import SOURCES, ActivationOutcome, AlertCode, TransferResponse
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
-from hubfw.flash.device import NorFlash
+from hubfw.flash.device import CutMode, NorFlash, PowerCut
 from hubfw.store.layout import Layout
 from hubfw.store.metalog import MetadataLog
+from hubfw.store.model import StoreModel
 from hubfw.store.records import (
     BLOCK_CODES,
     DEVICE_TYPE_CODES,
+    OUTCOME_CODES,
     SOURCE_CODES,
     Record,
     RecordError,
@@ -62,8 +65,63 @@ def test_opening_the_golden_flash_writes_nothing():
 
 def test_the_generator_reproduces_the_golden_files(tmp_path):
     golden.write(tmp_path)
-    for name in (golden.FLASH_FILE, golden.STATUS_FILE, golden.RECORDS_FILE):
+    for name in (golden.STATUS_FILE, golden.RECORDS_FILE):
         assert (tmp_path / name).read_bytes() == (GOLDEN / name).read_bytes(), name
+    assert not (tmp_path / golden.FLASH_FILE).exists()
+
+
+def test_the_golden_flash_of_the_previous_release_is_unchanged():
+    assert hashlib.sha256(FLASH).hexdigest() == LAYOUT2_SHA256
+
+
+# ----- (a') originator counters on the previous release's flash
+
+LAYOUT2_SHA256 = "85b3be34a340c30eca7cae06613bd18b52fb211fd87fcdcbad41b62dd30a01a6"
+
+
+def _golden_store(flash: NorFlash) -> ImageStore:
+    return ImageStore.open(flash, VirtualClock(golden.OPENED_AT), max_image_size=golden.MAX_IMAGE_SIZE)
+
+
+def test_the_previous_release_flash_gets_counters_in_journal_order():
+    """Its log has type-5 ALERT and type-7 ACTIVATION records: every alert the replay meets takes the next
+    counter, 1..n in journal order (acknowledged ones included), and the owed ones keep that order."""
+    flash = golden_flash()
+    records = MetadataLog.scan(flash, Layout.read_superblock(flash)).records
+    assert {type(r).__name__ for r in records} >= {"AlertRecord", "ActivationRecord", "TerminalRecord"}
+    assert not {type(r).__name__ for r in records} & {"AlertCounterRecord", "OwedAlertRecord"}
+    model = StoreModel()
+    seen = []
+    for record in records:
+        before = set(model.alerts)
+        model.apply(record)
+        seen += [model.alerts[alert_id].counter for alert_id in model.alerts if alert_id not in before]
+    assert seen == list(range(1, len(seen) + 1)) and model.next_alert_counter == len(seen) + 1
+    pending = _golden_store(flash).pending_alerts()
+    assert [a.counter for a in pending] == sorted(a.counter for a in pending)
+    assert [a.counter for a in pending] == [alert["originator_counter"] for alert in STATUS["pending_alerts"]]
+    assert len(pending) == 13 and pending[0].counter == 3  # G1's and G2's alerts (1, 2) were acknowledged
+
+
+def test_a_compaction_of_the_previous_release_flash_keeps_every_counter_and_the_next():
+    flash = golden_flash()
+    store = _golden_store(flash)
+    pending, sequence = store.pending_alerts(), store.status().metadata_sequence
+    after_last = max(a.counter for a in pending) + 1
+    flash.schedule_cut(flash.operations, CutMode.DURING)
+    with pytest.raises(PowerCut):
+        store.note_activation(golden.P(1), 0x0400_0002)  # torn: consumes no counter; the next open compacts
+    flash.reboot()
+    store = _golden_store(flash)
+    assert store.status().metadata_sequence == sequence + 1 and store.pending_alerts() == pending
+    records = MetadataLog.scan(flash, Layout.read_superblock(flash)).records
+    assert [type(r).__name__ for r in records[:2]] == ["CountersRecord", "AlertCounterRecord"]
+    assert records[1].next_counter == after_last
+    assert not any(type(r).__name__ == "AlertRecord" for r in records)
+    store.acknowledge([a.alert_id for a in pending])
+    assert store.note_activation(golden.P(1), 0x0400_0002).counter == after_last
+    flash.reboot()
+    assert [a.counter for a in _golden_store(flash).pending_alerts()] == [after_last]
 
 
 def test_a_reader_written_from_format_md_finds_what_the_store_reads():
@@ -107,7 +165,7 @@ def test_a_reader_written_from_format_md_finds_what_the_store_reads():
 # ----- (b) every record type
 
 def test_the_golden_records_cover_every_record_type():
-    assert {record["type"] for record in RECORDS.values()} == set(range(1, 10))
+    assert {record["type"] for record in RECORDS.values()} == set(range(1, 13))
 
 
 @pytest.mark.parametrize("name", list(golden.EXAMPLES))
@@ -129,6 +187,8 @@ def test_the_code_tables_are_pinned():
     assert BLOCK_CODES == {Block.ESME: 0, Block.GSME: 1}
     assert DEVICE_TYPE_CODES == {DeviceType.ESME: 0, DeviceType.GSME: 1, DeviceType.PPMID: 2, DeviceType.HCALCS: 3}
     assert SOURCE_CODES == {"hub": 0, "tunnel": 1}
+    assert OUTCOME_CODES == {ActivationOutcome.SUCCESS: 0, ActivationOutcome.FAILURE: 1}
+    assert set(OUTCOME_CODES) == set(ActivationOutcome)
     # Every value has a code: a new enum member needs a new number (and a new layout version).
     assert (set(BLOCK_CODES), set(DEVICE_TYPE_CODES), set(SOURCE_CODES)) == (set(Block), set(DeviceType), set(SOURCES))
 
@@ -136,7 +196,8 @@ def test_the_code_tables_are_pinned():
 def test_the_record_types_and_protocol_codes_are_pinned():
     assert {record.__name__: record.TYPE for record in get_args(Record)} == {
         "ImageRecord": 1, "CommitRecord": 2, "ProgressRecord": 3, "TerminalRecord": 4, "AlertRecord": 5,
-        "AckRecord": 6, "ActivationRecord": 7, "CompletedRecord": 8, "CountersRecord": 9,
+        "AckRecord": 6, "ActivationRecord": 7, "CompletedRecord": 8, "CountersRecord": 9, "AlertCounterRecord": 10,
+        "OwedAlertRecord": 11, "DeviceActivationRecord": 12,
     }
     assert {r.name: r.value for r in TransferResponse} == {
         "SUCCESS": 0, "IMAGE_DISCARDED": 1, "HARDWARE_VERSION_MISMATCH": 2, "FILE_TRANSFER_FAILURE": 3,

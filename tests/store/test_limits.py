@@ -144,3 +144,13 @@ def test_an_unknown_activation_source_is_refused_and_writes_nothing(hub):
     with pytest.raises(StoreError, match=r"^activation alert source must be one of hub, tunnel, not 'radio'$"):
         hub.store.note_activation(eui(1), 0x301, source="radio")
     assert hub.flash.operations == operations and hub.store.pending_alerts() == []
+
+
+def test_the_limits_only_shrank_with_the_owed_alert_records_and_the_test_parts_kept_theirs():
+    """FORMAT.md, "Snapshot limits and the layout-2 additions": pinned, so a further change is deliberate."""
+    expected = {"serial-nor": (65, 140, 69), "mcu-internal": (65, 140, 69)}  # 71 / 150 / 75 before
+    for name, (width, owed, completed) in expected.items():
+        limits = Layout.plan(PROFILES[name], 768_000).limits
+        assert (limits.targets_per_image, limits.owed_alerts, limits.completed_transfers) == (width, owed, completed)
+    small = Layout.plan(SMALL_NOR, SMALL_IMAGE).limits
+    assert (small.targets_per_image, small.owed_alerts, small.completed_transfers) == (9, 25, 13)

@@ -22,11 +22,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from hubfw.alerts import AlertCode, TransferResponse
+from hubfw.alerts import ActivationOutcome, AlertCode, TransferResponse
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.flash.device import CutMode, NorFlash, PowerCut, WearOutMode
 from hubfw.store.errors import StoreError, StoreRejected
+from hubfw.store.layout import alert_slots
+from hubfw.store.records import MAX_DEVICE_MESSAGE
 from hubfw.store.state import Block
 from hubfw.store.store import ImageStore
 from tests.store.helpers import SMALL_IMAGE, SMALL_NOR, eui, ota_file
@@ -180,6 +182,9 @@ class StoreMachine(RuleBasedStateMachine):
         self.target_limit = self.store.layout.limits.targets_per_image
         self.version = 0x100
         self.seen_ids: dict[int, object] = {}
+        self.seen_counters: dict[int, int] = {}  # originator counter -> the one alert id that has it
+        self.counter_of: dict[int, int] = {}  # alert id -> its counter
+        self.counters_checked: set[int] = set()
         self.worn = 0
 
     def open(self) -> ImageStore:
@@ -244,7 +249,9 @@ class StoreMachine(RuleBasedStateMachine):
         file = ota_file(self.version, size, **({} if hw is None else {"min_hw_version": hw[0],
                                                                         "max_hw_version": hw[1]}))
         image = RefImage(device_type, self.version, self.clock.now(), hw, file, [RefTarget(e) for e in entities])
-        activations = sum(a.code is AlertCode.ACTIVATION for a in self.store.pending_alerts())
+        layout = self.store.layout
+        activations = sum(alert_slots(a, layout.page_size, layout.program_unit)
+                          for a in self.store.pending_alerts() if a.code is AlertCode.ACTIVATION)
         try:
             candidates = ref_distribute(self.ref, image, self.clock.now(), self.capacity - activations,
                                         self.target_limit)
@@ -348,6 +355,42 @@ class StoreMachine(RuleBasedStateMachine):
         assert alert == owed[0] if owed else alert.source == source  # a repeat is the alert already owed
         assert alert in self.store.pending_alerts()
 
+    @rule(entity=st.sampled_from(list(POOLS[DeviceType.PPMID])), version=st.integers(1, 3),
+          outcome=st.sampled_from(list(ActivationOutcome)),
+          message=st.binary(min_size=1, max_size=MAX_DEVICE_MESSAGE) | st.integers(1, MAX_DEVICE_MESSAGE).map(
+              lambda n: bytes([n & 0xFF]) * n),
+          cut=st.none() | st.tuples(st.sampled_from(list(CutMode)), st.integers(0, 12)))
+    def device_activation(self, entity, version, outcome, message, cut) -> None:
+        """A PPMID's own 0x8F8B through the tunnel, with its signed GBCS message (maybe cut while written)."""
+        pending = self.store.pending_alerts()
+        owed = [a for a in pending
+                if (a.code, a.entity, a.firmware_version) == (AlertCode.ACTIVATION, eui(entity), version)]
+        if cut is not None:
+            self.arm_cut(self.flash.operations + cut[1], cut[0])
+        try:
+            try:
+                alert = self.store.note_activation(eui(entity), version, source="tunnel", outcome=outcome,
+                                                   message=message)
+            finally:
+                self.flash.on_operation = None
+        except PowerCut:
+            self.flash.reboot()
+            self.store = self.open()
+            now = self.store.pending_alerts()
+            assert now[: len(pending)] == pending and len(now) - len(pending) in (0, 1)
+            if len(now) > len(pending):  # it landed: with its message and outcome, byte for byte
+                assert (now[-1].message, now[-1].outcome, now[-1].source) == (message, outcome, "tunnel")
+            return
+        except StoreError as exc:
+            assert "journal is full" in str(exc) or "worn" in str(exc) or "metadata region" in str(exc), exc
+            self.adopt([self.ref])
+            return
+        if owed:
+            assert alert == owed[0]  # a repeat is the alert already owed: its first message is kept
+        else:
+            assert (alert.message, alert.outcome, alert.source) == (message, outcome, "tunnel")
+        assert alert in self.store.pending_alerts()
+
     @rule()
     def reboot(self) -> None:
         pending = self.store.pending_alerts()
@@ -394,6 +437,25 @@ class StoreMachine(RuleBasedStateMachine):
                     offered = self.store.offer(target.entity)
                     assert (offered is not None and offered.file_version == image.version) == (now < due)
         assert self.store.next_deadline() == min(deadlines, default=None)
+
+    @invariant()
+    def originator_counters_are_stable_unique_and_increase_in_owe_order(self) -> None:
+        """Every alert id keeps its counter (and message: `seen_ids` compares whole alerts) across reboots and
+        cuts; no counter is reused; an alert newly owed has a counter above every one seen before; and the
+        store's next counter is above them all."""
+        highest = max(self.seen_counters, default=0)
+        previous = 0
+        for alert in self.store.pending_alerts():  # journal order: the order they became owed
+            assert alert.counter is not None and alert.counter > previous
+            previous = alert.counter
+            assert self.seen_counters.setdefault(alert.counter, alert.alert_id) == alert.alert_id, "counter reused"
+            if self.counter_of.setdefault(alert.alert_id, alert.counter) != alert.counter:
+                raise AssertionError(f"alert {alert.alert_id} changed counter")
+        for alert in self.store.pending_alerts():
+            if alert.alert_id not in self.counters_checked:
+                assert alert.counter > highest, f"new alert {alert.alert_id} got counter {alert.counter} <= {highest}"
+        self.counters_checked.update(self.counter_of)
+        assert self.store._model.next_alert_counter > max(self.seen_counters, default=0)
 
     @invariant()
     def alert_ids_are_stable_and_terminal_alerts_unique(self) -> None:

@@ -13,7 +13,8 @@ from hubfw.clock import VirtualClock
 from hubfw.flash.device import CutMode, NorFlash, PowerCut
 from hubfw.flash.profiles import PROFILES
 from hubfw.store.cli import torture
-from hubfw.store.records import CommitRecord
+from hubfw.store.model import StoreModel
+from hubfw.store.records import AlertCounterRecord, AlertRecord, CommitRecord, OwedAlertRecord
 from hubfw.store.state import Block
 from hubfw.store.store import ImageStore
 from hubfw.store.torture import START, Cycle, Step, Tally, TortureConfig, run_torture, standard_cycle
@@ -75,6 +76,40 @@ class EraseBeforeTombstone(ImageStore):
         super()._terminate(entries)
 
 
+class _ForgetfulModel(StoreModel):
+    def snapshot_records(self):
+        return [r for r in super().snapshot_records() if not isinstance(r, AlertCounterRecord)]
+
+
+class _RenumberingModel(StoreModel):
+    def snapshot_records(self):
+        return [AlertRecord(r.alert) if isinstance(r, OwedAlertRecord) else r for r in super().snapshot_records()]
+
+
+class ForgetsTheNextCounter(ImageStore):
+    """UNSAFE on purpose: snapshots leave out ALERT COUNTER, so an emptied journal restarts at counter 1."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._model.__class__ = _ForgetfulModel
+
+
+class RenumbersOnCompaction(ImageStore):
+    """UNSAFE on purpose: snapshots keep owed alerts without their counters (the old ALERT record)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._model.__class__ = _RenumberingModel
+
+
+@pytest.mark.parametrize("unsafe", [ForgetsTheNextCounter, RenumbersOnCompaction])
+def test_the_sweep_catches_a_store_that_loses_or_reassigns_counters(unsafe):
+    # Recovery compacts after a torn record; a second cut after that compaction re-reads what it wrote.
+    tally, _ = run_torture(TortureConfig(SMALL_NOR, SMALL_IMAGE, depth=2, store_class=unsafe), workers=2)
+    assert tally.counter_violations > 0, tally
+    assert any(example.startswith("counter_violations") for example in tally.examples)
+
+
 @pytest.mark.parametrize("unsafe", [CommitBeforeData, EraseBeforeTombstone])
 def test_the_sweep_catches_a_deliberately_unsafe_store(unsafe):
     tally, _ = run_torture(TortureConfig(SMALL_NOR, SMALL_IMAGE, store_class=unsafe), workers=1)
@@ -92,7 +127,7 @@ def test_torture_cli_json(tmp_path):
     assert report["modes"] == ["before", "during", "after"]
     assert report["cut_points"] == 3 * report["operations"] > 0
     assert report["lost_images"] == report["torn_served"] == report["lost_alerts"] == 0
-    assert report["duplicate_terminal_alerts"] == 0
+    assert report["duplicate_terminal_alerts"] == report["counter_violations"] == 0
 
 
 
@@ -132,14 +167,16 @@ def run_with_random_cuts(
         for block in store.status().blocks:
             if block.image is not None:
                 served.append(store.read(block.image.image.image_id, 0, FULL_SIZE))
-    return sorted((str(a.entity), a.firmware_version, a.code, a.transfer_response, a.time)
+    return sorted((str(a.entity), a.firmware_version, a.code, a.transfer_response, a.time, a.counter, a.message)
                   for a in owed.values()), served, cuts
 
 
 def test_random_multi_cut_runs_on_the_full_size_end_where_an_uninterrupted_run_ends():
     cycle = standard_cycle(FULL_SIZE)
     expected, _, _ = run_with_random_cuts(random.Random(0), cycle, cut_probability=0)
-    assert len(expected) == 6  # ESME: mismatch + success; PPMID: 2 discarded; activation; GSME: discarded
+    # ESME: mismatch + success; PPMID: 2 discarded; 2 activations (one with the PPMID's message); GSME: discarded
+    assert len(expected) == 7
+    assert sorted(alert[5] for alert in expected) == list(range(1, 8))  # originator counters 1..7, none reused
     total_cuts = 0
     for seed in range(1, 5):
         alerts, served, cuts = run_with_random_cuts(random.Random(seed), cycle, cut_probability=0.7)

@@ -1,9 +1,12 @@
-"""Make the golden layout-2 store: a flash image, what the store reports from it, and one frame per record type.
+"""Make the golden layout-2 files: what the store reports from the golden flash, and one frame per record type.
 
-Was run once with the layout-2 code of commit 34b260f567a53acb8a4a44363198960fccac0dd6 to write
-layout2.bin, layout2.status.json and records.json next to this file; re-running it with later code
-must reproduce the same bytes (tests/store/test_format.py does, into a temporary directory). If it
-no longer does, the on-flash format changed: bump LAYOUT_VERSION and make new golden files instead.
+`build()` was run once with the layout-2 code of commit 34b260f567a53acb8a4a44363198960fccac0dd6 to write
+layout2.bin: a flash of the previous release, frozen since (a user's old flash; its SHA-256 is pinned by
+tests/store/test_format.py). Later code writes the layout-2 additions (ALERT COUNTER, OWED ALERT) in its
+snapshots, so `build()` no longer reproduces it and `write` does not run it: `write` makes
+layout2.status.json (what this code reports from layout2.bin) and records.json. Re-running it must
+reproduce the same bytes (test_format.py does, into a temporary directory); a frame that no longer
+does means the on-flash format changed: bump LAYOUT_VERSION and make new golden files instead.
 
     python tests/store/golden/make_golden.py [--out DIR]
 
@@ -28,7 +31,7 @@ from typing import Any, get_args
 import zigpy.types as t
 from click.testing import CliRunner
 
-from hubfw.alerts import AlertCode, TransferAlert, TransferResponse
+from hubfw.alerts import ActivationOutcome, AlertCode, TransferAlert, TransferResponse
 from hubfw.cli.main import main
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
@@ -43,11 +46,14 @@ from hubfw.store.policy import DAY, HOUR
 from hubfw.store.records import (
     AckRecord,
     ActivationRecord,
+    AlertCounterRecord,
     AlertRecord,
     CommitRecord,
     CompletedRecord,
     CountersRecord,
+    DeviceActivationRecord,
     ImageRecord,
+    OwedAlertRecord,
     ProgressRecord,
     Record,
     TerminalRecord,
@@ -135,7 +141,8 @@ class Scenario:
 
 
 def build() -> NorFlash:
-    """The golden flash: every record type, and targets in every state, after compactions."""
+    """The golden flash as the previous release made it (layout2.bin): every record type it had, and
+    targets in every state, after compactions. Kept as the record of how layout2.bin was made."""
     s = Scenario()
     hcalcs = s.distribute(0, ota_file(3, 0x0300_0001), DeviceType.HCALCS, H(1), H(2))
     s.download(0, H(1), hcalcs)
@@ -183,7 +190,7 @@ def _check_coverage(flash: NorFlash) -> None:
     """The active region holds every record type, both IMAGE forms, and follows a compaction."""
     scan = MetadataLog.scan(flash, Layout.read_superblock(flash))
     kinds = {(type(record).__name__, getattr(record, "committed", None)) for record in scan.records}
-    missing = {(cls.__name__, None) for cls in get_args(Record) if cls is not ImageRecord}
+    missing = {(cls.__name__, None) for cls in get_args(Record)[:9] if cls is not ImageRecord}
     missing |= {("ImageRecord", True), ("ImageRecord", False)}
     assert scan.clean and scan.sequence >= 3 and not missing - kinds, (scan.sequence, missing - kinds)
 
@@ -213,6 +220,8 @@ _IMAGE = StoredImage(7, Block.GSME, DeviceType.PPMID, 0x1234, 0x0004, 0x0400_000
                      bytes(range(32)), bytes(range(32, 64)), T0 + 0.5)
 _DONE = TargetProgress(P(3), TransferResponse.SUCCESS, T0 + 900, T0 + 60, 2816, T0 + 600, offset=2816,
                        last_activity=T0 + 600)
+DEVICE_MESSAGE = bytes(range(0xC0, 0x100)) + bytes(range(0x20))
+"""A stand-in for a PPMID's signed GBCS message: the store keeps it as opaque bytes (96 here)."""
 EXAMPLES: dict[str, Record] = {
     "image_committed": ImageRecord(_IMAGE, (TargetProgress(P(1)), _DONE), True),
     "image_intent": ImageRecord(dataclasses.replace(_IMAGE, image_id=8, block=Block.ESME, device_type=DeviceType.ESME,
@@ -231,6 +240,18 @@ EXAMPLES: dict[str, Record] = {
     "completed": CompletedRecord(CompletedTransfer(G(1), 2, DeviceType.HCALCS, 0x0300_0001, bytes(range(1, 33)),
                                                    T0 + 5400)),
     "counters": CountersRecord(8, 6),
+    # Layout-2 additions (types 10-12): originator counters and a device's own GBCS message.
+    "alert_counter": AlertCounterRecord(17),
+    "owed_alert_transfer": OwedAlertRecord(TransferAlert(
+        transfer_alert_id(7, 1), AlertCode.TRANSFER_FAILURE, P(2), 0x0400_0002, TransferResponse.FILE_TRANSFER_FAILURE,
+        T0 + 86400, counter=9)),
+    "owed_alert_activation_hub": OwedAlertRecord(TransferAlert(
+        activation_alert_id(4), AlertCode.ACTIVATION, P(5), 0x0400_0002, None, T0 + 120, "hub", counter=10)),
+    "owed_alert_device_message": OwedAlertRecord(TransferAlert(
+        activation_alert_id(5), AlertCode.ACTIVATION, P(9), 0x0400_0002, None, T0 + 180, "tunnel",
+        ActivationOutcome.FAILURE, counter=16, message=DEVICE_MESSAGE)),
+    "device_activation": DeviceActivationRecord(activation_alert_id(6), P(9), 0x0400_0003, T0 + 240, "tunnel",
+                                                ActivationOutcome.SUCCESS, DEVICE_MESSAGE),
 }
 
 
@@ -258,8 +279,7 @@ def records() -> dict[str, Any]:
 
 
 def write(out: Path) -> None:
-    contents = build().read(0, PROFILE.size)
-    (out / FLASH_FILE).write_bytes(contents)
+    contents = (HERE / FLASH_FILE).read_bytes()  # frozen: see the module docstring
     for name, content in ((STATUS_FILE, status(contents)), (RECORDS_FILE, records())):
         (out / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
 
