@@ -122,7 +122,7 @@ class TransferAlert:
             "time": _iso_utc(self.time),
             "source": self.source,
             "der": self.der().hex(),
-            "originator_counter": self.counter,
+            "originator_counter": self.counter if self.message is None else _counter_of(self.message),
             "gbcs": None if self.message is None else self.message.hex(),
             "signature": self.signature,
         }
@@ -158,6 +158,14 @@ class TransferAlert:
             if alert.message is not None and _content(alert.message) != alert.der():
                 raise AlertError(f"alert {alert.alert_id}: its GBCS message does not carry the alert's fields")
         return alert
+
+
+def _counter_of(message: bytes) -> int | None:
+    """The originator counter the DCC side sees: the message's own (a device's for a relayed 0x8F8B)."""
+    try:
+        return GeneralSigning.parse(message).originator_counter
+    except GbcsFramingError:
+        return None
 
 
 def _content(message: bytes) -> bytes | None:

@@ -88,7 +88,12 @@ def test_every_eui64_parameter_has_the_eui64_type() -> None:
         assert param.type in (EUI64, EUI64_LIST), (path, param.name)
 
 
+NOT_A_DEVICE = {"issuer", "ch_id", "acb_id"}
+"""EUI-64s that name a CA, the hub's own GBCS entity or the access control broker, not a device."""
+
+
 def test_every_command_that_names_a_device_takes_eui64() -> None:
-    naming = {path for path, param in every_parameter() if param.type in (EUI64, EUI64_LIST) and param.name != "issuer"}
+    naming = {path for path, param in every_parameter()
+              if param.type in (EUI64, EUI64_LIST) and param.name not in NOT_A_DEVICE}
     taking = {path for path, param in every_parameter() if "--eui64" in param.opts}
     assert naming == taking

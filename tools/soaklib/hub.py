@@ -78,10 +78,11 @@ class SoakHub:
     """Implements the HAN's uplink; `step` and `next_deadline` drive it under a VirtualClock."""
 
     def __init__(self, clock: VirtualClock, flash: NorFlash, han: SimulatedAir, ledger: Ledger,
-                 server_config: OtaServerConfig, rng: random.Random, faults: Faults = Faults()) -> None:
+                 server_config: OtaServerConfig, rng: random.Random, faults: Faults = Faults(),
+                 gbcs: GbcsIdentity | None = None) -> None:
         self.clock, self.flash, self.han, self.ledger = clock, flash, han, ledger
         self.server_config = server_config
-        self.gbcs = GbcsIdentity(TEST_CH_ID, new_private_key())
+        self.gbcs = gbcs or GbcsIdentity(TEST_CH_ID, new_private_key())
         """The CH's GBCS identity, the same across restarts as `hubfw serve` keeps its DS key in the state directory."""
         self.rng = rng
         self.faults = faults
@@ -259,7 +260,7 @@ class SoakHub:
                 self._terminal_alerts_seen += 1
                 if self._terminal_alerts_seen == self.faults.drop_terminal_alert:
                     continue
-            self.ledger.alert(alert, now, self.gbcs)
+            self.ledger.alert(alert, now)
         core.acknowledge(owed)
 
     @staticmethod

@@ -23,7 +23,10 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.flash.device import CutMode, NorFlash
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
+from hubfw.gbcs.alert_message import GbcsIdentity
+from hubfw.hub.core import TEST_CH_ID
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
+from hubfw.ota.keys import new_private_key
 from hubfw.server import OtaServerConfig
 from hubfw.sim.devices import OtaClientDevice, SimulatedAir
 from hubfw.store.layout import Layout
@@ -126,10 +129,11 @@ class Soak:
         self.fleet = Fleet.build(config.devices, self.rng, target_limit)
         self.flash = NorFlash(profile, seed=config.seed)
         self.ops = FlashOpCounter(self.flash)
-        self.ledger = Ledger(self.fleet.devices, DEFAULT_CHECKPOINT_SECONDS, self.start_time)
+        gbcs = GbcsIdentity(TEST_CH_ID, new_private_key())
+        self.ledger = Ledger(self.fleet.devices, DEFAULT_CHECKPOINT_SECONDS, self.start_time, gbcs.key.public_key())
         self.han = SimulatedAir(self.clock, self.fleet.devices.values())
         self.hub = SoakHub(self.clock, self.flash, self.han, self.ledger, OtaServerConfig(),
-                           random.Random(self.rng.getrandbits(32)), config.faults)
+                           random.Random(self.rng.getrandbits(32)), config.faults, gbcs)
         self.outcomes: dict[str, int] = {outcome.value: 0 for outcome in Outcome}
         self.device_offs = 0
         self._events: list[_Event] = []

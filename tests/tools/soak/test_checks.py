@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -11,11 +12,14 @@ from soaklib.ledger import Ledger
 from soaklib.wear import FlashOpCounter
 from zigpy.zcl import foundation
 
-from hubfw.alerts import TransferAlert, TransferResponse, transfer_alert
+from hubfw.alerts import TransferAlert, TransferResponse, activation_alert, transfer_alert
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.flash.device import CutMode, NorFlash, PowerCut
 from hubfw.flash.profiles import get_profile
+from hubfw.gbcs.alert_message import GbcsIdentity
+from hubfw.hub.core import TEST_CH_ID
+from hubfw.ota.keys import new_private_key
 from hubfw.sim.devices import zcl
 from hubfw.store.policy import NO_START_DISCARD_S, STALL_FAILURE_S
 from hubfw.store.store import ImageStore
@@ -186,3 +190,42 @@ def test_abort_after_a_reported_success_fails(fleet: Fleet) -> None:
     assert ledger.failures == []
     ledger.answered(target, default_response(5, OtaCommand.upgrade_end.id, foundation.Status.ABORT), START + 80)
     assert any("after the hub reported its transfer successful" in failure for failure in ledger.failures)
+
+
+MESSAGE_FAILURES = ("GBCS message", "originator counter", "signed by the CH")
+
+
+def _signed_ledger(fleet: Fleet) -> tuple[Ledger, GbcsIdentity]:
+    identity = GbcsIdentity(TEST_CH_ID, new_private_key())
+    return Ledger(fleet.devices, checkpoint_seconds=600.0, start=START, ch_key=identity.key.public_key()), identity
+
+
+def _delivered(identity: GbcsIdentity, alert: TransferAlert, counter: int) -> TransferAlert:
+    return identity.deliver(dataclasses.replace(alert, counter=counter))
+
+
+def test_alerts_with_increasing_counters_and_the_chs_signature_pass(fleet: Fleet) -> None:
+    (ledger, identity), image = _signed_ledger(fleet), _image(fleet)
+    late = START + NO_START_DISCARD_S + 60
+    ledger.alert(_delivered(identity, _discarded(0x11, image, late), 7), late)
+    ledger.alert(_delivered(identity, _discarded(0x11, image, late), 7), late)  # the same alert again
+    ledger.alert(_delivered(identity, activation_alert(0xFF, image.targets[0], 1, late), 8), late)
+    assert [failure for failure in ledger.failures if any(word in failure for word in MESSAGE_FAILURES)] == []
+
+
+def test_a_counter_not_above_the_last_one_fails(fleet: Fleet) -> None:
+    (ledger, identity), image = _signed_ledger(fleet), _image(fleet)
+    late = START + NO_START_DISCARD_S + 60
+    ledger.alert(_delivered(identity, activation_alert(0xFF, image.targets[0], 1, late), 8), late)
+    ledger.alert(_delivered(identity, activation_alert(0x1FF, image.targets[0], 2, late), 8), late)
+    assert any("not above the last one" in failure for failure in ledger.failures)
+
+
+def test_an_alert_signed_by_another_key_or_without_a_message_fails(fleet: Fleet) -> None:
+    (ledger, _), image = _signed_ledger(fleet), _image(fleet)
+    late = START + NO_START_DISCARD_S + 60
+    stranger = GbcsIdentity(TEST_CH_ID, new_private_key())
+    ledger.alert(_delivered(stranger, _discarded(0x11, image, late), 1), late)
+    ledger.alert(dataclasses.replace(_discarded(0x12, image, late), counter=2), late)
+    assert any("not signed by the CH" in failure for failure in ledger.failures)
+    assert any("without its GBCS message" in failure for failure in ledger.failures)
