@@ -25,6 +25,8 @@ fuzz: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,fuzz]'
 	$(BIN)/python tools/fuzz.py ota-file --runs 100000
 	$(BIN)/python tools/fuzz.py zcl-ota --runs 100000
+	$(BIN)/python tools/fuzz.py zcl-han --runs 100000
+	$(BIN)/python tools/fuzz.py gbcs --runs 100000
 
 soak: $(STAMP)
 	$(BIN)/python tools/soak.py --devices 50 --days 30

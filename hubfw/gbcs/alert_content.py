@@ -20,6 +20,7 @@ Decoding is strict DER (what re-encodes to the same octets), so a content is rea
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,5 +171,6 @@ def _small_integer(name: str, value: int) -> None:
 
 
 def _one_line(exc: Exception) -> str:
-    text = str(exc).strip()
+    """The first line of asn1crypto's message, without the name of hubfw's private schema class it cites."""
+    text = re.sub(r"^Error parsing [\w.]+ - ", "", str(exc).strip())
     return text.splitlines()[0] if text else type(exc).__name__
