@@ -6,22 +6,62 @@ import asyncio
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pyasn1.codec.der import decoder
 from pyasn1.type import univ
 
+from hubfw.devices import parse_eui64
+from hubfw.gbcs.alert_content import FirmwareTransferAlert
+from hubfw.gbcs.ds_key import read_ch_ds_public_key
+from hubfw.gbcs.framing import CraFlag, GeneralSigning, MessageCode
+from hubfw.gbcs.signing import verify
 from hubfw.sim.demo import run_demo
 
 
 @pytest.fixture(scope="module")
-def demo_output(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def demo_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="module")
+def demo_output(demo_state: Path) -> dict:
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        result = asyncio.run(run_demo(tmp_path_factory.mktemp("demo"), True, 13))
+        result = asyncio.run(run_demo(demo_state, True, 13))
     printed = json.loads(captured.getvalue())
     assert printed == json.loads(json.dumps(result))  # what is printed is the whole result
     return printed
+
+
+def test_every_alert_is_the_gbcs_message_the_rtds_form_gives_checked_with_the_signers_keys(
+        demo_output: dict, demo_state: Path) -> None:
+    """Decoded here from the bytes (not from the hub's own verdict): CCS08 from the CH, signed by the key
+    `hubfw gbcs ch-key` prints; each 0x8F8B the PPMID's own 0x012B, signed by the key the demo lists for it."""
+    ch_key = load_pem_public_key(read_ch_ds_public_key(demo_state / "hub"))
+    device_keys = {device["eui64"]: load_pem_public_key(device["ds_public_key_pem"].encode())
+                   for device in demo_output["devices"]}
+    ch_counters = []
+    for alert in demo_output["alerts"]:
+        message = GeneralSigning.parse(bytes.fromhex(alert["gbcs"]))
+        assert (message.cra, message.content.hex(), message.date_time) == (CraFlag.ALERT, alert["der"], None)
+        assert message.target == bytes.fromhex("90B3D51F30000002")
+        assert message.originator_counter == alert["originator_counter"]
+        if alert["code"] == "0x8F8B":
+            assert message.message_code == MessageCode.FIRMWARE_ACTIVATION_ALERT
+            assert message.originator == bytes(parse_eui64(alert["entity"]))[::-1]
+            assert alert["signature"] == "valid" and verify(message, device_keys[alert["entity"]])
+            assert not verify(message, ch_key)
+        else:
+            assert message.message_code == MessageCode.CCS08_FIRMWARE_TRANSFER_ALERT
+            transfer = FirmwareTransferAlert.from_der(message.content)
+            assert (transfer.entity_id.hex(), transfer.transfer_response_code) == (
+                alert["entity"].replace(":", ""), alert["transfer_response_code"])
+            assert verify(message, ch_key) and alert["signature"] is None
+            ch_counters.append(message.originator_counter)
+    assert ch_counters == sorted(set(ch_counters)) and len(ch_counters) >= 8
 
 
 def test_the_demo_succeeds_on_the_ezsp_path(demo_output: dict) -> None:
