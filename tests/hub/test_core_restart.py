@@ -9,8 +9,11 @@ from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import get_profile
-from hubfw.hub.core import HubCore
+from hubfw.gbcs.alert_message import GbcsIdentity
+from hubfw.gbcs.signing import verify
+from hubfw.hub.core import TEST_CH_ID, CoreConfig, HubCore
 from hubfw.ota.image import build_image
+from hubfw.ota.keys import new_private_key
 from hubfw.zigbee.aps import IncomingFrame
 from hubfw.zigbee.zcl import OtaCommand, OtaReply
 
@@ -48,3 +51,24 @@ def test_a_repeated_success_after_a_restart_gets_the_same_answer_not_abort() -> 
     assert again == first  # UpgradeEndResponse, upgrade time 0 for a PPMID — not Default Response ABORT
     terminal = [a for a in restarted.take_alerts() if a.code is AlertCode.TRANSFER_SUCCESS]
     assert len(terminal) == 1  # answering again records nothing new
+
+
+def test_an_alert_handed_over_again_after_a_restart_is_the_same_gbcs_message() -> None:
+    """Consumers de-duplicate by alert_id; GBCS receivers by originator counter. Both hold only if the message
+    handed over again after a crash is the same, byte for byte (same counter from the store, RFC 6979 signature)."""
+    clock, flash = VirtualClock(), NorFlash(get_profile("serial-nor"))
+    config = CoreConfig(gbcs=GbcsIdentity(TEST_CH_ID, new_private_key()))
+    core = HubCore.open(flash, clock, config)
+    ota = build_image(manufacturer_code=0x1234, image_type=0x0301, file_version=0x200, payload=b"x" * 100).to_bytes()
+    image = core.distribute(ota, [DEVICE], DeviceType.PPMID).image
+    core.store.note_progress(DEVICE, image.image_id, len(ota))
+    answer(core)
+    [first] = core.take_alerts()  # handed over, never acknowledged: the hub dies here
+
+    restarted = HubCore.open(flash, clock, config)
+    [again] = restarted.take_alerts()
+    assert again.message == first.message and again.counter == first.counter == 1
+    assert verify(again.message, config.gbcs.key.public_key())
+
+    other_key = CoreConfig(gbcs=GbcsIdentity(TEST_CH_ID, new_private_key()))  # negative control: another CH key
+    assert HubCore.open(flash, clock, other_key).take_alerts()[0].message != first.message
