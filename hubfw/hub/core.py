@@ -153,6 +153,7 @@ class HubCore:
         server = HanServer(
             self.clock, se_endpoint=self.config.server.server_endpoint, key_establishment=setup.key_establishment,
             image_waiting=self._image_waiting, config=replace(setup.config, require_key_establishment=False),
+            faults=getattr(self, "faults", None),  # HubCore.faults (key establishment and tunnel faults)
         )
         return HubHan(server, setup.keys, require_cbke=setup.require_cbke)
 
