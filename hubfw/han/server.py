@@ -42,6 +42,7 @@ from hubfw.han.tunneling.outbox import Outbox
 from hubfw.han.tunneling.requester import TunnelRequester
 from hubfw.han.tunneling.server import TunnelServer
 from hubfw.han.zcl import HanRequest, parse, requested_attribute_ids
+from hubfw.hub.faults import FaultBook
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import (
     BASIC_CLUSTER,
@@ -71,6 +72,7 @@ class HanServer:
         key_establishment: KeyEstablishmentServer | None,
         image_waiting: Callable[[t.EUI64], bool],
         config: HanConfig | None = None,
+        faults: FaultBook | None = None,
     ) -> None:
         self._clock = clock
         self._se_endpoint = se_endpoint
@@ -83,6 +85,22 @@ class HanServer:
         self._outbox = Outbox(self._config.max_queued_messages)
         self._tunnels = TunnelServer(clock, self._config, self._may_open_tunnel, outbox=self._outbox)
         self._requester = TunnelRequester(clock, self._config, self._outbox, se_endpoint)
+        self._faults: FaultBook | None = None
+        if faults is not None:  # else a book the Key Establishment server was built with stays
+            self.faults = faults
+
+    @property
+    def faults(self) -> FaultBook | None:
+        """The faults the hub injects per device (key establishment and tunnels; hubfw.hub.faults), or None."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, book: FaultBook | None) -> None:
+        self._faults = book
+        if self._key_establishment is not None:
+            self._key_establishment.faults = book
+        self._tunnels.faults = book
+        self._requester.faults = book
 
     # ----------------------------------------------------------------- inputs
 

@@ -144,16 +144,24 @@ async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) 
 @click.option("--to", "--eui64", "targets", required=True, multiple=True, type=EUI64_LIST, metavar="EUI64[,EUI64...]",
               help="target devices (repeatable)")
 @click.option("--device-type", required=True, type=click.Choice([kind.value for kind in DeviceType]))
+@click.option("--allow-broken", is_flag=True,
+              help="let an image that fails the admission checks through (a deliberately broken test image, "
+                   "`hubfw image build --break`); the failed checks are still listed and the hub logs a warning")
 @state_option(STATE_HELP)
 @json_option()
-def distribute(image: Path, targets: tuple[list[t.EUI64], ...], device_type: str, state_dir: Path,
-               as_json: bool) -> None:
+def distribute(image: Path, targets: tuple[list[t.EUI64], ...], device_type: str, allow_broken: bool,
+               state_dir: Path, as_json: bool) -> None:
     """Send IMAGE to the target devices (GBCS CS05b/CS05c): admission checks, store, then ImageNotify."""
     data = read_image_file(image)
     eui64s = [str(eui64) for listed in targets for eui64 in listed]
     result = ControlClient(state_dir).call(
-        "distribute", image=base64.b64encode(data).decode("ascii"), targets=eui64s, device_type=device_type
+        "distribute", image=base64.b64encode(data).decode("ascii"), targets=eui64s, device_type=device_type,
+        **({"allow_broken": True} if allow_broken else {}),
     )
+    if allow_broken:
+        for line in result.get("checks", []):
+            if line.startswith("FAIL"):
+                click.echo(f"warning: admitted although broken: {line}", err=True)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -67,7 +67,10 @@ async def _distribute(hub: Hub, request: dict[str, Any]) -> Any:
         device_type = DeviceType(_field(request, "device_type", str))
     except ValueError:
         raise ControlError(f"unknown device type {request['device_type']!r}") from None
-    return hub.distribute(image, targets, device_type)
+    allow_broken = request.get("allow_broken", False)
+    if not isinstance(allow_broken, bool):
+        raise ControlError("distribute: 'allow_broken' must be true or false")
+    return hub.distribute(image, targets, device_type, allow_broken=allow_broken)
 
 
 async def _activate(hub: Hub, request: dict[str, Any]) -> Any:

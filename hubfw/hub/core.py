@@ -153,6 +153,7 @@ class HubCore:
         server = HanServer(
             self.clock, se_endpoint=self.config.server.server_endpoint, key_establishment=setup.key_establishment,
             image_waiting=self._image_waiting, config=replace(setup.config, require_key_establishment=False),
+            faults=getattr(self, "faults", None),  # HubCore.faults (key establishment and tunnel faults)
         )
         return HubHan(server, setup.keys, require_cbke=setup.require_cbke)
 
@@ -218,16 +219,22 @@ class HubCore:
 
     # ----- requests
 
-    def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> Distributed:
-        """CS05b/CS05c: admission checks, then store, then ImageNotify to each target."""
+    def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType, *,
+                   allow_broken: bool = False) -> Distributed:
+        """CS05b/CS05c: admission checks, then store, then ImageNotify to each target. `allow_broken` lets an image
+        that fails admission through (a deliberately broken test image); the report still lists every failure."""
         if not targets:
             raise HubError("name at least one target device (--to EUI64[,EUI64...])")
         report = admit(
             ota_file, max_size=self.config.max_image_size, trust=self.config.trust, cpl=self.config.cpl,
-            require_signature=self.config.require_signature,
+            require_signature=self.config.require_signature, allow_broken=allow_broken,
         )
-        report.raise_if_rejected()
-        image = self.store.distribute(ota_file, [(eui64, device_type) for eui64 in targets])
+        if allow_broken and report.failures:
+            LOGGER.warning("admitting a broken image (--allow-broken): %s",
+                           "; ".join(f"{check.name}: {check.detail}" for check in report.failures))
+        else:
+            report.raise_if_rejected()
+        image = self.store.distribute(ota_file, [(eui64, device_type) for eui64 in targets], allow_broken=allow_broken)
         return Distributed(image, report, self.server.notify(targets))
 
     def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> list[OutgoingFrame]:

@@ -354,9 +354,11 @@ class Hub:
 
     # ----- requests (the control socket's verbs)
 
-    def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> dict[str, Any]:
-        """CS05b/CS05c: admission checks, then store, then ImageNotify to each target."""
-        distributed = self.core.distribute(ota_file, targets, device_type)
+    def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType, *,
+                   allow_broken: bool = False) -> dict[str, Any]:
+        """CS05b/CS05c: admission checks, then store, then ImageNotify to each target (`allow_broken`: see
+        `HubCore.distribute`)."""
+        distributed = self.core.distribute(ota_file, targets, device_type, allow_broken=allow_broken)
         self._send(distributed.frames)
         return views.distributed(distributed, targets)
 

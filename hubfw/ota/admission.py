@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubfw.errors import HubfwError
 from hubfw.ota.cpl import CentralProductsList
-from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage
+from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage, parse_ignoring_total_size
 from hubfw.ota.integrity import IntegrityStatus, check_integrity_code
 from hubfw.ota.signing import SignatureStatus, verify_signature
 from hubfw.ota.status import Verdict
@@ -97,14 +97,17 @@ def admit(
     detached_signature: bytes | None = None,
     cpl: CentralProductsList | None = None,
     require_signature: bool = False,
+    allow_broken: bool = False,
 ) -> AdmissionReport:
     """Check an OTA Upgrade Image. Raises on a fatal problem (size, format); else reports each check.
 
     The signature check passes only on a verified signature; an absent or unchecked one (no
-    trust anchors) fails only when `require_signature` is set.
+    trust anchors) fails only when `require_signature` is set. With `allow_broken` (a deliberately broken
+    test image, `hubfw image build --break`) a header whose total size lies is not fatal but a failed
+    "total-size" check, and the other checks run on the file as it is.
     """
     check_size(len(data), max_size)
-    image = OtaImage.parse(data)
+    image, total_size = _parse(data, allow_broken)
     digest = image.manufacturer_image_sha256
     signature = verify_signature(image, trust, detached_signature)
     integrity = check_integrity_code(image)
@@ -116,6 +119,7 @@ def admit(
             f"{len(image.sub_elements)} sub-element(s); Manufacturer Image {len(image.manufacturer_image)} bytes, "
             f"SHA-256 {digest.hex()}",
         ),
+        *total_size,
         _hardware_versions(image),
         _signature(signature, require_signature),
         *(CheckResult("zigbee-signature", Outcome.SKIP, found.describe()) for found in signature.zigbee_signatures),
@@ -123,6 +127,18 @@ def admit(
         _cpl(image, digest, cpl),
     )
     return AdmissionReport(image, checks, signature, integrity)
+
+
+def _parse(data: bytes, allow_broken: bool) -> tuple[OtaImage, tuple[CheckResult, ...]]:
+    """The image, and a failed total-size check when it is let through with a lying header."""
+    if not allow_broken:
+        return OtaImage.parse(data), ()
+    image = parse_ignoring_total_size(data)
+    claimed = image.header.total_size
+    if claimed == len(data):
+        return image, ()
+    detail = f"total image size in the header is {claimed} bytes but the file has {len(data)} bytes"
+    return image, (CheckResult("total-size", Outcome.FAIL, detail),)
 
 
 def _hardware_versions(image: OtaImage) -> CheckResult:

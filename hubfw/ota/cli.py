@@ -13,6 +13,7 @@ import zigpy.types as t
 from hubfw.cli.options import EUI64, json_option
 from hubfw.errors import HubfwError
 from hubfw.ota.admission import admit, read_image_file
+from hubfw.ota.broken import Break, break_image, broken_image_type, warning
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage, build_image
 from hubfw.ota.integrity import check_integrity_code
@@ -109,6 +110,10 @@ def image() -> None:
 @click.option("--sign-key", type=_FILE_PATH, metavar="KEY.pem", help="Embed a manufacturer signature (this key).")
 @click.option("--integrity-code", is_flag=True, help="Append a Zigbee image integrity code sub-element (AES-MMO).")
 @click.option("--payload", required=True, type=_FILE_PATH, metavar="FILE", help="The Manufacturer Image.")
+@click.option("--break", "breaks", multiple=True, type=click.Choice([kind.value for kind in Break]),
+              help="Make a deliberately broken test image a device must refuse (repeatable): signature (does not "
+                   "verify; needs --sign-key), integrity (wrong integrity code; needs --integrity-code), size (the "
+                   "header's total size lies), image-type (the header names image type --image-type + 1).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.ota")
 def image_build(
     manufacturer: int,
@@ -123,14 +128,17 @@ def image_build(
     sign_key: Path | None,
     integrity_code: bool,
     payload: Path,
+    breaks: tuple[str, ...],
     output: Path,
 ) -> None:
-    """Build an OTA upgrade image around a Manufacturer Image."""
+    """Build an OTA upgrade image around a Manufacturer Image (or, with --break, a deliberately broken one)."""
     if (hw_min is None) != (hw_max is None):
         raise click.UsageError("give both --hw-min and --hw-max, or neither")
+    broken = {Break(name) for name in breaks}
+    key = None if sign_key is None else load_private_key(sign_key)
     built = build_image(
         manufacturer_code=manufacturer,
-        image_type=image_type,
+        image_type=broken_image_type(image_type) if Break.IMAGE_TYPE in broken else image_type,
         file_version=file_version,
         payload=_read_input(payload),
         stack_version=stack_version,
@@ -139,10 +147,10 @@ def image_build(
         max_hw_version=hw_max,
         destination=destination,
         security_credential_version=security_credential_version,
-        sign_key=None if sign_key is None else load_private_key(sign_key),
+        sign_key=key,
         integrity_code=integrity_code,
     )
-    data = built.to_bytes()
+    data = break_image(built, broken, key) if broken else built.to_bytes()
     _write_output(output, data)
     click.echo(f"wrote {output}: {len(data)} bytes, Manufacturer Image SHA-256 {built.manufacturer_image_sha256.hex()}")
     if len(data) > DEFAULT_MAX_IMAGE_SIZE:
@@ -150,6 +158,8 @@ def image_build(
             f"warning: {len(data)} bytes is over the {DEFAULT_MAX_IMAGE_SIZE}-byte GBCS limit; a hub will reject it",
             err=True,
         )
+    if broken:
+        click.echo(warning(broken), err=True)
 
 
 @image.command("inspect")

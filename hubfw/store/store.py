@@ -21,7 +21,7 @@ from hubfw.clock import Clock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
 from hubfw.flash.device import EraseFailed, NorFlash, ProgramFailed
-from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage
+from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE, OtaImage, parse_ignoring_total_size
 from hubfw.store import policy
 from hubfw.store.errors import ActivationRejected, StoreError, StoreFormatError, StoreRejected
 from hubfw.store.layout import Layout, alert_slots
@@ -140,7 +140,7 @@ class ImageStore:
 
     # ----- distribution
 
-    def distribute(self, ota_file: bytes, targets: Sequence[Target]) -> StoredImage:
+    def distribute(self, ota_file: bytes, targets: Sequence[Target], *, allow_broken: bool = False) -> StoredImage:
         """Admit an OTA file for `targets` (all of one device type) into its block, durably.
 
         Raises StoreRejected when the file or the request is not acceptable or a block rule refuses
@@ -151,7 +151,7 @@ class ImageStore:
         if len(data) > self._max_image_size:
             raise StoreRejected(f"image of {len(data)} bytes is larger than the {self._max_image_size}-byte limit")
         try:
-            ota = OtaImage.parse(data)
+            ota = parse_ignoring_total_size(data) if allow_broken else OtaImage.parse(data)  # --allow-broken
             manufacturer_hash = ota.manufacturer_image_sha256
         except HubfwError as exc:
             raise StoreRejected(f"not an acceptable OTA image: {exc}") from None

@@ -25,7 +25,7 @@ NCP fails, or stays silent past the generate time we announced plus the margin).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -52,6 +52,12 @@ from hubfw.han.key_establishment.engine import (
     KeyAgreementEngine,
 )
 from hubfw.han.key_establishment.events import KeyEstablishmentEvent, KeyEstablishmentFailed, LinkKeyEstablished
+from hubfw.han.key_establishment.faults import (
+    CERTIFICATE_KINDS,
+    mangled_mac,
+    presented_certificate,
+    terminate_status,
+)
 from hubfw.han.key_establishment.wire import (
     KEY_ESTABLISHMENT_SUITE_ATTRIBUTE,
     KEY_ESTABLISHMENT_SUITE_TYPE,
@@ -65,6 +71,7 @@ from hubfw.han.key_establishment.wire import (
     suites_bitmask,
 )
 from hubfw.han.zcl import encode, requested_attribute_ids
+from hubfw.hub.faults import Fault, FaultBook, FaultError, FaultKind
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.zcl import attribute_record, decode, unsupported_attribute
 
@@ -84,6 +91,8 @@ class _Session:
     awaiting_keys: Received | None = None
     """The Ephemeral Data Request whose answer waits for the engine's `resume`."""
     keys: ConfirmKeys | None = None
+    delay: float = 0.0
+    """Seconds every answer of this exchange goes out late (a CBKE_DELAY fault)."""
 
     @property
     def suite(self) -> CryptoSuite:
@@ -104,7 +113,10 @@ class KeyEstablishmentServer:
         config: KeyEstablishmentConfig | None = None,
         *,
         ephemeral_keys: EphemeralKeySource = KeyPair.generate,
+        faults: FaultBook | None = None,
     ) -> None:
+        self.faults = faults
+        """Faults set per device (hubfw.han.key_establishment.faults); None: the hub behaves."""
         self._engine = credentials if isinstance(credentials, KeyAgreementEngine) else HostEngine(
             credentials, ephemeral_keys
         )
@@ -149,8 +161,11 @@ class KeyEstablishmentServer:
             return received.default_response(Status.UNSUP_CLUSTER_COMMAND)
         try:
             return handler(received)
+        except _FaultRefusal as failure:
+            return [self._late(self._terminate(received, failure), failure.delay)]
         except Refusal as failure:
-            return [self._terminate(received, failure)]
+            session = self._sessions.get(received.frame.source)
+            return [self._late(self._terminate(received, failure), 0.0 if session is None else session.delay)]
 
     def resume(self, request: AgreementRequest, outcome: ConfirmKeys | Exception) -> list[OutgoingFrame]:
         """The engine's late answer to `request` (or why it has none): the Ephemeral Data Response, or a
@@ -201,23 +216,29 @@ class KeyEstablishmentServer:
                 f"suite field {request.key_establishment_suite:#06x}, the hub supports {self.supported_suites:#06x}",
             )
         now = self._clock.now()
+        delay = self._take_delay(source)
+        terminate = self._take(source, FaultKind.CBKE_TERMINATE)
+        if terminate is not None:
+            raise _FaultRefusal(_fault_status(terminate), f"fault {terminate.kind.value}", delay)
         validity_time = now if self._config.check_certificate_validity else None
         certificate = vet_peer_certificate(own_certificate, request.identity, source, validity_time)
         self._sessions[source] = _Session(
             peer_certificate=certificate,
             confirm_key_generate_time=request.confirm_key_generate_time,
             expecting=KeRequest.ephemeral_data,
-            deadline=now + request.ephemeral_data_generate_time + self._config.timeout_margin,
+            deadline=now + delay + request.ephemeral_data_generate_time + self._config.timeout_margin,
+            delay=delay,
         )
+        certificate_fault = self._take(source, *CERTIFICATE_KINDS)
         zcl = encode(
             received.header.tsn,
             KeResponse.initiate,
             key_establishment_suite=own_certificate.suite.bitmask,
             ephemeral_data_generate_time=self._config.ephemeral_data_generate_time,
             confirm_key_generate_time=self._config.confirm_key_generate_time,
-            identity=t.Bytes(own_certificate.encoded),
+            identity=t.Bytes(presented_certificate(own_certificate, certificate_fault)),
         )
-        return [received.reply(zcl)]
+        return [self._late(received.reply(zcl), delay)]
 
     def _on_ephemeral_data(self, received: Received) -> list[OutgoingFrame]:
         session = self._session_expecting(received, KeRequest.ephemeral_data)
@@ -242,10 +263,12 @@ class KeyEstablishmentServer:
     ) -> list[OutgoingFrame]:
         session.keys = keys
         session.expecting = KeRequest.confirm_key
-        session.deadline = self._clock.now() + session.confirm_key_generate_time + self._config.timeout_margin
+        session.deadline = (
+            self._clock.now() + session.delay + session.confirm_key_generate_time + self._config.timeout_margin
+        )
         own_point = t.Bytes(keys.ephemeral_public_key)
         zcl = encode(received.header.tsn, KeResponse.ephemeral_data, ephemeral_data=own_point)
-        return [received.reply(zcl)]
+        return [self._late(received.reply(zcl), session.delay)]
 
     def _on_confirm_key(self, received: Received) -> list[OutgoingFrame]:
         session = self._session_expecting(received, KeRequest.confirm_key)
@@ -260,7 +283,10 @@ class KeyEstablishmentServer:
             raise Refusal(status_for(error), str(error)) from error
         del self._sessions[source]  # no release: the hub stores the key (the NCP's own, or this one)
         self._events.append(LinkKeyEstablished(source, keys.link_key, session.suite, received.frame.src_ep))
-        return [received.reply(encode(received.header.tsn, KeResponse.confirm_key, mac=t.Bytes(keys.responder_mac)))]
+        mac_fault = self._take(source, FaultKind.CBKE_BAD_MAC)
+        mac = keys.responder_mac if mac_fault is None else mangled_mac(keys.responder_mac)
+        return [self._late(received.reply(encode(received.header.tsn, KeResponse.confirm_key, mac=t.Bytes(mac))),
+                           session.delay)]
 
     def _on_terminate(self, received: Received) -> list[OutgoingFrame]:
         source = received.frame.source
@@ -277,6 +303,19 @@ class KeyEstablishmentServer:
         return received.default_response(Status.SUCCESS)
 
     # ---------------------------------------------------------------- helpers
+
+    def _take(self, eui64: t.EUI64, *kinds: FaultKind) -> Fault | None:
+        """The fault of `kinds` set for `eui64` that acts now (spent and recorded by the book), if any."""
+        if self.faults is None:
+            return None
+        return self.faults.take(eui64, kinds, self._clock.now(), cluster="key-establishment")
+
+    def _take_delay(self, eui64: t.EUI64) -> float:
+        fault = self._take(eui64, FaultKind.CBKE_DELAY)
+        return 0.0 if fault is None else float(fault.seconds or 0.0)
+
+    def _late(self, frame: OutgoingFrame, delay: float) -> OutgoingFrame:
+        return frame if delay <= 0 else replace(frame, not_before=self._clock.now() + delay)
 
     def _session_expecting(self, received: Received, command: foundation.ZCLCommandDef) -> _Session:
         session = self._sessions.get(received.frame.source)
@@ -325,6 +364,21 @@ class KeyEstablishmentServer:
         if attribute_id != KEY_ESTABLISHMENT_SUITE_ATTRIBUTE:
             return unsupported_attribute(attribute_id)
         return attribute_record(attribute_id, KEY_ESTABLISHMENT_SUITE_TYPE, t.enum16(self.supported_suites))
+
+
+class _FaultRefusal(Refusal):
+    """A Terminate the hub sends because a CBKE_TERMINATE fault says so (late by `delay` seconds)."""
+
+    def __init__(self, status: TerminateStatus, reason: str, delay: float) -> None:
+        super().__init__(status, reason)
+        self.delay = delay
+
+
+def _fault_status(fault: Fault) -> TerminateStatus:
+    try:
+        return terminate_status(fault)
+    except FaultError:
+        return TerminateStatus.BAD_MESSAGE
 
 
 def _agreement_refusal(error: Exception) -> Refusal:

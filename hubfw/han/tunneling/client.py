@@ -100,6 +100,11 @@ class TunnelClient:
     def is_open(self) -> bool:
         return self.state is TunnelState.OPEN
 
+    @property
+    def receiving(self) -> bool:
+        """A message from the server has begun and not yet ended."""
+        return self._inbound.pending
+
     # ---------------------------------------------------------------- outputs
 
     def request(self) -> OutgoingFrame:

@@ -45,6 +45,7 @@ from hubfw.han.tunneling.client import TunnelClient, TunnelState
 from hubfw.han.tunneling.outbox import Outbox
 from hubfw.han.tunneling.wire import TransferDataStatus, TunnelRequest, TunnelResponse, TunnelStatus
 from hubfw.han.zcl import HanRequest, encode
+from hubfw.hub.faults import Fault, FaultBook, FaultKind
 from hubfw.zigbee.aps import OutgoingFrame
 from hubfw.zigbee.ids import SMART_ENERGY_PROFILE
 from hubfw.zigbee.zcl import decode
@@ -82,6 +83,8 @@ class TunnelRequester:
         self._device_opened: set[t.EUI64] = set()
         """Devices that requested a tunnel to the hub themselves (GSMEs): the hub does not request one."""
         self._events: list[TunnelEvent] = []
+        self.faults: FaultBook | None = None
+        """Faults set per device (TUNNEL_NEVER, TUNNEL_CLOSE_MID)."""
 
     # ----------------------------------------------------------------- inputs
 
@@ -118,6 +121,9 @@ class TunnelRequester:
             return self._stranger(request)
         before = (peer.client.state, peer.client.tunnel_id)
         frames = peer.client.handle(request.frame)
+        if peer.client.receiving and self._take_fault(request.source, FaultKind.TUNNEL_CLOSE_MID) is not None:
+            frames.append(peer.client.close())  # the partial message goes with the tunnel
+            peer.client.closed_because = f"closed in the middle of a message (fault {FaultKind.TUNNEL_CLOSE_MID.value})"
         return frames + self._after(peer, *before)
 
     def tick(self) -> list[OutgoingFrame]:
@@ -169,9 +175,19 @@ class TunnelRequester:
     # ---------------------------------------------------------------- helpers
 
     def _send_request(self, peer: _Peer) -> list[OutgoingFrame]:
+        """RequestTunnel; with TUNNEL_NEVER set it is not sent, and counts as a request that went unanswered
+        (the hub asks again per its retry rules, and again does not send while the fault lasts)."""
         peer.due = None
         peer.answer_by = self._clock.now() + self._config.tunnel_response_timeout
-        return [peer.client.request()]
+        frame = peer.client.request()
+        if self._take_fault(peer.client.server, FaultKind.TUNNEL_NEVER) is not None:
+            return []
+        return [frame]
+
+    def _take_fault(self, eui64: t.EUI64, kind: FaultKind) -> Fault | None:
+        if self.faults is None:
+            return None
+        return self.faults.take(eui64, (kind,), self._clock.now(), cluster="tunneling")
 
     def _after(self, peer: _Peer, before: TunnelState, tunnel_id: int | None) -> list[OutgoingFrame]:
         """Report what the device's frame did to the tunnel (in state `before`, with `tunnel_id`), and act on it."""

@@ -51,6 +51,7 @@ from hubfw.han.tunneling.wire import (
     gb_hrgp_protocols,
 )
 from hubfw.han.zcl import HanRequest, encode
+from hubfw.hub.faults import Fault, FaultBook, FaultKind
 from hubfw.zigbee.aps import OutgoingFrame
 from hubfw.zigbee.ids import TUNNELING_CLUSTER
 from hubfw.zigbee.zcl import attribute_record, decode, unsupported_attribute
@@ -63,7 +64,22 @@ _Handler = Callable[[HanRequest, foundation.CommandSchema], list[OutgoingFrame]]
 _MIN_CLIENT_TRANSFER_SIZE = 3
 """The smallest TransferData a device must accept: a GET-RESPONSE head and one message octet."""
 
-__all__ = ["NO_TUNNEL_ID", "TunnelError", "TunnelServer"]
+__all__ = ["NO_TUNNEL_ID", "TunnelError", "TunnelServer", "refusal_status"]
+
+
+def refusal_status(fault: Fault) -> TunnelStatus:
+    """The RequestTunnelResponse status of a TUNNEL_REFUSE fault: its `status` by name (BUSY,
+    NO_MORE_TUNNEL_IDS, PROTOCOL_NOT_SUPPORTED, FLOW_CONTROL_NOT_SUPPORTED), NO_MORE_TUNNEL_IDS by default.
+    SE's Tunneling cluster has no NO_RESOURCES status (D.6.2.4.1); NO_MORE_TUNNEL_IDS is its "no resources
+    for another tunnel", and BUSY what Silicon Labs' tunneling-server test toggle answers
+    (`emberAfPluginTunnelingServerToggleBusyCommand`)."""
+    if fault.status is None:
+        return TunnelStatus.NO_MORE_TUNNEL_IDS
+    try:
+        status = TunnelStatus[fault.status.strip().upper().replace("-", "_")]
+    except KeyError:
+        status = TunnelStatus.SUCCESS
+    return TunnelStatus.NO_MORE_TUNNEL_IDS if status is TunnelStatus.SUCCESS else status
 
 
 @dataclass
@@ -102,6 +118,8 @@ class TunnelServer:
         self._next_id = 0
         self._tsn = 0
         self._events: list[TunnelEvent] = []
+        self.faults: FaultBook | None = None
+        """Faults set per device (TUNNEL_REFUSE, TUNNEL_CLOSE_MID), when this is the hub's server."""
         self._handlers: dict[int, tuple[foundation.ZCLCommandDef, _Handler]] = {
             command.id: (command, handler) for command, handler in (
                 (TunnelRequest.request_tunnel, self._on_request_tunnel),
@@ -197,6 +215,9 @@ class TunnelServer:
             return [self._tunnel_response(request, TunnelStatus.PROTOCOL_NOT_SUPPORTED)]
         if body.flow_control_support:
             return [self._tunnel_response(request, TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED)]
+        refuse = self._take_fault(source, FaultKind.TUNNEL_REFUSE)
+        if refuse is not None:
+            return [self._tunnel_response(request, refusal_status(refuse))]
         old = self._by_device.get(source)
         if old is not None:
             self._close(old, "replaced by a new RequestTunnel")
@@ -241,6 +262,8 @@ class TunnelServer:
         except TunnelStreamError:
             return request.default_response(Status.INVALID_FIELD)
         if unit is None:
+            if self._take_fault(tunnel.eui64, FaultKind.TUNNEL_CLOSE_MID) is not None:
+                return [*request.default_response(Status.SUCCESS), *self._close_mid_message(tunnel)]
             return request.default_response(Status.SUCCESS)
         if unit.command is GbcsTunnelCommand.GET:
             self._polls.add(tunnel.eui64)
@@ -261,6 +284,19 @@ class TunnelServer:
         return [request.reply(zcl)]
 
     # ---------------------------------------------------------------- helpers
+
+    def _take_fault(self, eui64: t.EUI64, kind: FaultKind) -> Fault | None:
+        if self.faults is None:
+            return None
+        return self.faults.take(eui64, (kind,), self._clock.now(), cluster="tunneling")
+
+    def _close_mid_message(self, tunnel: _Tunnel) -> list[OutgoingFrame]:
+        """TUNNEL_CLOSE_MID: drop the partial message and close the tunnel as an idle one is closed (SE D.6:
+        TunnelClosureNotification to the client); the device must request a new tunnel and send again."""
+        tunnel.inbound.reset()
+        self._close(tunnel, f"closed in the middle of a message (fault {FaultKind.TUNNEL_CLOSE_MID.value})")
+        zcl = encode(self._next_tsn(), TunnelResponse.closure_notification, tunnel_id=tunnel.tunnel_id)
+        return [tunnel.frame(zcl)]
 
     def _get_response(self, tunnel: _Tunnel) -> list[OutgoingFrame]:
         message = self._outbox.take(tunnel.eui64) or b""

@@ -35,8 +35,10 @@ from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
 from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, activation_message
 from hubfw.ota.image import OtaImage
+from hubfw.ota.integrity import check_integrity_code
 from hubfw.ota.keys import new_private_key
 from hubfw.ota.signing import verify_signature
+from hubfw.ota.status import Verdict
 from hubfw.sim.devices import zcl, zdo
 from hubfw.sim.devices.behaviour import BROADCAST_FLOOR, Behaviour, Identity
 from hubfw.sim.devices.fragments import Reassembly, fragment
@@ -618,6 +620,9 @@ class OtaClientDevice:
             image = OtaImage.parse(bytes(self._download))
         except HubfwError as exc:
             return str(exc)
+        integrity = check_integrity_code(image)  # present: it must match (absent: nothing to check)
+        if integrity.verdict is Verdict.INVALID:
+            return integrity.detail
         header = image.header
         if (header.manufacturer_code, header.image_type, header.file_version) != (
             self._offer.manufacturer_code, self._offer.image_type, self._offer.file_version
