@@ -321,7 +321,7 @@ def fault() -> None:
 @fault.command("set")
 @click.argument("words", metavar="EUI64 KIND", nargs=-1)
 @click.option("--eui64", type=EUI64, help="the device, instead of the EUI64 argument (then KIND is the only argument)")
-@click.option("--times", type=click.IntRange(min=1), help="how often it acts before it is spent (default: once)")
+@click.option("--times", type=click.IntRange(min=1), metavar="N", help="how often it acts before it is spent (default: once)")
 @click.option("--lasting", is_flag=True, help="it acts until `hubfw fault clear`")
 @click.option("--seconds", type=click.FloatRange(min=0), metavar="T",
               help="silence, block-wait: how long from now; block-delay, cbke-delay: how late; end-later: upgrade time")

@@ -69,7 +69,8 @@ async def test_fault_set_list_clear_round_trip_and_the_faults_act_on_a_download(
     image = tmp_path / "ppmid.ota"
     ota = make_ota_file(payload_size=2000)
     image.write_bytes(ota)
-    assert (await run_cli(cli, "distribute", str(image), "--to", eui64, "--device-type", "ppmid", *state)).exit_code == 0
+    result = await run_cli(cli, "distribute", str(image), "--to", eui64, "--device-type", "ppmid", *state)
+    assert result.exit_code == 0, result.output
     await hub.advance(120)  # the device's query goes unanswered; then a re-sent ImageNotify makes it ask again
     assert not client.finished.done()
 
@@ -113,7 +114,8 @@ async def test_the_control_socket_refuses_a_fault_it_cannot_read(hub: Hub, contr
 
     client = ControlClient(state_dir)
     with pytest.raises(ControlError, match="fault block-short needs --size"):
-        await asyncio.to_thread(client.call, "fault_set", eui64="00:0d:6f:00:00:00:60:01", fault={"kind": "block-short"})
+        await asyncio.to_thread(client.call, "fault_set", eui64="00:0d:6f:00:00:00:60:01",
+                                fault={"kind": "block-short"})
     with pytest.raises(ControlError, match="not a fault"):
         await asyncio.to_thread(client.call, "fault_set", eui64="00:0d:6f:00:00:00:60:01",
                                 fault={"kind": "silence", "seconds": 3, "colour": "red"})
