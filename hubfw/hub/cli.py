@@ -478,4 +478,6 @@ def describe_status(found: dict[str, Any]) -> list[str]:
         lines.append(f"HAN on SE endpoint {han['se_endpoint']}: CBKE{where} {rule}; "
                      f"{han['link_keys']} device link keys; "
                      f"{len(han['tunnels'])} tunnels open")
+    for eui64, armed in found.get("faults", {}).items():
+        lines.append(f"faults armed for {eui64}: " + "; ".join(describe_fault(entry) for entry in armed))
     return lines

@@ -7,6 +7,12 @@ HenryGiraldo/gbcs injects per-device query and block statuses. hubfw keeps them 
 goes wrong and for how long, a `FaultBook` holds the faults set for each device and records every time one acts,
 in that device's history. The core consults the book; the control socket (`hubfw fault set/list/clear`) and the
 HIL bench set and clear faults at run time. No clock of its own: callers pass the time.
+
+By its imports this module is of layer 1 (nothing from hubfw but its errors), so the OTA server (hubfw.server) and
+the HAN servers (hubfw.han) consult the book directly although it lives with the hub.
+
+Window faults (`WINDOWS`: SILENCE, BLOCK_WAIT) last `seconds` from when they were set (`set_at`, `window_end`)
+and act on everything in that window; the others act `times` times (None: until cleared).
 """
 
 from __future__ import annotations

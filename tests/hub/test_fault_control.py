@@ -63,6 +63,8 @@ async def test_fault_set_list_clear_round_trip_and_the_faults_act_on_a_download(
     assert "history" not in listed
     status = json.loads((await run_cli(cli, "status", "--json", *state)).output)
     assert status["faults"] == listed["faults"]
+    text = (await run_cli(cli, "status", *state)).output
+    assert f"faults armed for {eui64}: block-corrupt --offset 100 (once); end-wait (once); query-silent" in text
     devices = json.loads((await run_cli(cli, "devices", "--json", *state)).output)
     assert [(device["eui64"], len(device["faults"])) for device in devices] == [(eui64, 3)]
 
