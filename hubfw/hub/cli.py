@@ -24,13 +24,14 @@ import click
 import zigpy.types as t
 
 from hubfw.cli.options import EUI64, EUI64_LIST, RADIO_HELP, json_option, radio_option, state_option
-from hubfw.clock import SystemClock
+from hubfw.clock import SystemClock, iso_utc
 from hubfw.devices import DeviceType
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
 from hubfw.gbcs.device_keys import DeviceKeyDirectory, bench_device_keys_dir
 from hubfw.hub.alert_log import alert_log_path, read_alert_log
 from hubfw.hub.control import ControlClient, ControlServer
 from hubfw.hub.credentials import load_hub_credentials
+from hubfw.hub.faults import Fault, FaultError, parse_kind
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
@@ -320,7 +321,93 @@ def tunnel_messages(eui64: t.EUI64 | None, state_dir: Path, as_json: bool) -> No
         click.echo(f"{message['time']}  {message['eui64']}  {message['length']} bytes  {message['message']}")
 
 
-HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices, permit, tunnel]
+@click.group("fault")
+def fault() -> None:
+    """Faults on demand: the hub misbehaving on purpose towards one device (see "Faults on demand")."""
+
+
+@fault.command("set")
+@click.argument("words", metavar="EUI64 KIND", nargs=-1)
+@click.option("--eui64", type=EUI64, help="the device, instead of the EUI64 argument (then KIND is the only argument)")
+@click.option("--times", type=click.IntRange(min=1), metavar="N", help="how often it acts before it is spent (default: once)")
+@click.option("--lasting", is_flag=True, help="it acts until `hubfw fault clear`")
+@click.option("--seconds", type=click.FloatRange(min=0), metavar="T",
+              help="silence, block-wait: how long from now; block-delay, cbke-delay: how late; end-later: upgrade time")
+@click.option("--offset", type=click.IntRange(min=0), metavar="X", help="block-abort, block-corrupt: the byte offset")
+@click.option("--every", type=click.IntRange(min=1), metavar="N", help="block-drop: no answer to every Nth request")
+@click.option("--size", type=click.IntRange(min=1), metavar="N", help="block-short: at most N bytes per block")
+@click.option("--minimum-block-period", type=click.IntRange(0, 0xFFFF), metavar="MS",
+              help="block-wait: the MinimumBlockPeriod its WAIT_FOR_DATA carries (default: the hub's own)")
+@click.option("--variant", type=click.Choice(["byte", "subject", "issuer"]),
+              help="cbke-mangled-cert: what is changed in the hub's certificate")
+@click.option("--status", "status_name", metavar="NAME", help="cbke-terminate: the Terminate status")
+@state_option(STATE_HELP)
+@json_option()
+@click.pass_context
+def fault_set(ctx: click.Context, words: tuple[str, ...], eui64: t.EUI64 | None, times: int | None, lasting: bool,
+              seconds: float | None, offset: int | None, every: int | None, size: int | None,
+              minimum_block_period: int | None, variant: str | None, status_name: str | None, state_dir: Path,
+              as_json: bool) -> None:
+    """Arm fault KIND for device EUI64: query-no-image, query-not-authorized, query-silent, block-wait, block-abort,
+    block-drop, block-delay, block-short, block-corrupt, silence, end-later, end-wait, end-silent (and the CBKE and
+    tunnel kinds).
+
+    One-shot unless --times N or --lasting; silence and block-wait last --seconds from now instead."""
+    wanted = 1 if eui64 is not None else 2
+    if len(words) != wanted:
+        raise click.UsageError("give the device (EUI64, or --eui64) and then the fault KIND, each once")
+    target = eui64 if eui64 is not None else EUI64.convert(words[0], ctx.command.params[0], ctx)
+    kind = words[-1]
+    if lasting and times is not None:
+        raise FaultError("give --times N or --lasting, not both")
+    built = Fault(parse_kind(kind), times=None if lasting else (1 if times is None else times), seconds=seconds,
+                  offset=offset, every=every, size=size, minimum_block_period=minimum_block_period, variant=variant,
+                  status=status_name)
+    result = ControlClient(state_dir).call("fault_set", eui64=str(target), fault=built.to_json())
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"fault set for {result['eui64']}: {describe_fault(result)}")
+
+
+@fault.command("list")
+@click.option("--history", is_flag=True, help="each device's history too: every fault set, acting, cleared, expired")
+@state_option(STATE_HELP)
+@json_option()
+def fault_list(history: bool, state_dir: Path, as_json: bool) -> None:
+    """The faults armed now, per device."""
+    found = ControlClient(state_dir).call("fault_list", history=history)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found["faults"]:
+        click.echo("no faults armed")
+    for eui64, armed in found["faults"].items():
+        for entry in armed:
+            click.echo(f"{eui64}  {describe_fault(entry)}")
+    for eui64, events in found.get("history", {}).items():
+        click.echo(f"history of {eui64}:")
+        for event in events:
+            extra = {key: value for key, value in event.items()
+                     if key not in ("time", "event", "kind", "times") and key not in Fault.__dataclass_fields__}
+            detail = "".join(f" {key}={value}" for key, value in extra.items())
+            click.echo(f"  {iso_utc(event['time'])}  {event['event']:<8} {event['kind']}{detail}")
+
+
+@fault.command("clear")
+@click.argument("device", metavar="[EUI64]", required=False, type=EUI64)
+@click.option("--eui64", type=EUI64, help="the device, instead of the EUI64 argument")
+@state_option(STATE_HELP)
+def fault_clear(device: t.EUI64 | None, eui64: t.EUI64 | None, state_dir: Path) -> None:
+    """Disarm the faults of device EUI64, or of every device."""
+    if device is not None and eui64 is not None:
+        raise click.UsageError("name the device once: as the EUI64 argument or with --eui64")
+    target = eui64 if eui64 is not None else device
+    result = ControlClient(state_dir).call("fault_clear", eui64=None if target is None else str(target))
+    click.echo(f"{result['cleared']} fault(s) cleared" + ("" if target is None else f" for {target}"))
+
+
+HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices, permit, tunnel, fault]
 
 
 # ----- rendering
@@ -347,6 +434,15 @@ def render_alert(alert: dict[str, Any]) -> str:
         f"{alert['time']}  #{alert['alert_id']}  {alert['code']}  {alert['entity']}"
         f"  firmware {alert['firmware_version']}{outcome}{source}{signature}{counter}  DER {alert['der']}"
     )
+
+
+def describe_fault(entry: dict[str, Any]) -> str:
+    """A fault as one line: its kind, its options, and how often it acts."""
+    times = entry.get("times")
+    options = "".join(f" --{key.replace('_', '-')} {value}" for key, value in entry.items()
+                      if key not in ("kind", "times", "eui64"))
+    how = "until cleared" if times is None else "once" if times == 1 else f"{times} times"
+    return f"{entry['kind']}{options} ({how})"
 
 
 def describe_han(device: dict[str, Any]) -> str:
@@ -390,4 +486,6 @@ def describe_status(found: dict[str, Any]) -> list[str]:
         lines.append(f"HAN on SE endpoint {han['se_endpoint']}: CBKE{where} {rule}; "
                      f"{han['link_keys']} device link keys; "
                      f"{len(han['tunnels'])} tunnels open")
+    for eui64, armed in found.get("faults", {}).items():
+        lines.append(f"faults armed for {eui64}: " + "; ".join(describe_fault(entry) for entry in armed))
     return lines

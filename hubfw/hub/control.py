@@ -25,6 +25,7 @@ from typing import Any
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub.alert_log import read_alert_log
+from hubfw.hub.faults import Fault
 from hubfw.hub.service import Hub
 
 LOGGER = logging.getLogger(__name__)
@@ -103,6 +104,23 @@ async def _tunnel_messages(hub: Hub, request: dict[str, Any]) -> Any:
     return hub.tunnel_messages(None if eui64 is None else parse_eui64(str(eui64)))
 
 
+async def _fault_set(hub: Hub, request: dict[str, Any]) -> Any:
+    """`{"eui64": ..., "fault": {"kind": ..., options}}` (the fault as `Fault.to_json` writes it)."""
+    return hub.set_fault(parse_eui64(_field(request, "eui64", str)), Fault.from_json(_field(request, "fault", dict)))
+
+
+async def _fault_list(hub: Hub, request: dict[str, Any]) -> Any:
+    found: dict[str, Any] = {"faults": hub.faults()}
+    if request.get("history"):
+        found["history"] = hub.fault_histories()
+    return found
+
+
+async def _fault_clear(hub: Hub, request: dict[str, Any]) -> Any:
+    eui64 = request.get("eui64")
+    return hub.clear_faults(None if eui64 is None else parse_eui64(str(eui64)))
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status,
     "transfers": _transfers,
@@ -112,6 +130,9 @@ HANDLERS: dict[str, Handler] = {
     "permit": _permit,
     "tunnel_send": _tunnel_send,
     "tunnel_messages": _tunnel_messages,
+    "fault_set": _fault_set,
+    "fault_list": _fault_list,
+    "fault_clear": _fault_clear,
 }
 
 

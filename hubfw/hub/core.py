@@ -23,6 +23,10 @@ air says reliably which a device is (SE gives ESME and GSME one device id, and t
 type only from a distribution naming it), so every keyed device gets the request unless the store names it
 a GSME target. A GSME shows itself anyway: it has no Tunneling server (the hub stops asking on its
 UNSUPPORTED_CLUSTER) and it requests its own tunnel (the hub then leaves the tunnel to it).
+
+Faults on demand (hubfw.hub.faults): the core owns the `FaultBook` (`faults`) its servers consult, and applies
+SILENCE itself where frames leave it: while a device's silence lasts, every frame to it (OTA, ImageNotify
+re-sends, HAN) is dropped and recorded in its history.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from hubfw.han.key_establishment.events import KeyEstablishmentFailed, LinkKeyEs
 from hubfw.han.key_establishment.server import KeyEstablishmentServer
 from hubfw.han.server import HanServer
 from hubfw.hub.alert_log import LoggedAlert, RawTunnelAlert
+from hubfw.hub.faults import FaultBook, FaultKind
 from hubfw.hub.han import HubHan
 from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.ota.admission import AdmissionReport, admit
@@ -127,12 +132,17 @@ class HubCore:
     def __init__(
         self, store: ImageStore, clock: Clock, config: CoreConfig | None = None, *, han: HanSetup | None = None,
         rng: random.Random | None = None, observe_han: Callable[[HanEvent], None] | None = None,
+        faults: FaultBook | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.config = config or CoreConfig()
+        self.faults = FaultBook() if faults is None else faults
+        """The faults set per device (hubfw.hub.faults); a driver may hand in its own book to keep it across
+        restarts."""
         self.gbcs = self.config.gbcs or GbcsIdentity(TEST_CH_ID, new_private_key())
-        self.server = OtaServer(store, clock, self.config.server, rng, tunnel_open=self._tunnel_open)
+        self.server = OtaServer(store, clock, self.config.server, rng, tunnel_open=self._tunnel_open,
+                                faults=self.faults)
         self.han = None if han is None else self._han(han)
         self._ncp_engine = None if han is None else han.ncp_engine
         self._observe_han = observe_han
@@ -153,7 +163,7 @@ class HubCore:
         server = HanServer(
             self.clock, se_endpoint=self.config.server.server_endpoint, key_establishment=setup.key_establishment,
             image_waiting=self._image_waiting, config=replace(setup.config, require_key_establishment=False),
-            faults=getattr(self, "faults", None),  # HubCore.faults (key establishment and tunnel faults)
+            faults=self.faults,  # key establishment and tunnel faults
         )
         return HubHan(server, setup.keys, require_cbke=setup.require_cbke)
 
@@ -165,7 +175,7 @@ class HubCore:
         """After boot: tell targets that had not started downloading (those that had carry on by themselves,
         from the offset they hold), request the tunnels of the devices holding a key (the hub's tunnels did
         not survive), and run what fell due while the hub was down."""
-        return self.server.notify(self.not_started()) + self._request_tunnels_at_boot() + self.run_due()
+        return self._out(self.server.notify(self.not_started()) + self._request_tunnels_at_boot() + self.run_due())
 
     def not_started(self) -> list[t.EUI64]:
         return [
@@ -188,7 +198,7 @@ class HubCore:
         frames = self.server.tick()
         if self.han is not None:
             frames += self._after_han(self.han.server.tick())
-        return frames
+        return self._out(frames)
 
     # ----- frames from the radio
 
@@ -207,15 +217,15 @@ class HubCore:
     def handle_ota(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         refused = None if self.han is None else self.han.refusal(frame)
         if refused is not None:
-            return refused
-        return self.server.handle(frame) + self._endpoint_learnt(frame)
+            return self._out(refused)
+        return self._out(self.server.handle(frame) + self._endpoint_learnt(frame))
 
     def handle_han(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         assert self.han is not None
         refused = self.han.refusal(frame)
         if refused is not None:
-            return refused
-        return self._after_han(self.han.server.handle(frame)) + self._endpoint_learnt(frame)
+            return self._out(refused)
+        return self._out(self._after_han(self.han.server.handle(frame)) + self._endpoint_learnt(frame))
 
     # ----- requests
 
@@ -235,17 +245,17 @@ class HubCore:
         else:
             report.raise_if_rejected()
         image = self.store.distribute(ota_file, [(eui64, device_type) for eui64 in targets], allow_broken=allow_broken)
-        return Distributed(image, report, self.server.notify(targets))
+        return Distributed(image, report, self._out(self.server.notify(targets)))
 
     def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> list[OutgoingFrame]:
         """CS06: tell a device that completed a transfer of this Manufacturer Image to run it now."""
-        return self.server.activate(eui64, manufacturer_image_sha256)
+        return self._out(self.server.activate(eui64, manufacturer_image_sha256))
 
     def send_gbcs(self, eui64: t.EUI64, message: bytes) -> list[OutgoingFrame]:
         """Queue a GBCS message for a device's tunnel; the frames go out now if the tunnel is open."""
         if not message:
             raise HubError("a GBCS message has at least one byte")
-        return self.require_han().server.send_gbcs(eui64, message)
+        return self._out(self.require_han().server.send_gbcs(eui64, message))
 
     def require_han(self) -> HubHan:
         if self.han is None:
@@ -294,14 +304,27 @@ class HubCore:
             if event.endpoint is not None and event.eui64 not in gsmes:
                 tunnels += self.han.server.request_tunnel(event.eui64, event.endpoint)
         confirms = [frame for frame in install.frames if frame.destination not in refused]
-        return self._after_han(confirms + tunnels)  # GBCS 10.2.2.1: RequestTunnel after the key establishment
+        # GBCS 10.2.2.1: RequestTunnel after the key establishment
+        return self._out(self._after_han(confirms + tunnels))
 
     def resume_key_establishment(self, work: NcpWork, outcome: ConfirmKeys | Exception) -> list[OutgoingFrame]:
         """The NCP's CBKE library finished `work` (or failed with the exception)."""
         assert self.han is not None
-        return self._after_han(self.han.server.resume_key_establishment(work, outcome))
+        return self._out(self._after_han(self.han.server.resume_key_establishment(work, outcome)))
 
     # ----- internals
+
+    def _out(self, frames: list[OutgoingFrame]) -> list[OutgoingFrame]:
+        """Where frames leave the core: SILENCE drops every frame to its device while its window lasts."""
+        if not frames or not self.faults.listed():
+            return frames
+        now = self.clock.now()
+        sent = []
+        for frame in frames:
+            dropped = self.faults.take(frame.destination, [FaultKind.SILENCE], now, dropped=_describe(frame))
+            if dropped is None:
+                sent.append(frame)
+        return sent
 
     def _request_tunnels_at_boot(self) -> list[OutgoingFrame]:
         if self.han is None:
@@ -391,3 +414,10 @@ class HubCore:
 
     def _tunnel_open(self, eui64: t.EUI64) -> bool:
         return self.han is not None and self.han.tunnel_open(eui64)
+
+
+def _describe(frame: OutgoingFrame) -> str:
+    """A dropped frame as its history shows it: cluster and command id (`0x0019/0x05`)."""
+    at = 4 if frame.zcl and frame.zcl[0] & 0x04 else 2  # a manufacturer code comes before the TSN
+    command = frame.zcl[at] if len(frame.zcl) > at else None
+    return f"0x{frame.cluster:04X}" + ("" if command is None else f"/0x{command:02X}")

@@ -7,6 +7,12 @@ HenryGiraldo/gbcs injects per-device query and block statuses. hubfw keeps them 
 goes wrong and for how long, a `FaultBook` holds the faults set for each device and records every time one acts,
 in that device's history. The core consults the book; the control socket (`hubfw fault set/list/clear`) and the
 HIL bench set and clear faults at run time. No clock of its own: callers pass the time.
+
+By its imports this module is of layer 1 (nothing from hubfw but its errors), so the OTA server (hubfw.server) and
+the HAN servers (hubfw.han) consult the book directly although it lives with the hub.
+
+Window faults (`WINDOWS`: SILENCE, BLOCK_WAIT) last `seconds` from when they were set (`set_at`, `window_end`)
+and act on everything in that window; the others act `times` times (None: until cleared).
 """
 
 from __future__ import annotations
@@ -93,6 +99,23 @@ NEEDS: dict[FaultKind, tuple[str, ...]] = {
 }
 """The options each kind needs (the others take none of their own)."""
 
+WINDOWS: frozenset[FaultKind] = frozenset({FaultKind.SILENCE, FaultKind.BLOCK_WAIT})
+"""Kinds that last `seconds` from when they were set: they act on everything in that window, however often
+(`times` is not consulted), and are spent when it ends."""
+
+
+def parse_kind(name: str) -> FaultKind:
+    """The kind `hubfw fault set EUI64 KIND` names (its value, or the enum name in any case)."""
+    try:
+        return FaultKind(name)
+    except ValueError:
+        pass
+    try:
+        return FaultKind[name.upper().replace("-", "_")]
+    except KeyError:
+        known = ", ".join(kind.value for kind in FaultKind)
+        raise FaultError(f"unknown fault kind {name!r} (known: {known})") from None
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -109,7 +132,7 @@ class Fault:
     status: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", FaultKind(self.kind))
+        object.__setattr__(self, "kind", self.kind if isinstance(self.kind, FaultKind) else parse_kind(self.kind))
         missing = [name for name in NEEDS.get(self.kind, ()) if getattr(self, name) is None]
         if missing:
             raise FaultError(f"fault {self.kind.value} needs --{missing[0].replace('_', '-')}")
@@ -134,7 +157,7 @@ class Fault:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
         try:
-            return cls(**{**data, "kind": FaultKind(data["kind"])})
+            return cls(**{**data, "kind": parse_kind(str(data["kind"]))})
         except (KeyError, TypeError, ValueError) as exc:
             raise FaultError(f"not a fault: {exc}") from None
 
@@ -146,6 +169,13 @@ class _Armed:
     acted: int = 0
     seen: int = 0
     """Requests of the fault's kind seen (for `every`)."""
+
+    def window_end(self) -> float | None:
+        """When a window fault (SILENCE, BLOCK_WAIT) is spent; None for the others."""
+        if self.fault.kind not in WINDOWS:
+            return None
+        assert self.fault.seconds is not None
+        return self.set_at + self.fault.seconds
 
 
 @dataclass
@@ -171,8 +201,28 @@ class FaultBook:
                 cleared += 1
         return cleared
 
-    def listed(self) -> dict[t.EUI64, list[Fault]]:
+    def listed(self, now: float | None = None) -> dict[t.EUI64, list[Fault]]:
+        """The armed faults per device; given `now`, window faults whose window has ended are spent first."""
+        if now is not None:
+            self.expire(now)
         return {eui64: [entry.fault for entry in armed] for eui64, armed in self._armed.items() if armed}
+
+    def set_at(self, eui64: t.EUI64, kind: FaultKind) -> float | None:
+        """When the armed fault of `kind` was set for `eui64` (None: none is armed)."""
+        return next((entry.set_at for entry in self._armed.get(eui64, []) if entry.fault.kind is kind), None)
+
+    def window_end(self, eui64: t.EUI64, kind: FaultKind) -> float | None:
+        """When the armed window fault (SILENCE, BLOCK_WAIT) of `kind` for `eui64` is spent."""
+        return next((entry.window_end() for entry in self._armed.get(eui64, []) if entry.fault.kind is kind), None)
+
+    def expire(self, now: float) -> None:
+        """Spend the window faults whose window has ended (recorded as "expired")."""
+        for eui64, armed in self._armed.items():
+            for entry in list(armed):
+                end = entry.window_end()
+                if end is not None and now >= end:
+                    armed.remove(entry)
+                    self._record(eui64, now, "expired", entry.fault)
 
     def peek(self, eui64: t.EUI64, kinds: Iterable[FaultKind]) -> Fault | None:
         """The armed fault of one of `kinds` for `eui64`, without spending it."""
@@ -186,6 +236,15 @@ class FaultBook:
         for entry in list(self._armed.get(eui64, [])):
             if entry.fault.kind not in wanted:
                 continue
+            end = entry.window_end()
+            if end is not None:
+                if now >= end:
+                    self._armed[eui64].remove(entry)
+                    self._record(eui64, now, "expired", entry.fault)
+                    continue
+                entry.acted += 1
+                self._record(eui64, now, "acted", entry.fault, **detail)
+                return entry.fault
             entry.seen += 1
             if entry.fault.every is not None and entry.seen % entry.fault.every:
                 return None
@@ -195,6 +254,10 @@ class FaultBook:
             self._record(eui64, now, "acted", entry.fault, **detail)
             return entry.fault
         return None
+
+    def history_of(self, eui64: t.EUI64) -> list[dict[str, Any]]:
+        """`eui64`'s history, oldest first: each fault set, each time one acted, cleared or expired."""
+        return list(self.history.get(eui64, []))
 
     def _record(self, eui64: t.EUI64, now: float, event: str, fault: Fault, **detail: Any) -> None:
         self.history.setdefault(eui64, []).append({"time": now, "event": event, **fault.to_json(), **detail})

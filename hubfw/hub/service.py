@@ -59,6 +59,7 @@ from hubfw.hub.credentials import (
     presented_by,
     write_presented,
 )
+from hubfw.hub.faults import Fault, FaultBook
 from hubfw.hub.han import HubHan
 from hubfw.hub.link_keys import LinkKeyRegistry
 from hubfw.ota.cpl import CentralProductsList
@@ -146,6 +147,8 @@ class Hub:
         self._subscribers: set[asyncio.Queue[LoggedAlert]] = set()
         self.ds_key: ec.EllipticCurvePrivateKey | None = None
         """The CH's GBCS Digital Signing key, once started: it signs the hub's alerts."""
+        self.fault_book = FaultBook()
+        """The faults set per device (hubfw.hub.faults); the core consults it, and it outlives a stop and start."""
 
     # ----- life cycle
 
@@ -158,7 +161,8 @@ class Hub:
             store = ImageStore.open(self._flash, self.clock, max_image_size=self.config.max_image_size)
             self._app = await self._open_radio(self.state_dir)
             han = await self._han_setup(self._app.state.node_info.ieee)
-            self._core = HubCore(store, self.clock, self.config.core(self._app, self.ds_key), han=han)
+            self._core = HubCore(store, self.clock, self.config.core(self._app, self.ds_key), han=han,
+                                 faults=self.fault_book)
             self._app.set_ota_handler(self._on_ota_frame, self.clock)
             if self._core.han is not None:
                 self._app.encrypt_unicasts_to(self._core.han.keys.devices())
@@ -398,6 +402,31 @@ class Hub:
     def devices(self) -> list[dict[str, Any]]:
         """The devices zigpy knows (joined or from its database), coordinator excluded."""
         return views.devices(self.core, self.app)
+
+    # ----- faults on demand (hubfw.hub.faults)
+
+    def set_fault(self, eui64: t.EUI64, fault: Fault) -> dict[str, Any]:
+        """Arm `fault` for `eui64` from now (it replaces one of the same kind); recorded in its history."""
+        self.fault_book.set(eui64, fault, self.clock.now())
+        self._wake.set()
+        return {"eui64": str(eui64), **fault.to_json()}
+
+    def clear_faults(self, eui64: t.EUI64 | None = None) -> dict[str, Any]:
+        """Disarm every fault of `eui64` (of every device when None)."""
+        cleared = self.fault_book.clear(self.clock.now(), eui64)
+        return {"eui64": None if eui64 is None else str(eui64), "cleared": cleared}
+
+    def faults(self) -> dict[str, list[dict[str, Any]]]:
+        """The faults armed now, per device (window faults whose window has ended are spent)."""
+        return views.faults(self.fault_book, self.clock.now())
+
+    def fault_history(self, eui64: t.EUI64) -> list[dict[str, Any]]:
+        """`eui64`'s fault history, oldest first: each fault set, each time one acted, cleared or expired."""
+        return self.fault_book.history_of(eui64)
+
+    def fault_histories(self) -> dict[str, list[dict[str, Any]]]:
+        """Every device's fault history."""
+        return {str(eui64): self.fault_book.history_of(eui64) for eui64 in self.fault_book.history}
 
     # ----- the GBCS tunnel
 

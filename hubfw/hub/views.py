@@ -9,6 +9,7 @@ from typing import Any
 import zigpy.types as t
 
 from hubfw.hub.core import Distributed, HubCore
+from hubfw.hub.faults import FaultBook
 from hubfw.hub.han import HubHan
 from hubfw.radio import OtaRadio
 from hubfw.store.policy import iso_utc
@@ -44,7 +45,13 @@ def status(core: HubCore, alert_log: Path) -> dict[str, Any]:
         "now": iso_utc(core.clock.now()),
         "alert_log": str(alert_log),
         "han": None if core.han is None else _han_status(core, core.han),
+        "faults": faults(core.faults, core.clock.now()),
     }
+
+
+def faults(book: FaultBook, now: float) -> dict[str, list[dict[str, Any]]]:
+    """The faults armed per device (`hubfw fault list`); window faults whose window has ended are spent first."""
+    return {str(eui64): [fault.to_json() for fault in armed] for eui64, armed in book.listed(now).items()}
 
 
 def _images(found: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,6 +96,7 @@ def devices(core: HubCore, app: OtaRadio) -> list[dict[str, Any]]:
     """The devices zigpy knows (joined or from its database), coordinator excluded."""
     coordinator = app.state.node_info.ieee
     targets = {transfer["entity"]: transfer for transfer in transfers(core)}
+    armed = faults(core.faults, core.clock.now())
     listed = []
     for ieee, device in sorted(app.devices.items(), key=lambda item: str(item[0])):
         if ieee == coordinator:
@@ -101,6 +109,7 @@ def devices(core: HubCore, app: OtaRadio) -> list[dict[str, Any]]:
             "model": device.model, "initialized": device.is_initialized,
             "last_seen": None if last_seen is None else iso_utc(last_seen),
             "transfer": ota,
+            "faults": armed.get(str(ieee), []),
             **(NO_HAN_VIEW if core.han is None else core.han.device_view(ieee)),
         })
     return listed

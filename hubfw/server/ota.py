@@ -21,6 +21,17 @@ plugin where the OTA chapter leaves the choice open):
 Times in WAIT_FOR_DATA and UpgradeEndResponse are relative (CurrentTime 0), as Silicon Labs sends
 them, so clients need no clock.
 
+Faults on demand (hubfw.hub.faults): given a `FaultBook`, the server misbehaves on purpose towards the devices
+it names, and nowhere else; each time a fault acts it is in that device's history. A QueryNextImage may be
+answered NO_IMAGE_AVAILABLE or NOT_AUTHORIZED, or not at all (the store hears nothing of it). ImageBlock and
+ImagePage requests, once the normal rules have found them valid, may get no answer (every Nth), ABORT (at or
+after an offset), WAIT_FOR_DATA (ZCL OTA ImageBlockResponse with status WAIT_FOR_DATA carries CurrentTime
+uint32, RequestTime uint32 and MinimumBlockPeriod uint16 — zigpy's `ImageBlockResponseCommand`; Silicon
+Labs' ota-server.c puts CurrentTime 0 for relative time, then the wait in seconds, then the block period),
+shorter blocks, a flipped byte (in what is sent only: the store's image is untouched) or answers sent late
+(`not_before`). A SUCCESS UpgradeEnd may be answered with a later upgrade time, 0xFFFFFFFF or not at all;
+what the server remembers to repeat is its own answer, so a repeat after a one-shot fault is answered normally.
+
 A PPMID's 0x8F8B is recorded from a read of its current_file_version after it was told to activate.
 A PPMID with an open GBCS tunnel sends its own 0x8F8B through it (the hub calls `activation_reported`),
 so for it the read's alert waits `tunnel_alert_grace` seconds and is recorded only if none came.
@@ -39,6 +50,7 @@ from zigpy.zcl.clusters.general import ImageNotifyCommand, ImagePageCommand, Ota
 
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType
+from hubfw.hub.faults import FaultBook, FaultKind
 from hubfw.server.blocksize import max_block_data_size
 from hubfw.server.config import OtaServerConfig
 from hubfw.server.store_api import ServedImage, ServerStore
@@ -73,6 +85,14 @@ WILDCARD_IMAGE_TYPE = 0xFFFF
 CURRENT_FILE_VERSION = Ota.AttributeDefs.current_file_version.id
 CURRENT_FILE_VERSION_TYPE = foundation.DataTypeId.uint32
 """ZCL: current_file_version is a uint32 (0x23); any other type in a reply is not a version."""
+
+QUERY_FAULTS: dict[FaultKind, Status | None] = {
+    FaultKind.QUERY_NO_IMAGE: Status.NO_IMAGE_AVAILABLE,
+    FaultKind.QUERY_NOT_AUTHORIZED: Status.NOT_AUTHORIZED,
+    FaultKind.QUERY_SILENT: None,
+}
+"""The QueryNextImage faults and the status each answers with (None: no answer)."""
+END_FAULTS = (FaultKind.END_LATER, FaultKind.END_WAIT, FaultKind.END_SILENT)
 
 ImageKey = tuple[int, int, int]
 """(manufacturer code, image type, file version): how OTA frames name an image."""
@@ -168,8 +188,10 @@ class OtaServer:
         rng: random.Random | None = None,
         *,
         tunnel_open: Callable[[t.EUI64], bool] = lambda eui64: False,
+        faults: FaultBook | None = None,
     ) -> None:
         self._store = store
+        self._faults = faults
         self._tunnel_open = tunnel_open
         self._clock = clock
         self._config = config or OtaServerConfig()
@@ -265,15 +287,18 @@ class OtaServer:
     def _on_query_next_image(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
         query = _parse(OtaCommand.query_next_image, payload)
         self._notify_plans.pop(request.source, None)  # it heard us (or asks anyway): stop nagging
+        fault = self._take(request.source, QUERY_FAULTS, version=f"0x{query.current_file_version:08X}")
+        if fault is not None:
+            if fault.kind is FaultKind.QUERY_SILENT:
+                return []
+            return [self._query_refusal(request, QUERY_FAULTS[fault.kind])]
         image = self._store.offer(request.source)
         if (
             image is None
             or not self._should_offer(image, query)
             or not self._store.note_query(request.source, image.image_id, query.hardware_version)
         ):
-            status = Status.NO_IMAGE_AVAILABLE
-            zcl = cluster_command(request.header.tsn, OtaReply.query_next_image_response, TO_CLIENT, status=status)
-            return [request.reply(zcl)]
+            return [self._query_refusal(request, Status.NO_IMAGE_AVAILABLE)]
         zcl = cluster_command(
             request.header.tsn,
             OtaReply.query_next_image_response,
@@ -286,38 +311,53 @@ class OtaServer:
         )
         return [request.reply(zcl)]
 
+    def _query_refusal(self, request: _Request, status: Status) -> OutgoingFrame:
+        zcl = cluster_command(request.header.tsn, OtaReply.query_next_image_response, TO_CLIENT, status=status)
+        return request.reply(zcl)
+
     def _on_image_block(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
         try:
             block = parse_block_request(payload)
         except ValueError as exc:
             raise _Malformed from exc
         image = self._image_for_transfer(request, block, block.maximum_data_size)
+        faulted = self._block_fault(request, block.file_offset)
+        if faulted is not None:
+            return faulted
         wait = self._admission_wait(request.source)
         if wait is None:
             wait = self._rate_limit_wait(request.source)
         if wait is not None:
             return [request.reply(self._wait_for_data(request.header.tsn, wait))]
-        size = min(block.maximum_data_size, self._block_limit[request.frame.aps_encrypted])
+        size = self._short(request, min(block.maximum_data_size, self._block_limit[request.frame.aps_encrypted]))
         data = self._store.read(image.image_id, block.file_offset, min(size, image.total_size - block.file_offset))
-        self._note_served(request.source, image, block.file_offset + len(data), self._clock.now())
-        return [request.reply(_block_response(request.header.tsn, image, block.file_offset, data))]
+        now = self._clock.now()
+        self._note_served(request.source, image, block.file_offset + len(data), now)
+        data = self._corrupt(request.source, block.file_offset, data)
+        zcl = _block_response(request.header.tsn, image, block.file_offset, data)
+        return [request.reply(zcl, not_before=self._delay(request))]
 
     def _on_image_page(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
         page = _parse(OtaCommand.image_page, payload)
         image = self._image_for_transfer(request, page, min(page.maximum_data_size, page.page_size))
+        faulted = self._block_fault(request, page.file_offset)
+        if faulted is not None:
+            return faulted
         wait = self._admission_wait(request.source)
         if wait is not None:
             return [request.reply(self._wait_for_data(request.header.tsn, wait))]
-        size = min(page.maximum_data_size, self._block_limit[request.frame.aps_encrypted])
+        size = self._short(request, min(page.maximum_data_size, self._block_limit[request.frame.aps_encrypted]))
         end = min(page.file_offset + page.page_size, image.total_size)
         spacing = page.response_spacing / 1000.0
         now = self._clock.now()
+        start = now if (late := self._delay(request)) is None else late
         frames = []
         for index, offset in enumerate(range(page.file_offset, end, size)):
             data = self._store.read(image.image_id, offset, min(size, end - offset))
+            data = self._corrupt(request.source, offset, data)
             zcl = _block_response(request.header.tsn, image, offset, data)
-            frames.append(request.reply(zcl, not_before=now + index * spacing))
-        self._note_served(request.source, image, end, now + (len(frames) - 1) * spacing)
+            frames.append(request.reply(zcl, not_before=start + index * spacing))
+        self._note_served(request.source, image, end, start + (len(frames) - 1) * spacing)
         return frames
 
     def _on_upgrade_end(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
@@ -325,12 +365,12 @@ class OtaServer:
         eui64 = request.source
         ended = self._ended.get(eui64)
         if status == Status.SUCCESS and ended is not None and ended.key == key:
-            return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
+            return self._end_answer(request, ended)
         image = self._store.offer(eui64)
         if image is None and status == Status.SUCCESS and key is not None:
             ended = self._recorded_before_restart(eui64, key)
             if ended is not None:
-                return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
+                return self._end_answer(request, ended)
         if image is None or (key is not None and key != image_key(image)):
             return request.default_response(Status.ABORT if status == Status.SUCCESS else Status.SUCCESS)
         self._store.note_end(eui64, image.image_id, int(status))
@@ -339,7 +379,18 @@ class OtaServer:
         if status != Status.SUCCESS:
             return request.default_response(Status.SUCCESS)
         ended = self._answer_success(eui64, image_key(image), image.device_type)
-        return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, ended.upgrade_time))]
+        return self._end_answer(request, ended)
+
+    def _end_answer(self, request: _Request, ended: _EndedTransfer) -> list[OutgoingFrame]:
+        """The UpgradeEndResponse owed for a success, unless an END_* fault changes or withholds it."""
+        upgrade_time = ended.upgrade_time
+        fault = self._take(request.source, END_FAULTS, file_version=f"0x{ended.key[2]:08X}")
+        if fault is not None:
+            if fault.kind is FaultKind.END_SILENT:
+                return []
+            assert fault.kind is FaultKind.END_WAIT or fault.seconds is not None
+            upgrade_time = UPGRADE_ON_COMMAND if fault.kind is FaultKind.END_WAIT else math.ceil(fault.seconds or 0)
+        return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, upgrade_time))]
 
     def _answer_success(self, eui64: t.EUI64, key: ImageKey, device_type: DeviceType) -> _EndedTransfer:
         """Remember the UpgradeEndResponse owed for a recorded success; a PPMID's version is read back later."""
@@ -413,8 +464,7 @@ class OtaServer:
         image = self._store.offer(request.source)
         requested = (command.manufacturer_code, command.image_type, command.file_version)
         if image is None or requested != image_key(image):
-            zcl = cluster_command(request.header.tsn, OtaReply.image_block_response, TO_CLIENT, status=Status.ABORT)
-            raise _Refused([request.reply(zcl)])
+            raise _Refused([request.reply(_abort(request.header.tsn))])
         if command.file_offset >= image.total_size or data_limit == 0:
             raise _Refused(request.default_response(Status.INVALID_FIELD))
         return image
@@ -445,7 +495,7 @@ class OtaServer:
         remaining = last + period - self._clock.now()
         return math.ceil(remaining) if remaining > 0 else None
 
-    def _wait_for_data(self, tsn: int, wait_seconds: int) -> bytes:
+    def _wait_for_data(self, tsn: int, wait_seconds: int, minimum_block_period: int | None = None) -> bytes:
         return cluster_command(
             tsn,
             OtaReply.image_block_response,
@@ -453,8 +503,60 @@ class OtaServer:
             status=Status.WAIT_FOR_DATA,
             current_time=0,
             request_time=wait_seconds,
-            minimum_block_period=self._config.minimum_block_period_ms,
+            minimum_block_period=(
+                self._config.minimum_block_period_ms if minimum_block_period is None else minimum_block_period
+            ),
         )
+
+    # ----------------------------------------------------------------- faults
+
+    def _take(self, eui64: t.EUI64, kinds: Iterable[FaultKind], **detail: object):
+        return None if self._faults is None else self._faults.take(eui64, kinds, self._clock.now(), **detail)
+
+    def _block_fault(self, request: _Request, offset: int) -> list[OutgoingFrame] | None:
+        """What a valid ImageBlock/ImagePage request gets instead of data under a fault, if one acts: nothing
+        (BLOCK_DROP, every Nth), ABORT (BLOCK_ABORT at or after its offset) or WAIT_FOR_DATA (BLOCK_WAIT, for
+        the rest of its window)."""
+        faults = self._faults
+        if faults is None:
+            return None
+        eui64, now = request.source, self._clock.now()
+        if faults.take(eui64, [FaultKind.BLOCK_DROP], now, offset=offset) is not None:
+            return []
+        abort = faults.peek(eui64, [FaultKind.BLOCK_ABORT])
+        if abort is not None and abort.offset is not None and offset >= abort.offset:
+            faults.take(eui64, [FaultKind.BLOCK_ABORT], now, offset=offset)
+            return [request.reply(_abort(request.header.tsn))]
+        end = faults.window_end(eui64, FaultKind.BLOCK_WAIT)
+        if end is not None:
+            wait = max(1, math.ceil(end - now))
+            fault = faults.take(eui64, [FaultKind.BLOCK_WAIT], now, offset=offset, request_time=wait)
+            if fault is not None:
+                return [request.reply(self._wait_for_data(request.header.tsn, wait, fault.minimum_block_period))]
+        return None
+
+    def _short(self, request: _Request, size: int) -> int:
+        """BLOCK_SHORT: at most its `size` bytes per block, whatever the device asked."""
+        fault = None if self._faults is None else self._faults.peek(request.source, [FaultKind.BLOCK_SHORT])
+        if fault is None or fault.size is None or fault.size >= size:
+            return size
+        self._take(request.source, [FaultKind.BLOCK_SHORT], asked=size, served=fault.size)
+        return fault.size
+
+    def _corrupt(self, eui64: t.EUI64, offset: int, data: bytes) -> bytes:
+        """BLOCK_CORRUPT: the byte at its offset flipped when this block carries it (the store is not touched)."""
+        fault = None if self._faults is None else self._faults.peek(eui64, [FaultKind.BLOCK_CORRUPT])
+        if fault is None or fault.offset is None or not offset <= fault.offset < offset + len(data):
+            return data
+        self._take(eui64, [FaultKind.BLOCK_CORRUPT], offset=fault.offset)
+        corrupted = bytearray(data)
+        corrupted[fault.offset - offset] ^= 0xFF
+        return bytes(corrupted)
+
+    def _delay(self, request: _Request) -> float | None:
+        """BLOCK_DELAY: when the answer may go out (None: now)."""
+        fault = self._take(request.source, [FaultKind.BLOCK_DELAY])
+        return None if fault is None or fault.seconds is None else self._clock.now() + fault.seconds
 
     def _note_served(self, eui64: t.EUI64, image: ServedImage, end_offset: int, at: float) -> None:
         self._store.note_progress(eui64, image.image_id, end_offset)
@@ -538,6 +640,11 @@ def _parse_upgrade_end(payload: bytes) -> tuple[Status, ImageKey | None]:
             return Status.deserialize(payload)[0], None
         raise _Malformed from None
     return end.status, (end.manufacturer_code, end.image_type, end.file_version)
+
+
+def _abort(tsn: int) -> bytes:
+    """ImageBlockResponse ABORT: the client must stop this download and query again."""
+    return cluster_command(tsn, OtaReply.image_block_response, TO_CLIENT, status=Status.ABORT)
 
 
 def _block_response(tsn: int, image: ServedImage, offset: int, data: bytes) -> bytes:

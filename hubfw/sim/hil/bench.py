@@ -21,6 +21,7 @@ from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.credentials import load_hub_credentials
+from hubfw.hub.faults import Fault
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.ota.image import build_image
 from hubfw.ota.keys import new_private_key
@@ -79,6 +80,12 @@ class HilBench(Protocol):
 
     def han_view(self, entity: t.EUI64) -> dict[str, Any]: ...
 
+    def set_fault(self, eui64: t.EUI64, fault: Fault) -> dict[str, Any]: ...
+
+    def clear_faults(self, eui64: t.EUI64 | None = None) -> dict[str, Any]: ...
+
+    def fault_history(self, eui64: t.EUI64) -> list[dict[str, Any]]: ...
+
 
 class _HubBench(abc.ABC):
     """What both back-ends do the same way, given `hub` and `wait_until`."""
@@ -110,6 +117,18 @@ class _HubBench(abc.ABC):
         `tunnel_opened_by` ("hub"/"device"/None) as `hubfw devices` shows them."""
         entry = next((entry for entry in self.hub.devices() if entry["eui64"] == str(entity)), {})
         return {key: entry.get(key) for key in ("key_establishment", "tunnel", "tunnel_opened_by")}
+
+    def set_fault(self, eui64: t.EUI64, fault: Fault) -> dict[str, Any]:
+        """Make the hub misbehave towards `eui64` (hubfw.hub.faults), from now on."""
+        return self.hub.set_fault(eui64, fault)
+
+    def clear_faults(self, eui64: t.EUI64 | None = None) -> dict[str, Any]:
+        """Disarm the faults of `eui64` (of every device when None)."""
+        return self.hub.clear_faults(eui64)
+
+    def fault_history(self, eui64: t.EUI64) -> list[dict[str, Any]]:
+        """Every fault set for `eui64`, each time one acted, and each cleared or expired, oldest first."""
+        return self.hub.fault_history(eui64)
 
     async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
                              firmware_version: int | None = None) -> TransferAlert:
@@ -199,11 +218,13 @@ class SimulatedBench(_HubBench):
     async def restart_hub(self) -> None:
         """Power-cycle the Communications Hub: hub and NCP stop, a new Hub and NCP start on the same state
         directory (flash, zigpy database, NCP tokens). The HAN devices keep running: they neither reboot nor
-        rejoin; the new hub knows them from zigpy's database, where their interview left them."""
-        han, clock = self.world.han, self.world.clock
+        rejoin; the new hub knows them from zigpy's database, where their interview left them. The faults set
+        on the bench stay set (they are the bench's, not the hub's state), with their histories."""
+        han, clock, faults = self.world.han, self.world.clock, self.world.hub.fault_book
         await self.world.stop()
         self.world = SimulatedWorld(self.state_dir, ezsp_version=self.ezsp_version, config=self.config, clock=clock)
         self.world.han = self.world.ncp.han = han
+        self.world.hub.fault_book = faults
         await self.world.start()
 
 
