@@ -39,6 +39,7 @@ from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
 from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, GbcsIdentity
 from hubfw.gbcs.ds_key import ch_ds_key
 from hubfw.han.config import HanConfig
+from hubfw.han.faults import check_status
 from hubfw.han.key_establishment.engine import (
     ConfirmKeys,
     HostEngine,
@@ -406,7 +407,9 @@ class Hub:
     # ----- faults on demand (hubfw.hub.faults)
 
     def set_fault(self, eui64: t.EUI64, fault: Fault) -> dict[str, Any]:
-        """Arm `fault` for `eui64` from now (it replaces one of the same kind); recorded in its history."""
+        """Arm `fault` for `eui64` from now (it replaces one of the same kind); recorded in its history. A status
+        name the fault's cluster does not have is refused here, not when the fault acts (FaultError)."""
+        check_status(fault)
         self.fault_book.set(eui64, fault, self.clock.now())
         self._wake.set()
         return {"eui64": str(eui64), **fault.to_json()}

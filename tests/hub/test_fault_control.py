@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from hubfw.cli.main import HubfwGroup
 from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import ControlServer
-from hubfw.hub.faults import Fault, FaultKind
+from hubfw.han.faults import check_status
+from hubfw.hub.faults import Fault, FaultError, FaultKind
 from hubfw.hub.service import Hub
 from tests.hub.helpers import join_client, make_ota_file
 from tests.hub.ota_client import OtaHan
@@ -121,3 +122,10 @@ async def test_the_control_socket_refuses_a_fault_it_cannot_read(hub: Hub, contr
     with pytest.raises(ControlError, match="not a fault"):
         await asyncio.to_thread(client.call, "fault_set", eui64="00:0d:6f:00:00:00:60:01",
                                 fault={"kind": "silence", "seconds": 3, "colour": "red"})
+
+
+@pytest.mark.parametrize("kind, status", [(FaultKind.CBKE_TERMINATE, "NOT_A_STATUS"), (FaultKind.TUNNEL_REFUSE, "SUCCESS")])
+def test_a_status_the_cluster_does_not_have_is_refused_when_set(kind: FaultKind, status: str) -> None:
+    with pytest.raises(FaultError, match="status is one of"):
+        check_status(Fault(kind, status=status))
+    check_status(Fault(kind, status="BUSY" if kind is FaultKind.TUNNEL_REFUSE else "BAD_KEY_CONFIRM"))

@@ -51,7 +51,7 @@ from hubfw.han.tunneling.wire import (
     gb_hrgp_protocols,
 )
 from hubfw.han.zcl import HanRequest, encode
-from hubfw.hub.faults import Fault, FaultBook, FaultKind
+from hubfw.hub.faults import Fault, FaultBook, FaultError, FaultKind
 from hubfw.zigbee.aps import OutgoingFrame
 from hubfw.zigbee.ids import TUNNELING_CLUSTER
 from hubfw.zigbee.zcl import attribute_record, decode, unsupported_attribute
@@ -75,11 +75,15 @@ def refusal_status(fault: Fault) -> TunnelStatus:
     (`emberAfPluginTunnelingServerToggleBusyCommand`)."""
     if fault.status is None:
         return TunnelStatus.NO_MORE_TUNNEL_IDS
+    refusals = [status for status in TunnelStatus if status is not TunnelStatus.SUCCESS]
     try:
         status = TunnelStatus[fault.status.strip().upper().replace("-", "_")]
     except KeyError:
         status = TunnelStatus.SUCCESS
-    return TunnelStatus.NO_MORE_TUNNEL_IDS if status is TunnelStatus.SUCCESS else status
+    if status is TunnelStatus.SUCCESS:
+        raise FaultError(f"fault {fault.kind.value}: status is one of {', '.join(s.name for s in refusals)}, "
+                         f"not {fault.status!r}")
+    return status
 
 
 @dataclass
