@@ -146,6 +146,9 @@ class Hub:
         self._subscribers: set[asyncio.Queue[LoggedAlert]] = set()
         self.ds_key: ec.EllipticCurvePrivateKey | None = None
         """The CH's GBCS Digital Signing key, once started: it signs the hub's alerts."""
+        self.frame_observers: list[Callable[[str, IncomingFrame | OutgoingFrame], None]] = []
+        """Called with ("rx", frame) for each OTA frame the hub hears and ("tx", frame) for each it sends: how a
+        conformance run (hubfw.conformance) sees the device under test's OTA client from the hub's side."""
 
     # ----- life cycle
 
@@ -291,7 +294,9 @@ class Hub:
     # ----- driving the core
 
     def _on_ota_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        self._observe("rx", [frame])
         replies = self.core.handle_ota(frame)
+        self._observe("tx", replies)
         self._after()
         return replies
 
@@ -300,7 +305,13 @@ class Hub:
         self._after()
         return replies
 
+    def _observe(self, direction: str, frames: Sequence[IncomingFrame | OutgoingFrame]) -> None:
+        for observer in self.frame_observers:
+            for frame in frames:
+                observer(direction, frame)
+
     def _send(self, frames: Sequence[OutgoingFrame]) -> None:
+        self._observe("tx", frames)
         self.app.send_ota_frames(frames)
         self._after()
 

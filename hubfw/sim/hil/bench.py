@@ -133,7 +133,7 @@ class SimulatedBench(_HubBench):
     (the default, as on a GB HAN) the hub is its own test CA and every device from `device` runs CBKE first."""
 
     def __init__(self, state_dir: Path, device_type: DeviceType = DeviceType.PPMID, *, ezsp_version: int = 13,
-                 cbke: bool = True) -> None:
+                 cbke: bool = True, dut_options: dict[str, Any] | None = None) -> None:
         self.state_dir = state_dir
         self.ezsp_version = ezsp_version
         self.cbke = cbke
@@ -141,7 +141,9 @@ class SimulatedBench(_HubBench):
         self.config = HubConfig(trust=(self.signing_key.public_key(),), require_signature=True, cbke_sim_ca=cbke)
         self.world = SimulatedWorld(state_dir, ezsp_version=ezsp_version, config=self.config)
         self.device_type = device_type
-        self.dut = self.device(device_type, SIM_DUT, SIM_DUT_NWK, install_code=SIM_DUT_INSTALL_CODE)
+        self.dut = self.device(device_type, SIM_DUT, SIM_DUT_NWK, install_code=SIM_DUT_INSTALL_CODE,
+                               **(dut_options or {}))
+        """The simulated DUT; `dut_options` are `make_device` options, e.g. `defects={"no-8f8b"}`."""
         self.device_under_test = self.dut.ieee
         self.dut_install_code: bytes | None = SIM_DUT_INSTALL_CODE
 
