@@ -19,6 +19,7 @@ class ScenarioResult:
     faults: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float = 0.0
     """On the bench's clock (virtual seconds on the simulator)."""
+    wall_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -30,7 +31,7 @@ class ScenarioResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "verdict": self.verdict, "evidence": self.evidence, "faults": self.faults,
-                "duration_s": round(self.duration_s, 3)}
+                "duration_s": round(self.duration_s, 3), "wall_s": round(self.wall_s, 3)}
 
 
 @dataclass

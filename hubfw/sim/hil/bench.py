@@ -198,15 +198,33 @@ class SimulatedBench(_HubBench):
         except ScenarioTimeout as exc:
             raise HilTimeout(str(exc)) from None
 
-    async def restart_hub(self) -> None:
+    async def restart_hub(self, down_for: float = 0.0) -> None:
         """Power-cycle the Communications Hub: hub and NCP stop, a new Hub and NCP start on the same state
         directory (flash, zigpy database, NCP tokens). The HAN devices keep running: they neither reboot nor
-        rejoin; the new hub knows them from zigpy's database, where their interview left them."""
+        rejoin; the new hub knows them from zigpy's database, where their interview left them. For `down_for`
+        virtual seconds in between nothing answers them (what they send is lost), as while a real CH reboots."""
         han, clock = self.world.han, self.world.clock
         await self.world.stop()
+        if down_for > 0:
+            han.attach(_Unplugged())
+            back = clock.now() + down_for
+            while clock.now() < back:
+                deadline = han.next_deadline()
+                clock.set(back if deadline is None else min(back, max(deadline, clock.now())))
+                han.step()
         self.world = SimulatedWorld(self.state_dir, ezsp_version=self.ezsp_version, config=self.config, clock=clock)
         self.world.han = self.world.ncp.han = han
         await self.world.start()
+
+
+class _Unplugged:
+    """The HAN's uplink while the hub is off: frames are lost, joins fail."""
+
+    def receive(self, frame: Any, /) -> bool:
+        return False
+
+    def join(self, ieee: t.EUI64, nwk: t.NWK, install_code: bytes | None, /) -> bool:
+        return False
 
 
 class RealBench(_HubBench):
