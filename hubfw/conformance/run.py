@@ -131,8 +131,12 @@ class Run:
         return True
 
     async def set_fault(self, kind: str, **options: Any) -> None:
+        """Raises `FaultUnavailable` when the hub cannot inject this kind."""
         from hubfw.hub.faults import Fault, FaultKind
-        await _maybe_await(self.bench.set_fault(self.dut, Fault(FaultKind(kind), **options)))
+        try:
+            await _maybe_await(self.bench.set_fault(self.dut, Fault(FaultKind(kind), **options)))
+        except (HubfwError, NotImplementedError, ValueError) as exc:
+            raise FaultUnavailable(f"the hub cannot inject {kind}: {exc}") from exc
 
     async def clear_faults(self) -> None:
         if self.faults:
@@ -158,9 +162,14 @@ class Run:
         entry = self.bench.transfer(self.dut)
         return 0 if entry is None else int(entry.get("offset") or 0)
 
-    async def restore(self) -> None:
-        """Faults cleared, and no transfer of the DUT in progress (a waiting target is replaced by the next image)."""
+    async def restore(self, power_cycle: bool = False) -> None:
+        """Faults cleared, the DUT power-cycled if asked (after a failed scenario, when the bench can: a device left
+        stuck must not fail the scenarios after), and no transfer of the DUT in progress (a waiting target is
+        replaced by the next image)."""
         await self.clear_faults()
+        cycle = getattr(self.bench, "power_cycle_dut", None)
+        if power_cycle and cycle is not None:
+            await cycle()
         await self.wait(lambda: (self.bench.transfer(self.dut) or {}).get("state") in (None, "waiting"),
                         self.timeouts.transfer)
 
@@ -195,6 +204,10 @@ class Run:
         return [{"code": f"0x{int(alert.code):04X}", "version": f"0x{alert.firmware_version:08X}",
                  "response": None if alert.transfer_response is None else alert.transfer_response.name,
                  "source": alert.source} for alert in self.alerts(mark)]
+
+
+class FaultUnavailable(HubfwError):
+    """The bench's hub does not inject the fault a scenario needs: the scenario is not run."""
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -314,19 +327,21 @@ async def _interrupted_transfer(run: Run, name: str, interrupt: Callable[[], Awa
         return _verdict(name, ["the transfer never got under way"], {"offset": run.offset()})
     before = run.log.transfer_requests(mark, version)
     held = max(seen.fields["offset"] for seen in before)
-    after_mark = run.log.mark()
+    during_mark = run.log.mark()
     evidence = await interrupt()
+    after_mark = run.log.mark()
     resumed = await run.wait(lambda: bool(run.log.transfer_requests(after_mark, version)), run.timeouts.resume)
     problems = []
     if not resumed:
         problems.append(f"no block request within {run.timeouts.resume * run.scale:.0f} s after the interruption")
         return _verdict(name, problems, {**evidence, "held_offset": held})
     again = run.log.transfer_requests(after_mark, version)[0]
-    evidence.update({"held_offset": held, "resumed_offset": again.fields["offset"],
+    lowest = min(seen.fields["offset"] for seen in run.log.transfer_requests(during_mark, version))
+    evidence.update({"held_offset": held, "resumed_offset": again.fields["offset"], "lowest_offset_after": lowest,
                      "resumed_after_s": round(again.at - evidence.get("interrupted_at", again.at), 1)})
     evidence.pop("interrupted_at", None)
-    if again.fields["offset"] < held:
-        problems.append(f"resumed at offset {again.fields['offset']}, before the {held} it held")
+    if lowest < held:
+        problems.append(f"went back to offset {lowest}, before the {held} it held")
     evidence.update(await run.flash(image, version, mark, alerts, stored))
     if evidence["ended"] != "success":
         problems.append(f"the transfer ended in {evidence['ended']}")
@@ -469,6 +484,7 @@ async def abort_then_query(run: Run) -> ScenarioResult:
                                 "query_after_s": None if query_at is None else round(later[query_at].at - told.at, 1)}
     if query_at is not None:
         evidence.update(await run.flash(image, version, mark, alerts, stored))
+        later = [seen for seen in run.log.requests(mark) if seen.at > told.at]
         restart = first(seen for seen in later[query_at:] if seen.name in ("image_block", "image_page"))
         evidence["restart_offset"] = None if restart is None else restart.fields.get("offset")
     return _verdict(name, problems, evidence)
@@ -483,8 +499,10 @@ async def corrupt_image_refused(run: Run) -> ScenarioResult:
     image, version = run.images.fresh()
     mark, alerts = run.log.mark(), len(run.alerts())
     stored = run.distribute(image)
-    await run.set_fault("block-corrupt", offset=len(image) // 2)
+    await run.set_fault("block-corrupt", offset=len(image) // 2, times=None)  # every time it is served
     evidence = await run.flash(image, version, mark, alerts, stored)
+    asked = first(run.log.since(mark, "query_next_image", direction="rx"))
+    old = old if asked is None else asked.fields["current_file_version"]
     ends = [seen.fields["status"] for seen in run.log.since(mark, "upgrade_end", direction="rx")]
     failure = run.alert(alerts, AlertCode.TRANSFER_FAILURE, version)
     problems = []
@@ -624,11 +642,13 @@ async def _one(run: Run, name: str) -> ScenarioResult:
     started, wall = run.now(), time.monotonic()
     try:
         result = await function(run)
+    except FaultUnavailable as exc:
+        result = not_run(name, str(exc))
     except (HubfwError, asyncio.TimeoutError) as exc:
         result = ScenarioResult(name, "fail", {"why": f"{type(exc).__name__}: {exc}"})
     result.faults = (await run.fault_history())[history:]
     try:
-        await run.restore()
+        await run.restore(power_cycle=result.verdict == "fail")
     except HubfwError as exc:
         result.evidence.setdefault("restore", str(exc))
     result.duration_s = run.now() - started

@@ -198,6 +198,13 @@ class SimulatedBench(_HubBench):
         except ScenarioTimeout as exc:
             raise HilTimeout(str(exc)) from None
 
+    async def power_cycle_dut(self, off_for: float = 10.0) -> None:
+        """Switch the simulated DUT off for `off_for` virtual seconds and on again (it keeps its download area)."""
+        now = self.world.clock.now()
+        self.dut.power_off(now)
+        await self.wait_until(lambda: self.world.clock.now() >= now + off_for, off_for + 1)
+        self.dut.power_on(self.world.clock.now())
+
     async def restart_hub(self, down_for: float = 0.0) -> None:
         """Power-cycle the Communications Hub: hub and NCP stop, a new Hub and NCP start on the same state
         directory (flash, zigpy database, NCP tokens). The HAN devices keep running: they neither reboot nor
