@@ -475,7 +475,7 @@ class OtaClientDevice:
             self._exchange = None
             if self.has("reads-past-end") and not self._past_end_asked:
                 self._past_end_asked = True  # asks at offset image_size, then ends whatever the answer
-                return self._send_request(now)
+                return self._next_request(now)
             return self._finish_download(now)
         if exchange.page_end is not None and len(self._download) < exchange.page_end:
             self._timer_at = now + self.behaviour.response_timeout  # more of this page is on its way
