@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import zigpy.types as t
 
+from hubfw.cli.options import EUI64
 from hubfw.conformance.run import SCENARIOS, run_conformance
-from hubfw.devices import DeviceType, parse_eui64
+from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
 from hubfw.sim.devices import DEFECTS
 from hubfw.sim.hil.bench import RealBench, SimulatedBench
@@ -26,7 +28,8 @@ class CheckDeviceError(HubfwError):
 
 
 @click.command("check-device")
-@click.argument("eui64", required=False)
+@click.argument("device", metavar="EUI64", required=False, type=EUI64)
+@click.option("--eui64", type=EUI64, help="the device under test, instead of the EUI64 argument")
 @click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The OTA file to flash (fresh versions of it follow). Default on --sim: the bench's test image.")
 @click.option("--device-type", type=click.Choice([kind.value for kind in DeviceType]), default="ppmid",
@@ -45,7 +48,7 @@ class CheckDeviceError(HubfwError):
               "free a device a failed scenario left stuck.")
 @click.option("--timeout-scale", type=float, default=1.0, show_default=True,
               help="Real bench: multiply every scenario timeout (wall-clock seconds) by this.")
-def check_device(eui64: str | None, image_path: Path | None, device_type: str, scenarios: tuple[str, ...],
+def check_device(device: t.EUI64 | None, eui64: t.EUI64 | None, image_path: Path | None, device_type: str, scenarios: tuple[str, ...],
                  report_dir: Path | None, sim: bool, defects: tuple[str, ...], list_defects: bool, port: str | None,
                  install_code: str | None, power_cycle_cmd: str | None, timeout_scale: float) -> None:
     """Run the conformance scenarios against a device under test and report each verdict with its evidence and
@@ -59,6 +62,9 @@ def check_device(eui64: str | None, image_path: Path | None, device_type: str, s
             click.echo(f"{name:<30} {what}")
         return
     kind = DeviceType(device_type)
+    if device is not None and eui64 is not None:
+        raise click.UsageError("name the device once: as the EUI64 argument or with --eui64")
+    eui64 = eui64 if eui64 is not None else device
     if sim:
         if port:
             raise CheckDeviceError("give either --sim or --port, not both")
@@ -68,7 +74,7 @@ def check_device(eui64: str | None, image_path: Path | None, device_type: str, s
             raise CheckDeviceError("--sim-defect needs --sim")
         if not (eui64 and port and image_path):
             raise CheckDeviceError("a real bench needs EUI64, --port and --image (or run --sim)")
-        settings = HilSettings(port=port, dut=parse_eui64(eui64), device_type=kind,
+        settings = HilSettings(port=port, dut=eui64, device_type=kind,
                                install_code=bytes.fromhex(install_code) if install_code else None)
         report = asyncio.run(_real(settings, image_path.read_bytes(), list(scenarios) or None, power_cycle_cmd,
                                    timeout_scale))
