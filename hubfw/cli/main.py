@@ -29,6 +29,7 @@ def main() -> None:
 
 def _register() -> None:
     from hubfw.cbke.cli import cbke
+    from hubfw.conformance.cli import check_device
     from hubfw.coordinator.cli import BENCH_COMMANDS
     from hubfw.flash.cli import flash
     from hubfw.gbcs.cli import gbcs
@@ -37,7 +38,8 @@ def _register() -> None:
     from hubfw.sim.cli import demo
     from hubfw.store.cli import store, torture
 
-    for command in (demo, keys, image, flash, store, cbke, gbcs, *BENCH_COMMANDS, *HUB_COMMANDS):
+    for command in (demo, keys, image, flash, store, cbke, gbcs, *BENCH_COMMANDS, *HUB_COMMANDS,
+                    check_device):
         main.add_command(command)
     flash.add_command(torture)  # it proves the store on a flash profile, so it lives with the store
 

@@ -150,6 +150,9 @@ class Hub:
         """The CH's GBCS Digital Signing key, once started: it signs the hub's alerts."""
         self.fault_book = FaultBook()
         """The faults set per device (hubfw.hub.faults); the core consults it, and it outlives a stop and start."""
+        self.frame_observers: list[Callable[[str, IncomingFrame | OutgoingFrame], None]] = []
+        """Called with ("rx", frame) for each OTA frame the hub hears and ("tx", frame) for each it sends: how a
+        conformance run (hubfw.conformance) sees the device under test's OTA client from the hub's side."""
 
     # ----- life cycle
 
@@ -296,7 +299,9 @@ class Hub:
     # ----- driving the core
 
     def _on_ota_frame(self, frame: IncomingFrame) -> list[OutgoingFrame]:
+        self._observe("rx", [frame])
         replies = self.core.handle_ota(frame)
+        self._observe("tx", replies)
         self._after()
         return replies
 
@@ -305,7 +310,13 @@ class Hub:
         self._after()
         return replies
 
+    def _observe(self, direction: str, frames: Sequence[IncomingFrame | OutgoingFrame]) -> None:
+        for observer in self.frame_observers:
+            for frame in frames:
+                observer(direction, frame)
+
     def _send(self, frames: Sequence[OutgoingFrame]) -> None:
+        self._observe("tx", frames)
         self.app.send_ota_frames(frames)
         self._after()
 

@@ -3,6 +3,7 @@ Energy session before it (Match_Desc, CBKE, Time, GBCS tunnel); and the HAN they
 hub only over the radio."""
 
 from hubfw.sim.devices.behaviour import (
+    DEFECTS,
     Behaviour,
     BlockPeriodUnit,
     DeviceConfigError,
@@ -25,6 +26,7 @@ from hubfw.sim.devices.kinds import (
 from hubfw.sim.devices.medium import AirError, AirUplink, SimulatedAir
 
 __all__ = [
+    "DEFECTS",
     "Behaviour",
     "BlockPeriodUnit",
     "DeviceConfigError",

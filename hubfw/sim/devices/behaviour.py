@@ -18,6 +18,20 @@ BROADCAST_FLOOR = 0xFFF8
 """NWK addresses from here up are broadcasts."""
 
 
+DEFECTS: dict[str, str] = {
+    "ignores-wait-for-data": "asks for the next block at once after a WAIT_FOR_DATA, whatever the wait",
+    "restarts-from-zero": "after an interruption (an unanswered request, a power cut) downloads from offset 0 again",
+    "activates-corrupt-image": "skips its image checks: reports a corrupted download as SUCCESS and activates it",
+    "ignores-image-notify": "ignores ImageNotify; queries only on its own schedule (its next poll)",
+    "ignores-minimum-block-period": "paces its block requests by its own delay, never by the MinimumBlockPeriod",
+    "reads-past-end": "asks for a block at the image's end (offset = image size) before ending the download",
+    "no-8f8b": "a PPMID that never sends its own 0x8F8B after activating",
+    "gives-up-after-silence": "gives the download up for good after one silent minute (no retry, no query)",
+}
+"""Known OTA client defects a simulated device can have (`Behaviour.defects`): the conformance run
+(hubfw.conformance) must catch each one."""
+
+
 class DeviceConfigError(HubfwError):
     """A simulated device set up with values the OTA protocol cannot carry."""
 
@@ -120,9 +134,15 @@ class Behaviour:
     rejects_image: bool = False
     """Quirk: report every finished download as INVALID_IMAGE (a device that dislikes the image)."""
     power_cuts: tuple[PowerCut, ...] = ()
+    defects: frozenset[str] = frozenset()
+    """Known defects (names from `DEFECTS`) the device's OTA client has; none by default."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "defects", frozenset(self.defects))
         problems = []
+        unknown = sorted(self.defects - DEFECTS.keys())
+        if unknown:
+            problems.append(f"unknown defect(s) {', '.join(unknown)} (known: {', '.join(DEFECTS)})")
         if not 1 <= self.max_data_size <= 0xFF:
             problems.append("max_data_size must be 1..255")
         if self.page_size is not None and not 1 <= self.page_size <= 0xFFFF:

@@ -165,6 +165,8 @@ class OtaClientDevice:
         self.gb = None if gb is None else GbHanSession(self, gb, self.join_key, self.rng)
         """The Smart Energy session (Match_Desc, CBKE, Time, tunnel) of a GB device; None: OTA alone."""
         self._ota_started = False
+        self._past_end_asked = False
+        self._given_up = False
         self.ds_key: ec.EllipticCurvePrivateKey = ds_key or (gb.ds_key if gb is not None else None) \
             or new_private_key()
         """The device's GBCS Digital Signing key: it signs the device's own GBCS messages (a PPMID's 0x8F8B)."""
@@ -204,6 +206,10 @@ class OtaClientDevice:
 
     def received(self, what: str) -> list[LogEntry]:
         return [entry for entry in self.log if entry.kind == "rx" and entry.what == what]
+
+    def has(self, defect: str) -> bool:
+        """Whether the device has this known defect (`Behaviour.defects`)."""
+        return defect in self.behaviour.defects
 
     def notes(self) -> list[str]:
         return [entry.what for entry in self.log if entry.kind == "note"]
@@ -283,6 +289,7 @@ class OtaClientDevice:
     def power_on(self, now: float) -> None:
         """Boot: ask the server again soon (resuming a held download), or keep waiting for activation."""
         self.powered = True
+        self._given_up = False
         self._power_on_at = None
         self.note(now, f"power on holding {len(self._download)} bytes")
         if self.phase is Phase.IDLE and self._ota_started:
@@ -386,6 +393,8 @@ class OtaClientDevice:
     def _on_image_notify(self, message: zcl.ServerMessage, now: float, broadcast: bool) -> list[ApsFrame]:
         notify = message.command
         kind = ImageNotifyCommand.PayloadType
+        if self.has("ignores-image-notify"):
+            return self._ignore(now, "image notify (defect: waits for its next poll)")
         if self.phase is not Phase.IDLE:
             return self._ignore(now, "image notify while busy")
         mismatch = (
@@ -424,6 +433,9 @@ class OtaClientDevice:
         if self._download_offer != offer:
             self._download = bytearray()
             self._download_offer = offer
+        elif self._download and self.has("restarts-from-zero"):
+            self.note(now, f"restarting from offset 0 (defect), holding {len(self._download)} bytes")
+            self._download = bytearray()
         elif self._download:
             self.note(now, f"resuming at offset {len(self._download)}")
         self.phase = Phase.DOWNLOADING
@@ -441,6 +453,8 @@ class OtaClientDevice:
             self._adopt_block_period(int(response.minimum_block_period))
             wait = int(response.request_time) - int(response.current_time) if response.current_time else int(
                 response.request_time)
+            if self.has("ignores-wait-for-data"):
+                wait = 0
             self._timer_at = now + max(0, wait)
             return []
         if response.status != Status.SUCCESS:
@@ -461,6 +475,9 @@ class OtaClientDevice:
             return []
         if len(self._download) >= self._offer.image_size:
             self._exchange = None
+            if self.has("reads-past-end") and not self._past_end_asked:
+                self._past_end_asked = True  # asks at offset image_size, then ends whatever the answer
+                return self._next_request(now)
             return self._finish_download(now)
         if exchange.page_end is not None and len(self._download) < exchange.page_end:
             self._timer_at = now + self.behaviour.response_timeout  # more of this page is on its way
@@ -494,6 +511,8 @@ class OtaClientDevice:
         if not self._answers_exchange(message):
             return []
         self._answered()
+        if self._past_end_asked and self.phase is Phase.DOWNLOADING:
+            return self._finish_download(now)
         if self.phase is Phase.ENDING and (self._end_status != Status.SUCCESS or answer.status != Status.SUCCESS):
             if answer.status == Status.ABORT:
                 self.note(now, "server said abort: image discarded, not activated")
@@ -515,6 +534,8 @@ class OtaClientDevice:
 
     def _on_timer(self, now: float) -> list[ApsFrame]:
         if self.phase is Phase.IDLE:
+            if self._given_up:
+                return self._ignore(now, "the time to query (defect: gave up after the silence)")
             self.phase = Phase.QUERYING
             return self._send_request(now)
         if self.phase is Phase.COUNTING_DOWN:
@@ -525,9 +546,16 @@ class OtaClientDevice:
                 self.note(now, f"gave up after {self.behaviour.max_retries} retries while {self.phase.value}")
                 self._exchange = None
                 self._retries = 0
+                if self.has("gives-up-after-silence") and self.phase is Phase.DOWNLOADING:
+                    self.note(now, "abandoned the download for good (defect)")
+                    self._discard_download()
+                    self._given_up = True
                 self.phase = Phase.IDLE
                 self._timer_at = now + self.behaviour.retry_backoff
                 return []
+            if self.phase is Phase.DOWNLOADING and self._download and self.has("restarts-from-zero"):
+                self.note(now, f"restarting from offset 0 (defect), holding {len(self._download)} bytes")
+                self._download = bytearray()
         return self._send_request(now)
 
     def _next_request(self, now: float) -> list[ApsFrame]:
@@ -600,7 +628,8 @@ class OtaClientDevice:
 
     def _finish_download(self, now: float) -> list[ApsFrame]:
         """Check the image as the device's bootloader would, then tell the server how it went."""
-        problem = self._image_problem()
+        self._past_end_asked = False
+        problem = None if self.has("activates-corrupt-image") else self._image_problem()
         if problem is None:
             self._end_status = Status.SUCCESS
             self.completed_image = bytes(self._download)
@@ -651,6 +680,9 @@ class OtaClientDevice:
         self._schedule_query(now)
         if self.identity.device_type is not DeviceType.PPMID:
             return []
+        if self.has("no-8f8b"):
+            self.note(now, "sent no 0x8F8B (defect)")
+            return []
         alert = replace(activation_alert(len(self.raised_alerts) + 1, self.ieee, version, now), source="tunnel")
         if self.gb is not None and self.gb.settings.uses_tunnel:
             counter = self.next_originator_counter(now)
@@ -686,7 +718,8 @@ class OtaClientDevice:
 
     def _adopt_block_period(self, raw: int) -> None:
         self._block_period_raw = raw
-        self._block_period = raw * self.behaviour.block_period_unit.value
+        self._block_period = 0.0 if self.has("ignores-minimum-block-period") else (
+            raw * self.behaviour.block_period_unit.value)
 
     def _answers_exchange(self, message: zcl.ServerMessage) -> bool:
         return self._exchange is not None and self._exchange.tsn == message.tsn

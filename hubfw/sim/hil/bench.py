@@ -152,7 +152,7 @@ class SimulatedBench(_HubBench):
     (the default, as on a GB HAN) the hub is its own test CA and every device from `device` runs CBKE first."""
 
     def __init__(self, state_dir: Path, device_type: DeviceType = DeviceType.PPMID, *, ezsp_version: int = 13,
-                 cbke: bool = True) -> None:
+                 cbke: bool = True, dut_options: dict[str, Any] | None = None) -> None:
         self.state_dir = state_dir
         self.ezsp_version = ezsp_version
         self.cbke = cbke
@@ -160,7 +160,9 @@ class SimulatedBench(_HubBench):
         self.config = HubConfig(trust=(self.signing_key.public_key(),), require_signature=True, cbke_sim_ca=cbke)
         self.world = SimulatedWorld(state_dir, ezsp_version=ezsp_version, config=self.config)
         self.device_type = device_type
-        self.dut = self.device(device_type, SIM_DUT, SIM_DUT_NWK, install_code=SIM_DUT_INSTALL_CODE)
+        self.dut = self.device(device_type, SIM_DUT, SIM_DUT_NWK, install_code=SIM_DUT_INSTALL_CODE,
+                               **(dut_options or {}))
+        """The simulated DUT; `dut_options` are `make_device` options, e.g. `defects={"no-8f8b"}`."""
         self.device_under_test = self.dut.ieee
         self.dut_install_code: bytes | None = SIM_DUT_INSTALL_CODE
 
@@ -215,17 +217,42 @@ class SimulatedBench(_HubBench):
         except ScenarioTimeout as exc:
             raise HilTimeout(str(exc)) from None
 
-    async def restart_hub(self) -> None:
+    async def power_cycle_dut(self, off_for: float = 10.0) -> None:
+        """Switch the simulated DUT off for `off_for` virtual seconds and on again (it keeps its download area)."""
+        now = self.world.clock.now()
+        self.dut.power_off(now)
+        await self.wait_until(lambda: self.world.clock.now() >= now + off_for, off_for + 1)
+        self.dut.power_on(self.world.clock.now())
+
+    async def restart_hub(self, down_for: float = 0.0) -> None:
         """Power-cycle the Communications Hub: hub and NCP stop, a new Hub and NCP start on the same state
         directory (flash, zigpy database, NCP tokens). The HAN devices keep running: they neither reboot nor
-        rejoin; the new hub knows them from zigpy's database, where their interview left them. The faults set
-        on the bench stay set (they are the bench's, not the hub's state), with their histories."""
+        rejoin; the new hub knows them from zigpy's database, where their interview left them. For `down_for`
+        virtual seconds in between nothing answers them (what they send is lost), as while a real CH reboots. The
+        faults set on the bench stay set (they are the bench's, not the hub's state), with their histories."""
         han, clock, faults = self.world.han, self.world.clock, self.world.hub.fault_book
         await self.world.stop()
+        if down_for > 0:
+            han.attach(_Unplugged())
+            back = clock.now() + down_for
+            while clock.now() < back:
+                deadline = han.next_deadline()
+                clock.set(back if deadline is None else min(back, max(deadline, clock.now())))
+                han.step()
         self.world = SimulatedWorld(self.state_dir, ezsp_version=self.ezsp_version, config=self.config, clock=clock)
         self.world.han = self.world.ncp.han = han
         self.world.hub.fault_book = faults
         await self.world.start()
+
+
+class _Unplugged:
+    """The HAN's uplink while the hub is off: frames are lost, joins fail."""
+
+    def receive(self, frame: Any, /) -> bool:
+        return False
+
+    def join(self, ieee: t.EUI64, nwk: t.NWK, install_code: bytes | None, /) -> bool:
+        return False
 
 
 class RealBench(_HubBench):
