@@ -1,4 +1,5 @@
-"""`hubfw cbke …`: hubfw as its own Smart Energy test CA — make CAs, issue device credentials, show them."""
+"""`hubfw cbke …`: hubfw as its own Smart Energy test CA — make CAs, issue device credentials, show them — and
+vendor credential sheets imported into the same credentials files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import zigpy.types as t
 
 from hubfw.cbke.certificates import ImplicitCertificate
 from hubfw.cbke.ecqv import CertificateAuthority
+from hubfw.cbke.errors import CredentialsFileError
 from hubfw.cbke.issuing import issue_credentials
+from hubfw.cbke.sheet import import_sheet
 from hubfw.cbke.store import load_ca, load_device, save_ca, save_device
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.cli.options import EUI64, state_option
@@ -62,6 +65,26 @@ def issue(ca_dir: Path, subject: t.EUI64, suite: str, valid_days: int | None, ou
     credentials = issue_credentials(load_ca(ca_dir, CryptoSuite(int(suite))), subject, valid_days, SystemClock())
     save_device(credentials, output, overwrite=force)
     click.echo(f"{output}: suite {suite} certificate for {subject}")
+
+
+@cbke.command("import")
+@click.argument("textfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.json",
+              help="default: <eui64 hex>-suite<N>.json here")
+@click.option("--eui64", "coordinator", type=EUI64, metavar="COORDINATOR",
+              help="Check that the certificate names this coordinator (the hub's trust centre EUI-64).")
+def import_(textfile: Path, output: Path | None, coordinator: t.EUI64 | None) -> None:
+    """Turn a vendor's certificate sheet (Certicom / Silicon Labs style text: CA Pub Key, Device Implicit Cert,
+    Device Private Key, ...) into a credentials file (OUT.json, mode 0600), checking that the private key
+    belongs to the certificate."""
+    credentials = import_sheet(textfile, coordinator)
+    if output is None:
+        output = Path(f"{str(credentials.eui64).replace(':', '')}-suite{credentials.suite.value}.json")
+    if output.exists():
+        raise CredentialsFileError(f"{output} already exists; refusing to overwrite credentials")
+    save_device(credentials, output)
+    click.echo(f"{output}: suite {credentials.suite.value} certificate for {credentials.eui64} "
+               f"(issuer {credentials.certificate.issuer}) from {textfile}")
 
 
 @cbke.command("show")
