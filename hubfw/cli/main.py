@@ -33,7 +33,7 @@ def _register() -> None:
     from hubfw.coordinator.cli import BENCH_COMMANDS
     from hubfw.flash.cli import flash
     from hubfw.gbcs.cli import gbcs
-    from hubfw.hub.cli import HUB_COMMANDS
+    from hubfw.hub.cli import HUB_COMMANDS, keys_export
     from hubfw.ota.cli import image, keys
     from hubfw.sim.cli import demo
     from hubfw.store.cli import store, torture
@@ -42,6 +42,7 @@ def _register() -> None:
                     check_device):
         main.add_command(command)
     flash.add_command(torture)  # it proves the store on a flash profile, so it lives with the store
+    keys.add_command(keys_export)  # it asks the serving hub for the coordinator's keys, so it lives with the hub
 
 
 _register()

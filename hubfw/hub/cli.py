@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import functools
 import json
@@ -33,6 +34,7 @@ from hubfw.hub.control import ControlClient, ControlServer
 from hubfw.hub.credentials import load_hub_credentials
 from hubfw.hub.faults import Fault, FaultError, parse_kind
 from hubfw.hub.service import Hub, HubConfig
+from hubfw.hub.sniffer_keys import KeyExportError, wireshark_text, write_private_file
 from hubfw.ota.admission import read_image_file
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.keys import load_private_key, load_public_keys
@@ -405,6 +407,28 @@ def fault_clear(device: t.EUI64 | None, eui64: t.EUI64 | None, state_dir: Path) 
     target = eui64 if eui64 is not None else device
     result = ControlClient(state_dir).call("fault_clear", eui64=None if target is None else str(target))
     click.echo(f"{result['cleared']} fault(s) cleared" + ("" if target is None else f" for {target}"))
+
+
+@click.command("export")
+@click.option("--wireshark", "wireshark_file", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="write Wireshark's ZigBee \"Pre-configured Keys\" table (zigbee_pc_keys) here, mode 0600; an "
+                   "existing file is never overwritten")
+@state_option(STATE_HELP)
+def keys_export(wireshark_file: Path, state_dir: Path) -> None:
+    """The network key and every link key the coordinator holds (install-code derived join keys while they last,
+    CBKE keys, the trust-centre link key), read from the NCP of the serving hub now, for a sniffer.
+
+    Copy FILE to Wireshark's personal configuration directory as `zigbee_pc_keys` (Help > About > Folders), or
+    pass its lines to tshark with `-o "uat:zigbee_pc_keys:LINE"`."""
+    if wireshark_file.exists() or wireshark_file.is_symlink():
+        raise KeyExportError(f"{wireshark_file} exists already: refusing to overwrite it (remove it or name another)")
+    found = ControlClient(state_dir).call("keys_export")
+    write_private_file(wireshark_file, wireshark_text(found["keys"]))
+    kinds = collections.Counter(key["kind"] for key in found["keys"])
+    summary = ", ".join(f"{count} {kind.replace('_', '-')}" for kind, count in kinds.items())
+    click.echo(f"{len(found['keys'])} keys of coordinator {found['coordinator']} ({summary}) written to "
+               f"{wireshark_file} (mode 0600)")
 
 
 HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices, permit, tunnel, fault]

@@ -121,6 +121,11 @@ async def _fault_clear(hub: Hub, request: dict[str, Any]) -> Any:
     return hub.clear_faults(None if eui64 is None else parse_eui64(str(eui64)))
 
 
+async def _keys_export(hub: Hub, _: dict[str, Any]) -> Any:
+    """`{"coordinator": EUI64, "keys": [{"kind", "key" (hex), "label", "eui64"?, ...}]}`, read from the NCP now."""
+    return await hub.export_keys()
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status,
     "transfers": _transfers,
@@ -133,6 +138,7 @@ HANDLERS: dict[str, Handler] = {
     "fault_set": _fault_set,
     "fault_list": _fault_list,
     "fault_clear": _fault_clear,
+    "keys_export": _keys_export,
 }
 
 

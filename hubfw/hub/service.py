@@ -63,6 +63,7 @@ from hubfw.hub.credentials import (
 from hubfw.hub.faults import Fault, FaultBook
 from hubfw.hub.han import HubHan
 from hubfw.hub.link_keys import LinkKeyRegistry
+from hubfw.hub.sniffer_keys import coordinator_keys
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.radio import OtaRadio
@@ -402,6 +403,11 @@ class Hub:
             raise HubError(f"bad install code: {exc}") from None
         await self.app.permit_with_link_key(node=eui64, link_key=link_key, time_s=time_s)
         return {"permit_s": time_s, "eui64": str(eui64), "link_key": str(link_key)}
+
+    async def export_keys(self) -> dict[str, Any]:
+        """Every key the coordinator holds, read from it now and labelled, for a sniffer (`hubfw keys export`)."""
+        han = self.core.han
+        return await coordinator_keys(self.app, None if han is None else han.keys)
 
     def status(self) -> dict[str, Any]:
         """Blocks, images with each target's state, progress and deadline, and what the hub waits for next."""

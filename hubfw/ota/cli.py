@@ -79,7 +79,7 @@ _SIGNATURE = click.option(
 
 @click.group()
 def keys() -> None:
-    """Manufacturer test keys (ECDSA P-256)."""
+    """Manufacturer test keys (ECDSA P-256); the coordinator's Zigbee keys for a sniffer (`export`)."""
 
 
 @keys.command("new")

@@ -24,6 +24,7 @@ from hubfw.radio.bellows import (
 )
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.radio.intercept import HanFrameFilter, OtaFrameHandler, OtaInterceptMixin
+from hubfw.radio.ncp_keys import NcpKey
 from hubfw.radio.virtual import SilentAir, VirtualControllerApplication
 from hubfw.zigbee.aps import OutgoingFrame
 
@@ -50,6 +51,9 @@ class OtaRadio(Protocol):
         """Devices whose link key the coordinator already holds (from before a restart)."""
 
     async def permit(self, time_s: int = 60, node: t.EUI64 | str | None = None) -> None: ...
+
+    async def export_keys(self) -> list[NcpKey]:
+        """Every key the coordinator holds, read from it now (`hubfw keys export`)."""
 
     async def permit_with_link_key(self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60) -> None: ...
 

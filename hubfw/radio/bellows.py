@@ -49,6 +49,7 @@ from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
 from hubfw.radio.intercept import OtaInterceptMixin
 from hubfw.radio.ncp_cbke import NcpCbke
+from hubfw.radio.ncp_keys import NcpKey, read_ncp_keys
 from hubfw.zigbee.aps import (
     MAX_APS_PAYLOAD,
     FragmentReassembly,
@@ -237,6 +238,12 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
             if bt.sl_Status.from_ember_status(response[status_field]) != bt.sl_Status.OK:
                 return index
         raise RadioError(f"the NCP's key table is full ({size} entries): no room for the link key of {eui64}")
+
+    # ----- keys for a sniffer
+
+    async def export_keys(self) -> list[NcpKey]:
+        """Every key the NCP holds (network, trust-centre link, key table, transient), read from it now."""
+        return await read_ncp_keys(self._ezsp)
 
     # ----- APS fragmentation
 

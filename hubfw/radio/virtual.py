@@ -29,6 +29,7 @@ from zigpy.zdo import types as zdo_t
 
 from hubfw.radio.air import Air
 from hubfw.radio.intercept import MatchDescriptorRequest, OtaInterceptMixin
+from hubfw.radio.ncp_keys import KeyKind, NcpKey
 from hubfw.zigbee.aps import MAX_APS_PAYLOAD, ApsFrame
 from hubfw.zigbee.ids import ZDO_ENDPOINT, ZDO_PROFILE
 
@@ -174,6 +175,13 @@ class VirtualControllerApplication(OtaInterceptMixin, zigpy.application.Controll
         """Record a CBKE link key: later encrypted frames to and from the device use it."""
         self._link_keys[eui64] = key
         self.encrypt_unicasts_to([eui64])
+
+    async def export_keys(self) -> list[NcpKey]:
+        """The keys this radio holds, as `HubControllerApplication.export_keys` reads an NCP's: its network key, the
+        well-known key as its trust-centre link key, and each device's key (install-code derived or CBKE)."""
+        return [NcpKey(KeyKind.NETWORK, _NETWORK_KEY, sequence=0),
+                NcpKey(KeyKind.TRUST_CENTRE_LINK, WELL_KNOWN_LINK_KEY),
+                *(NcpKey(KeyKind.LINK, key, eui64) for eui64, key in self._link_keys.items())]
 
     def link_key(self, eui64: t.EUI64) -> t.KeyData:
         """The APS link key this radio holds for a device."""

@@ -91,5 +91,11 @@ class TransientKeys:
             return None
         return max(0, int(self._keys[ieee].expires_at - self.now()))
 
+    def entries(self) -> list[tuple[zt.EUI64, zt.KeyData, int]]:
+        """The live keys in the order they were added (the table's indexes): EUI-64, key, whole seconds left."""
+        self.get(WILDCARD_EUI64)  # forgets the expired ones
+        now = self.now()
+        return [(ieee, entry.key, max(0, int(entry.expires_at - now))) for ieee, entry in self._keys.items()]
+
     def clear(self) -> None:
         self._keys.clear()

@@ -452,14 +452,18 @@ class EmberStack:
         if request["index"] >= len(self.tokens.key_table):
             return {"status": t.sl_Status.NOT_FOUND}
         entry = self.tokens.key_table[request["index"]]
+        # zb_sec_man_fetch_link_key_table_key_info (Simplicity SDK zigbee-security-manager.c): the entry's
+        # counters, KEY_HAS_INCOMING_FRAME_COUNTER set, the partner's EUI-64 in the context with EUI_IS_VALID
+        # beside the KEY_INDEX_IS_VALID the by-index export set
         reply: Fields = {"plaintext_key": entry.key, "key_data": t.SecurityManagerAPSKeyMetadata(
-            bitmask=0, outgoing_frame_counter=entry.tx_counter, incoming_frame_counter=entry.rx_counter,
-            ttl_in_seconds=0)}
+            bitmask=t.EmberKeyStructBitmask.KEY_HAS_INCOMING_FRAME_COUNTER, outgoing_frame_counter=entry.tx_counter,
+            incoming_frame_counter=entry.rx_counter, ttl_in_seconds=0)}
         if self.version >= 14:
             reply["context"] = t.SecurityManagerContextV13(
                 core_key_type=t.SecurityManagerKeyType.APP_LINK, key_index=request["index"],
-                derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=entry.ieee,
-                multi_network_index=0, flags=t.SecurityManagerContextFlags.NONE, psa_key_alg_permission=0)
+                derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=entry.ieee, multi_network_index=0,
+                flags=t.SecurityManagerContextFlags.KEY_INDEX_IS_VALID | t.SecurityManagerContextFlags.EUI_IS_VALID,
+                psa_key_alg_permission=0)
         else:
             reply["eui64"] = entry.ieee
         return reply
@@ -499,6 +503,24 @@ class EmberStack:
                 derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=ieee, multi_network_index=0,
                 flags=t.SecurityManagerContextFlags.EUI_IS_VALID, psa_key_alg_permission=0),
             "plaintext_key": self.transient_keys.get(ieee),
+            "key_data": t.SecurityManagerAPSKeyMetadata(bitmask=0, outgoing_frame_counter=0,
+                                                        incoming_frame_counter=0, ttl_in_seconds=remaining),
+        }
+
+    def _export_transient_key_by_index(self, request: Fields) -> Fields:
+        """sl_zb_sec_man_export_transient_key_by_index: the index-th live transient key, its partner's EUI-64 in
+        the context (KEY_INDEX_IS_VALID) and the seconds it has left; SL_STATUS_NOT_FOUND past the last one."""
+        index = int(request["index"])
+        entries = self.transient_keys.entries()
+        if index >= len(entries):
+            return {"status": t.sl_Status.NOT_FOUND}
+        ieee, key, remaining = entries[index]
+        return {
+            "context": t.SecurityManagerContextV13(
+                core_key_type=t.SecurityManagerKeyType.TC_LINK_WITH_TIMEOUT, key_index=index,
+                derived_type=t.SecurityManagerDerivedKeyTypeV13.NONE, eui64=ieee, multi_network_index=0,
+                flags=t.SecurityManagerContextFlags.KEY_INDEX_IS_VALID, psa_key_alg_permission=0),
+            "plaintext_key": key,
             "key_data": t.SecurityManagerAPSKeyMetadata(bitmask=0, outgoing_frame_counter=0,
                                                         incoming_frame_counter=0, ttl_in_seconds=remaining),
         }
@@ -946,6 +968,7 @@ STACK_COMMANDS: dict[str, Handler[EmberStack]] = {
     "clearKeyTable": EmberStack._clear_keys,
     "importTransientKey": EmberStack._import_transient_key,
     "exportTransientKeyByEui": EmberStack._export_transient_key,
+    "exportTransientKeyByIndex": EmberStack._export_transient_key_by_index,
     # addresses
     "lookupEui64ByNodeId": EmberStack._lookup_eui64,
     "lookupNodeIdByEui64": EmberStack._lookup_node_id,
