@@ -67,12 +67,12 @@ def _label(key: NcpKey, coordinator: t.EUI64, cbke: LinkKeyRegistry | None, devi
         left = "" if key.ttl_s is None else f", {key.ttl_s} s left"
         if key.eui64 == ANY_DEVICE:
             return f"hubfw transient join key for any device{left}"
-        return f"hubfw install-code link key of {device} (transient join key{left})"
+        return f"hubfw install-code link key (transient join key{left}) of {device}"
     suite = None if cbke is None or key.eui64 is None else cbke.suite(key.eui64)
     if suite is not None:
-        return f"hubfw CBKE link key of {device} (suite {suite.value}, key table entry {key.index})"
+        return f"hubfw CBKE link key (suite {suite.value}, key table entry {key.index}) of {device}"
     where = "" if key.index is None else f" (key table entry {key.index})"
-    return f"hubfw link key of {device}{where}"
+    return f"hubfw link key{where} of {device}"
 
 
 def _device(eui64: t.EUI64 | None, devices: Mapping[t.EUI64, str]) -> str:
