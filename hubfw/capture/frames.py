@@ -17,8 +17,9 @@ counter, fragment, payload); `FrameEncoder.encode` builds the 802.15.4 PSDU arou
          destination endpoint 1 (unicast and broadcast), group address 2 (group), cluster 2, profile 2, source
          endpoint 1, APS counter 1, then the extended header (§2.2.5.1.8): extended frame control 1
          (fragmentation bits 0-1: 0 none, 1 first block, 2 a later block), block number 1 (the first block
-         carries the number of blocks, a later one its own index), and in an acknowledgement of a fragment
-         the ack bitfield 1 (bit i: block number + i received). Wireshark: packet-zbee-aps.c
+         carries the number of blocks, a later one its own index; an acknowledgement the first block of the
+         window it acknowledges), and in an acknowledgement of fragments the ack bitfield 1 (bit i: block
+         number + i received). Wireshark: packet-zbee-aps.c
          (ZBEE_APS_FCF_*, ZBEE_APS_EXT_FCF_FRAGMENT_*; it reassembles fragments by NWK source and APS
          counter, taking the first block's number as the count).
 
@@ -161,9 +162,10 @@ def aps_header(frame: CapturedFrame) -> bytes:
         header += struct.pack("<H", frame.group)
     header += struct.pack("<HHBB", frame.cluster, frame.profile, frame.src_ep, frame.aps_counter & 0xFF)
     if frame.fragment is not None:
-        header += bytes([frame.fragment.fragmentation, frame.fragment.block_number & 0xFF])
-        if frame.ack_bitfield is not None:
-            header.append(frame.ack_bitfield & 0xFF)
+        if frame.ack_bitfield is None:
+            header += bytes([frame.fragment.fragmentation, frame.fragment.block_number & 0xFF])
+        else:  # an acknowledgement names the first block of the window it acknowledges (§2.2.8.4.5.2)
+            header += bytes([frame.fragment.fragmentation, frame.fragment.index & 0xFF, frame.ack_bitfield & 0xFF])
     return bytes(header)
 
 
