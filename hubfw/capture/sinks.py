@@ -14,6 +14,8 @@ from hubfw.capture.zep import MAX_FRAME, ZepSender
 class CaptureSink(Protocol):
     frames: int
     """How many frames it took."""
+    name: str
+    """Where the frames go, for people."""
 
     def write(self, timestamp: float, frame: CapturedFrame) -> None: ...
 
@@ -25,6 +27,7 @@ class PcapCapture:
 
     def __init__(self, path: str | Path, pan_id: int) -> None:
         self.path = Path(path)
+        self.name = str(self.path)
         self.encoder = FrameEncoder(pan_id)
         self._stream = self.path.open("wb")
         self.writer = PcapWriter(self._stream)
@@ -45,6 +48,7 @@ class ZepCapture:
 
     def __init__(self, address: tuple[str, int], pan_id: int, channel: int) -> None:
         self.address = address
+        self.name = f"zep {address[0]}:{address[1]}"
         self.encoder = FrameEncoder(pan_id)
         self.sender = ZepSender(address, channel=channel)
         self.frames = 0

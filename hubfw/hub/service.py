@@ -490,8 +490,7 @@ class Hub:
         stopped = []
         for sink in self.captures:
             sink.close()
-            target = str(sink.path) if isinstance(sink, PcapCapture) else "zep {}:{}".format(*sink.address)
-            stopped.append({"capture": target, "frames": sink.frames})
+            stopped.append({"capture": sink.name, "frames": sink.frames})
         self.captures = []
         if self._app is not None:
             self._app.set_capture(None)
