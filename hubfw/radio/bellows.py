@@ -126,10 +126,11 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
         once the NCP has accepted it (status OK), as the NCP then puts it on the air."""
 
         def wrap(name: str, capture: Callable[[dict[str, Any], int], None]) -> None:
+            own = inspect.getattr_static(type(ezsp), name, None)
+
             def current() -> Callable[..., Any]:
                 """The method as bellows would find it now: on `EZSP`, else on the protocol handler of the
                 moment (bellows' `EZSP.__getattr__`; a reset replaces the handler)."""
-                own = inspect.getattr_static(type(ezsp), name, None)
                 return own.__get__(ezsp) if own is not None else type(ezsp).__getattr__(ezsp, name)
 
             async def sending(*args: Any, **kwargs: Any) -> Any:
@@ -143,13 +144,14 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
 
             setattr(ezsp, name, sending)
 
-        own = lambda: int(self.state.node_info.nwk)  # noqa: E731
-        wrap("send_unicast", lambda a, seq: self._capture_sent(a["aps_frame"], own(), a["nwk"], a["data"], seq))
-        wrap("send_broadcast", lambda a, seq: self._capture_sent(a["aps_frame"], own(), a["address"], a["data"], seq))
-        wrap("send_multicast", lambda a, seq: self._capture_sent(a["aps_frame"], own(), 0xFFFD, a["data"], seq,
-                                                                 group=True))
-        wrap("xncp_send_unicast", lambda a, seq: self._capture_sent(
-            a["request"].aps_frame, own(), a["request"].destination, bytes(a["request"].data), seq))
+        def sent(aps: bt.EmberApsFrame, dst: int, data: bytes, sequence: int, group: bool = False) -> None:
+            self._capture_sent(aps, int(self.state.node_info.nwk), dst, data, sequence, group=group)
+
+        wrap("send_unicast", lambda a, seq: sent(a["aps_frame"], a["nwk"], a["data"], seq))
+        wrap("send_broadcast", lambda a, seq: sent(a["aps_frame"], a["address"], a["data"], seq))
+        wrap("send_multicast", lambda a, seq: sent(a["aps_frame"], 0xFFFD, a["data"], seq, group=True))
+        wrap("xncp_send_unicast", lambda a, seq: sent(
+            a["request"].aps_frame, a["request"].destination, bytes(a["request"].data), seq))
 
     def _capture_sent(self, aps: bt.EmberApsFrame, src: int, dst: int, data: bytes, sequence: int, *,
                       group: bool = False) -> None:

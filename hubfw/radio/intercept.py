@@ -188,8 +188,8 @@ class OtaInterceptMixin:
         dst_nwk = self.state.node_info.nwk if group is not None else packet.dst.address  # type: ignore[attr-defined]
         self.capture_frame(
             Direction.RX, src_nwk=packet.src.address, dst_nwk=dst_nwk, profile=packet.profile_id,
-            cluster=packet.cluster_id, src_ep=packet.src_ep or 0, dst_ep=packet.dst_ep or 0, aps_counter=packet.tsn or 0,
-            payload=packet.data.serialize(), group=group,
+            cluster=packet.cluster_id, src_ep=packet.src_ep or 0, dst_ep=packet.dst_ep or 0,
+            aps_counter=packet.tsn or 0, payload=packet.data.serialize(), group=group,
             ack_request=packet.dst.addr_mode == t.AddrMode.NWK,
             aps_encrypted=t.TransmitOptions.APS_Encryption in packet.tx_options,
         )

@@ -104,7 +104,7 @@ async def captured(tmp_path: Path) -> AsyncIterator[tuple[Hub, SimulatedNcp, Han
 
 
 async def test_every_recorded_frame_is_in_the_pcap_as_the_specifications_read_it(captured) -> None:
-    hub, ncp, device, recorder, pcap = captured
+    hub, _, _, recorder, pcap = captured
     coordinator = number(hub.app.state.node_info.ieee)
     pan_id = int(hub.app.state.network_info.pan_id)
     hub.stop_capture()
@@ -151,7 +151,7 @@ async def test_every_recorded_frame_is_in_the_pcap_as_the_specifications_read_it
 
 
 async def test_the_hubs_frames_carry_the_aps_counters_and_fragments_the_device_got_on_the_air(captured) -> None:
-    hub, ncp, device, recorder, pcap = captured
+    hub, _, device, _, pcap = captured
     hub.stop_capture()
     sent = [decode(packet.data) for packet in read_pcap(pcap.read_bytes())[1]]
     sent = [frame for frame in sent if frame.nwk_dst == METER_NWK and frame.aps_frame_type == 0]
@@ -170,7 +170,7 @@ async def test_the_hubs_frames_carry_the_aps_counters_and_fragments_the_device_g
 
 
 async def test_each_incoming_fragment_is_its_own_frame_followed_by_its_acknowledgement(captured) -> None:
-    hub, ncp, device, recorder, pcap = captured
+    hub, _, _, _, pcap = captured
     hub.stop_capture()
     frames = [decode(packet.data) for packet in read_pcap(pcap.read_bytes())[1]]
     incoming = [i for i, frame in enumerate(frames) if frame.nwk_src == METER_NWK and frame.fragmentation]

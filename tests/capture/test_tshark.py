@@ -29,13 +29,14 @@ def demo_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     directory = tmp_path_factory.mktemp("tshark")
     pcap = directory / "demo.pcap"
     run = subprocess.run([sys.executable, "-m", "hubfw", "demo", "--json", "--capture", str(pcap)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     return pcap, json.loads(run.stdout)
 
 
 def tshark(*args: str) -> list[list[str]]:
-    run = subprocess.run([TSHARK, *args], capture_output=True, text=True, timeout=600)  # type: ignore[list-item]
+    assert TSHARK is not None
+    run = subprocess.run([TSHARK, *args], capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr
     return [line.split("\t") for line in run.stdout.splitlines()]
 
