@@ -33,13 +33,14 @@ def _register() -> None:
     from hubfw.coordinator.cli import BENCH_COMMANDS
     from hubfw.flash.cli import flash
     from hubfw.gbcs.cli import gbcs
+    from hubfw.hub.capture_cli import capture
     from hubfw.hub.cli import HUB_COMMANDS, keys_export
     from hubfw.ota.cli import image, keys
     from hubfw.sim.cli import demo
     from hubfw.store.cli import store, torture
 
     for command in (demo, keys, image, flash, store, cbke, gbcs, *BENCH_COMMANDS, *HUB_COMMANDS,
-                    check_device):
+                    check_device, capture):
         main.add_command(command)
     flash.add_command(torture)  # it proves the store on a flash profile, so it lives with the store
     keys.add_command(keys_export)  # it asks the serving hub for the coordinator's keys, so it lives with the hub

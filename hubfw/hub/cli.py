@@ -24,6 +24,7 @@ from typing import Any
 import click
 import zigpy.types as t
 
+from hubfw.capture.zep import parse_address
 from hubfw.cli.options import EUI64, EUI64_LIST, RADIO_HELP, json_option, radio_option, state_option
 from hubfw.clock import SystemClock, iso_utc
 from hubfw.devices import DeviceType
@@ -44,6 +45,23 @@ from hubfw.sim.serving import SIMULATED_RADIO, SimulatedRadio
 
 BAR_WIDTH = 30
 STATE_HELP = "the hub's state directory (holds hub.sock)"
+
+
+class ZepAddress(click.ParamType):
+    """HOST:PORT (or HOST, port 17754) for ZEP."""
+
+    name = "host:port"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_address(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ZEP_ADDRESS = ZepAddress()
 
 
 @click.command("serve")
@@ -81,11 +99,16 @@ STATE_HELP = "the hub's state directory (holds hub.sock)"
               metavar="DIR", help="devices' Digital Signing certificates or public keys (PEM, named by EUI-64, RTDS "
                                   "style <eui>-ds.pem too): the hub checks each PPMID's 0x8F8B signature with them "
                                   "(default on --radio sim: the simulated devices' keys in DIR/gbcs/devices)")
+@click.option("--capture", "capture_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="write every APS frame the hub sends and receives to FILE (pcap, IEEE 802.15.4, decrypted)")
+@click.option("--zep", type=ZEP_ADDRESS, metavar="HOST:PORT",
+              help="send every APS frame as ZEP v2 over UDP for a live Wireshark view (its port: 17754)")
 @click.option("-v", "--verbose", count=True, help="more logging (-v info, -vv debug)")
 def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel: int | None, flash_profile: str,
           trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, cbke_files: tuple[Path, ...],
           cbke_on_ncp: bool, allow_without_cbke: bool, ds_key_path: Path | None, ch_id: t.EUI64 | None,
-          acb_id: t.EUI64, device_certs: Path | None, verbose: int) -> None:
+          acb_id: t.EUI64, device_certs: Path | None, capture_file: Path | None, zep: tuple[str, int] | None,
+          verbose: int) -> None:
     """Run the hub: the OTA server on RADIO, its flash, zigpy database and alert log in --state.
 
     Stops cleanly on SIGINT or SIGTERM.
@@ -103,13 +126,15 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
     clock = SystemClock()
     if radio == SIMULATED_RADIO:
         simulated = SimulatedRadio(state_dir, clock, channel=channel, cbke_library=cbke_on_ncp)
-        asyncio.run(_serve(Hub(state_dir, simulated.open, clock, config), radio, simulated))
+        asyncio.run(_serve(Hub(state_dir, simulated.open, clock, config), radio, simulated,
+                           capture=(capture_file, zep)))
         return
     spec: str | SerialSettings = radio
     if radio not in VIRTUAL_RADIOS:
         check_port(radio)  # before the hub creates anything in --state
         spec = SerialSettings(radio, baudrate, None if flow_control == "none" else flow_control, channel)  # type: ignore[arg-type]
-    asyncio.run(_serve(Hub(state_dir, functools.partial(open_radio, spec), clock, config), radio))
+    asyncio.run(_serve(Hub(state_dir, functools.partial(open_radio, spec), clock, config), radio,
+                       capture=(capture_file, zep)))
 
 
 def _device_keys(device_certs: Path | None, simulated_state: Path | None) -> DeviceKeyDirectory | None:
@@ -120,7 +145,8 @@ def _device_keys(device_certs: Path | None, simulated_state: Path | None) -> Dev
     return None if device_certs is None else DeviceKeyDirectory(device_certs)
 
 
-async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) -> None:
+async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None,
+                 capture: tuple[Path | None, tuple[str, int] | None] = (None, None)) -> None:
     """Serve until SIGINT/SIGTERM; on the way out the control socket, then the hub, then a simulated NCP stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,6 +157,7 @@ async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) 
             running.push_async_callback(simulated.close)
         await hub.start()
         running.push_async_callback(hub.stop)
+        _start_captures(hub, *capture)
         if simulated is not None:
             await simulated.join_devices(hub)
             radio = simulated.description
@@ -140,6 +167,14 @@ async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None) 
         click.echo(f"hubfw: serving on {radio}; state {hub.state_dir}; control socket {control.path}", err=True)
         await stop.wait()
     click.echo("hubfw: stopped; flash closed cleanly", err=True)
+
+
+def _start_captures(hub: Hub, capture_file: Path | None, zep: tuple[str, int] | None) -> None:
+    """`serve --capture FILE` / `--zep HOST:PORT`: from the moment the radio is up (hubfw.capture)."""
+    if capture_file is not None:
+        click.echo(f"hubfw: capturing to {hub.start_capture(capture_file)['capture']}", err=True)
+    if zep is not None:
+        click.echo(f"hubfw: ZEP v2 to {hub.start_zep(zep)['zep']}", err=True)
 
 
 @click.command("distribute")

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from hubfw.capture.zep import parse_address
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub.alert_log import read_alert_log
@@ -126,6 +127,27 @@ async def _keys_export(hub: Hub, _: dict[str, Any]) -> Any:
     return await hub.export_keys()
 
 
+async def _capture_start(hub: Hub, request: dict[str, Any]) -> Any:
+    """`{"file": PATH}` (a pcap file, the path as the hub sees it) and/or `{"zep": "HOST:PORT"}` (hubfw.capture)."""
+    file, zep = request.get("file"), request.get("zep")
+    if file is None and zep is None:
+        raise ControlError("capture_start needs a file or a zep HOST:PORT")
+    started: dict[str, Any] = {}
+    if zep is not None:
+        try:
+            address = parse_address(str(zep))
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        started.update(hub.start_zep(address))
+    if file is not None:
+        started.update(hub.start_capture(str(file)))
+    return started
+
+
+async def _capture_stop(hub: Hub, _: dict[str, Any]) -> Any:
+    return hub.stop_capture()
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status,
     "transfers": _transfers,
@@ -139,6 +161,8 @@ HANDLERS: dict[str, Handler] = {
     "fault_list": _fault_list,
     "fault_clear": _fault_clear,
     "keys_export": _keys_export,
+    "capture_start": _capture_start,
+    "capture_stop": _capture_stop,
 }
 
 

@@ -29,6 +29,8 @@ import zigpy.types as t
 import zigpy.util
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hubfw.capture.frames import CapturedFrame
+from hubfw.capture.sinks import CaptureSink, PcapCapture, ZepCapture
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.clock import Clock, VirtualClock
 from hubfw.devices import DeviceType
@@ -154,6 +156,9 @@ class Hub:
         self.frame_observers: list[Callable[[str, IncomingFrame | OutgoingFrame], None]] = []
         """Called with ("rx", frame) for each OTA frame the hub hears and ("tx", frame) for each it sends: how a
         conformance run (hubfw.conformance) sees the device under test's OTA client from the hub's side."""
+        self.captures: list[CaptureSink] = []
+        """Where every APS frame the radio sends and receives goes, stamped with the hub's clock (hubfw.capture):
+        `start_capture` (pcap), `start_zep`; closed by `stop_capture` and when the hub stops."""
 
     # ----- life cycle
 
@@ -169,6 +174,7 @@ class Hub:
             self._core = HubCore(store, self.clock, self.config.core(self._app, self.ds_key), han=han,
                                  faults=self.fault_book)
             self._app.set_ota_handler(self._on_ota_frame, self.clock)
+            self._app.set_capture(self._on_capture if self.captures else None)
             if self._core.han is not None:
                 self._app.encrypt_unicasts_to(self._core.han.keys.devices())
                 self._app.set_han_handler(self._on_han_frame, self._core.handles_han)
@@ -194,7 +200,9 @@ class Hub:
             self._app.set_ota_handler(None)
             self._app.set_han_handler(None)
             await self._app.shutdown()
+            self._app.set_capture(None)
             self._app = None
+        self.stop_capture()
         if self._flash is not None:
             self._flash.close()
             self._flash = None
@@ -459,6 +467,55 @@ class Hub:
     def tunnel_messages(self, eui64: t.EUI64 | None = None) -> list[dict[str, Any]]:
         """The GBCS messages devices sent through their tunnels since the hub started (oldest first)."""
         return self.han.messages_from(eui64)
+
+    # ----- captures (hubfw.capture)
+
+    def start_capture(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Write every APS frame from now on to a pcap file (replaced if it exists)."""
+        if any(isinstance(sink, PcapCapture) for sink in self.captures):
+            raise HubError("a capture file is already being written: `hubfw capture stop` first")
+        try:
+            sink = PcapCapture(path, int(self.app.state.network_info.pan_id))
+        except OSError as exc:
+            raise HubError(f"cannot write the capture {path}: {exc.strerror or exc}") from None
+        self._add_capture(sink)
+        return {"capture": str(sink.path.resolve())}
+
+    def start_zep(self, address: tuple[str, int]) -> dict[str, Any]:
+        """Send every APS frame from now on as ZEP v2 over UDP to `address` (Wireshark's port is 17754)."""
+        info = self.app.state.network_info
+        try:
+            sink = ZepCapture(address, int(info.pan_id), int(info.channel))
+        except OSError as exc:
+            raise HubError(f"cannot send ZEP to {address[0]}:{address[1]}: {exc.strerror or exc}") from None
+        self._add_capture(sink)
+        return {"zep": f"{address[0]}:{address[1]}"}
+
+    def stop_capture(self) -> dict[str, Any]:
+        """Stop every capture (file and ZEP); how many frames each took."""
+        stopped = []
+        for sink in self.captures:
+            sink.close()
+            stopped.append({"capture": sink.name, "frames": sink.frames})
+        self.captures = []
+        if self._app is not None:
+            self._app.set_capture(None)
+        return {"stopped": stopped}
+
+    def _add_capture(self, sink: CaptureSink) -> None:
+        self.captures.append(sink)
+        self.app.set_capture(self._on_capture)
+
+    def _on_capture(self, frame: CapturedFrame) -> None:
+        """One frame from the radio, to every capture at the hub's time; a capture that fails is closed."""
+        now = self.clock.now()
+        for sink in list(self.captures):
+            try:
+                sink.write(now, frame)
+            except (OSError, ValueError) as exc:
+                LOGGER.error("capture stopped: %s", exc)
+                self.captures.remove(sink)
+                sink.close()
 
     # ----- alerts
 

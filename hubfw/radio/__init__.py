@@ -23,7 +23,7 @@ from hubfw.radio.bellows import (
     open_bellows_radio,
 )
 from hubfw.radio.config import hub_zigpy_config
-from hubfw.radio.intercept import HanFrameFilter, OtaFrameHandler, OtaInterceptMixin
+from hubfw.radio.intercept import CaptureHook, HanFrameFilter, OtaFrameHandler, OtaInterceptMixin
 from hubfw.radio.ncp_keys import NcpKey
 from hubfw.radio.virtual import SilentAir, VirtualControllerApplication
 from hubfw.zigbee.aps import OutgoingFrame
@@ -43,6 +43,9 @@ class OtaRadio(Protocol):
     def set_han_handler(self, handler: OtaFrameHandler | None, accepts: HanFrameFilter | None = None) -> None: ...
 
     def send_ota_frames(self, frames: Sequence[OutgoingFrame]) -> None: ...
+
+    def set_capture(self, hook: CaptureHook | None) -> None:
+        """Hand every APS frame the radio sends and receives to `hook` (hubfw.capture)."""
 
     async def install_link_key(self, eui64: t.EUI64, key: t.KeyData) -> None:
         """Give the coordinator a device's CBKE link key; every unicast to it is APS-encrypted afterwards."""

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import bellows.ezsp
 import bellows.types as bt
@@ -44,6 +46,7 @@ from bellows.ezsp.fragmentation import FRAGMENT_TIMEOUT
 from bellows.zigbee.application import MESSAGE_SEND_TIMEOUT_MAINS
 from zigpy.exceptions import TransientConnectionError
 
+from hubfw.capture.frames import Direction, Fragment
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.errors import HubfwError
 from hubfw.radio.config import hub_zigpy_config
@@ -114,6 +117,56 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
                     bellows_frame_received(data)
 
             ezsp.frame_received = frame_received
+        self._capture_sends(self._ezsp)
+
+    def _capture_sends(self, ezsp: bellows.ezsp.EZSP) -> None:
+        """Every APS frame the host has the NCP send, with the APS counter the NCP gave it, goes to the capture
+        (`OtaInterceptMixin.set_capture`): bellows' `send_unicast`, `send_broadcast`, `send_multicast` and
+        `xncp_send_unicast` (bellows/zigbee/application.py `send_packet`), and this class's fragments
+        (`_send_fragment`), wrapped on the `EZSP` object as `connect` wraps `frame_received`. A frame is captured
+        once the NCP has accepted it (status OK), as the NCP then puts it on the air."""
+
+        def wrap(name: str, capture: Callable[[dict[str, Any], int], None]) -> None:
+            own = inspect.getattr_static(type(ezsp), name, None)
+
+            def current() -> Callable[..., Any]:
+                """The method as bellows would find it now: on `EZSP`, else on the protocol handler of the
+                moment (bellows' `EZSP.__getattr__`; a reset replaces the handler)."""
+                return own.__get__(ezsp) if own is not None else type(ezsp).__getattr__(ezsp, name)
+
+            async def sending(*args: Any, **kwargs: Any) -> Any:
+                send = current()
+                result = await send(*args, **kwargs)
+                if self._capture is not None:
+                    status, sequence = result[0], result[1]
+                    if bt.sl_Status.from_ember_status(status) == bt.sl_Status.OK:
+                        capture(inspect.signature(send).bind(*args, **kwargs).arguments, int(sequence))
+                return result
+
+            setattr(ezsp, name, sending)
+
+        def sent(aps: bt.EmberApsFrame, dst: int, data: bytes, sequence: int, group: bool = False) -> None:
+            self._capture_sent(aps, int(self.state.node_info.nwk), dst, data, sequence, group=group)
+
+        wrap("send_unicast", lambda a, seq: sent(a["aps_frame"], a["nwk"], a["data"], seq))
+        wrap("send_broadcast", lambda a, seq: sent(a["aps_frame"], a["address"], a["data"], seq))
+        wrap("send_multicast", lambda a, seq: sent(a["aps_frame"], 0xFFFD, a["data"], seq, group=True))
+        wrap("xncp_send_unicast", lambda a, seq: sent(
+            a["request"].aps_frame, a["request"].destination, bytes(a["request"].data), seq))
+
+    def _capture_sent(self, aps: bt.EmberApsFrame, src: int, dst: int, data: bytes, sequence: int, *,
+                      group: bool = False) -> None:
+        options = aps.options
+        fragment = None
+        if options & bt.EmberApsOption.APS_OPTION_FRAGMENT:
+            fragment = Fragment(aps.groupId & 0xFF, aps.groupId >> 8 & 0xFF or None)
+        self.capture_frame(
+            Direction.TX, src_nwk=src, dst_nwk=int(dst), profile=aps.profileId, cluster=aps.clusterId,
+            src_ep=aps.sourceEndpoint, dst_ep=aps.destinationEndpoint, aps_counter=sequence, payload=bytes(data),
+            group=int(aps.groupId) if group else None, fragment=fragment,
+            ack_request=bool(options & bt.EmberApsOption.APS_OPTION_RETRY),
+            aps_encrypted=bool(options & bt.EmberApsOption.APS_OPTION_ENCRYPTION),
+        )
 
     async def disconnect(self) -> None:
         if self._fragment_timer is not None:
@@ -179,6 +232,8 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
         whole = self.incoming_fragments.add(
             int(sender), aps.sequence, aps.profileId, aps.clusterId, aps.groupId, bytes(fields[message_field]), now
         )
+        if self._capture is not None:
+            self._capture_fragment(int(sender), aps, bytes(fields[message_field]))
         ack = asyncio.get_running_loop().create_task(
             protocol._send_fragment_ack(sender, aps, aps.groupId >> 8, aps.groupId & 0xFF)
         )
@@ -187,8 +242,26 @@ class HubControllerApplication(OtaInterceptMixin, bellows.zigbee.application.Con
         self._schedule_fragment_expiry()
         if whole is not None:
             fields[message_field] = whole
-            ezsp.handle_callback(name, list(fields.values()))
+            self._capture_muted = True  # its fragments were captured one by one
+            try:
+                ezsp.handle_callback(name, list(fields.values()))
+            finally:
+                self._capture_muted = False
         return True
+
+    def _capture_fragment(self, sender: int, aps: bt.EmberApsFrame, payload: bytes) -> None:
+        """A received fragment, and the APS acknowledgement of it that `_take_fragment` has the NCP send (window
+        size 1: the block number is the fragment's index, the ack bitfield 0x01)."""
+        index, count = aps.groupId & 0xFF, aps.groupId >> 8 & 0xFF
+        own = int(self.state.node_info.nwk)
+        encrypted = bool(aps.options & bt.EmberApsOption.APS_OPTION_ENCRYPTION)
+        common = dict(profile=aps.profileId, cluster=aps.clusterId, aps_counter=aps.sequence, aps_encrypted=encrypted)
+        self.capture_frame(Direction.RX, src_nwk=sender, dst_nwk=own, src_ep=aps.sourceEndpoint,
+                           dst_ep=aps.destinationEndpoint, payload=payload,
+                           fragment=Fragment(index, count or None), **common)
+        self.capture_frame(Direction.TX, src_nwk=own, dst_nwk=sender, src_ep=aps.destinationEndpoint,
+                           dst_ep=aps.sourceEndpoint, payload=b"", fragment=Fragment(index, count or None),
+                           ack_request=False, ack_bitfield=0x01, **common)
 
     def _schedule_fragment_expiry(self) -> None:
         """One timer at a time, at the earliest moment a message in reassembly may be dropped."""

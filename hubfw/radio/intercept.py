@@ -40,6 +40,7 @@ from zigpy.device import ResponseKey
 from zigpy.zcl import foundation
 from zigpy.zdo import types as zdo_t
 
+from hubfw.capture.frames import CapturedFrame, Direction, Fragment
 from hubfw.clock import Clock
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import (
@@ -59,6 +60,8 @@ OtaFrameHandler = Callable[[IncomingFrame], Sequence[OutgoingFrame]]
 """The hub's OTA server entry: one received frame in, the frames to answer with out."""
 HanFrameFilter = Callable[[IncomingFrame], bool]
 """Whether the hub's HAN server takes a frame (`HanServer.handles`)."""
+CaptureHook = Callable[[CapturedFrame], None]
+"""Takes every APS frame the radio sends and receives (`set_capture`): the hub's capture (hubfw.capture)."""
 
 
 def is_ota_packet(packet: t.ZigbeePacket) -> bool:
@@ -131,6 +134,9 @@ class OtaInterceptMixin:
     _han_accepts: HanFrameFilter | None = None
     _keyed: frozenset[t.EUI64] = frozenset()
     """Devices holding a CBKE link key in the coordinator: every unicast to them is APS-encrypted."""
+    _capture: CaptureHook | None = None
+    _capture_muted = False
+    """Set while a reassembled message goes up the stack: its fragments were captured one by one already."""
 
     def set_ota_handler(self, handler: OtaFrameHandler | None, clock: Clock | None = None) -> None:
         """Route OTA frames to `handler`; `clock` is the one `OutgoingFrame.not_before` is measured on."""
@@ -147,7 +153,62 @@ class OtaInterceptMixin:
         APS-encrypt every unicast to them from now on."""
         self._keyed = self._keyed | frozenset(eui64s)
 
+    # ----- capture
+
+    def set_capture(self, hook: CaptureHook | None) -> None:
+        """Hand every APS frame sent and received to `hook` from now on (None: stop). The radio calls
+        `capture_frame` where it knows a frame's APS counter and fragment: every frame received in
+        `packet_received` (bellows: each fragment in `_take_fragment`), every frame sent where it goes to the
+        air or the NCP (`send_packet` of the virtual radio; bellows: the EZSP send commands)."""
+        self._capture = hook
+
+    def capture_frame(self, direction: Direction, *, src_nwk: int, dst_nwk: int, profile: int, cluster: int,
+                      src_ep: int, dst_ep: int, aps_counter: int, payload: bytes, group: int | None = None,
+                      fragment: Fragment | None = None, ack_request: bool = True, ack_bitfield: int | None = None,
+                      aps_encrypted: bool = False) -> None:
+        """One APS frame for the capture, with the IEEE addresses the radio knows for its NWK addresses."""
+        hook = self._capture
+        if hook is None:
+            return
+        try:
+            hook(CapturedFrame(
+                direction=direction, src_nwk=int(src_nwk), dst_nwk=int(dst_nwk), profile=int(profile),
+                cluster=int(cluster), src_ep=int(src_ep), dst_ep=int(dst_ep), aps_counter=int(aps_counter) & 0xFF,
+                payload=bytes(payload), src_ieee=self._ieee_number(src_nwk), dst_ieee=self._ieee_number(dst_nwk),
+                fragment=fragment, group=group, ack_request=ack_request, ack_bitfield=ack_bitfield,
+                aps_encrypted=aps_encrypted,
+            ))
+        except Exception:  # a capture must never cost the radio a frame
+            LOGGER.exception("capture failed on a frame")
+
+    def _capture_received(self, packet: t.ZigbeePacket) -> None:
+        if self._capture is None or self._capture_muted or packet.src is None or packet.dst is None:
+            return
+        group = int(packet.dst.address) if packet.dst.addr_mode == t.AddrMode.Group else None
+        dst_nwk = self.state.node_info.nwk if group is not None else packet.dst.address  # type: ignore[attr-defined]
+        self.capture_frame(
+            Direction.RX, src_nwk=packet.src.address, dst_nwk=dst_nwk, profile=packet.profile_id,
+            cluster=packet.cluster_id, src_ep=packet.src_ep or 0, dst_ep=packet.dst_ep or 0,
+            aps_counter=packet.tsn or 0, payload=packet.data.serialize(), group=group,
+            ack_request=packet.dst.addr_mode == t.AddrMode.NWK,
+            aps_encrypted=t.TransmitOptions.APS_Encryption in packet.tx_options,
+        )
+
+    def _ieee_number(self, nwk: int) -> int | None:
+        """The EUI-64 (as a number) of the node at `nwk`, None for a broadcast or a node the radio does not know."""
+        if nwk >= 0xFFF8:
+            return None
+        node = self.state.node_info  # type: ignore[attr-defined]
+        try:
+            ieee = node.ieee if nwk == node.nwk else self.get_device(nwk=t.NWK(nwk)).ieee  # type: ignore[attr-defined]
+        except KeyError:
+            return None
+        return int.from_bytes(ieee.serialize(), "little")
+
+    # ----- received frames
+
     def packet_received(self, packet: t.ZigbeePacket) -> None:
+        self._capture_received(packet)
         if self._answers_zigpy(packet):  # zigpy's own request (its interview): zigpy parses HA frames only
             super().packet_received(packet.replace(profile_id=HOME_AUTOMATION_PROFILE))  # type: ignore[misc]
             return

@@ -27,6 +27,7 @@ import zigpy.types as t
 import zigpy.util
 from zigpy.zdo import types as zdo_t
 
+from hubfw.capture.frames import Direction
 from hubfw.radio.air import Air
 from hubfw.radio.intercept import MatchDescriptorRequest, OtaInterceptMixin
 from hubfw.radio.ncp_keys import KeyKind, NcpKey
@@ -199,6 +200,12 @@ class VirtualControllerApplication(OtaInterceptMixin, zigpy.application.Controll
             profile=int(packet.profile_id), cluster=int(packet.cluster_id), src_ep=int(packet.src_ep),
             dst_ep=int(packet.dst_ep), payload=packet.data.serialize(), aps_encrypted=encrypted,
             aps_counter=int(packet.tsn), link_key=self.link_key(dst_ieee) if encrypted else None,
+        )
+        self.capture_frame(
+            Direction.TX, src_nwk=frame.src_nwk, dst_nwk=frame.dst_nwk, profile=frame.profile, cluster=frame.cluster,
+            src_ep=frame.src_ep, dst_ep=frame.dst_ep, aps_counter=frame.aps_counter, payload=frame.payload,
+            group=int(packet.dst.address) if packet.dst.addr_mode == t.AddrMode.Group else None,
+            ack_request=packet.dst.addr_mode in (t.AddrMode.NWK, t.AddrMode.IEEE), aps_encrypted=encrypted,
         )
         delivered = self.han.deliver(frame)
         if not delivered and packet.dst.addr_mode in (t.AddrMode.NWK, t.AddrMode.IEEE):

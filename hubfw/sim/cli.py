@@ -15,9 +15,11 @@ from hubfw.cli.options import json_option, state_option
 @json_option("Print one JSON object at the end instead of the story.")
 @state_option("Keep the hub's and the simulated NCP's state here (default: a temporary directory).", default=None)
 @click.option("--ezsp-version", type=int, default=13, show_default=True, help="EZSP version the simulated NCP speaks.")
-def demo(as_json: bool, state_dir: Path | None, ezsp_version: int) -> None:
+@click.option("--capture", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="write every APS frame the hub sends and receives to FILE (pcap; open with Wireshark or tshark -r)")
+def demo(as_json: bool, state_dir: Path | None, ezsp_version: int, capture: Path | None) -> None:
     """The main job on the embedded default: a hub on the simulated coordinator flashing simulated devices."""
     from hubfw.sim.demo import run_demo
 
-    result = asyncio.run(run_demo(state_dir, as_json, ezsp_version))
+    result = asyncio.run(run_demo(state_dir, as_json, ezsp_version, capture))
     sys.exit(0 if result["ok"] else 1)

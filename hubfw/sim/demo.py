@@ -299,17 +299,23 @@ def alert_json(alert: TransferAlert, names: dict[t.EUI64, str]) -> dict[str, Any
     return data
 
 
-async def run_demo(state_dir: Path | None, as_json: bool, ezsp_version: int) -> dict[str, Any]:
+async def run_demo(state_dir: Path | None, as_json: bool, ezsp_version: int,
+                   capture: Path | None = None) -> dict[str, Any]:
+    """The demo; with `capture`, every APS frame the hub sends and receives goes to that pcap file
+    (hubfw.capture), stamped with the demo's virtual clock."""
     logging.basicConfig(level=logging.ERROR)
     narrator = Narrator(quiet=as_json)
     with tempfile.TemporaryDirectory(prefix="hubfw-demo-") as scratch:
         directory = state_dir or Path(scratch)
-        async with SimulatedWorld(directory, ezsp_version=ezsp_version, cbke=True) as world:
+        async with SimulatedWorld(directory, ezsp_version=ezsp_version, cbke=True, capture=capture) as world:
             narrator.say(f"hubfw demo — hub on {world.radio_description}, state in {directory}")
             demo = Demo(world, narrator)
             await demo.act_one()
             await demo.act_two()
             result = demo.outcome()
+            if capture is not None:
+                result["capture"] = {"file": str(capture), "frames": sum(
+                    stopped["frames"] for stopped in world.hub.stop_capture()["stopped"])}
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

@@ -46,8 +46,10 @@ class SimulatedWorld:
     """Hub + bellows + simulated NCP + simulated HAN; `async with` starts and stops all of it."""
 
     def __init__(self, state_dir: Path, *, ezsp_version: int = 13, config: HubConfig | None = None,
-                 clock: VirtualClock | None = None, cbke: bool = False) -> None:
+                 clock: VirtualClock | None = None, cbke: bool = False, capture: Path | None = None) -> None:
         self.state_dir = state_dir
+        self.capture = capture
+        """A pcap file for every APS frame the hub sends and receives, from the moment its radio is up."""
         self.clock = clock or VirtualClock()
         self.han = SimulatedAir(self.clock)
         self.ezsp_version = ezsp_version
@@ -74,6 +76,8 @@ class SimulatedWorld:
 
     async def start(self) -> None:
         await self.hub.start()
+        if self.capture is not None:
+            self.hub.start_capture(self.capture)
         self.han.attach(self.ncp)
         await self.hub.permit(PERMIT_S)
 
