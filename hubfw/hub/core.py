@@ -67,6 +67,7 @@ from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.ota.keys import new_private_key
 from hubfw.server import OtaServer, OtaServerConfig
+from hubfw.server.exchanges import note_refusal
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
@@ -217,8 +218,14 @@ class HubCore:
     def handle_ota(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         refused = None if self.han is None else self.han.refusal(frame)
         if refused is not None:
+            assert self.han is not None
+            note_refusal(self.server.exchanges, frame, self.clock.now(), refused, self.han.refusal_reason(frame))
             return self._out(refused)
-        return self._out(self.server.handle(frame) + self._endpoint_learnt(frame))
+        answer = self.server.handle(frame)
+        sent = self._out(answer)
+        if answer and not sent:
+            self.server.exchanges.dropped(frame.source, f"fault injected: {FaultKind.SILENCE.value} (answer dropped)")
+        return sent + self._out(self._endpoint_learnt(frame))
 
     def handle_han(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         assert self.han is not None
