@@ -184,6 +184,7 @@ def note_refusal(log: ExchangeLog, frame: IncomingFrame, now: float, answer: Seq
         fields = decode(definition, payload)
     except ValueError:
         fields = None
+
     def field(name: str) -> int | None:
         value = getattr(fields, name, None)
         return None if value is None else int(value)
@@ -213,9 +214,9 @@ def describe_answer(frames: Sequence[OutgoingFrame]) -> str:
         when = ("upgrade now" if upgrade_time == 0 else "wait for an activate command"
                 if upgrade_time == 0xFFFFFFFF else f"upgrade in {upgrade_time} s")
         return f"{name} ({when})"
-    if header.command_id == OtaReply.image_block_response.id and payload[:1] == bytes([foundation.Status.WAIT_FOR_DATA]):
-        if len(payload) >= 9:
-            return f"{name} WAIT_FOR_DATA (ask again in {int.from_bytes(payload[5:9], 'little')} s)"
+    waiting = payload[:1] == bytes([foundation.Status.WAIT_FOR_DATA])
+    if header.command_id == OtaReply.image_block_response.id and waiting and len(payload) >= 9:
+        return f"{name} WAIT_FOR_DATA (ask again in {int.from_bytes(payload[5:9], 'little')} s)"
     return f"{name} {_status(payload[0])}" if payload else name
 
 

@@ -587,14 +587,15 @@ class OtaServer:
         abort = faults.peek(eui64, [FaultKind.BLOCK_ABORT])
         if abort is not None and abort.offset is not None and offset >= abort.offset:
             faults.take(eui64, [FaultKind.BLOCK_ABORT], now, offset=offset)
-            raise _Refused([request.reply(_abort(request.header.tsn))], f"fault injected: {FaultKind.BLOCK_ABORT.value}")
+            raise _Refused([request.reply(_abort(request.header.tsn))],
+                           f"fault injected: {FaultKind.BLOCK_ABORT.value}")
         end = faults.window_end(eui64, FaultKind.BLOCK_WAIT)
         if end is not None:
             wait = max(1, math.ceil(end - now))
             fault = faults.take(eui64, [FaultKind.BLOCK_WAIT], now, offset=offset, request_time=wait)
             if fault is not None:
-                raise _Refused([request.reply(self._wait_for_data(request.header.tsn, wait, fault.minimum_block_period))],
-                               f"fault injected: {FaultKind.BLOCK_WAIT.value}")
+                zcl = self._wait_for_data(request.header.tsn, wait, fault.minimum_block_period)
+                raise _Refused([request.reply(zcl)], f"fault injected: {FaultKind.BLOCK_WAIT.value}")
 
     def _short(self, request: _Request, size: int) -> int:
         """BLOCK_SHORT: at most its `size` bytes per block, whatever the device asked."""
