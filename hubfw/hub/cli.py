@@ -505,6 +505,7 @@ def describe_status(found: dict[str, Any]) -> list[str]:
                 f"  {target['entity']}  {target['state']:<17} {target['progress']:6.1%}  offset {target['offset']}"
                 + (f"  deadline {target['deadline']}" if target["deadline"] else "")
             )
+            lines.extend(f"      {line}" for line in describe_exchange(target.get("ota")))
     lines.append(f"alerts owed (not yet in the log): {found['pending_alerts']}; log {found['alert_log']}")
     han = found.get("han")
     if han is not None:

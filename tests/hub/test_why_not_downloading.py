@@ -8,7 +8,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import click
 from click.testing import CliRunner
 
 from hubfw.cli.main import HubfwGroup
