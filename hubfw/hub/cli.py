@@ -200,6 +200,8 @@ def distribute(image: Path, targets: tuple[list[t.EUI64], ...], device_type: str
         for line in result.get("checks", []):
             if line.startswith("FAIL"):
                 click.echo(f"warning: admitted although broken: {line}", err=True)
+    for warning in result.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -230,7 +232,8 @@ def transfers(state_dir: Path, once: bool, interval: float) -> None:
     drawn = 0
     try:
         while True:
-            lines = [render_transfer(entry) for entry in client.call("transfers")] or ["no transfers in progress"]
+            lines = [line for entry in client.call("transfers") for line in render_transfer(entry).splitlines()]
+            lines = lines or ["no transfers in progress"]
             if drawn and sys.stdout.isatty():
                 click.echo(f"\x1b[{drawn}F\x1b[J", nl=False)  # back to the first line we drew, clear below
             click.echo("\n".join(lines))
@@ -307,6 +310,8 @@ def devices(state_dir: Path, as_json: bool) -> None:
             f"{device['eui64']}  {device['nwk']}  {device['manufacturer'] or '-'} {device['model'] or '-'}"
             f"  last seen {device['last_seen'] or 'never'}{ota}{describe_han(device)}"
         )
+        for line in describe_exchange(device.get("ota")):
+            click.echo(f"    {line}")
 
 
 @click.command("permit")
@@ -475,10 +480,32 @@ HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices,
 def render_transfer(entry: dict[str, Any]) -> str:
     filled = round(entry["progress"] * BAR_WIDTH)
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-    return (
+    head = (
         f"{entry['entity']}  {entry['device_type']:<6} {entry['file_version']}  [{bar}] {entry['progress']:6.1%}"
         f"  {entry['offset']}/{entry['total_size']} B  {entry['state']}"
     )
+    return "\n".join([head, *(f"    {line}" for line in describe_exchange(entry.get("ota")))])
+
+
+def describe_exchange(ota: dict[str, Any] | None) -> list[str]:
+    """Under a transfer bar or a device: its last OTA request and the hub's answer, why that was not image data,
+    and its pace while it downloads."""
+    if ota is None:
+        return []
+    lines = []
+    request = ota["last_request"]
+    if request is not None:
+        fields = [f"{name} {request[key]}" for key, name in (
+            ("manufacturer_code", "manufacturer"), ("image_type", "image type"), ("file_version", "version"),
+            ("hardware_version", "hardware"), ("offset", "offset")) if request[key] is not None]
+        lines.append(f"last {request['command']} at {request['time']} ({', '.join(fields) or 'unreadable'})"
+                     f" -> {ota['last_answer']}")
+    if ota["reason"] is not None:
+        lines.append(f"why: {ota['reason']}")
+    if ota["blocks_per_second"] is not None:
+        eta = "" if ota["eta_seconds"] is None else f", ETA {ota['eta_seconds']:.0f} s"
+        lines.append(f"{ota['blocks_per_second']:.1f} blocks/s{eta}")
+    return lines
 
 
 def render_alert(alert: dict[str, Any]) -> str:
@@ -537,6 +564,7 @@ def describe_status(found: dict[str, Any]) -> list[str]:
                 f"  {target['entity']}  {target['state']:<17} {target['progress']:6.1%}  offset {target['offset']}"
                 + (f"  deadline {target['deadline']}" if target["deadline"] else "")
             )
+            lines.extend(f"      {line}" for line in describe_exchange(target.get("ota")))
     lines.append(f"alerts owed (not yet in the log): {found['pending_alerts']}; log {found['alert_log']}")
     han = found.get("han")
     if han is not None:

@@ -67,6 +67,7 @@ from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
 from hubfw.ota.keys import new_private_key
 from hubfw.server import OtaServer, OtaServerConfig
+from hubfw.server.exchanges import note_refusal
 from hubfw.store.state import StoredImage
 from hubfw.store.store import ImageStore
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
@@ -124,6 +125,8 @@ class Distributed:
     image: StoredImage
     admission: AdmissionReport
     frames: list[OutgoingFrame]
+    warnings: tuple[str, ...] = ()
+    """Targets already seen asking for another manufacturer code or image type than the image's."""
 
 
 class HubCore:
@@ -217,8 +220,14 @@ class HubCore:
     def handle_ota(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         refused = None if self.han is None else self.han.refusal(frame)
         if refused is not None:
+            assert self.han is not None
+            note_refusal(self.server.exchanges, frame, self.clock.now(), refused, self.han.refusal_reason(frame))
             return self._out(refused)
-        return self._out(self.server.handle(frame) + self._endpoint_learnt(frame))
+        answer = self.server.handle(frame)
+        sent = self._out(answer)
+        if answer and not sent:
+            self.server.exchanges.dropped(frame.source, f"fault injected: {FaultKind.SILENCE.value} (answer dropped)")
+        return sent + self._out(self._endpoint_learnt(frame))
 
     def handle_han(self, frame: IncomingFrame) -> list[OutgoingFrame]:
         assert self.han is not None
@@ -245,7 +254,25 @@ class HubCore:
         else:
             report.raise_if_rejected()
         image = self.store.distribute(ota_file, [(eui64, device_type) for eui64 in targets], allow_broken=allow_broken)
-        return Distributed(image, report, self._out(self.server.notify(targets)))
+        warnings = self._mismatched_targets(image, targets)
+        for warning in warnings:
+            LOGGER.warning("%s", warning)
+        return Distributed(image, report, self._out(self.server.notify(targets)), warnings)
+
+    def _mismatched_targets(self, image: StoredImage, targets: Sequence[t.EUI64]) -> tuple[str, ...]:
+        """A warning for each target whose last QueryNextImage (since the hub started) named another manufacturer
+        code or image type than `image`: the server will not offer it the image."""
+        warnings = []
+        for eui64 in targets:
+            queried = self.server.exchanges.queried(eui64)
+            if queried is None or queried == (image.manufacturer_code, image.image_type):
+                continue
+            warnings.append(
+                f"{eui64} was seen asking for manufacturer 0x{queried[0]:04X} image type 0x{queried[1]:04X}; "
+                f"the image is manufacturer 0x{image.manufacturer_code:04X} image type 0x{image.image_type:04X}, "
+                "so it will not be offered"
+            )
+        return tuple(warnings)
 
     def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> list[OutgoingFrame]:
         """CS06: tell a device that completed a transfer of this Manufacturer Image to run it now."""

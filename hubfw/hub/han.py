@@ -78,6 +78,12 @@ class HubHan:
         zcl = default_response(header.tsn, header.command_id, foundation.Status.NOT_AUTHORIZED)
         return [OutgoingFrame(frame.source, frame.profile, frame.dst_ep, frame.src_ep, frame.cluster, zcl, False)]
 
+    def refusal_reason(self, frame: IncomingFrame) -> str:
+        """Why `refusal` refused a frame, in words (for "why isn't it downloading?")."""
+        if frame.source not in self.keys:
+            return "device has no CBKE link key"
+        return "the frame was not APS-encrypted under the device's CBKE link key"
+
     def key_failed(self, event: KeyEstablishmentFailed, time: float) -> None:
         status = None if event.status is None else event.status.name
         self.failures[event.eui64] = KeyEstablishmentFailure(status, event.reason, time)

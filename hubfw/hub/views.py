@@ -8,6 +8,7 @@ from typing import Any
 
 import zigpy.types as t
 
+from hubfw.devices import parse_eui64
 from hubfw.hub.core import Distributed, HubCore
 from hubfw.hub.faults import FaultBook
 from hubfw.hub.han import HubHan
@@ -15,6 +16,8 @@ from hubfw.radio import OtaRadio
 from hubfw.store.policy import iso_utc
 from hubfw.zigbee.ids import SE_ENDPOINT
 
+UNFINISHED = ("waiting", "downloading")
+"""Target states whose `ota` entry says why the device is (not) downloading."""
 NO_HAN_VIEW = {"key_establishment": None, "key_establishment_failure": None, "tunnel": None, "tunnel_opened_by": None}
 """A device's HAN fields when the hub runs no HAN server."""
 
@@ -28,13 +31,14 @@ def distributed(done: Distributed, targets: Sequence[t.EUI64]) -> dict[str, Any]
         "manufacturer_image_sha256": image.manufacturer_image_sha256.hex(),
         "targets": [str(eui64) for eui64 in targets],
         "checks": [check.line() for check in done.admission.checks],
+        "warnings": list(done.warnings),
     }
 
 
 def status(core: HubCore, alert_log: Path) -> dict[str, Any]:
     """Blocks, images with each target's state, progress and deadline, and what the hub waits for next."""
     found = core.store.status().to_json()
-    images = _images(found)
+    images = _images(found, core)
     deadline = core.next_deadline()
     return {
         "blocks": found["blocks"],
@@ -54,8 +58,12 @@ def faults(book: FaultBook, now: float) -> dict[str, list[dict[str, Any]]]:
     return {str(eui64): [fault.to_json() for fault in armed] for eui64, armed in book.listed(now).items()}
 
 
-def _images(found: dict[str, Any]) -> list[dict[str, Any]]:
-    """The store's images with each target's progress; each block keeps only its image's id."""
+def _images(found: dict[str, Any], core: HubCore) -> list[dict[str, Any]]:
+    """The store's images with each target's progress and, for an unfinished one, why it is (not) downloading;
+    each block keeps only its image's id."""
+    arrived = {status.image.image.image_id: status.image.image.arrived_at
+               for status in core.store.status().blocks if status.image is not None}
+    now = core.clock.now()
     images = []
     for block in found["blocks"]:
         image = block.pop("image")
@@ -63,6 +71,10 @@ def _images(found: dict[str, Any]) -> list[dict[str, Any]]:
         if image is not None:
             for target in image["targets"]:
                 target["progress"] = round(target["offset"] / image["total_size"], 4)
+                target["ota"] = None if target["state"] not in UNFINISHED else core.server.exchanges.explain(
+                    parse_eui64(target["entity"]), now, since=arrived.get(image["image_id"]),
+                    offset=target["offset"], total_size=image["total_size"],
+                )
             images.append({"block": block["block"], **image})
     return images
 
@@ -80,14 +92,15 @@ def _han_status(core: HubCore, han: HubHan) -> dict[str, Any]:
 def transfers(core: HubCore) -> list[dict[str, Any]]:
     """Every unfinished target with its image and byte offset: what `hubfw transfers` draws."""
     active = []
-    for image in _images(core.store.status().to_json()):
+    for image in _images(core.store.status().to_json(), core):
         for target in image["targets"]:
-            if target["state"] in ("waiting", "downloading"):
+            if target["state"] in UNFINISHED:
                 active.append({
                     "entity": target["entity"], "state": target["state"], "image_id": image["image_id"],
                     "device_type": image["device_type"], "file_version": image["file_version"],
                     "offset": target["offset"], "total_size": image["total_size"], "progress": target["progress"],
                     "last_activity": target["last_activity"], "deadline": target["deadline"],
+                    "ota": target["ota"],
                 })
     return active
 
@@ -104,11 +117,13 @@ def devices(core: HubCore, app: OtaRadio) -> list[dict[str, Any]]:
         last_seen = getattr(device, "last_seen", None)
         transfer = targets.get(str(ieee))
         ota = None if transfer is None else {key: transfer[key] for key in ("state", "image_id", "progress")}
+        exchange = transfer["ota"] if transfer is not None else core.server.exchanges.explain(ieee, core.clock.now())
         listed.append({
             "eui64": str(ieee), "nwk": f"0x{int(device.nwk):04X}", "manufacturer": device.manufacturer,
             "model": device.model, "initialized": device.is_initialized,
             "last_seen": None if last_seen is None else iso_utc(last_seen),
             "transfer": ota,
+            "ota": exchange,
             "faults": armed.get(str(ieee), []),
             **(NO_HAN_VIEW if core.han is None else core.han.device_view(ieee)),
         })

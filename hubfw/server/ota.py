@@ -32,6 +32,10 @@ shorter blocks, a flipped byte (in what is sent only: the store's image is untou
 (`not_before`). A SUCCESS UpgradeEnd may be answered with a later upgrade time, 0xFFFFFFFF or not at all;
 what the server remembers to repeat is its own answer, so a repeat after a one-shot fault is answered normally.
 
+Why isn't it downloading (hubfw.server.exchanges): each device's last request, the answer and, when that was not
+image data, the reason the deciding rule gave are kept in `exchanges` (in memory only), with the pace of its recent
+blocks.
+
 A PPMID's 0x8F8B is recorded from a read of its current_file_version after it was told to activate.
 A PPMID with an open GBCS tunnel sends its own 0x8F8B through it (the hub calls `activation_reported`),
 so for it the read's alert waits `tunnel_alert_grace` seconds and is recorded only if none came.
@@ -53,6 +57,7 @@ from hubfw.devices import DeviceType
 from hubfw.hub.faults import FaultBook, FaultKind
 from hubfw.server.blocksize import max_block_data_size
 from hubfw.server.config import OtaServerConfig
+from hubfw.server.exchanges import IMAGE_BLOCK, IMAGE_PAGE, QUERY, UPGRADE_END, ExchangeLog, OtaRequestSeen
 from hubfw.server.store_api import ServedImage, ServerStore
 from hubfw.zigbee.aps import IncomingFrame, OutgoingFrame
 from hubfw.zigbee.ids import OTA_CLUSTER, SMART_ENERGY_PROFILE
@@ -107,11 +112,12 @@ class _Malformed(Exception):
 
 
 class _Refused(Exception):
-    """The request is answered with these frames instead of what it asked for."""
+    """The request is answered with these frames instead of what it asked for, because of `reason`."""
 
-    def __init__(self, frames: list[OutgoingFrame]) -> None:
+    def __init__(self, frames: list[OutgoingFrame], reason: str) -> None:
         super().__init__()
         self.frames = frames
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,8 @@ class OtaServer:
         self._downloads: dict[t.EUI64, float] = {}
         self._ended: dict[t.EUI64, _EndedTransfer] = {}
         self._version_reads: dict[t.EUI64, _VersionRead] = {}
+        self.exchanges = ExchangeLog()
+        """Each device's last request and answer, and why it was not image data (hubfw.server.exchanges)."""
         self._handlers: dict[int, Callable[[_Request, bytes], list[OutgoingFrame]]] = {
             OtaCommand.query_next_image.id: self._on_query_next_image,
             OtaCommand.image_block.id: self._on_image_block,
@@ -238,8 +246,13 @@ class OtaServer:
         try:
             return handler(request, payload)
         except _Malformed:
-            return request.default_response(Status.MALFORMED_COMMAND)
+            frames = request.default_response(Status.MALFORMED_COMMAND)
+            self.exchanges.asked(request.source, OtaRequestSeen(self._clock.now(), _COMMAND_NAMES[header.command_id]))
+            self.exchanges.answered(request.source, frames, "the request is malformed (too short, or its field "
+                                                            "control announces fields it lacks)")
+            return frames
         except _Refused as refusal:
+            self.exchanges.answered(request.source, refusal.frames, refusal.reason)
             return refusal.frames
 
     def notify(self, eui64s: Iterable[t.EUI64]) -> list[OutgoingFrame]:
@@ -286,19 +299,26 @@ class OtaServer:
 
     def _on_query_next_image(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
         query = _parse(OtaCommand.query_next_image, payload)
+        self.exchanges.asked(request.source, OtaRequestSeen(
+            self._clock.now(), QUERY, query.manufacturer_code, query.image_type, query.current_file_version,
+            query.hardware_version,
+        ))
         self._notify_plans.pop(request.source, None)  # it heard us (or asks anyway): stop nagging
         fault = self._take(request.source, QUERY_FAULTS, version=f"0x{query.current_file_version:08X}")
         if fault is not None:
-            if fault.kind is FaultKind.QUERY_SILENT:
-                return []
-            return [self._query_refusal(request, QUERY_FAULTS[fault.kind])]
+            status = QUERY_FAULTS[fault.kind]
+            raise _Refused([] if status is None else [self._query_refusal(request, status)],
+                           f"fault injected: {fault.kind.value}")
         image = self._store.offer(request.source)
-        if (
-            image is None
-            or not self._should_offer(image, query)
-            or not self._store.note_query(request.source, image.image_id, query.hardware_version)
-        ):
-            return [self._query_refusal(request, Status.NO_IMAGE_AVAILABLE)]
+        if image is None:
+            raise _Refused([self._query_refusal(request, Status.NO_IMAGE_AVAILABLE)],
+                           "no image is waiting for this device")
+        refusal = self._offer_refusal(image, query)
+        if refusal is None and not self._store.note_query(request.source, image.image_id, query.hardware_version):
+            low, high = getattr(image, "min_hw_version", None), getattr(image, "max_hw_version", None)
+            refusal = f"hardware version {query.hardware_version} is outside {low}..{high}"
+        if refusal is not None:
+            raise _Refused([self._query_refusal(request, Status.NO_IMAGE_AVAILABLE)], refusal)
         zcl = cluster_command(
             request.header.tsn,
             OtaReply.query_next_image_response,
@@ -309,7 +329,9 @@ class OtaServer:
             file_version=image.file_version,
             image_size=image.total_size,
         )
-        return [request.reply(zcl)]
+        frames = [request.reply(zcl)]
+        self.exchanges.answered(request.source, frames, None)
+        return frames
 
     def _query_refusal(self, request: _Request, status: Status) -> OutgoingFrame:
         zcl = cluster_command(request.header.tsn, OtaReply.query_next_image_response, TO_CLIENT, status=status)
@@ -320,32 +342,39 @@ class OtaServer:
             block = parse_block_request(payload)
         except ValueError as exc:
             raise _Malformed from exc
+        self.exchanges.asked(request.source, OtaRequestSeen(
+            self._clock.now(), IMAGE_BLOCK, block.manufacturer_code, block.image_type, block.file_version,
+            offset=block.file_offset,
+        ))
         image = self._image_for_transfer(request, block, block.maximum_data_size)
-        faulted = self._block_fault(request, block.file_offset)
-        if faulted is not None:
-            return faulted
+        self._block_fault(request, block.file_offset)
         wait = self._admission_wait(request.source)
+        reason = self._admission_reason
         if wait is None:
             wait = self._rate_limit_wait(request.source)
+            reason = f"asked again before the MinimumBlockPeriod of {self._config.minimum_block_period_ms} ms"
         if wait is not None:
-            return [request.reply(self._wait_for_data(request.header.tsn, wait))]
+            raise _Refused([request.reply(self._wait_for_data(request.header.tsn, wait))], reason)
         size = self._short(request, min(block.maximum_data_size, self._block_limit[request.frame.aps_encrypted]))
         data = self._store.read(image.image_id, block.file_offset, min(size, image.total_size - block.file_offset))
         now = self._clock.now()
         self._note_served(request.source, image, block.file_offset + len(data), now)
+        self.exchanges.served(request.source, now, block.file_offset, len(data))
         data = self._corrupt(request.source, block.file_offset, data)
         zcl = _block_response(request.header.tsn, image, block.file_offset, data)
         return [request.reply(zcl, not_before=self._delay(request))]
 
     def _on_image_page(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
         page = _parse(OtaCommand.image_page, payload)
+        self.exchanges.asked(request.source, OtaRequestSeen(
+            self._clock.now(), IMAGE_PAGE, page.manufacturer_code, page.image_type, page.file_version,
+            offset=page.file_offset,
+        ))
         image = self._image_for_transfer(request, page, min(page.maximum_data_size, page.page_size))
-        faulted = self._block_fault(request, page.file_offset)
-        if faulted is not None:
-            return faulted
+        self._block_fault(request, page.file_offset)
         wait = self._admission_wait(request.source)
         if wait is not None:
-            return [request.reply(self._wait_for_data(request.header.tsn, wait))]
+            raise _Refused([request.reply(self._wait_for_data(request.header.tsn, wait))], self._admission_reason)
         size = self._short(request, min(page.maximum_data_size, self._block_limit[request.frame.aps_encrypted]))
         end = min(page.file_offset + page.page_size, image.total_size)
         spacing = page.response_spacing / 1000.0
@@ -357,12 +386,16 @@ class OtaServer:
             data = self._corrupt(request.source, offset, data)
             zcl = _block_response(request.header.tsn, image, offset, data)
             frames.append(request.reply(zcl, not_before=start + index * spacing))
+            self.exchanges.served(request.source, start + index * spacing, offset, len(data))
         self._note_served(request.source, image, end, start + (len(frames) - 1) * spacing)
         return frames
 
     def _on_upgrade_end(self, request: _Request, payload: bytes) -> list[OutgoingFrame]:
         status, key = _parse_upgrade_end(payload)
         eui64 = request.source
+        manufacturer_code, image_type, file_version = (None, None, None) if key is None else key
+        self.exchanges.asked(eui64, OtaRequestSeen(self._clock.now(), f"{UPGRADE_END} {_status_name(status)}",
+                                                   manufacturer_code, image_type, file_version))
         ended = self._ended.get(eui64)
         if status == Status.SUCCESS and ended is not None and ended.key == key:
             return self._end_answer(request, ended)
@@ -372,12 +405,15 @@ class OtaServer:
             if ended is not None:
                 return self._end_answer(request, ended)
         if image is None or (key is not None and key != image_key(image)):
-            return request.default_response(Status.ABORT if status == Status.SUCCESS else Status.SUCCESS)
+            raise _Refused(request.default_response(Status.ABORT if status == Status.SUCCESS else Status.SUCCESS),
+                           "no image is waiting for this device" if image is None else
+                           f"the device ended image {_name(key)}; the one on offer is {_name(image_key(image))}")
         self._store.note_end(eui64, image.image_id, int(status))
         self._downloads.pop(eui64, None)
         self._notify_plans.pop(eui64, None)
         if status != Status.SUCCESS:
-            return request.default_response(Status.SUCCESS)
+            raise _Refused(request.default_response(Status.SUCCESS),
+                           f"the device reported the download failed ({_status_name(status)})")
         ended = self._answer_success(eui64, image_key(image), image.device_type)
         return self._end_answer(request, ended)
 
@@ -387,10 +423,13 @@ class OtaServer:
         fault = self._take(request.source, END_FAULTS, file_version=f"0x{ended.key[2]:08X}")
         if fault is not None:
             if fault.kind is FaultKind.END_SILENT:
-                return []
+                raise _Refused([], f"fault injected: {fault.kind.value}")
             assert fault.kind is FaultKind.END_WAIT or fault.seconds is not None
             upgrade_time = UPGRADE_ON_COMMAND if fault.kind is FaultKind.END_WAIT else math.ceil(fault.seconds or 0)
-        return [request.reply(_upgrade_end_response(request.header.tsn, ended.key, upgrade_time))]
+        frames = [request.reply(_upgrade_end_response(request.header.tsn, ended.key, upgrade_time))]
+        self.exchanges.answered(request.source, frames,
+                                None if fault is None else f"fault injected: {fault.kind.value}")
+        return frames
 
     def _answer_success(self, eui64: t.EUI64, key: ImageKey, device_type: DeviceType) -> _EndedTransfer:
         """Remember the UpgradeEndResponse owed for a recorded success; a PPMID's version is read back later."""
@@ -447,15 +486,26 @@ class OtaServer:
 
     # ---------------------------------------------------------------- helpers
 
-    def _should_offer(self, image: ServedImage, query: QueryNextImageCommand) -> bool:
-        """ZCL default policy on the one image stored for this device: upgrades, plus what config allows."""
-        if (query.manufacturer_code, query.image_type) != (image.manufacturer_code, image.image_type):
-            return False
+    def _offer_refusal(self, image: ServedImage, query: QueryNextImageCommand) -> str | None:
+        """Why the one image stored for this device is not offered to this query (None: it is), by the ZCL
+        default policy: upgrades, plus what config allows."""
+        mismatches = []
+        if query.manufacturer_code != image.manufacturer_code:
+            mismatches.append(f"device asked for manufacturer 0x{query.manufacturer_code:04X}; "
+                              f"the image is 0x{image.manufacturer_code:04X}")
+        if query.image_type != image.image_type:
+            mismatches.append(f"device asked for image type 0x{query.image_type:04X}; "
+                              f"the image is 0x{image.image_type:04X}")
+        if mismatches:
+            return "; ".join(mismatches)
         if image.file_version > query.current_file_version:
-            return True
+            return None
         if image.file_version == query.current_file_version:
-            return self._config.allow_reinstall
-        return self._config.allow_downgrade
+            return None if self._config.allow_reinstall else f"device already runs 0x{image.file_version:08X}"
+        return None if self._config.allow_downgrade else (
+            f"device runs 0x{query.current_file_version:08X}, newer than the image's 0x{image.file_version:08X} "
+            "(downgrades are not allowed)"
+        )
 
     def _image_for_transfer(
         self, request: _Request, command: BlockRequest | ImagePageCommand, data_limit: int
@@ -463,11 +513,22 @@ class OtaServer:
         """The image a block/page request may read; refuses requests for anything else."""
         image = self._store.offer(request.source)
         requested = (command.manufacturer_code, command.image_type, command.file_version)
-        if image is None or requested != image_key(image):
-            raise _Refused([request.reply(_abort(request.header.tsn))])
-        if command.file_offset >= image.total_size or data_limit == 0:
-            raise _Refused(request.default_response(Status.INVALID_FIELD))
+        if image is None:
+            raise _Refused([request.reply(_abort(request.header.tsn))], "no image is waiting for this device")
+        if requested != image_key(image):
+            raise _Refused([request.reply(_abort(request.header.tsn))],
+                           f"device asked for image {_name(requested)}; the one on offer is {_name(image_key(image))}")
+        if command.file_offset >= image.total_size:
+            raise _Refused(request.default_response(Status.INVALID_FIELD),
+                           f"offset {command.file_offset} is at or past the image's end ({image.total_size} bytes)")
+        if data_limit == 0:
+            raise _Refused(request.default_response(Status.INVALID_FIELD), "maximum data size or page size 0")
         return image
+
+    @property
+    def _admission_reason(self) -> str:
+        limit = self._config.max_concurrent_downloads
+        return f"{limit} device(s) already downloading, the most at once (max_concurrent_downloads); waits its turn"
 
     def _admission_wait(self, eui64: t.EUI64) -> int | None:
         """Seconds to wait when the concurrency limit is full and this device holds no slot.
@@ -513,27 +574,28 @@ class OtaServer:
     def _take(self, eui64: t.EUI64, kinds: Iterable[FaultKind], **detail: object):
         return None if self._faults is None else self._faults.take(eui64, kinds, self._clock.now(), **detail)
 
-    def _block_fault(self, request: _Request, offset: int) -> list[OutgoingFrame] | None:
-        """What a valid ImageBlock/ImagePage request gets instead of data under a fault, if one acts: nothing
-        (BLOCK_DROP, every Nth), ABORT (BLOCK_ABORT at or after its offset) or WAIT_FOR_DATA (BLOCK_WAIT, for
-        the rest of its window)."""
+    def _block_fault(self, request: _Request, offset: int) -> None:
+        """Refuses a valid ImageBlock/ImagePage request (`_Refused`) when a fault acts: with nothing (BLOCK_DROP,
+        every Nth), ABORT (BLOCK_ABORT at or after its offset) or WAIT_FOR_DATA (BLOCK_WAIT, for the rest of its
+        window)."""
         faults = self._faults
         if faults is None:
-            return None
+            return
         eui64, now = request.source, self._clock.now()
         if faults.take(eui64, [FaultKind.BLOCK_DROP], now, offset=offset) is not None:
-            return []
+            raise _Refused([], f"fault injected: {FaultKind.BLOCK_DROP.value}")
         abort = faults.peek(eui64, [FaultKind.BLOCK_ABORT])
         if abort is not None and abort.offset is not None and offset >= abort.offset:
             faults.take(eui64, [FaultKind.BLOCK_ABORT], now, offset=offset)
-            return [request.reply(_abort(request.header.tsn))]
+            raise _Refused([request.reply(_abort(request.header.tsn))],
+                           f"fault injected: {FaultKind.BLOCK_ABORT.value}")
         end = faults.window_end(eui64, FaultKind.BLOCK_WAIT)
         if end is not None:
             wait = max(1, math.ceil(end - now))
             fault = faults.take(eui64, [FaultKind.BLOCK_WAIT], now, offset=offset, request_time=wait)
             if fault is not None:
-                return [request.reply(self._wait_for_data(request.header.tsn, wait, fault.minimum_block_period))]
-        return None
+                zcl = self._wait_for_data(request.header.tsn, wait, fault.minimum_block_period)
+                raise _Refused([request.reply(zcl)], f"fault injected: {FaultKind.BLOCK_WAIT.value}")
 
     def _short(self, request: _Request, size: int) -> int:
         """BLOCK_SHORT: at most its `size` bytes per block, whatever the device asked."""
@@ -622,6 +684,27 @@ class OtaServer:
     def _next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) % 256
         return self._tsn
+
+
+_COMMAND_NAMES = {
+    OtaCommand.query_next_image.id: QUERY,
+    OtaCommand.image_block.id: IMAGE_BLOCK,
+    OtaCommand.image_page.id: IMAGE_PAGE,
+    OtaCommand.upgrade_end.id: UPGRADE_END,
+}
+
+
+def _name(key: ImageKey) -> str:
+    """An image as OTA frames name it: manufacturer/image type/file version."""
+    manufacturer_code, image_type, file_version = key
+    return f"0x{manufacturer_code:04X}/0x{image_type:04X}/0x{file_version:08X}"
+
+
+def _status_name(status: int) -> str:
+    try:
+        return Status(status).name
+    except ValueError:
+        return f"0x{status:02X}"
 
 
 def _parse(command: foundation.ZCLCommandDef, payload: bytes):

@@ -83,6 +83,16 @@ def answers(device: HanDevice, cluster: int) -> list[bytes]:
     return [frame.payload for frame in device.received if frame.cluster == cluster]
 
 
+async def test_an_ota_query_refused_for_want_of_a_cbke_key_says_so_in_devices(hub: Hub) -> None:
+    device = await join(hub)
+    device.raw(SE_PROFILE, OTA_CLUSTER, QUERY, encrypted=True)
+    await until(lambda: answers(device, OTA_CLUSTER))
+    [entry] = hub.devices()
+    assert entry["ota"]["reason"] == "device has no CBKE link key"
+    assert entry["ota"]["last_answer"] == "Default Response NOT_AUTHORIZED"
+    assert entry["ota"]["last_request"]["image_type"] == f"0x{IMAGE_TYPE:04X}"
+
+
 async def test_a_wrong_confirm_mac_gets_bad_key_confirm_and_no_key(hub: Hub) -> None:
     device = await join(hub, tamper_confirm_mac=True)
     device.start_key_establishment()

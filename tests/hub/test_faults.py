@@ -191,6 +191,9 @@ def test_block_short_serves_at_most_its_size(rig: Rig) -> None:
 def test_silence_drops_every_frame_to_the_device_for_its_window_and_none_after(rig: Rig) -> None:
     rig.set(Fault(FaultKind.SILENCE, seconds=60))
     assert rig.query() == [] and rig.block(0) == []
+    last = rig.core.server.exchanges.last(DEVICE)
+    assert last is not None and (last.request.command, last.request.offset) == ("ImageBlock", 0)
+    assert (last.answer, last.reason) == ("no answer", "fault injected: silence (answer dropped)")
     assert one(rig.query(OTHER))[1].status == Status.SUCCESS  # only the silenced device
     rig.clock.advance(59)
     assert rig.core.run_due() == []  # the ImageNotify re-send to DEVICE (due after ~60 s) is dropped
