@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from hubfw.cli.main import HubfwGroup
+from hubfw.han.faults import check_status
 from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import ControlServer
-from hubfw.han.faults import check_status
 from hubfw.hub.faults import Fault, FaultError, FaultKind
 from hubfw.hub.service import Hub
 from tests.hub.helpers import join_client, make_ota_file
