@@ -19,7 +19,8 @@ TransferData commands. Source: the GBCS message dissector in Wireshark (epan/dis
 packet-zbee-zcl-se.c, "GBCS Message"), which follows GBCS section 4; the GBCS specification itself
 is public from the Smart Energy Code (SEC) site. The DCC's Reference Test Data Set (RTDS 4.5.0; see
 tests/gbcs/rtds/README.md) gives byte-exact General-Signing messages. `GeneralSigning` is one General-Signing
-message field by field; `hubfw.gbcs.signing` signs and verifies it. No MAC is checked.
+message field by field; `hubfw.gbcs.signing` signs and verifies it. No MAC is checked here:
+`hubfw.gbcs.ciphering` makes and checks the MAC of a General-Ciphering message with a MAC header.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class MessageCode(enum.IntEnum):
     """CCS08: the CH's Firmware Transfer Alert (0x8F89 / 0x8F8A) for a PPMID or HCALCS [RTDS]."""
     FIRMWARE_ACTIVATION_ALERT = 0x012B
     """The PPMID's own 0x8F8B Firmware Activation alert (RTDS `CS09_NA_8F8B_ALERT`)."""
+    CS06_ACTIVATE_FIRMWARE = 0x0012
+    """CS06 Activate Firmware: the supplier's command (ACB-MAC'd) and the device's response [RTDS]."""
+    CS08_READ_FIRMWARE_VERSION = 0x0129
+    """CS08 Read PPMID/HCALCS Firmware Version: command and response, both MAC'd [RTDS]."""
 
 
 @dataclass(frozen=True)
