@@ -234,7 +234,7 @@ def test_one_flipped_bit_anywhere_fails_the_mac(name: str, data: st.DataObject) 
 
 @pytest.mark.parametrize("name", MACED)
 def test_every_single_bit_flip_fails_the_mac(name: str) -> None:
-    """The exhaustive version of the property, cheap with the key derived once per flip's transaction."""
+    """The exhaustive version of the property: every bit of every MAC'd RTDS message, one at a time."""
     original = MACED[name]
     for position in range(len(original) * 8):
         flipped = bytearray(original)
