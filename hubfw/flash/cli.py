@@ -69,7 +69,7 @@ def report_command(
     updates: int | None,
     rate: float | None,
 ) -> None:
-    """Wear of a flash file: erase counts, endurance used, calls, cuts, busy time, projected lifetime.
+    """Wear of a flash file: erase counts, endurance used, calls, cuts, busy time, projected lifetime, wear map.
 
     Reads the file read-only, so it works while a hub is running on it.
     """

@@ -306,6 +306,8 @@ def _titles(report: WearReport, source: str, most_worn: int | None, region_by_se
     projection = report.projection
     if projection is None:
         lifetime = "projected lifetime: not projected (give flash report --updates N --rate PER_YEAR)"
+    elif projection.updates_until_first_bad_sector == 0:
+        lifetime = "projected lifetime: none left — a sector is already at or past its endurance"
     elif math.isinf(projection.updates_until_first_bad_sector):
         lifetime = (f"projected lifetime: unlimited — {projection.updates_so_far} updates so far erased nothing")
     else:
@@ -333,9 +335,9 @@ def _draw(data: WearMap, figure):
     from hubfw.plots.common import DPI, FONT_SIZE, PIXELS
 
     width_px, height_px = PIXELS
-    map_box = (90 / width_px, 190 / height_px, 1330 / width_px, 560 / height_px)  # left, bottom, width, height
+    map_box = (90 / width_px, 190 / height_px, 1240 / width_px, 560 / height_px)  # left, bottom, width, height
     axes = figure.add_axes(map_box)
-    colour_axes = figure.add_axes((1460 / width_px, map_box[1], 18 / width_px, map_box[3]))
+    colour_axes = figure.add_axes((1400 / width_px, map_box[1], 18 / width_px, map_box[3]))
 
     cmap = colormaps[COLOUR_MAP].with_extremes(over=PAST_ENDURANCE_COLOUR, bad="#ffffff")
     if data.discrete:
@@ -399,13 +401,14 @@ def _draw(data: WearMap, figure):
     # colour scale with the endurance limit
     colour_bar = figure.colorbar(image, cax=colour_axes, extend="max" if data.bad_sectors else "neither")
     colour_bar.set_label("erases per sector", fontsize=FONT_SIZE + 1)
+    colour_axes.yaxis.set_label_position("left")
     if data.discrete:
         colour_bar.set_ticks(list(range(data.scale_max + 1)))
     if data.endurance_on_scale:
         colour_axes.axhline(data.endurance, color="#1f4fff", linewidth=3)
-        colour_axes.text(-0.4, data.endurance, f"endurance limit\n{data.endurance:,}", color="#1f4fff",
-                         ha="right", va="center", fontsize=FONT_SIZE, fontweight="bold",
-                         transform=colour_axes.get_yaxis_transform())
+        colour_axes.annotate(f"endurance\nlimit {data.endurance:,}", xy=(1, data.endurance),
+                             xycoords=colour_axes.get_yaxis_transform(), xytext=(40, 0), textcoords="offset points",
+                             color="#1f4fff", ha="left", va="center", fontsize=FONT_SIZE, fontweight="bold")
     else:
         colour_axes.text(0.5, 1.02, f"endurance limit {data.endurance:,}\nis above this scale\n"
                          f"(top = {100 * data.scale_max / data.endurance:.3g}% of it)",
