@@ -17,7 +17,7 @@ come from the Layout (``Layout.read_superblock``), never from fixed sector numbe
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -430,7 +430,3 @@ def _draw(data: WearMap, figure):
                     fontsize=FONT_SIZE - 0.5)
     return figure
 
-
-def region_names(data: WearMap) -> Iterable[str]:
-    """The region and group names the picture writes."""
-    yield from dict.fromkeys([region.name for region in data.regions] + [group.name for group in data.groups])
