@@ -1,4 +1,4 @@
-"""Wear report of a flash device: how worn it is, how fast it wears, and a per-sector heat map.
+"""Wear report of a flash device: how worn it is and how fast it wears (the wear map is hubfw/plots/wear.py).
 
 The seed's point is that leaving images in a hub's flash wears it out; this report is how a bench
 sees it. Lifetime is projected from the worst sector: given how many image updates produced the
@@ -10,19 +10,8 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass
-from pathlib import Path
-
-import png
 
 from hubfw.flash.device import NorFlash
-
-HEAT_CELL = 8  # pixels per sector side in the heat map
-HEAT_GAP = 1  # pixels between cells
-HEAT_COLUMNS = 32
-# Colour ramp from unworn to the most-worn sector (dark blue → teal → yellow → red); bad sectors are white.
-HEAT_RAMP: tuple[tuple[int, int, int], ...] = ((20, 24, 82), (30, 140, 140), (250, 220, 60), (215, 40, 30))
-BAD_COLOUR = (255, 255, 255)
-GAP_COLOUR = (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -149,37 +138,6 @@ def project(counts: list[int], endurance: int, updates_so_far: int, updates_per_
         (max(endurance - count, 0) * updates_so_far / count for count in counts if count), default=math.inf
     )
     return Projection(updates_so_far, updates_per_year, remaining, remaining / updates_per_year)
-
-
-def write_heat_map(erase_counts: list[int], endurance: int, path: str | Path) -> None:
-    """A PNG with one cell per sector, row-major from sector 0.
-
-    Colours are relative to the most-worn good sector, so a distribution shows even far below
-    endurance; bad sectors are white whatever their count.
-    """
-    columns = min(HEAT_COLUMNS, len(erase_counts))
-    rows = -(-len(erase_counts) // columns)
-    pitch = HEAT_CELL + HEAT_GAP
-    width, height = columns * pitch + HEAT_GAP, rows * pitch + HEAT_GAP
-    hottest = max(max((count for count in erase_counts if count <= endurance), default=0), 1)
-    pixels = [[*GAP_COLOUR] * width for _ in range(height)]
-    for sector, count in enumerate(erase_counts):
-        colour = BAD_COLOUR if count > endurance else heat_colour(count / hottest)
-        top, left = HEAT_GAP + (sector // columns) * pitch, HEAT_GAP + (sector % columns) * pitch
-        for y in range(top, top + HEAT_CELL):
-            pixels[y][3 * left : 3 * (left + HEAT_CELL)] = colour * HEAT_CELL
-    with open(path, "wb") as out:
-        png.Writer(width, height, greyscale=False, bitdepth=8).write(out, pixels)
-
-
-def heat_colour(level: float) -> tuple[int, int, int]:
-    """The ramp colour at ``level`` in 0..1."""
-    position = min(max(level, 0.0), 1.0) * (len(HEAT_RAMP) - 1)
-    low = min(int(position), len(HEAT_RAMP) - 2)
-    share = position - low
-    start, end = HEAT_RAMP[low], HEAT_RAMP[low + 1]
-    red, green, blue = (round(a + (b - a) * share) for a, b in zip(start, end, strict=True))
-    return red, green, blue
 
 
 def _finite(value: float, spec: str) -> str:

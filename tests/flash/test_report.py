@@ -2,15 +2,16 @@
 
 import json
 import math
+from xml.etree import ElementTree
 
-import png
 import pytest
 from click.testing import CliRunner
 
 from hubfw.cli.main import main
 from hubfw.flash.device import CutMode, NorFlash, PowerCut
 from hubfw.flash.persist import flash_path
-from hubfw.flash.report import BAD_COLOUR, HEAT_CELL, HEAT_GAP, HEAT_RAMP, heat_colour, project, write_heat_map
+from hubfw.flash.report import project
+from hubfw.plots.common import PIXELS, png_size
 
 
 def hubfw(*args):
@@ -72,34 +73,22 @@ def test_report_json_matches_the_operations(state):
     }
 
 
-def test_report_text_and_heat_map(state, tmp_path):
-    image = tmp_path / "wear.png"
-    result = hubfw("flash", "report", "--file", flash_path(state), "--png", image)
+def test_report_text_and_wear_map(state, tmp_path):
+    """--png and --svg draw the wear map (tests/plots/ checks what is on it); the text report is unchanged."""
+    image, vector = tmp_path / "wear.png", tmp_path / "wear.svg"
+    result = hubfw("flash", "report", "--file", flash_path(state), "--png", image, "--svg", vector)
     assert result.exit_code == 0, result.output
     assert "erase counts      min 0  mean 0.04  max 4" in result.output
     assert "pass --updates and --rate" in result.output
-    width, height, rows, _ = png.Reader(filename=str(image)).asRGB8()
-    pixels = [list(row) for row in rows]
-    pitch = HEAT_CELL + HEAT_GAP
-    assert (width, height) == (32 * pitch + HEAT_GAP, 16 * pitch + HEAT_GAP)
-
-    def cell(sector):
-        y = HEAT_GAP + (sector // 32) * pitch + HEAT_CELL // 2
-        x = HEAT_GAP + (sector % 32) * pitch + HEAT_CELL // 2
-        return tuple(pixels[y][3 * x : 3 * x + 3])
-
-    assert cell(0) == HEAT_RAMP[-1]  # the most worn sector
-    assert cell(1) == HEAT_RAMP[0]  # never erased
-    assert cell(16) == heat_colour(1 / 4)
+    assert png_size(image.read_bytes()) == PIXELS == (1600, 900)
+    assert ElementTree.parse(vector).getroot().tag == "{http://www.w3.org/2000/svg}svg"
 
 
-def test_heat_map_marks_bad_sectors(tmp_path):
-    image = tmp_path / "bad.png"
-    write_heat_map([0, 1, 4, 2], endurance=3, path=image)
-    width, height, rows, _ = png.Reader(filename=str(image)).asRGB8()
-    middle = list(rows)[HEAT_GAP + HEAT_CELL // 2]
-    x = HEAT_GAP + 2 * (HEAT_CELL + HEAT_GAP) + 1
-    assert tuple(middle[3 * x : 3 * x + 3]) == BAD_COLOUR
+def test_wear_map_to_an_unwritable_path_is_one_line(state, tmp_path):
+    result = hubfw("flash", "report", "--state", state, "--png", tmp_path / "missing" / "wear.png")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"hubfw: error: cannot write {tmp_path / 'missing' / 'wear.png'}: ")
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_projection_without_wear_is_unlimited():
