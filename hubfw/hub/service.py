@@ -348,6 +348,22 @@ class Hub:
                 LOGGER.error("cannot install the link key of %s in the NCP: %s", event.eui64, exc)
                 refused[event.eui64] = str(exc)
         self._send(self.core.keys_installed(install, refused))
+        for event in install.established:
+            if event.eui64 not in refused:
+                self._finish_interview(event.eui64)
+
+    def _finish_interview(self, eui64: t.EUI64) -> None:
+        """zigpy's interview of a device that joined may have asked it (its OTA version) before the device had its
+        link key, and a GB device ignores that: the question waits out zigpy's wall-clock timeouts, and a device whose
+        interview never ends is never written to zigpy's database, so the hub forgets it at its next start. Once the
+        key is in, the interview is asked again (or, when all it lacked was its end, just concluded)."""
+        device = self.app.devices.get(eui64)
+        if device is None or not hasattr(device, "schedule_initialize"):
+            return
+        pending = getattr(device, "_initialize_task", None)
+        if (pending is not None and not pending.done()) or not device.is_initialized:
+            device.cancel_initialization()
+            device.schedule_initialize()
 
     async def _run_on_ncp(self, work: NcpWork) -> None:
         """One step of the NCP's CBKE library for the Key Establishment server. Tasks start in the order they

@@ -1,8 +1,6 @@
-"""The conformance run judged against simulated PPMIDs: the well-behaved one passes every scenario whose faults the
-hub injects, and each known defect fails exactly the scenarios it breaks (and passes the others).
-
-Until the hub injects faults itself (`HilBench.set_fault`), the runner is proven on `FaultShimBench`, a test-only
-stand-in for the four faults the scenarios use."""
+"""The conformance run judged against simulated PPMIDs, the hub injecting its own faults (`HilBench.set_fault`):
+the well-behaved one passes every scenario, and each known defect fails exactly the scenarios it breaks (and
+passes the others)."""
 
 from __future__ import annotations
 
@@ -16,10 +14,7 @@ from hubfw.conformance import SCENARIOS, ConformanceReport, ScenarioResult, run_
 from hubfw.devices import DeviceType
 from hubfw.sim.devices import DEFECTS, DeviceConfigError, ppmid
 from hubfw.sim.hil import SIM_NEW_VERSION, SimulatedBench
-from tests.conformance.shim import SHIMMED, FaultShimBench
 
-HUB_FAULTS = hasattr(SimulatedBench, "set_fault")
-Bench = SimulatedBench if HUB_FAULTS else FaultShimBench
 PAYLOAD = 1_500
 """Small images: 24 blocks each, so the nine runs stay well inside a minute."""
 
@@ -34,14 +29,11 @@ EXPECTED_FAILURES: dict[str | None, set[str]] = {
     "no-8f8b": {"happy-path", "tunnel-8f8b"},
     "gives-up-after-silence": {"resume-after-silence"},
 }
-NEEDS_UNSHIMMED_FAULTS = {"cbke-foreign-ca"}
-"""Scenarios whose faults only the hub itself injects: not run on the shim."""
 
 
 def test_every_defect_has_an_expectation() -> None:
     assert set(EXPECTED_FAILURES) - {None} == set(DEFECTS)
     assert all(expected <= set(SCENARIOS) for expected in EXPECTED_FAILURES.values())
-    assert {"block-wait", "block-abort", "block-corrupt", "silence"} == {kind.value for kind in SHIMMED}
 
 
 def test_an_unknown_defect_is_refused() -> None:
@@ -52,7 +44,7 @@ def test_an_unknown_defect_is_refused() -> None:
 
 @pytest.mark.parametrize("defect", list(EXPECTED_FAILURES), ids=lambda defect: defect or "well-behaved")
 async def test_the_run_fails_exactly_what_the_defect_breaks(defect: str | None, tmp_path: Path) -> None:
-    bench = Bench(tmp_path / "bench", dut_options={"defects": {defect} if defect else set()})
+    bench = SimulatedBench(tmp_path / "bench", dut_options={"defects": {defect} if defect else set()})
     await bench.start()
     try:
         image = bench.image(DeviceType.PPMID, SIM_NEW_VERSION, payload_bytes=PAYLOAD)
@@ -63,8 +55,7 @@ async def test_the_run_fails_exactly_what_the_defect_breaks(defect: str | None, 
     assert list(verdicts) == list(SCENARIOS)
     failed = {name for name, verdict in verdicts.items() if verdict == "fail"}
     assert failed == EXPECTED_FAILURES[defect], report.table()
-    not_run = {name for name, verdict in verdicts.items() if verdict == "not-run"}
-    assert not_run == (set() if HUB_FAULTS else NEEDS_UNSHIMMED_FAULTS), report.table()
+    assert "not-run" not in verdicts.values(), report.table()
     assert report.exit_code == (1 if failed else 0)
     faulted = {result.name: result.faults for result in report.scenarios}
     assert any(entry["event"] == "acted" and entry["kind"] == "block-corrupt"
@@ -78,31 +69,17 @@ async def test_the_run_fails_exactly_what_the_defect_breaks(defect: str | None, 
         assert profile["notify_to_query_s"] is not None and profile["block_requests_per_s"] > 0
 
 
-@pytest.mark.skipif(HUB_FAULTS, reason="the hub injects faults now")
-async def test_without_fault_injection_the_fault_scenarios_are_not_run(tmp_path: Path) -> None:
-    bench = SimulatedBench(tmp_path / "bench")
-    await bench.start()
-    try:
-        image = bench.image(DeviceType.PPMID, SIM_NEW_VERSION, payload_bytes=PAYLOAD)
-        report = await run_conformance(bench, bench.device_under_test, image,
-                                       ["wait-for-data", "happy-path", "hardware-mismatch"])
-    finally:
-        await bench.stop()
-    assert report.verdicts() == {"happy-path": "pass", "wait-for-data": "not-run", "hardware-mismatch": "pass"}
-    assert report.scenarios[1].evidence["why"] == "hub has no fault injection"
-
-
 def test_the_report_files(tmp_path: Path) -> None:
     report = ConformanceReport("00:0d:6f:00:00:0b:00:01", "ppmid", "simulated bench", [
         ScenarioResult("happy-path", "pass", {"version": "0x00000200"}),
         ScenarioResult("wait-for-data", "fail", {"why": "asked again after 0.1 s of a 300 s wait"},
                        [{"event": "acted", "kind": "block-wait", "seconds": 300}]),
-        ScenarioResult("cbke-foreign-ca", "not-run", {"why": "hub has no fault injection"}),
+        ScenarioResult("resume-after-restart", "not-run", {"why": "the bench cannot restart the hub"}),
     ], {"max_data_size": 64})
     json_path, text_path, xml_path = report.write(tmp_path / "out")
     data = json.loads(json_path.read_text())
     assert [(entry["name"], entry["verdict"]) for entry in data["scenarios"]] == [
-        ("happy-path", "pass"), ("wait-for-data", "fail"), ("cbke-foreign-ca", "not-run")]
+        ("happy-path", "pass"), ("wait-for-data", "fail"), ("resume-after-restart", "not-run")]
     assert data["client_profile"] == {"max_data_size": 64} and data["passed"] is False
     assert report.exit_code == 1
     table = text_path.read_text()

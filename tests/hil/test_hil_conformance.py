@@ -9,7 +9,7 @@ from hubfw.conformance import run_conformance
 from hubfw.sim.hil import HilBench, real_bench_configured
 
 QUICK = ["happy-path", "tunnel-8f8b", "resume-after-restart", "hardware-mismatch", "takeover-mid-transfer"]
-"""In CI: the scenarios that need no fault injection (tests/conformance runs all of them, and the defects)."""
+"""In CI: a quick subset (tests/conformance runs every scenario, with the hub's faults, and the defects)."""
 
 
 @pytest.mark.hil
