@@ -99,7 +99,8 @@ def timeline_data(events: Sequence[Mapping[str, Any]], *, names: Mapping[str, st
     ordered = sorted((event for event in events if (since is None or event["t"] >= since)
                       and (until is None or event["t"] <= until)), key=lambda event: event["t"])
     starts = [event for event in ordered if event["event"] == "start"]
-    clock = "virtual" if any(event.get("clock") == "virtual" for event in starts) else "wall"
+    clock = "virtual" if any(event.get("clock") == "virtual" for event in events if event["event"] == "start") \
+        else "wall"
     origin = ordered[0]["t"] if ordered else 0.0
     end = ordered[-1]["t"] if ordered else 0.0
     series: dict[str, Series] = {}
