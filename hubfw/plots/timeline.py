@@ -80,14 +80,20 @@ class TimelineData:
     def x(self, at: float) -> float | datetime.datetime:
         """Where hub time ``at`` sits on the x axis: virtual days since the origin, or a UTC datetime."""
         if self.clock == "virtual":
-            return (at - self.origin) / DAY
+            return (at - self.origin) / self.unit[1]
         return datetime.datetime.fromtimestamp(at, datetime.UTC)
+
+    @property
+    def unit(self) -> tuple[str, float]:
+        """The virtual clock's x unit: days, or hours/minutes when the window is shorter than two of the next."""
+        span = self.end - self.origin
+        return ("days", DAY) if span >= 2 * DAY else ("hours", 3600.0) if span >= 7200 else ("minutes", 60.0)
 
     @property
     def x_label(self) -> str:
         if self.clock == "virtual":
-            start = datetime.datetime.fromtimestamp(self.origin, datetime.UTC).strftime("%Y-%m-%d %H:%M")
-            return f"virtual days since {start} UTC (the hub's clock)"
+            start = datetime.datetime.fromtimestamp(self.origin, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            return f"virtual {self.unit[0]} since {start} UTC (the hub's clock)"
         return "UTC (the hub's clock)"
 
 
