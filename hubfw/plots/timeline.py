@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubfw.hub.ota_timeline import GAP_S
-
-STALL_S = GAP_S
-"""No image data for longer than this (hub seconds), without a WAIT_FOR_DATA answer covering it, is a stall."""
+STALL_S = 300.0
+"""No image data for longer than this (hub seconds), without a WAIT_FOR_DATA answer covering it, is a stall.
+The recorder's GAP_S (hubfw.hub.ota_timeline, a higher layer) is the same, so every such pause is recorded."""
 DAY = 86_400.0
 MARK_KINDS = {"notify": "ImageNotify sent", "end": "UpgradeEnd received", "end_response": "UpgradeEndResponse sent"}
 

@@ -99,6 +99,10 @@ def test_the_plotted_series_are_the_recorded_progress_with_the_marks(tmp_path):
     assert png_size(png.read_bytes()) == PIXELS
 
 
+def test_every_pause_the_picture_calls_a_stall_is_one_the_recorder_keeps_exactly():
+    assert STALL_S == GAP_S
+
+
 def test_restarts_come_from_the_hubs_start_events_and_new_downloads_start_new_pieces():
     events = [{"t": 0.0, "event": "start", "clock": "wall"},
               {"t": 1.0, "event": "data", "eui64": "a", "offset": 0, "size": 10},
