@@ -98,11 +98,11 @@ class TimelineData:
 
 def timeline_data(events: Sequence[Mapping[str, Any]], *, names: Mapping[str, str] | None = None,
                   source: str = "", since: float | None = None, until: float | None = None) -> TimelineData:
-    """Series and marks from the recorded events (in any order: they are sorted by time); ``since``/``until``
-    (hub time) keep only the events in that window, e.g. one act of the demo."""
+    """Series and marks from the recorded events (in any order: they are sorted by time); ``since`` (inclusive)
+    and ``until`` (exclusive), in hub time, keep only the events in that window, e.g. one act of the demo."""
     names = names or {}
     ordered = sorted((event for event in events if (since is None or event["t"] >= since)
-                      and (until is None or event["t"] <= until)), key=lambda event: event["t"])
+                      and (until is None or event["t"] < until)), key=lambda event: event["t"])
     starts = [event for event in ordered if event["event"] == "start"]
     clock = "virtual" if any(event.get("clock") == "virtual" for event in events if event["event"] == "start") \
         else "wall"
