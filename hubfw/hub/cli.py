@@ -31,7 +31,7 @@ from hubfw.devices import DeviceType
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
 from hubfw.gbcs.device_keys import DeviceKeyDirectory, bench_device_keys_dir
 from hubfw.hub.alert_log import alert_log_path, read_alert_log
-from hubfw.hub.control import ControlClient, ControlServer
+from hubfw.hub.control import ControlClient, ControlError, ControlServer
 from hubfw.hub.credentials import load_hub_credentials
 from hubfw.hub.faults import Fault, FaultError, parse_kind
 from hubfw.hub.service import Hub, HubConfig
@@ -226,8 +226,14 @@ def status(state_dir: Path, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="print one snapshot and exit")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               help="seconds between redraws")
-def transfers(state_dir: Path, once: bool, interval: float) -> None:
-    """Live progress bars of the targets' downloads (Ctrl-C to quit)."""
+@click.option("--plot", "plot_path", metavar="FILE",
+              help="instead, draw the download timeline (1600×900 px PNG, or SVG by suffix) from the state "
+                   "directory's ota-timeline.jsonl: works on a running hub and on a finished run's state")
+def transfers(state_dir: Path, once: bool, interval: float, plot_path: str | None) -> None:
+    """Live progress bars of the targets' downloads (Ctrl-C to quit); `--plot FILE` draws their timeline."""
+    if plot_path is not None:
+        _plot_timeline(state_dir, plot_path)
+        return
     client = ControlClient(state_dir)
     drawn = 0
     try:
@@ -243,6 +249,29 @@ def transfers(state_dir: Path, once: bool, interval: float) -> None:
             time.sleep(interval)
     except KeyboardInterrupt:
         return
+
+
+def _plot_timeline(state_dir: Path, plot_path: str) -> None:
+    """Draw STATE/ota-timeline.jsonl; a hub serving STATE first writes the points it holds back."""
+    from hubfw.hub.ota_timeline import read_timeline, timeline_path
+    from hubfw.plots.common import format_of
+
+    format_of(plot_path)  # refuse a bad name before anything else
+    running = True
+    try:
+        ControlClient(state_dir).call("timeline_flush")
+    except ControlError:
+        running = False  # a finished run's state: the file is complete
+    path = timeline_path(state_dir)
+    events = read_timeline(path)
+    if not events:
+        raise click.ClickException(f"no OTA timeline in {state_dir} ({path.name} is missing or empty)")
+    from hubfw.plots.timeline import render_timeline, timeline_data  # loads matplotlib: only when drawing
+
+    data = timeline_data(events, source=f"{state_dir}{' (running)' if running else ''}")
+    render_timeline(data, [plot_path])
+    click.echo(f"wrote {plot_path}: {len(data.series)} targets, {len(data.spans)} waits/stalls, "
+               f"{len(data.marks)} marks, {len(data.restarts)} hub restarts")
 
 
 @click.command("alerts")

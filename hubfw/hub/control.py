@@ -55,6 +55,12 @@ async def _transfers(hub: Hub, _: dict[str, Any]) -> Any:
     return hub.transfers()
 
 
+async def _timeline_flush(hub: Hub, _: dict[str, Any]) -> Any:
+    """Write the OTA timeline's held-back points, so a picture drawn now ends at the latest data."""
+    hub.timeline.flush()
+    return {"file": str(hub.timeline.path)}
+
+
 async def _devices(hub: Hub, _: dict[str, Any]) -> Any:
     return hub.devices()
 
@@ -151,6 +157,7 @@ async def _capture_stop(hub: Hub, _: dict[str, Any]) -> Any:
 HANDLERS: dict[str, Handler] = {
     "status": _status,
     "transfers": _transfers,
+    "timeline_flush": _timeline_flush,
     "devices": _devices,
     "distribute": _distribute,
     "activate": _activate,

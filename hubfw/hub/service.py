@@ -65,6 +65,7 @@ from hubfw.hub.credentials import (
 from hubfw.hub.faults import Fault, FaultBook
 from hubfw.hub.han import HubHan
 from hubfw.hub.link_keys import LinkKeyRegistry
+from hubfw.hub.ota_timeline import OtaTimeline, timeline_path
 from hubfw.hub.sniffer_keys import coordinator_keys
 from hubfw.ota.cpl import CentralProductsList
 from hubfw.ota.image import DEFAULT_MAX_IMAGE_SIZE
@@ -156,6 +157,9 @@ class Hub:
         self.frame_observers: list[Callable[[str, IncomingFrame | OutgoingFrame], None]] = []
         """Called with ("rx", frame) for each OTA frame the hub hears and ("tx", frame) for each it sends: how a
         conformance run (hubfw.conformance) sees the device under test's OTA client from the hub's side."""
+        self.timeline = OtaTimeline(timeline_path(self.state_dir), clock)
+        """The OTA event timeline in the state directory, drawn by `hubfw transfers --plot` (hubfw.hub.ota_timeline)."""
+        self.frame_observers.append(self.timeline.observe)
         self.captures: list[CaptureSink] = []
         """Where every APS frame the radio sends and receives goes, stamped with the hub's clock (hubfw.capture):
         `start_capture` (pcap), `start_zep`; closed by `stop_capture` and when the hub stops."""
@@ -173,6 +177,7 @@ class Hub:
             han = await self._han_setup(self._app.state.node_info.ieee)
             self._core = HubCore(store, self.clock, self.config.core(self._app, self.ds_key), han=han,
                                  faults=self.fault_book)
+            self.timeline.started()
             self._app.set_ota_handler(self._on_ota_frame, self.clock)
             self._app.set_capture(self._on_capture if self.captures else None)
             if self._core.han is not None:
@@ -203,6 +208,8 @@ class Hub:
             self._app.set_capture(None)
             self._app = None
         self.stop_capture()
+        if self._core is not None:
+            self.timeline.stopped()
         if self._flash is not None:
             self._flash.close()
             self._flash = None
@@ -400,8 +407,10 @@ class Hub:
         """CS05b/CS05c: admission checks, then store, then ImageNotify to each target (`allow_broken`: see
         `HubCore.distribute`)."""
         distributed = self.core.distribute(ota_file, targets, device_type, allow_broken=allow_broken)
+        shown = views.distributed(distributed, targets)
+        self.timeline.distributed(list(targets), device_type.value, shown["file_version"], shown["total_size"])
         self._send(distributed.frames)
-        return views.distributed(distributed, targets)
+        return shown
 
     def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> dict[str, Any]:
         """CS06: tell a device that completed a transfer of this Manufacturer Image to run it now."""

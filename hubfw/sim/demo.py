@@ -300,9 +300,10 @@ def alert_json(alert: TransferAlert, names: dict[t.EUI64, str]) -> dict[str, Any
 
 
 async def run_demo(state_dir: Path | None, as_json: bool, ezsp_version: int,
-                   capture: Path | None = None) -> dict[str, Any]:
+                   capture: Path | None = None, plots: Path | None = None) -> dict[str, Any]:
     """The demo; with `capture`, every APS frame the hub sends and receives goes to that pcap file
-    (hubfw.capture), stamped with the demo's virtual clock."""
+    (hubfw.capture), stamped with the demo's virtual clock; with `plots`, the wear map of the hub's flash and
+    the download timelines (whole run, act 1, act 2) are drawn into that directory (`write_plots`)."""
     logging.basicConfig(level=logging.ERROR)
     narrator = Narrator(quiet=as_json)
     with tempfile.TemporaryDirectory(prefix="hubfw-demo-") as scratch:
@@ -311,16 +312,53 @@ async def run_demo(state_dir: Path | None, as_json: bool, ezsp_version: int,
             narrator.say(f"hubfw demo — hub on {world.radio_description}, state in {directory}")
             demo = Demo(world, narrator)
             await demo.act_one()
+            act_two = world.clock.now()
             await demo.act_two()
             result = demo.outcome()
             if capture is not None:
                 result["capture"] = {"file": str(capture), "frames": sum(
                     stopped["frames"] for stopped in world.hub.stop_capture()["stopped"])}
+            hub_state = world.hub.state_dir
+            names = {str(eui64): name for eui64, name in narrator.names.items()}
+        if plots is not None:  # the hub has stopped (its timeline is complete); the state is still there
+            result["plots"] = write_plots(hub_state, plots, names, act_two)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         summary(narrator, result)
     return result
+
+
+def write_plots(hub_state: Path, directory: Path, names: dict[str, str], act_two: float) -> dict[str, Any]:
+    """wear.png (the hub's flash) and timeline.png, timeline-act1.png, timeline-act2.png (its OTA timeline,
+    devices named as in the story) in `directory`; what each timeline shows per device, for the JSON."""
+    from hubfw.flash.device import NorFlash
+    from hubfw.flash.persist import flash_path
+    from hubfw.flash.report import WearReport
+    from hubfw.hub.ota_timeline import read_timeline, timeline_path
+    from hubfw.plots.common import save
+    from hubfw.plots.timeline import render_timeline, timeline_data
+    from hubfw.plots.wear import draw_wear_map, wear_map_data
+    from hubfw.store.errors import StoreFormatError
+    from hubfw.store.layout import Layout
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with NorFlash.open(flash_path(hub_state), read_only=True) as flash:
+        report = WearReport.of(flash)
+        try:
+            layout = Layout.read_superblock(flash)
+        except StoreFormatError:
+            layout = None
+    save(draw_wear_map(wear_map_data(report, layout, source="hubfw demo flash.bin")), directory / "wear.png")
+    events = read_timeline(timeline_path(hub_state))
+    drawn: dict[str, Any] = {"wear_map": str(directory / "wear.png"), "timelines": {}}
+    for file, title, window in (("timeline.png", "hubfw demo, both acts", {}),
+                                ("timeline-act1.png", "hubfw demo, act 1", {"until": act_two}),
+                                ("timeline-act2.png", "hubfw demo, act 2", {"since": act_two})):
+        data = timeline_data(events, names=names, source=title, **window)
+        render_timeline(data, [directory / file])
+        drawn["timelines"][file] = {target.label: len(target.points) for target in data.series}
+    return drawn
 
 
 def summary(narrator: Narrator, result: dict[str, Any]) -> None:

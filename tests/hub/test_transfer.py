@@ -155,3 +155,21 @@ async def test_a_restarted_hub_tells_targets_that_had_not_started_again(state_di
         assert notifications(client) > notified_before
     finally:
         await second.stop()
+
+
+async def test_the_hub_records_the_download_timeline_that_transfers_plot_draws(hub: Hub, han: OtaHan) -> None:
+    from hubfw.hub.ota_timeline import read_timeline
+    from hubfw.plots.timeline import timeline_data
+
+    client = await join_client(hub, han, "00:0d:6f:00:00:00:30:01", 0x3001, block_size=100)
+    ota_file = make_ota_file(payload_size=5000)
+    hub.distribute(ota_file, [client.ieee], DeviceType.PPMID)
+    await asyncio.wait_for(client.finished, WAIT)
+    hub.timeline.flush()
+    events = read_timeline(hub.timeline.path)
+    assert [event["event"] for event in events][:3] == ["start", "distribute", "notify"]
+    assert {"end", "end_response"} <= {event["event"] for event in events}
+    (series,) = timeline_data(events).series
+    assert series.label == f"{client.ieee} PPMID"
+    assert series.points[-1][1] == len(ota_file) and series.points[0][1] <= 100
+    assert 50 < len(series.points) <= 110  # one point per 1 % of the image, not one per block

@@ -30,7 +30,7 @@ def demo_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_output(demo_state: Path) -> dict:
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        result = asyncio.run(run_demo(demo_state, True, 13))
+        result = asyncio.run(run_demo(demo_state, True, 13, plots=demo_state / "plots"))
     printed = json.loads(captured.getvalue())
     assert printed == json.loads(json.dumps(result))  # what is printed is the whole result
     return printed
@@ -132,3 +132,33 @@ def test_the_demo_succeeds_on_ezsp_v18_too(tmp_path) -> None:
     assert result["radio"].startswith("bellows EZSP v18 on /dev/pts/")
     assert {devices[name]["tunnel_opened_by"] for name in ("ppmid-1", "ppmid-2", "hcalcs-1")} == {"hub"}
     assert result["ok"] is True
+
+
+def test_demo_plots_are_the_wear_map_and_timelines_naming_every_device_that_downloaded(
+        demo_output: dict, demo_state: Path) -> None:
+    from hubfw.hub.ota_timeline import read_timeline, timeline_path
+    from hubfw.plots.common import PIXELS, png_size
+    from hubfw.plots.timeline import timeline_data
+
+    plots = demo_state / "plots"
+    for name in ("wear.png", "timeline.png", "timeline-act1.png", "timeline-act2.png"):
+        assert png_size((plots / name).read_bytes()) == PIXELS
+    events = read_timeline(timeline_path(demo_state / "hub"))
+    downloaded = {event["eui64"] for event in events if event["event"] == "data"}
+    devices = {device["eui64"]: device for device in demo_output["devices"]}
+    assert downloaded == {devices[e]["eui64"] for e in devices
+                          if devices[e]["name"] in ("ppmid-1", "ppmid-2", "hcalcs-1", "gsme-1")}
+    drawn = demo_output["plots"]["timelines"]["timeline.png"]
+    for eui64 in downloaded:
+        device = devices[eui64]
+        label = f"{eui64} {device['type'].upper()} {device['name']}"
+        assert drawn[label] > 0  # named, typed, with its points
+    names = {eui64: device["name"] for eui64, device in devices.items()}
+    data = timeline_data(events, names=names)
+    for series in data.series:  # the drawn points are the recorded progress
+        recorded = [(event["t"], event["offset"] + event["size"]) for event in sorted(events, key=lambda e: e["t"])
+                    if event["event"] == "data" and event["eui64"] == series.eui64]
+        assert series.points == recorded
+        assert drawn[series.label] == len(recorded)
+    act1 = demo_output["plots"]["timelines"]["timeline-act1.png"]
+    assert {label.split()[-1] for label in act1} == {"ppmid-1", "ppmid-2", "hcalcs-1"}
