@@ -37,12 +37,10 @@ def spki(key) -> bytes:
 
 def test_keys_new_writes_the_rtds_layout_with_private_keys_0600_and_refuses_to_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "keys"
-    result = CliRunner().invoke(main, ["gbcs", "keys", "new", "--out", str(out), "--device", str(DEVICE)])
+    result = CliRunner().invoke(main, ["gbcs", "keys", "new", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    stem = key_file_stem(DEVICE)
     expected = {f"{SUPPLIER.hex()}-ds.key", f"{SUPPLIER.hex()}-ds.pem", f"{SUPPLIER.hex()}-ka.key",
-                f"{SUPPLIER.hex()}-ka.pem", f"{ACB.hex()}-ka.key", f"{ACB.hex()}-ka.pem", f"{stem}-ds.key",
-                f"{stem}-ds.pem", f"{stem}-ka.key", f"{stem}-ka.pem", "gbcs-keys.json"}
+                f"{SUPPLIER.hex()}-ka.pem", f"{ACB.hex()}-ka.key", f"{ACB.hex()}-ka.pem", "gbcs-keys.json"}
     assert {path.name for path in out.iterdir()} == expected
     assert set(result.output.split()) == {str(out / name) for name in expected}
     for path in out.glob("*.key"):
@@ -57,13 +55,21 @@ def test_keys_new_writes_the_rtds_layout_with_private_keys_0600_and_refuses_to_o
     keys = GbcsKeys.load(out)
     assert (keys.supplier_id, keys.acb_id) == (DEFAULT_SUPPLIER_ID, DEFAULT_ACB_ID)
     assert spki(keys.public(SUPPLIER, "ds")) == spki(keys.supplier_ds.public_key())
-    assert spki(keys.public(entity_of(DEVICE), KA)) == spki(device_ka_key(out, DEVICE).public_key())
-    assert spki(keys.device_keys(DEVICE)[0].public_key()) == spki(device_ds_key(out, DEVICE).public_key())
+    device_ds, device_ka = keys.device_keys(DEVICE)  # a simulated device's own keys, made on first use
+    stem = key_file_stem(DEVICE)
+    assert {f"{stem}-{use}.{kind}" for use in ("ds", "ka") for kind in ("key", "pem")} < {p.name for p in out.iterdir()}
+    assert stat.S_IMODE((out / f"{stem}-ka.key").stat().st_mode) == 0o600
+    reloaded = GbcsKeys.load(out)
+    assert spki(reloaded.public(entity_of(DEVICE), KA)) == spki(device_ka.public_key())
+    assert spki(device_ds_key(out, DEVICE).public_key()) == spki(device_ds.public_key())
+    assert spki(device_ka_key(out, DEVICE).public_key()) == spki(device_ka.public_key())  # kept, not made again
 
 
 def test_other_entity_ids_are_named_in_the_manifest(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["gbcs", "keys", "new", "--out", str(tmp_path), "--supplier-id",
                                        "11:22:33:44:55:66:77:88", "--acb-id", "AABBCCDDEEFF0011"])
+    bad = CliRunner().invoke(main, ["gbcs", "keys", "new", "--out", str(tmp_path / "x"), "--acb-id", "12"])
+    assert bad.exit_code == 2 and "is not 16 hex digits" in bad.output
     assert result.exit_code == 0, result.output
     keys = GbcsKeys.load(tmp_path)
     assert keys.supplier_id == bytes.fromhex("1122334455667788") and keys.acb_id == bytes.fromhex("AABBCCDDEEFF0011")
