@@ -8,7 +8,8 @@ and `.pem` an X.509 certificate (here also a PEM public key). A device signs its
 DS key, ECDSA P-256 [GBCS section 4].
 
 - `device_ds_key(directory, eui64)`: a simulated device's DS key, made on first use (`<eui>-ds.key`, mode 0600)
-  with its public half beside it (`<eui>-ds.pem`), so the hub on the same bench can be given the directory.
+  with its public half beside it (`<eui>-ds.pem`), so the hub on the same bench can be given the directory;
+  `device_ka_key(directory, eui64)` likewise its Key Agreement key (`<eui>-ka.key`, `<eui>-ka.pem`).
 - `load_device_keys(directory)`: what the hub checks devices' signatures with: every `<eui>[-ds].pem`;
   `DeviceKeyDirectory` reads them again for a device it has not seen.
 """
@@ -53,22 +54,39 @@ def bench_device_keys_dir(state_dir: Path) -> Path:
 def device_ds_key(directory: Path, eui64: t.EUI64) -> ec.EllipticCurvePrivateKey:
     """The DS key of the device `eui64`, kept in `directory/<eui>-ds.key` (PKCS#8 PEM, mode 0600) and made on first
     use; its public key is (re)written to `directory/<eui>-ds.pem` when missing or different."""
+    return _device_key(directory, eui64, "ds")
+
+
+def device_ka_key(directory: Path, eui64: t.EUI64) -> ec.EllipticCurvePrivateKey:
+    """The Key Agreement (KA) key of the device `eui64`, as `device_ds_key` keeps the DS key: `directory/<eui>-ka.key`
+    (mode 0600, made on first use) and its public half in `directory/<eui>-ka.pem`. With the ACB's KA key it makes and
+    checks the MACs of the GBCS commands and responses the device exchanges (`hubfw.gbcs.ciphering`)."""
+    return _device_key(directory, eui64, "ka")
+
+
+def _device_key(directory: Path, eui64: t.EUI64, use: str) -> ec.EllipticCurvePrivateKey:
     stem = key_file_stem(eui64)
-    private_path, public_path = directory / f"{stem}-ds.key", directory / f"{stem}-ds.pem"
+    private_path, public_path = directory / f"{stem}-{use}.key", directory / f"{stem}-{use}.pem"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         if private_path.exists():
             key = load_private_key(private_path)
+        elif public_path.exists():  # a keystore's certificate (the RTDS's) without its private key: keep it
+            raise DeviceKeyError(f"{public_path} has no private key beside it ({private_path.name}): a simulated "
+                                 f"device {eui64} cannot use that keystore's {use.upper()} key")
         else:
             key = new_private_key()
             write_private_key(private_path, key)
         public = public_pem(key.public_key())
         if not public_path.exists() or public_path.read_bytes() != public:
             public_path.write_bytes(public)
+    except DeviceKeyError:
+        raise
     except KeyFileError as exc:
         raise DeviceKeyError(str(exc)) from None
     except OSError as exc:
-        raise DeviceKeyError(f"cannot keep the DS key of device {eui64} in {directory}: {exc.strerror or exc}") from None
+        raise DeviceKeyError(f"cannot keep the {use.upper()} key of device {eui64} in {directory}: "
+                             f"{exc.strerror or exc}") from None
     return key
 
 

@@ -51,7 +51,8 @@ def default_devices(state_dir: Path, clock: Clock) -> list[OtaClientDevice]:
 
     def session(ieee: str, device_type: DeviceType) -> dict[str, object]:
         credentials = issue_sim_credentials(state_dir, parse_eui64(ieee), CryptoSuite.SUITE_2, clock)
-        return {"gb": gb_session(device_type, credentials)}
+        # activated by `hubfw activate`'s UpgradeEndResponse until the hub sends CS06 through the tunnel
+        return {"gb": gb_session(device_type, credentials, activation="zcl")}
 
     return [
         ppmid("00:0d:6f:00:00:00:e0:01", 0xE001, image_type=PPMID_IMAGE_TYPE,

@@ -133,6 +133,9 @@ class Behaviour:
     """Manufacturer keys a downloaded image's signature must verify against; empty: no signature check."""
     rejects_image: bool = False
     """Quirk: report every finished download as INVALID_IMAGE (a device that dislikes the image)."""
+    fails_activation: bool = False
+    """Quirk: the new image does not start; a GBCS CS06 with the right hash is answered activationFailure (3) and the
+    device keeps its old version (and the image)."""
     power_cuts: tuple[PowerCut, ...] = ()
     defects: frozenset[str] = frozenset()
     """Known defects (names from `DEFECTS`) the device's OTA client has; none by default."""

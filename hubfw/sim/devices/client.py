@@ -34,6 +34,15 @@ from hubfw.alerts import TransferAlert, activation_alert
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
 from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, activation_message
+from hubfw.gbcs.bench_keys import DS, KA, GbcsKeys, GbcsKeysError, entity_of
+from hubfw.gbcs.device_commands import (
+    ActivateCommand,
+    ActivationCode,
+    CommandReceiver,
+    CommandRefused,
+    DeviceGbcsKeys,
+    dlms_date_time,
+)
 from hubfw.ota.image import OtaImage
 from hubfw.ota.integrity import check_integrity_code
 from hubfw.ota.keys import new_private_key
@@ -172,6 +181,9 @@ class OtaClientDevice:
         """The device's GBCS Digital Signing key: it signs the device's own GBCS messages (a PPMID's 0x8F8B)."""
         self.originator_counter = 0
         """The originator counter of the last GBCS message the device originated (0: none yet)."""
+        self._commands: CommandReceiver | None = None
+        self.gbcs_answers: list[tuple[bytes, bytes]] = []
+        """(command, response) of every GBCS command the device answered, oldest first."""
 
     # ------------------------------------------------------------------ what tests read
 
@@ -326,6 +338,8 @@ class OtaClientDevice:
         self.log.append(LogEntry(now, "rx", message.name, message.command, frame.payload))
         if message.name == "image_notify":
             return self._on_image_notify(message, now, broadcast=frame.dst_nwk >= BROADCAST_FLOOR)
+        if message.name == "upgrade_end_response" and self.activation == "gbcs" and not self._answers_exchange(message):
+            return self._refuse_activation(frame, now)
         handler = {
             zcl.READ_ATTRIBUTES: self._on_read_attributes,
             "query_next_image_response": self._on_query_response,
@@ -340,6 +354,15 @@ class OtaClientDevice:
     def _refuse_unsecured(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
         """After CBKE, OTA only under the link key: an unsecured frame earns NOT_AUTHORIZED and nothing else."""
         self.note(now, "refused an OTA frame without APS encryption: NOT_AUTHORIZED")
+        payload = zcl.refusal(frame.payload, Status.NOT_AUTHORIZED)
+        if payload is None:
+            return []
+        return [self._answer(now, frame, OTA_CLUSTER, payload, zcl.DEFAULT_RESPONSE, _parse_own(payload))]
+
+    def _refuse_activation(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
+        """A device activated only by GBCS CS06 refuses an unsolicited UpgradeEndResponse (as Silicon Labs' OTA client
+        set to wait for out-of-band activation does): NOT_AUTHORIZED, and it goes on waiting."""
+        self.note(now, "refused an unsolicited upgrade end response: NOT_AUTHORIZED (activated by GBCS CS06 only)")
         payload = zcl.refusal(frame.payload, Status.NOT_AUTHORIZED)
         if payload is None:
             return []
@@ -494,6 +517,9 @@ class OtaClientDevice:
             return self._ignore(now, "unexpected upgrade end response")
         self._answered()
         upgrade_time = int(response.upgrade_time)
+        if self.activation == "gbcs" and upgrade_time != UPGRADE_ON_COMMAND:
+            self.note(now, "upgrade end response says activate: waiting for a GBCS CS06 instead")
+            upgrade_time = UPGRADE_ON_COMMAND
         if upgrade_time == UPGRADE_ON_COMMAND:
             self.phase = Phase.WAITING_TO_UPGRADE
             self._timer_at = self._activation_at = None
@@ -692,6 +718,92 @@ class OtaClientDevice:
         self.raised_alerts.append(alert)
         return []
 
+    # ------------------------------------------------------------------ GBCS commands through the tunnel
+
+    @property
+    def activation(self) -> str:
+        """How the device is told to activate: "zcl" (UpgradeEndResponse) or "gbcs" (CS06 only)."""
+        return "zcl" if self.gb is None else self.gb.settings.activation
+
+    @property
+    def held_image(self) -> bytes | None:
+        """The verified download the device holds, waiting to be activated (None once activated, or without one)."""
+        ended = self.phase is Phase.ENDING and self._end_status == Status.SUCCESS
+        if ended or self.phase in (Phase.WAITING_TO_UPGRADE, Phase.COUNTING_DOWN):
+            return self.completed_image
+        return None
+
+    def gbcs_message(self, message: bytes, now: float) -> None:
+        """A GBCS message the hub sent through the tunnel: a CS06 or CS08 is checked (`hubfw.gbcs.device_commands`:
+        the ACB's MAC, the supplier's signature, the originator counter) and answered through the tunnel; anything
+        else, or a command that fails a check, is discarded with a note."""
+        receiver = self._command_receiver(now)
+        if receiver is None or self.gb is None:
+            return
+        try:
+            command = receiver.receive(message)
+        except CommandRefused as exc:
+            self.note(now, f"discarded a GBCS command: {exc}")
+            return
+        if isinstance(command, ActivateCommand):
+            self._on_activate_command(command, message, now)
+            return
+        if self.identity.device_type not in (DeviceType.PPMID, DeviceType.HCALCS):
+            self.note(now, "discarded a CS08: only a PPMID or an HCALCS answers Read PPMID/HCALCS Firmware Version")
+            return
+        response = receiver.read_version_response(command, self.current_file_version)
+        self.note(now, f"CS08: answered firmware version 0x{self.current_file_version:08X}")
+        self._answer_gbcs(message, response, now)
+
+    def _on_activate_command(self, command: ActivateCommand, message: bytes, now: float) -> None:
+        """CS06: activate the held image if its Manufacturer Image hash is the command's, and answer (before the
+        activation's own messages, a PPMID's 0x8F8B)."""
+        assert self._commands is not None
+        held = self.held_image
+        if held is None:
+            code = ActivationCode.NO_IMAGE_HELD
+        elif _manufacturer_image_sha256(held) != command.content.image_hash:
+            code = ActivationCode.HASH_MISMATCH
+        elif self.behaviour.fails_activation:
+            code = ActivationCode.ACTIVATION_FAILURE
+        else:
+            code = ActivationCode.SUCCESS
+        version = self.current_file_version
+        if code is ActivationCode.SUCCESS:
+            assert self._offer is not None
+            version = self._offer.file_version
+        offset = self.gb.hub.time_offset if self.gb is not None else None
+        response = self._commands.activate_response(command, code, version, dlms_date_time(now + (offset or 0.0)))
+        self.note(now, f"CS06: {code.name} (firmware version 0x{version:08X})")
+        self._answer_gbcs(message, response, now)
+        if code is ActivationCode.SUCCESS:
+            self._exchange = None
+            self._activate(now)
+
+    def _answer_gbcs(self, command: bytes, response: bytes, now: float) -> None:
+        assert self.gb is not None
+        self.gbcs_answers.append((command, response))
+        self.gb.queue_gbcs(response, now)
+
+    def _command_receiver(self, now: float) -> CommandReceiver | None:
+        """The device's command checks, made with its keys on the first command; None (noted) without keys."""
+        if self._commands is not None:
+            return self._commands
+        settings = None if self.gb is None else self.gb.settings
+        if settings is None or settings.ka_key is None or settings.gbcs_keys is None:
+            self.note(now, "discarded a GBCS message: this device has no GBCS Key Agreement key or bench key set")
+            return None
+        try:
+            keys = settings.gbcs_keys if isinstance(settings.gbcs_keys, GbcsKeys) else GbcsKeys.load(
+                settings.gbcs_keys)
+            trusted = DeviceGbcsKeys(entity_of(self.ieee), self.ds_key, settings.ka_key, keys.acb_id,
+                                     keys.public(keys.acb_id, KA), keys.supplier_id, keys.public(keys.supplier_id, DS))
+        except GbcsKeysError as exc:
+            self.note(now, f"discarded a GBCS message: {exc}")
+            return None
+        self._commands = CommandReceiver(trusted)
+        return self._commands
+
     def next_originator_counter(self, now: float) -> int:
         """The originator counter of the next GBCS message the device originates: `max(last + 1, now in ms)`.
 
@@ -830,6 +942,15 @@ class OtaClientDevice:
     def next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) % 256
         return self._tsn
+
+
+def _manufacturer_image_sha256(image: bytes) -> bytes | None:
+    """The image's Manufacturer Image hash as the hub's store computes it (`OtaImage.manufacturer_image_sha256`: SHA-256
+    of the upgrade-image sub-element's payload); None when it has no single Manufacturer Image."""
+    try:
+        return OtaImage.parse(image).manufacturer_image_sha256
+    except HubfwError:
+        return None
 
 
 def _zdo_name(cluster: int) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import zigpy.types as t
@@ -32,6 +33,7 @@ from zigpy.zcl.clusters.general import Time
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.cbke.keys import KeyPair
 from hubfw.cbke.suites import CryptoSuite
+from hubfw.gbcs.bench_keys import GbcsKeys
 from hubfw.han import KeyEstablishmentClient, KeyEstablishmentFailed, LinkKeyEstablished, TerminateStatus
 from hubfw.han.config import HanConfig
 from hubfw.han.events import GbcsMessageReceived, TunnelClosed, TunnelOpened
@@ -61,6 +63,8 @@ FUNCTIONAL_NOTIFICATION_FLAGS = 0x0000
 NEW_OTA_FIRMWARE = 0x0000_0001
 MAX_KE_BACKOFF = 86_400.0
 """A device refused again and again still tries its key establishment once a day."""
+ACTIVATIONS = ("zcl", "gbcs")
+"""`GbHanSettings.activation`: by the ZCL UpgradeEndResponse, or only by GBCS CS06."""
 MAC_FLIP = 0x01
 """XORed into the last byte of the Confirm Key MAC by the wrong-MAC quirk."""
 
@@ -96,6 +100,18 @@ class GbHanSettings:
     ds_key: ec.EllipticCurvePrivateKey | None = field(default=None, compare=False, repr=False)
     """The device's GBCS Digital Signing key (it signs the GBCS messages it sends, a PPMID's 0x8F8B): the bench's
     key for it (`hubfw.gbcs.device_keys.device_ds_key`), or None for the device's own fresh key."""
+    ka_key: ec.EllipticCurvePrivateKey | None = field(default=None, compare=False, repr=False)
+    """The device's GBCS Key Agreement key (with the ACB's it checks the MAC of a CS06 or CS08 and MACs a CS08
+    response): the bench's key for it (`hubfw.gbcs.device_keys.device_ka_key`); None: the device takes no GBCS
+    commands."""
+    gbcs_keys: GbcsKeys | Path | None = field(default=None, compare=False, repr=False)
+    """The bench key set (`hubfw gbcs keys new`) whose ACB KA key and supplier DS key the device trusts, or its
+    directory (read at the first command); None: it takes no GBCS commands (a CS06 or CS08 is discarded, noted)."""
+    activation: str = "zcl"
+    """How the device is told to activate a downloaded image: "zcl", as a plain Zigbee device, by the hub's
+    UpgradeEndResponse; "gbcs", only by a GBCS CS06 through its tunnel (an unsolicited UpgradeEndResponse earns
+    NOT_AUTHORIZED, as Silicon Labs' OTA client set to wait for out-of-band activation answers). Either way a device
+    with a tunnel and keys answers CS06 and CS08."""
 
     @property
     def uses_tunnel(self) -> bool:
@@ -108,6 +124,11 @@ class GbHanSettings:
             periods.append(self.notification_poll)
         if min(periods) <= 0:
             raise DeviceConfigError("bad GB HAN session: timeouts and poll intervals must be positive")
+        if self.activation not in ACTIVATIONS:
+            raise DeviceConfigError(f"bad GB HAN session: activation {self.activation!r} (want one of "
+                                    f"{', '.join(ACTIVATIONS)})")
+        if self.activation == "gbcs" and not self.uses_tunnel:
+            raise DeviceConfigError("bad GB HAN session: a device activated by GBCS CS06 needs its tunnel")
         if self.opens_tunnel and self.serves_tunnel:
             raise DeviceConfigError("bad GB HAN session: a device either opens its tunnel (a GSME) or serves the "
                                     "hub's (an ESME, HCALCS or PPMID), not both")
@@ -133,6 +154,9 @@ class DeviceLink(Protocol):
     def next_aps_counter(self) -> int: ...
 
     def note(self, now: float, what: str) -> None: ...
+
+    def gbcs_message(self, message: bytes, now: float) -> None:
+        """A whole GBCS message the hub sent through the tunnel (a CS06 or CS08 for the device to answer)."""
 
 
 @dataclass
@@ -418,7 +442,9 @@ class GbHanSession:
             return []
         was_open = self._tunnel.is_open
         out = self._to_air(self._tunnel.handle(_incoming(frame)))
-        self.gbcs_received += self._tunnel.take_messages()
+        for message in self._tunnel.take_messages():
+            self.gbcs_received.append(message)
+            self.device.gbcs_message(message, now)
         if self._tunnel.is_open and not was_open:
             self._tunnel_request = _Request()
             self.device.note(now, f"tunnel {self._tunnel.tunnel_id} open")
@@ -446,6 +472,7 @@ class GbHanSession:
         for event in self._tunnel_server.take_events():
             if isinstance(event, GbcsMessageReceived):
                 self.gbcs_received.append(event.message)
+                self.device.gbcs_message(event.message, now)
             elif isinstance(event, TunnelOpened):
                 self.device.note(now, f"the hub opened tunnel {event.tunnel_id}")
             elif isinstance(event, TunnelClosed):

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.devices import DeviceType, parse_eui64
-from hubfw.gbcs.device_keys import device_ds_key
+from hubfw.gbcs.bench_keys import GbcsKeys
+from hubfw.gbcs.device_keys import device_ds_key, device_ka_key
 from hubfw.sim.devices.behaviour import Behaviour, DeviceConfigError, Identity, SleepyPolling
 from hubfw.sim.devices.client import OtaClientDevice
 from hubfw.sim.devices.gb_session import GbHanSettings
@@ -47,8 +48,9 @@ SESSION_DEFAULTS: dict[DeviceType, dict[str, Any]] = {
     # GBCS 10.2.2: the hub requests a tunnel to an ESME, HCALCS or PPMID after CBKE, and they serve it (a
     # PPMID's 0x8F8B goes through it); the sleepy GSME requests its own tunnel to the hub. A PPMID also
     # watches the hub's notification flags for a new image. Every device establishes its key and reads the time.
+    # An HCALCS activates on GBCS CS06 only (a real one is not activated by a Zigbee UpgradeEndResponse).
     DeviceType.PPMID: {"serves_tunnel": True, "notification_poll": 3600.0},
-    DeviceType.HCALCS: {"serves_tunnel": True},
+    DeviceType.HCALCS: {"serves_tunnel": True, "activation": "gbcs"},
     DeviceType.ESME: {"serves_tunnel": True},
     DeviceType.GSME: {"opens_tunnel": True},
 }
@@ -84,12 +86,19 @@ def make_device(
     gb: GbHanSettings | None = None,
     ds_key: ec.EllipticCurvePrivateKey | None = None,
     keys_dir: Path | None = None,
+    ka_key: ec.EllipticCurvePrivateKey | None = None,
+    gbcs_keys: GbcsKeys | Path | None = None,
+    activation: str | None = None,
     **behaviour: Any,
 ) -> OtaClientDevice:
     """A device of `device_type`; `seed` (default: from the EUI-64) makes its jitters reproducible;
     `gb` gives it a Smart Energy session (Match_Desc, CBKE, Time, tunnel) before its OTA client starts.
     Its GBCS Digital Signing key is `ds_key`, else the bench's key for it in `keys_dir` (`device_ds_key`: made on
-    first use, its public half beside it for the hub), else the key `gb` carries, else a fresh one."""
+    first use, its public half beside it for the hub), else the key `gb` carries, else a fresh one. A GB device takes
+    GBCS commands (CS06, CS08) with its Key Agreement key `ka_key` (else the bench's in `keys_dir`, `device_ka_key`)
+    checked against the ACB and supplier keys of `gbcs_keys` (a `GbcsKeys` or its directory; else `keys_dir`);
+    `activation` ("zcl" or "gbcs", default the kind's: "gbcs" for an HCALCS) says whether an UpgradeEndResponse
+    activates it too."""
     eui64 = parse_eui64(ieee) if isinstance(ieee, str) else t.EUI64(ieee)
     identity = Identity(
         ieee=eui64, nwk=t.NWK(nwk), device_type=device_type, manufacturer_code=manufacturer_code,
@@ -104,6 +113,16 @@ def make_device(
     rng = random.Random(seed if seed is not None else int.from_bytes(eui64.serialize(), "little"))
     if ds_key is None and keys_dir is not None:
         ds_key = device_ds_key(keys_dir, eui64)
+    if gb is not None:
+        gbcs = {"ka_key": ka_key or gb.ka_key, "gbcs_keys": gbcs_keys or gb.gbcs_keys,
+                "activation": activation or gb.activation}
+        if gbcs["ka_key"] is None and keys_dir is not None:
+            gbcs["ka_key"] = device_ka_key(keys_dir, eui64)
+        if gbcs["gbcs_keys"] is None:
+            gbcs["gbcs_keys"] = keys_dir
+        gb = dataclasses.replace(gb, **gbcs)
+    elif activation not in (None, "zcl") or ka_key is not None or gbcs_keys is not None:
+        raise DeviceConfigError(f"simulated device {eui64}: GBCS keys and CS06 activation need a GB session (gb=)")
     return OtaClientDevice(identity, chosen, rng, gb, ds_key)
 
 
