@@ -265,9 +265,10 @@ def _draw(data: TimelineData, figure):
     axes.set_ylim(bottom=0)
     axes.grid(True, color="0.9")
     axes.set_title(data.title)
-    device_legend = axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="device (EUI-64, type)",
-                                fontsize=9, frameon=False)
-    axes.add_artist(device_legend)
+    if data.series:
+        device_legend = axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="device (EUI-64, type)",
+                                    fontsize=9, frameon=False)
+        axes.add_artist(device_legend)
     keys = [
         Line2D([], [], color="0.4", linewidth=9, alpha=0.3, label="WAIT_FOR_DATA period"),
         Line2D([], [], color="0.4", linewidth=2.5, linestyle=":", label=f"stall (no data > {STALL_S:.0f} s)"),
