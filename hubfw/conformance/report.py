@@ -1,4 +1,5 @@
-"""The conformance report: `report.json`, a readable `report.txt` and JUnit XML `report.xml`."""
+"""The conformance report: `report.json`, a readable `report.txt`, JUnit XML `report.xml` and a self-contained page
+`report.html` (hubfw.conformance.report_html: verdicts, each scenario's timeline with its faults, the client profile)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ class ScenarioResult:
     duration_s: float = 0.0
     """On the bench's clock (virtual seconds on the simulator)."""
     wall_s: float = 0.0
+    started_at: float | None = None
+    """When the scenario began, on the bench's clock."""
+    frames: list[Any] = field(default_factory=list, repr=False, compare=False)
+    """The DUT's OTA frames the hub heard and sent during the scenario (observe.Seen; not in report.json): what
+    report.html draws the scenario's timeline from."""
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -42,6 +48,8 @@ class ConformanceReport:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     client_profile: dict[str, Any] = field(default_factory=dict)
     image: dict[str, Any] = field(default_factory=dict)
+    clock: str = "wall"
+    """The bench's clock: ``virtual`` (the simulator) or ``wall``; the x axis of report.html's timelines."""
 
     @property
     def passed(self) -> bool:
@@ -94,13 +102,21 @@ class ConformanceReport:
         ElementTree.indent(suite)
         return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suite, encoding="unicode") + "\n"
 
+    def html(self) -> str:
+        """The page (report_html.render_html; draws each scenario's timeline, importing matplotlib)."""
+        from hubfw.conformance.report_html import render_html
+
+        return render_html(self)
+
     def write(self, directory: Path) -> list[Path]:
-        """report.json, report.txt and report.xml in `directory` (made if missing)."""
+        """report.json, report.txt, report.xml and report.html in `directory` (made if missing)."""
         directory.mkdir(parents=True, exist_ok=True)
-        paths = [directory / "report.json", directory / "report.txt", directory / "report.xml"]
+        paths = [directory / "report.json", directory / "report.txt", directory / "report.xml",
+                 directory / "report.html"]
         paths[0].write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
         paths[1].write_text(self.table())
         paths[2].write_text(self.junit())
+        paths[3].write_text(self.html(), encoding="utf-8")
         return paths
 
 

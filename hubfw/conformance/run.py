@@ -601,7 +601,7 @@ async def run_conformance(bench: HilBench, dut: t.EUI64, image: bytes, scenarios
     run = Run(bench, dut, device_type, Images(image, key), log, scale, timeouts or Timeouts.for_device(device_type))
     header = run.images.parsed.header
     report = ConformanceReport(str(dut), device_type.value, "simulated bench (virtual time)" if simulated else
-                               f"bench (wall-clock, timeouts x{scale:g})",
+                               f"bench (wall-clock, timeouts x{scale:g})", clock="virtual" if simulated else "wall",
                                image={"manufacturer_code": f"0x{header.manufacturer_code:04X}",
                                       "image_type": f"0x{header.image_type:04X}",
                                       "file_version": f"0x{header.file_version:08X}", "bytes": len(image),
@@ -620,7 +620,7 @@ async def run_conformance(bench: HilBench, dut: t.EUI64, image: bytes, scenarios
 async def _one(run: Run, name: str) -> ScenarioResult:
     function, _ = SCENARIOS[name]
     history = len(await run.fault_history())
-    started, wall = run.now(), time.monotonic()
+    started, wall, mark = run.now(), time.monotonic(), run.log.mark()
     try:
         result = await function(run)
     except FaultUnavailable as exc:
@@ -634,6 +634,8 @@ async def _one(run: Run, name: str) -> ScenarioResult:
         result.evidence.setdefault("restore", str(exc))
     result.duration_s = run.now() - started
     result.wall_s = time.monotonic() - wall
+    result.started_at = started
+    result.frames = run.log.since(mark)
     return result
 
 

@@ -83,6 +83,19 @@ def save(figure: Figure, path: str | Path, kind: str | None = None) -> Path:
     return path
 
 
+def to_bytes(figure: Figure, kind: str = "png") -> bytes:
+    """``figure`` as the bytes of a ``png`` or ``svg`` file at its full pixel size (e.g. to inline in a page)."""
+    import io
+
+    if kind not in FORMATS.values():
+        raise PlotError(f"cannot make a {kind} picture: png or svg")
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if kind == "svg" else {"Software": "hubfw (matplotlib)"}
+    with style():
+        figure.savefig(buffer, format=kind, dpi=DPI, metadata=metadata)
+    return buffer.getvalue()
+
+
 def save_all(figure: Figure, paths: list[str | Path]) -> list[Path]:
     """``save`` to each path in turn (e.g. a PNG and an SVG of the same picture)."""
     for path in paths:

@@ -6,7 +6,8 @@ Two steps, so tests can check what is drawn without looking at pixels:
   with ``read_timeline``) it computes each device's series of (time, bytes received) — a new download starts
   a new piece of the same line — and the marks: WAIT_FOR_DATA periods, stalls (no data for longer than
   ``STALL_S`` while not told to wait, or a download that stopped short of its image), hub restarts,
-  ImageNotify and UpgradeEnd (the device's request and the hub's answer).
+  ImageNotify and UpgradeEnd (the device's request and the hub's answer), and faults the hub injected on purpose
+  (``fault`` events: ``label``, optionally ``until`` for a window; the conformance report's page draws them).
 * ``render_timeline(data, paths)`` only draws that with matplotlib (imported on use; hubfw/plots/common.py)
   and saves one file per path, PNG or SVG by suffix.
 
@@ -65,6 +66,15 @@ class Mark:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class FaultMark:
+    """A fault the hub injected (set, acted, cleared…): a vertical line at ``at``, a span to ``until`` if any."""
+
+    at: float
+    label: str
+    until: float | None = None
+
+
 @dataclass
 class TimelineData:
     series: list[Series]
@@ -75,6 +85,7 @@ class TimelineData:
     origin: float
     end: float
     title: str
+    faults: list[FaultMark] = field(default_factory=list)
 
     def x(self, at: float) -> float | datetime.datetime:
         """Where hub time ``at`` sits on the x axis: virtual days since the origin, or a UTC datetime."""
@@ -115,6 +126,7 @@ def timeline_data(events: Sequence[Mapping[str, Any]], *, names: Mapping[str, st
     ended: dict[str, bool] = {}
     spans: list[Span] = []
     marks: list[Mark] = []
+    faults: list[FaultMark] = []
 
     def device(eui64: str) -> Series:
         if eui64 not in series:
@@ -123,6 +135,10 @@ def timeline_data(events: Sequence[Mapping[str, Any]], *, names: Mapping[str, st
 
     for event in ordered:
         kind, eui64 = event["event"], event.get("eui64")
+        if kind == "fault":
+            until = event.get("until")
+            faults.append(FaultMark(event["t"], str(event.get("label", "fault")), None if until is None else until))
+            continue
         if eui64 is None:
             continue
         target = device(eui64)
@@ -153,7 +169,9 @@ def timeline_data(events: Sequence[Mapping[str, Any]], *, names: Mapping[str, st
     downloading = [target for target in series.values() if target.downloads]
     title = (f"OTA downloads{f' — {source}' if source else ''}: {len(downloading)} of {len(series)} targets "
              f"received image data; {len(restarts)} hub restart{'s' if len(restarts) != 1 else ''}")
-    return TimelineData(list(series.values()), spans, marks, restarts, clock, origin, end, title)
+    if faults:
+        title += f"; {len(faults)} fault mark{'s' if len(faults) != 1 else ''}"
+    return TimelineData(list(series.values()), spans, marks, restarts, clock, origin, end, title, faults)
 
 
 def draw_timeline(data: TimelineData):
@@ -236,14 +254,21 @@ def _draw(data: TimelineData, figure):
         axes.axvline(data.x(at), color="0.3", linestyle="--", linewidth=1.2)
         axes.annotate("hub restart", (data.x(at), 1.0), xycoords=("data", "axes fraction"), rotation=90,
                       va="top", ha="right", fontsize=9, color="0.3")
+    for number, fault in enumerate(data.faults):
+        if fault.until is not None and fault.until > fault.at:
+            axes.axvspan(data.x(fault.at), data.x(fault.until), color="tab:red", alpha=0.12, linewidth=0)
+        axes.axvline(data.x(fault.at), color="tab:red", linestyle="-.", linewidth=1.2)
+        axes.annotate(fault.label, (data.x(fault.at), 0.98 - 0.32 * (number % 3)), xycoords=("data", "axes fraction"),
+                      rotation=90, va="top", ha="left", fontsize=9, color="tab:red")
     axes.set_xlabel(data.x_label)
     axes.set_ylabel("bytes received")
     axes.set_ylim(bottom=0)
     axes.grid(True, color="0.9")
     axes.set_title(data.title)
-    device_legend = axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="device (EUI-64, type)",
-                                fontsize=9, frameon=False)
-    axes.add_artist(device_legend)
+    if data.series:
+        device_legend = axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="device (EUI-64, type)",
+                                    fontsize=9, frameon=False)
+        axes.add_artist(device_legend)
     keys = [
         Line2D([], [], color="0.4", linewidth=9, alpha=0.3, label="WAIT_FOR_DATA period"),
         Line2D([], [], color="0.4", linewidth=2.5, linestyle=":", label=f"stall (no data > {STALL_S:.0f} s)"),
@@ -251,5 +276,10 @@ def _draw(data: TimelineData, figure):
         *[Line2D([], [], marker=shapes[kind], color="0.6", markeredgecolor="black", linestyle="none", label=text)
           for kind, text in MARK_KINDS.items()],
     ]
+    if data.faults:
+        from matplotlib.patches import Patch
+
+        keys += [Line2D([], [], color="tab:red", linestyle="-.", label="fault injected by the hub"),
+                 Patch(color="tab:red", alpha=0.12, label="fault window")]
     axes.legend(handles=keys, loc="lower left", bbox_to_anchor=(1.01, 0.0), title="marks", fontsize=9, frameon=False)
     return figure

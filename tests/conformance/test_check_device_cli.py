@@ -27,6 +27,7 @@ def test_a_sim_run_writes_the_report_and_exits_by_its_verdicts(tmp_path: Path) -
     assert data["client_profile"]["max_data_size"] == 64
     assert (tmp_path / "good" / "report.xml").read_text().startswith("<?xml")
     assert "happy-path" in (tmp_path / "good" / "report.txt").read_text()
+    assert (tmp_path / "good" / "report.html").read_text().startswith("<!DOCTYPE html>")
 
     bad = CliRunner().invoke(main, [*args, "--sim-defect", "no-8f8b", "--report", str(tmp_path / "bad")])
     assert bad.exit_code == 1

@@ -76,7 +76,8 @@ def test_the_report_files(tmp_path: Path) -> None:
                        [{"event": "acted", "kind": "block-wait", "seconds": 300}]),
         ScenarioResult("resume-after-restart", "not-run", {"why": "the bench cannot restart the hub"}),
     ], {"max_data_size": 64})
-    json_path, text_path, xml_path = report.write(tmp_path / "out")
+    json_path, text_path, xml_path, html_path = report.write(tmp_path / "out")
+    assert html_path.name == "report.html" and "wait-for-data" in html_path.read_text()
     data = json.loads(json_path.read_text())
     assert [(entry["name"], entry["verdict"]) for entry in data["scenarios"]] == [
         ("happy-path", "pass"), ("wait-for-data", "fail"), ("resume-after-restart", "not-run")]
