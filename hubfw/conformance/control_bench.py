@@ -81,6 +81,7 @@ class ControlBench:
         self.dut_install_code = install_code
         self.device_type = device_type
         self.cbke = False
+        self.description = f"serving hub at {self.state_dir}"
         self.poll_s = poll_s
         self.missed_frames = 0
         """OTA frames of the DUT that fell off the hub's ring before this bench read them (polls too far apart)."""
