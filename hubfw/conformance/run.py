@@ -70,8 +70,8 @@ def scenario(name: str, what: str) -> Callable[[ScenarioFn], ScenarioFn]:
 
 class Images:
     """Test images with fresh versions: the caller's image first, then the same payload rebuilt with the next
-    versions (signed with `sign_key` when given, as the bench's devices need; with an image integrity code when the
-    caller's image has one, so a device that checks only that still detects a corrupted download)."""
+    versions (signed with `sign_key` when given, as the bench's devices need; unsigned, with an image integrity code
+    when the caller's image has one, so a device that checks only that still detects a corrupted download)."""
 
     def __init__(self, image: bytes, sign_key: ec.EllipticCurvePrivateKey | None) -> None:
         self.original = image
@@ -93,8 +93,8 @@ class Images:
                             file_version=version, payload=self.parsed.manufacturer_image,
                             header_string=f"hubfw conformance 0x{version:08X}", min_hw_version=low,
                             max_hw_version=high, sign_key=self.sign_key,
-                            integrity_code=any(element.tag == IMAGE_INTEGRITY_CODE_TAG
-                                               for element in self.parsed.sub_elements))
+                            integrity_code=self.sign_key is None and any(
+                                element.tag == IMAGE_INTEGRITY_CODE_TAG for element in self.parsed.sub_elements))
         return image.to_bytes(), version
 
 
