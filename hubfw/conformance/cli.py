@@ -14,10 +14,12 @@ from typing import Any
 import click
 import zigpy.types as t
 
-from hubfw.cli.options import EUI64
+from hubfw.cli.options import EUI64, state_option
+from hubfw.conformance.control_bench import ControlBench
 from hubfw.conformance.run import SCENARIOS, run_conformance
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
+from hubfw.hub.control import ControlError
 from hubfw.sim.devices import DEFECTS
 from hubfw.sim.hil.bench import RealBench, SimulatedBench
 from hubfw.sim.hil.settings import HilSettings
@@ -42,21 +44,27 @@ class CheckDeviceError(HubfwError):
 @click.option("--sim-defect", "defects", multiple=True, type=click.Choice(list(DEFECTS)),
               help="--sim: give the simulated device this known defect (repeatable).")
 @click.option("--list-defects", is_flag=True, help="Print the known defects --sim-defect takes, and exit.")
-@click.option("--port", help="Real bench: the coordinator's serial port (the run owns it: stop `hubfw serve` first).")
+@state_option("the state directory of the serving hub the run drives (through its control socket), unless --sim or "
+              "--port")
+@click.option("--port", help="Real bench without a serving hub: the coordinator's serial port (the run starts its own "
+              "hub on it: stop `hubfw serve` first).")
 @click.option("--install-code", help="Real bench: the device's install code (hex, with its CRC).")
 @click.option("--power-cycle-cmd", help="Real bench: a shell command that power-cycles the device (a relay); used to "
               "free a device a failed scenario left stuck.")
 @click.option("--timeout-scale", type=float, default=1.0, show_default=True,
-              help="Real bench: multiply every scenario timeout (wall-clock seconds) by this.")
+              help="Serving hub or real bench: multiply every scenario timeout (wall-clock seconds) by this.")
 def check_device(device: t.EUI64 | None, eui64: t.EUI64 | None, image_path: Path | None, device_type: str, scenarios: tuple[str, ...],
-                 report_dir: Path | None, sim: bool, defects: tuple[str, ...], list_defects: bool, port: str | None,
-                 install_code: str | None, power_cycle_cmd: str | None, timeout_scale: float) -> None:
+                 report_dir: Path | None, sim: bool, defects: tuple[str, ...], list_defects: bool, state_dir: Path,
+                 port: str | None, install_code: str | None, power_cycle_cmd: str | None, timeout_scale: float) -> None:
     """Run the conformance scenarios against a device under test and report each verdict with its evidence and
     the device's OTA client profile; the exit code is 1 when any scenario fails.
 
     With --sim the hub, its NCP and a simulated device run in-process on virtual time (days in seconds);
-    --sim-defect makes that device misbehave in a known way. Otherwise the run starts its own hub on the
-    coordinator at --port and admits EUI64 (timeouts in wall-clock seconds, times --timeout-scale)."""
+    --sim-defect makes that device misbehave in a known way. With --port the run starts its own hub on the
+    coordinator there and admits EUI64. Otherwise it drives the hub serving --state (`hubfw serve --state DIR`)
+    through its control socket: faults, distributions and the OTA frames it hears, while it keeps serving.
+    Off --sim timeouts are wall-clock seconds, times --timeout-scale; resume-after-restart is not run on a
+    serving hub (check-device does not restart it)."""
     if list_defects:
         for name, what in DEFECTS.items():
             click.echo(f"{name:<30} {what}")
@@ -69,20 +77,53 @@ def check_device(device: t.EUI64 | None, eui64: t.EUI64 | None, image_path: Path
         if port:
             raise CheckDeviceError("give either --sim or --port, not both")
         report = asyncio.run(_simulated(kind, image_path, list(scenarios) or None, set(defects)))
+    elif defects:
+        raise CheckDeviceError("--sim-defect needs --sim")
+    elif not port:
+        if not (eui64 and image_path):
+            raise CheckDeviceError("a run on the serving hub needs EUI64 and --image (or run --sim)")
+        report = asyncio.run(_serving(state_dir, eui64, kind, image_path.read_bytes(), list(scenarios) or None,
+                                      install_code, power_cycle_cmd, timeout_scale))
     else:
-        if defects:
-            raise CheckDeviceError("--sim-defect needs --sim")
-        if not (eui64 and port and image_path):
+        if not (eui64 and image_path):
             raise CheckDeviceError("a real bench needs EUI64, --port and --image (or run --sim)")
         settings = HilSettings(port=port, dut=eui64, device_type=kind,
                                install_code=bytes.fromhex(install_code) if install_code else None)
         report = asyncio.run(_real(settings, image_path.read_bytes(), list(scenarios) or None, power_cycle_cmd,
                                    timeout_scale))
+    _finish(report, report_dir)
+
+
+def _finish(report: Any, report_dir: Path | None) -> None:
     click.echo(report.table(), nl=False)
     if report_dir is not None:
         for path in report.write(report_dir):
             click.echo(f"wrote {path}")
     sys.exit(report.exit_code)
+
+
+def _power_cycler(power_cycle_cmd: str | None) -> Any:
+    if not power_cycle_cmd:
+        return None
+
+    async def power_cycle_dut() -> None:
+        await asyncio.to_thread(subprocess.run, shlex.split(power_cycle_cmd), check=True)
+    return power_cycle_dut
+
+
+async def _serving(state_dir: Path, dut: t.EUI64, kind: DeviceType, image: bytes, scenarios: list[str] | None,
+                   install_code: str | None, power_cycle_cmd: str | None, timeout_scale: float) -> Any:
+    bench = ControlBench(state_dir, dut, kind, install_code=bytes.fromhex(install_code) if install_code else None,
+                         power_cycle_dut=_power_cycler(power_cycle_cmd))
+    try:
+        await bench.start()
+    except ControlError as exc:
+        raise CheckDeviceError(f"no hub is serving {state_dir}: start one with `hubfw serve --state {state_dir}`, "
+                               f"or give --port (the run starts its own hub) or --sim ({exc})") from None
+    try:
+        return await run_conformance(bench, dut, image, scenarios, device_type=kind, timeout_scale=timeout_scale)
+    finally:
+        await bench.stop()
 
 
 async def _simulated(kind: DeviceType, image_path: Path | None, scenarios: list[str] | None,
@@ -103,9 +144,7 @@ async def _real(settings: HilSettings, image: bytes, scenarios: list[str] | None
     with tempfile.TemporaryDirectory(prefix="hubfw-check-") as scratch:
         bench = RealBench(Path(scratch) / "hub", dataclasses.replace(settings))
         if power_cycle_cmd:
-            async def power_cycle_dut() -> None:
-                await asyncio.to_thread(subprocess.run, shlex.split(power_cycle_cmd), check=True)
-            bench.power_cycle_dut = power_cycle_dut  # type: ignore[attr-defined]
+            bench.power_cycle_dut = _power_cycler(power_cycle_cmd)  # type: ignore[attr-defined]
         await bench.start()
         try:
             return await run_conformance(bench, settings.dut, image, scenarios, device_type=settings.device_type,

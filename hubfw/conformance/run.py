@@ -25,7 +25,7 @@ from hubfw.conformance.profile import client_profile
 from hubfw.conformance.report import ConformanceReport, ScenarioResult
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.ota.image import OtaImage, build_image
+from hubfw.ota.image import IMAGE_INTEGRITY_CODE_TAG, OtaImage, build_image
 from hubfw.sim.hil.bench import HilBench, HilTimeout
 
 HOUR = 3600.0
@@ -70,7 +70,8 @@ def scenario(name: str, what: str) -> Callable[[ScenarioFn], ScenarioFn]:
 
 class Images:
     """Test images with fresh versions: the caller's image first, then the same payload rebuilt with the next
-    versions (signed with `sign_key` when given, as the bench's devices need)."""
+    versions (signed with `sign_key` when given, as the bench's devices need; unsigned, with an image integrity code
+    when the caller's image has one, so a device that checks only that still detects a corrupted download)."""
 
     def __init__(self, image: bytes, sign_key: ec.EllipticCurvePrivateKey | None) -> None:
         self.original = image
@@ -91,7 +92,9 @@ class Images:
         image = build_image(manufacturer_code=header.manufacturer_code, image_type=header.image_type,
                             file_version=version, payload=self.parsed.manufacturer_image,
                             header_string=f"hubfw conformance 0x{version:08X}", min_hw_version=low,
-                            max_hw_version=high, sign_key=self.sign_key)
+                            max_hw_version=high, sign_key=self.sign_key,
+                            integrity_code=self.sign_key is None and any(
+                                element.tag == IMAGE_INTEGRITY_CODE_TAG for element in self.parsed.sub_elements))
         return image.to_bytes(), version
 
 
@@ -600,8 +603,9 @@ async def run_conformance(bench: HilBench, dut: t.EUI64, image: bytes, scenarios
     log.attach(bench.hub)
     run = Run(bench, dut, device_type, Images(image, key), log, scale, timeouts or Timeouts.for_device(device_type))
     header = run.images.parsed.header
-    report = ConformanceReport(str(dut), device_type.value, "simulated bench (virtual time)" if simulated else
-                               f"bench (wall-clock, timeouts x{scale:g})", clock="virtual" if simulated else "wall",
+    described = "simulated bench (virtual time)" if simulated else f"{getattr(bench, 'description', 'bench')} " \
+        f"(wall-clock, timeouts x{scale:g})"
+    report = ConformanceReport(str(dut), device_type.value, described, clock="virtual" if simulated else "wall",
                                image={"manufacturer_code": f"0x{header.manufacturer_code:04X}",
                                       "image_type": f"0x{header.image_type:04X}",
                                       "file_version": f"0x{header.file_version:08X}", "bytes": len(image),

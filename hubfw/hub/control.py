@@ -27,6 +27,7 @@ from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub.alert_log import read_alert_log
 from hubfw.hub.faults import Fault
+from hubfw.hub.ota_frames import OtaFrameRing
 from hubfw.hub.service import Hub
 
 LOGGER = logging.getLogger(__name__)
@@ -128,6 +129,19 @@ async def _fault_clear(hub: Hub, request: dict[str, Any]) -> Any:
     return hub.clear_faults(None if eui64 is None else parse_eui64(str(eui64)))
 
 
+async def _ota_frames(hub: Hub, request: dict[str, Any]) -> Any:
+    """`{"since": CURSOR, "eui64"?: ...}`: the OTA frames the hub heard ("rx") and sent ("tx") from that cursor on,
+    oldest first, with the cursor to ask from next (hubfw.hub.ota_frames)."""
+    ring = getattr(hub, "ota_frame_ring", None)
+    if ring is None:
+        raise ControlError("this hub records no OTA frames")
+    since = request.get("since", 0)
+    if not isinstance(since, int) or since < 0:
+        raise ControlError("ota_frames: 'since' must be a cursor (an integer >= 0)")
+    eui64 = request.get("eui64")
+    return ring.since(since, None if eui64 is None else parse_eui64(str(eui64)))
+
+
 async def _keys_export(hub: Hub, _: dict[str, Any]) -> Any:
     """`{"coordinator": EUI64, "keys": [{"kind", "key" (hex), "label", "eui64"?, ...}]}`, read from the NCP now."""
     return await hub.export_keys()
@@ -167,6 +181,7 @@ HANDLERS: dict[str, Handler] = {
     "fault_set": _fault_set,
     "fault_list": _fault_list,
     "fault_clear": _fault_clear,
+    "ota_frames": _ota_frames,
     "keys_export": _keys_export,
     "capture_start": _capture_start,
     "capture_stop": _capture_stop,
@@ -184,6 +199,10 @@ class ControlServer:
 
     async def start(self) -> None:
         _clear_stale_socket(self.path)
+        if getattr(self.hub, "ota_frame_ring", None) is None:  # what `ota_frames` answers from, from now on
+            ring = OtaFrameRing(self.hub.clock.now)
+            self.hub.ota_frame_ring = ring  # type: ignore[attr-defined]
+            self.hub.frame_observers.append(ring.observe)
         previous = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=MAX_REQUEST_BYTES)

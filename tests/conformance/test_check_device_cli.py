@@ -36,8 +36,8 @@ def test_a_sim_run_writes_the_report_and_exits_by_its_verdicts(tmp_path: Path) -
                                                                                "tunnel-8f8b": "fail"}
 
 
-def test_a_real_bench_needs_its_port_and_image() -> None:
+def test_a_run_needs_its_device_and_image() -> None:
     result = CliRunner().invoke(main, ["check-device", "00:0d:6f:00:00:0b:00:01"])
-    assert result.exit_code != 0 and "needs EUI64, --port and --image" in result.output
+    assert result.exit_code != 0 and "needs EUI64 and --image" in result.output
     result = CliRunner().invoke(main, ["check-device", "--sim-defect", "no-8f8b"])
     assert result.exit_code != 0 and "--sim-defect needs --sim" in result.output
