@@ -427,7 +427,7 @@ class HubCore:
         if alert is not None and alert.code is AlertCode.ACTIVATION:
             try:
                 self.store.note_activation(event.eui64, alert.firmware_version, source="tunnel",
-                                           outcome=alert.outcome, message=alert.message)
+                                           outcome=alert.outcome, message=alert.message, time=alert.time)
             except HubfwError as exc:  # e.g. a full alert journal: the version read stands in later
                 LOGGER.error("cannot record the 0x8F8B of %s: %s", event.eui64, exc)
                 return

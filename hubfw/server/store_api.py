@@ -53,6 +53,7 @@ class ServerStore(Protocol):
     def note_activation(
         self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub",
         outcome: ActivationOutcome = ActivationOutcome.SUCCESS, message: bytes | None = None,
+        time: float | None = None,
     ) -> TransferAlert:
         """Records the 0x8F8B alert a PPMID owes for the version it now runs (or failed to activate:
         `outcome`), with the next originator counter; `source` "tunnel" when the PPMID sent it through its

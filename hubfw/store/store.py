@@ -276,6 +276,7 @@ class ImageStore:
     def note_activation(
         self, eui64: t.EUI64, firmware_version: int, *, source: str = "hub",
         outcome: ActivationOutcome = ActivationOutcome.SUCCESS, message: bytes | None = None,
+        time: float | None = None,
     ) -> TransferAlert:
         """A PPMID now runs `firmware_version` (or failed to: `outcome`): its 0x8F8B alert is owed, with the
         next originator counter (the same alert if re-reported before it was acknowledged, whatever the source
@@ -283,7 +284,9 @@ class ImageStore:
 
         `source` is "hub" when the hub saw the new version itself, "tunnel" when the PPMID's own 0x8F8B
         came through the GBCS tunnel; then `message` is the PPMID's signed GBCS message, kept byte for byte
-        (at most MAX_DEVICE_MESSAGE bytes) so the hub relays it verbatim, even after a restart.
+        (at most MAX_DEVICE_MESSAGE bytes) so the hub relays it verbatim, even after a restart, and `time` the
+        executionDateTime it carries (the alert's time must be the one the DCC side reads in the message; the
+        message may arrive seconds later). Without `time`, the alert is dated now.
         """
         if not 0 <= firmware_version <= 0xFFFFFFFF:
             raise StoreError(f"firmware version {firmware_version} is not a 32-bit OTA file version")
@@ -304,7 +307,7 @@ class ImageStore:
             if alert.code is AlertCode.ACTIVATION and same:
                 return alert
         alert_id = activation_alert_id(self._model.next_activation)
-        now = self._clock.now()
+        now = self._clock.now() if time is None else time
         if message is None and outcome is ActivationOutcome.SUCCESS:
             record: Record = ActivationRecord(alert_id, eui64, firmware_version, now, source)
         else:

@@ -1,15 +1,17 @@
 """A hub restart (the core's own boot on the same flash) between recording a success and the device hearing the
 answer must not make it discard the image."""
 
+import pytest
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
-from hubfw.alerts import AlertCode
+from hubfw.alerts import AlertCode, AlertError, TransferAlert, activation_alert
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.flash.device import NorFlash
 from hubfw.flash.profiles import get_profile
-from hubfw.gbcs.alert_message import GbcsIdentity
+from hubfw.gbcs.alert_message import GbcsIdentity, activation_message
+from hubfw.gbcs.device_alert import find_device_alert
 from hubfw.gbcs.signing import verify
 from hubfw.hub.core import TEST_CH_ID, CoreConfig, HubCore
 from hubfw.ota.image import build_image
@@ -72,3 +74,28 @@ def test_an_alert_handed_over_again_after_a_restart_is_the_same_gbcs_message() -
 
     other_key = CoreConfig(gbcs=GbcsIdentity(TEST_CH_ID, new_private_key()))  # negative control: another CH key
     assert HubCore.open(flash, clock, other_key).take_alerts()[0].message != first.message
+
+
+def test_a_ppmids_0x8f8b_arriving_seconds_after_its_execution_time_keeps_that_time() -> None:
+    """The alert the hub relays carries the PPMID's message verbatim, so its time must be the executionDateTime in
+    that message, not when the message arrived (else the record's `der` and `gbcs` disagree and the alert log
+    refuses its own line)."""
+    clock, flash = VirtualClock(), NorFlash(get_profile("serial-nor"))
+    core = HubCore.open(flash, clock)
+    executed = clock.now()
+    alert = activation_alert(0, DEVICE, 0x200, executed)
+    message = activation_message(alert, 5000, key=new_private_key())
+    clock.advance(7)  # the last fragment arrives seven seconds later
+    found = find_device_alert(message, DEVICE)
+    assert found is not None and found.alert is not None
+    core.store.note_activation(DEVICE, 0x200, source="tunnel", outcome=found.alert.outcome,
+                               message=found.alert.message, time=found.alert.time)
+    [delivered] = core.take_alerts()
+    assert delivered.time == executed and delivered.message == message
+    assert TransferAlert.from_json(delivered.to_json()).message == message  # the log reads its own line back
+
+    late = HubCore.open(NorFlash(get_profile("serial-nor")), clock)  # negative control: dated on arrival
+    late.store.note_activation(DEVICE, 0x200, source="tunnel", outcome=found.alert.outcome,
+                               message=found.alert.message)
+    with pytest.raises(AlertError, match="does not carry"):
+        TransferAlert.from_json(late.take_alerts()[0].to_json())

@@ -120,11 +120,12 @@ class FakeStore:
             )
 
     def note_activation(self, eui64, firmware_version, *, source="hub", outcome=ActivationOutcome.SUCCESS,
-                        message=None):
+                        message=None, time=None):
         for alert in self.alerts:  # a repeat of an owed activation is the same alert (the first message kept)
             if alert.code is AlertCode.ACTIVATION and (alert.entity, alert.firmware_version) == (eui64, firmware_version):
                 return alert
-        alert = replace(activation_alert(len(self.alerts) + 1, eui64, firmware_version, self.clock.now(), outcome),
+        when = self.clock.now() if time is None else time
+        alert = replace(activation_alert(len(self.alerts) + 1, eui64, firmware_version, when, outcome),
                         source=source, counter=len(self.alerts) + 1, message=message)
         self.alerts.append(alert)
         return alert
