@@ -19,7 +19,7 @@ BROADCAST_FLOOR = 0xFFF8
 
 
 DEFECTS: dict[str, str] = {
-    "ignores-wait-for-data": "asks for the next block at once after a WAIT_FOR_DATA, whatever the wait",
+    "ignores-wait-for-data": "asks for the next block at its usual pace after a WAIT_FOR_DATA, whatever the wait",
     "restarts-from-zero": "after an interruption (an unanswered request, a power cut) downloads from offset 0 again",
     "activates-corrupt-image": "skips its image checks: reports a corrupted download as SUCCESS and activates it",
     "ignores-image-notify": "ignores ImageNotify; queries only on its own schedule (its next poll)",

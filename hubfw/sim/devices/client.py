@@ -477,7 +477,7 @@ class OtaClientDevice:
             wait = int(response.request_time) - int(response.current_time) if response.current_time else int(
                 response.request_time)
             if self.has("ignores-wait-for-data"):
-                wait = 0
+                wait = self.behaviour.block_delay  # its usual pace, as if the wait were not there
             self._timer_at = now + max(0, wait)
             return []
         if response.status != Status.SUCCESS:
