@@ -39,7 +39,7 @@ class CheckDeviceError(HubfwError):
 @click.option("--scenario", "scenarios", multiple=True, type=click.Choice(list(SCENARIOS)),
               help="Run only this scenario (repeatable). Default: all.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write report.json, report.txt and report.xml (JUnit) here.")
+              help="Write report.json, report.txt, report.xml (JUnit) and report.html (one self-contained page) here.")
 @click.option("--sim", is_flag=True, help="Run on the simulated bench (virtual time) against a simulated device.")
 @click.option("--sim-defect", "defects", multiple=True, type=click.Choice(list(DEFECTS)),
               help="--sim: give the simulated device this known defect (repeatable).")
