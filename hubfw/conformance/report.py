@@ -23,9 +23,19 @@ class ScenarioResult:
     wall_s: float = 0.0
     started_at: float | None = None
     """When the scenario began, on the bench's clock."""
+    description: str = ""
+    """What the scenario checks, in one line (the run's scenario table)."""
     frames: list[Any] = field(default_factory=list, repr=False, compare=False)
     """The DUT's OTA frames the hub heard and sent during the scenario (observe.Seen; not in report.json): what
     report.html draws the scenario's timeline from."""
+
+    def summary(self) -> str:
+        """Why, then the evidence that fits one line (at most 150 characters)."""
+        shown = {key: value for key, value in self.evidence.items() if key not in ("alerts", "why")}
+        text = ", ".join(f"{key}={value}" for key, value in shown.items() if not isinstance(value, (list, dict)))
+        if self.why:
+            text = f"{self.why}" + (f" ({text})" if text else "")
+        return text if len(text) <= 150 else text[:147] + "..."
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -75,7 +85,7 @@ class ConformanceReport:
         width = max([len(result.name) for result in self.scenarios] + [8])
         lines.append(f"{'scenario':<{width}}  verdict  faults  evidence")
         for result in self.scenarios:
-            lines.append(f"{result.name:<{width}}  {result.verdict:<7}  {len(result.faults):>6}  {_summary(result)}")
+            lines.append(f"{result.name:<{width}}  {result.verdict:<7}  {len(result.faults):>6}  {result.summary()}")
         counts = self.to_json()["summary"]
         lines += ["", f"{counts['pass']} passed, {counts['fail']} failed, {counts['not-run']} not run", "",
                   "OTA client profile (as the hub heard it):"]
@@ -120,9 +130,3 @@ class ConformanceReport:
         return paths
 
 
-def _summary(result: ScenarioResult) -> str:
-    shown = {key: value for key, value in result.evidence.items() if key not in ("alerts", "why")}
-    text = ", ".join(f"{key}={value}" for key, value in shown.items() if not isinstance(value, (list, dict)))
-    if result.why:
-        text = f"{result.why}" + (f" ({text})" if text else "")
-    return text if len(text) <= 150 else text[:147] + "..."

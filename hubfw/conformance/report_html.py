@@ -17,12 +17,14 @@ import datetime
 import json
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hubfw.plots.timeline import STALL_S, TimelineData, timeline_data
 
-if TYPE_CHECKING:
-    from hubfw.conformance.report import ConformanceReport, ScenarioResult
+Report = Any
+"""A `hubfw.conformance.report.ConformanceReport` (not imported: that module imports this one to write the page)."""
+Result = Any
+"""One of its `ScenarioResult`s."""
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1700px; }
@@ -112,7 +114,7 @@ def fault_events(faults: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
-def scenario_events(report: ConformanceReport, result: ScenarioResult) -> list[dict[str, Any]]:
+def scenario_events(report: Report, result: Result) -> list[dict[str, Any]]:
     """Everything the scenario's timeline is drawn from, in the OTA timeline's event form: the scenario's start
     (with the bench's clock) and end, its frames and its faults."""
     events = frame_events(result.frames, report.dut, report.device_type) + fault_events(result.faults)
@@ -122,7 +124,7 @@ def scenario_events(report: ConformanceReport, result: ScenarioResult) -> list[d
     return [{"t": start, "event": "start", "clock": report.clock}, *events, {"t": max(end, start), "event": "stop"}]
 
 
-def scenario_timeline(report: ConformanceReport, result: ScenarioResult) -> TimelineData:
+def scenario_timeline(report: Report, result: Result) -> TimelineData:
     """What the scenario's picture shows (hubfw.plots.timeline.timeline_data of ``scenario_events``)."""
     return timeline_data(scenario_events(report, result), names={report.dut: "(device under test)"},
                          source=f"{result.name}: {result.verdict}")
@@ -136,15 +138,10 @@ def timeline_png(data: TimelineData) -> bytes:
     return common.to_bytes(draw_timeline(data), "png")
 
 
-def render_html(report: ConformanceReport) -> str:
+def render_html(report: Report) -> str:
     """The page, as one string of HTML."""
-    from hubfw.conformance.report import _summary
     from hubfw.plots.common import PlotError
 
-    try:
-        from hubfw.conformance.run import SCENARIOS
-    except ImportError:  # pragma: no cover - the run's dependencies are hubfw's
-        SCENARIOS = {}
     counts = report.to_json()["summary"]
     title = f"Conformance run: {report.device_type} {report.dut}"
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -162,14 +159,14 @@ def render_html(report: ConformanceReport) -> str:
         out.append(f'<tr id="verdict-{escape(result.name, quote=True)}">'
                    f'<td><a href="#scenario-{escape(result.name, quote=True)}">{escape(result.name)}</a></td>'
                    f'<td class="{escape(result.verdict, quote=True)}">{escape(result.verdict)}</td>'
-                   f"<td>{escape(_summary(result))}<details><summary>all evidence</summary>"
+                   f"<td>{escape(result.summary())}<details><summary>all evidence</summary>"
                    f"<pre>{escape(evidence)}</pre></details></td>"
                    f"<td>{len(result.faults)}{f'<ul>{faults}</ul>' if faults else ''}</td></tr>")
     out += ["</table>", "<h2>Timelines</h2>",
             "<p>Bytes the device under test received against the bench's clock during each scenario; red dash-dot "
             "lines (and shaded windows) are the faults the hub injected, as its fault history recorded them.</p>"]
     for result in report.scenarios:
-        what = SCENARIOS.get(result.name, (None, ""))[1]
+        what = result.description
         out.append(f'<section id="scenario-{escape(result.name, quote=True)}">')
         out.append(f"<h3>{escape(result.name)} — {escape(result.verdict)}</h3>")
         if what:

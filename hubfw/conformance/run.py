@@ -209,6 +209,11 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+def _unsuccessful(evidence: dict[str, Any]) -> list[str]:
+    """The problem when the transfer `Run.flash` watched did not end in success."""
+    return [] if evidence["ended"] == "success" else [f"the transfer ended in {evidence['ended']}"]
+
+
 def _verdict(name: str, problems: list[str], evidence: dict[str, Any]) -> ScenarioResult:
     if problems:
         evidence = {"why": "; ".join(problems), **evidence}
@@ -261,8 +266,7 @@ async def happy_path(run: Run) -> ScenarioResult:
     problems = []
     if not answered:
         problems.append(f"no QueryNextImage within {run.timeouts.notify_answer * run.scale:.0f} s of the ImageNotify")
-    if evidence["ended"] != "success":
-        problems.append(f"the transfer ended in {evidence['ended']}")
+    problems += _unsuccessful(evidence)
     requests = run.log.transfer_requests(mark, version)
     past = [seen.fields["offset"] for seen in requests if seen.fields.get("offset", 0) >= len(image)]
     if past:
@@ -336,9 +340,7 @@ async def _interrupted_transfer(run: Run, name: str, interrupt: Callable[[], Awa
     if lowest < held:
         problems.append(f"went back to offset {lowest}, before the {held} it held")
     evidence.update(await run.flash(image, version, mark, alerts, stored))
-    if evidence["ended"] != "success":
-        problems.append(f"the transfer ended in {evidence['ended']}")
-    return _verdict(name, problems, evidence)
+    return _verdict(name, problems + _unsuccessful(evidence), evidence)
 
 
 @scenario("resume-after-silence", "after the hub fell silent for two minutes the DUT carries on from its offset")
@@ -405,9 +407,7 @@ async def wait_for_data(run: Run) -> ScenarioResult:
         problems.append(f"asked again after {nxt.at - told.at:.1f} s of a {told.fields.get('wait')} s wait")
         await run.clear_faults()  # the verdict is in: end the wait rather than answer a hammering DUT all along
     evidence.update(await run.flash(image, version, mark, alerts, stored))
-    if evidence["ended"] != "success":
-        problems.append(f"the transfer ended in {evidence['ended']}")
-    return _verdict(name, problems, evidence)
+    return _verdict(name, problems + _unsuccessful(evidence), evidence)
 
 
 @scenario("minimum-block-period", "block requests come no faster than the MinimumBlockPeriod the hub set")
@@ -436,9 +436,7 @@ async def minimum_block_period(run: Run) -> ScenarioResult:
     elif min(gaps) < period_ms / 1000 - tolerance:
         fast = sum(gap < period_ms / 1000 - tolerance for gap in gaps)
         problems.append(f"{fast} of {len(gaps)} block requests came sooner than {period_ms} ms after the last")
-    if evidence["ended"] != "success":
-        problems.append(f"the transfer ended in {evidence['ended']}")
-    return _verdict(name, problems, evidence)
+    return _verdict(name, problems + _unsuccessful(evidence), evidence)
 
 
 @scenario("abort-then-query", "after an ABORT the DUT stops asking for blocks and queries afresh")
@@ -622,7 +620,7 @@ async def run_conformance(bench: HilBench, dut: t.EUI64, image: bytes, scenarios
 
 
 async def _one(run: Run, name: str) -> ScenarioResult:
-    function, _ = SCENARIOS[name]
+    function, description = SCENARIOS[name]
     history = len(await run.fault_history())
     started, wall, mark = run.now(), time.monotonic(), run.log.mark()
     try:
@@ -640,6 +638,7 @@ async def _one(run: Run, name: str) -> ScenarioResult:
     result.wall_s = time.monotonic() - wall
     result.started_at = started
     result.frames = run.log.since(mark)
+    result.description = description
     return result
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import click
 import pytest
 
 from hubfw.clock import VirtualClock
+from hubfw.hub.control import ControlServer
 from hubfw.hub.service import Hub
-from tests.hub.helpers import make_hub
+from tests.hub.helpers import hub_cli, make_hub
 from tests.hub.ota_client import OtaHan
 
 
@@ -34,3 +36,16 @@ async def hub(state_dir: Path, han: OtaHan, clock: VirtualClock) -> AsyncIterato
     await running.start()
     yield running
     await running.stop()
+
+
+@pytest.fixture
+async def control(hub: Hub) -> AsyncIterator[ControlServer]:
+    server = ControlServer(hub)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def cli() -> click.Group:
+    return hub_cli()

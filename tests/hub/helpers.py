@@ -6,12 +6,17 @@ directory's conftest when the whole suite runs."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
+import click
 import zigpy.types as t
+from click.testing import CliRunner, Result
 
+from hubfw.cli.main import HubfwGroup
 from hubfw.clock import VirtualClock
+from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.ota.image import build_image
 from hubfw.radio import SerialSettings, open_bellows_radio, open_virtual_radio
@@ -57,3 +62,13 @@ async def join_client(hub: Hub, han: OtaHan, eui64: str, nwk: int, *, profile: i
     return client
 
 
+
+
+def hub_cli() -> click.Group:
+    """The `hubfw` group with the commands that talk to a serving hub."""
+    return HubfwGroup("hubfw", commands={command.name: command for command in HUB_COMMANDS})
+
+
+async def run_cli(cli: click.Group, *args: str) -> Result:
+    """The CLI blocks on the socket, so it runs in a thread while the hub serves on this loop."""
+    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))

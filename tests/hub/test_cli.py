@@ -14,8 +14,6 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from hubfw.cli.main import HubfwGroup
-from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import socket_path
 
 METER, OTHER = "00:0d:6f:00:0a:bc:de:f0", "00:0d:6f:00:0a:bc:de:f1"
@@ -56,11 +54,6 @@ def recording(tmp_path: Path) -> Iterator[RecordingHub]:
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    return HubfwGroup("hubfw", commands={command.name: command for command in HUB_COMMANDS})
 
 
 @pytest.mark.parametrize(("old", "new"), [

@@ -6,42 +6,18 @@ import asyncio
 import json
 import os
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
-from hubfw.cli.main import HubfwGroup
-from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import ControlClient, ControlError, ControlServer
 from hubfw.hub.service import Hub
-from tests.hub.helpers import join_client, make_hub, make_ota_file
+from tests.hub.helpers import join_client, make_hub, make_ota_file, run_cli
 from tests.hub.ota_client import OtaHan
 
 WAIT = 20
 
-
-@pytest.fixture
-async def control(hub: Hub) -> AsyncIterator[ControlServer]:
-    server = ControlServer(hub)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    group = HubfwGroup("hubfw")
-    for command in HUB_COMMANDS:
-        group.add_command(command)
-    return group
-
-
-async def run_cli(cli: click.Group, *args: str):
-    """The CLI blocks on the socket, so it runs in a thread while the hub serves on this loop."""
-    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
 
 
 async def test_the_socket_is_private_to_the_hubs_user(control: ControlServer) -> None:

@@ -5,43 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
-from hubfw.cli.main import HubfwGroup
 from hubfw.han.faults import check_status
-from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import ControlServer
 from hubfw.hub.faults import Fault, FaultError, FaultKind
 from hubfw.hub.service import Hub
-from tests.hub.helpers import join_client, make_ota_file
+from tests.hub.helpers import join_client, make_ota_file, run_cli
 from tests.hub.ota_client import OtaHan
 
 WAIT = 20
 
-
-@pytest.fixture
-async def control(hub: Hub) -> AsyncIterator[ControlServer]:
-    server = ControlServer(hub)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    group = HubfwGroup("hubfw")
-    for command in HUB_COMMANDS:
-        group.add_command(command)
-    return group
-
-
-async def run_cli(cli: click.Group, *args: str):
-    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
 
 
 async def test_fault_set_list_clear_round_trip_and_the_faults_act_on_a_download(

@@ -4,22 +4,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from hubfw.cli.main import HubfwGroup
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
-from hubfw.hub.cli import HUB_COMMANDS
 from hubfw.hub.control import ControlServer
 from hubfw.hub.service import Hub
 from hubfw.ota.image import build_image
 from hubfw.radio import open_virtual_radio
 from hubfw.sim.devices import SimulatedAir, ppmid
 from hubfw.sim.hil.bench import SIM_IMAGE_TYPES, SIM_MANUFACTURER
+from tests.hub.helpers import hub_cli, run_cli
 from tests.hub.test_simulated_devices import drive
 
 README_IMAGE_TYPE = 0x0001
@@ -30,11 +26,6 @@ def readme_image(version: int) -> bytes:
     """What the README's bench example used to build: `--manufacturer 0x1234 --image-type 0x0001`."""
     return build_image(manufacturer_code=SIM_MANUFACTURER, image_type=README_IMAGE_TYPE, file_version=version,
                        payload=bytes(2000)).to_bytes()
-
-
-async def run_cli(*args: str):
-    cli = HubfwGroup("hubfw", commands={command.name: command for command in HUB_COMMANDS})
-    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
 
 
 async def test_an_image_of_another_image_type_says_why_it_is_not_downloading(tmp_path: Path) -> None:
@@ -68,7 +59,7 @@ async def test_an_image_of_another_image_type_says_why_it_is_not_downloading(tmp
 
         await drive(hub, han, clock, queried_since)
 
-        shown = await run_cli("transfers", "--once", "--state", str(state))
+        shown = await run_cli(hub_cli(), "transfers", "--once", "--state", str(state))
         assert shown.exit_code == 0, shown.output
         lines = shown.output.splitlines()
         assert lines[0].startswith(str(eui64)) and lines[0].endswith("waiting")
@@ -76,18 +67,18 @@ async def test_an_image_of_another_image_type_says_why_it_is_not_downloading(tmp
         assert lines[1].endswith("-> QueryNextImageResponse NO_IMAGE_AVAILABLE")
         assert lines[2] == f"    why: {REASON}"
 
-        status = json.loads((await run_cli("status", "--json", "--state", str(state))).output)
+        status = json.loads((await run_cli(hub_cli(), "status", "--json", "--state", str(state))).output)
         [target] = status["images"][0]["targets"]
         assert target["ota"]["reason"] == REASON
         assert target["ota"]["last_request"]["image_type"] == "0x0101"
-        devices = json.loads((await run_cli("devices", "--json", "--state", str(state))).output)
+        devices = json.loads((await run_cli(hub_cli(), "devices", "--json", "--state", str(state))).output)
         assert [entry["ota"]["reason"] for entry in devices if entry["eui64"] == str(eui64)] == [REASON]
-        listed = await run_cli("devices", "--state", str(state))
+        listed = await run_cli(hub_cli(), "devices", "--state", str(state))
         assert f"why: {REASON}" in listed.output
 
         image = tmp_path / "again.ota"
         image.write_bytes(readme_image(0x201))
-        again = await run_cli("distribute", str(image), "--to", str(eui64), "--device-type", "ppmid",
+        again = await run_cli(hub_cli(), "distribute", str(image), "--to", str(eui64), "--device-type", "ppmid",
                               "--state", str(state), "--json")
         assert again.exit_code == 0, again.output
         warning = (f"{eui64} was seen asking for manufacturer 0x1234 image type 0x0101; the image is manufacturer "
