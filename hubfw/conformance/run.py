@@ -34,6 +34,10 @@ RESTART_DOWN_S = 30.0
 unanswered, shorter than the minute a device may take to give up."""
 
 
+HUB_OPENED_TUNNELS = (DeviceType.PPMID, DeviceType.HCALCS, DeviceType.ESME)
+"""The devices whose GBCS tunnel the hub requests (GBCS 10.2.2.1); a GSME requests its own."""
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Seconds on the bench's clock (before `timeout_scale`)."""
@@ -159,14 +163,18 @@ class Run:
 
     async def restore(self, power_cycle: bool = False) -> None:
         """Faults cleared, the DUT power-cycled if asked (after a failed scenario, when the bench can: a device left
-        stuck must not fail the scenarios after), and no transfer of the DUT in progress (a waiting target is
-        replaced by the next image)."""
+        stuck must not fail the scenarios after), no transfer of the DUT in progress (a waiting target is
+        replaced by the next image), and on a CBKE bench the hub's tunnel to a PPMID, HCALCS or ESME open again."""
         await self.clear_faults()
         cycle = getattr(self.bench, "power_cycle_dut", None)
         if power_cycle and cycle is not None:
             await cycle()
         await self.wait(lambda: (self.bench.transfer(self.dut) or {}).get("state") in (None, "waiting"),
                         self.timeouts.transfer)
+        if getattr(self.bench, "cbke", False) and self.device_type in HUB_OPENED_TUNNELS:
+            # A scenario that broke the key or the tunnel (cbke-foreign-ca, a power cycle) leaves the hub asking for
+            # the tunnel again with growing waits (GBCS 10.2.2.1): the next scenario starts once it is back.
+            await self.wait(lambda: self.bench.han_view(self.dut).get("tunnel") == "open", self.timeouts.activation)
 
     async def flash(self, image: bytes, version: int, mark: int, alerts: int,
                     stored: dict[str, Any]) -> dict[str, Any]:
