@@ -157,6 +157,13 @@ class Run:
         self.log.attach(self.bench.hub)
         return self.bench.distribute(image, [self.dut], self.device_type)
 
+    def distribute_fresh(self) -> tuple[bytes, int, int, int, dict[str, Any]]:
+        """A new image version to the DUT: (image, version, frame-log mark, alert count before, distribute result),
+        what every scenario judging a transfer starts from."""
+        image, version = self.images.fresh()
+        mark, alerts = self.log.mark(), len(self.alerts())
+        return image, version, mark, alerts, self.distribute(image)
+
     def offset(self) -> int:
         entry = self.bench.transfer(self.dut)
         return 0 if entry is None else int(entry.get("offset") or 0)
@@ -324,9 +331,7 @@ async def _interrupted_transfer(run: Run, name: str, interrupt: Callable[[], Awa
                                 at_fraction: float = 0.4) -> ScenarioResult:
     """Distribute, interrupt once the hub served `at_fraction` of the image, then the DUT must carry on from the
     offset it held (not from 0) and finish."""
-    image, version = run.images.fresh()
-    mark, alerts = run.log.mark(), len(run.alerts())
-    stored = run.distribute(image)
+    image, version, mark, alerts, stored = run.distribute_fresh()
     reached = await run.wait(lambda: run.offset() >= len(image) * at_fraction, run.timeouts.transfer)
     if not reached:
         return _verdict(name, ["the transfer never got under way"], {"offset": run.offset()})
@@ -388,9 +393,7 @@ async def resume_after_restart(run: Run) -> ScenarioResult:
 async def wait_for_data(run: Run) -> ScenarioResult:
     name = "wait-for-data"
     wait = 300
-    image, version = run.images.fresh()
-    mark, alerts = run.log.mark(), len(run.alerts())
-    stored = run.distribute(image)
+    image, version, mark, alerts, stored = run.distribute_fresh()
     if not await run.wait(lambda: run.offset() >= len(image) // 4, run.timeouts.transfer):
         return _verdict(name, ["the transfer never got under way"], {})
     await run.set_fault("block-wait", seconds=wait)
@@ -422,9 +425,7 @@ async def wait_for_data(run: Run) -> ScenarioResult:
 async def minimum_block_period(run: Run) -> ScenarioResult:
     name = "minimum-block-period"
     period_ms = 2000
-    image, version = run.images.fresh()
-    mark, alerts = run.log.mark(), len(run.alerts())
-    stored = run.distribute(image)
+    image, version, mark, alerts, stored = run.distribute_fresh()
     if not await run.wait(lambda: run.offset() > 0, run.timeouts.transfer):
         return _verdict(name, ["the transfer never got under way"], {})
     await run.set_fault("block-wait", seconds=1, minimum_block_period=period_ms)
@@ -450,9 +451,7 @@ async def minimum_block_period(run: Run) -> ScenarioResult:
 @scenario("abort-then-query", "after an ABORT the DUT stops asking for blocks and queries afresh")
 async def abort_then_query(run: Run) -> ScenarioResult:
     name = "abort-then-query"
-    image, version = run.images.fresh()
-    mark, alerts = run.log.mark(), len(run.alerts())
-    stored = run.distribute(image)
+    image, version, mark, alerts, stored = run.distribute_fresh()
     await run.set_fault("block-abort", offset=len(image) // 3)
 
     def aborted() -> Seen | None:
@@ -486,9 +485,7 @@ async def abort_then_query(run: Run) -> ScenarioResult:
 async def corrupt_image_refused(run: Run) -> ScenarioResult:
     name = "corrupt-image-refused"
     old = run.running_version
-    image, version = run.images.fresh()
-    mark, alerts = run.log.mark(), len(run.alerts())
-    stored = run.distribute(image)
+    image, version, mark, alerts, stored = run.distribute_fresh()
     await run.set_fault("block-corrupt", offset=len(image) // 2, times=None)  # every time it is served
     evidence = await run.flash(image, version, mark, alerts, stored)
     asked = first(run.log.since(mark, "query_next_image", direction="rx"))
