@@ -65,9 +65,6 @@ class RemoteHub:
         self.app = _RemoteApp(client)
         self.frame_observers: list[Callable[[str, Any], None]] = []
 
-    def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> Any:
-        return self.client.call("activate", eui64=str(eui64), sha256=manufacturer_image_sha256.hex())
-
 
 class ControlBench:
     """A `HilBench` over the control socket of the hub serving `state_dir`; `dut` is the device under test."""
@@ -144,6 +141,22 @@ class ControlBench:
             await asyncio.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
     # ----- what the run asks of the hub
+
+    activation: str | None = None
+    """`hubfw activate --method`: "gbcs", "zcl", or None for the serving hub's default for the DUT."""
+
+    async def activate(self, entity: t.EUI64, image_hash: bytes, timeout: float) -> dict[str, Any]:
+        """`hubfw activate`: the serving hub sends CS06 (or the ZCL UpgradeEndResponse) and answers once the device's
+        checked response is in; HilTimeout when none came within `timeout` seconds."""
+        try:
+            answer = self.client.call("activate", eui64=str(entity), sha256=image_hash.hex(), method=self.activation,
+                                      timeout=timeout)
+        except ControlError as exc:
+            if "no CS06 response" in str(exc):
+                raise HilTimeout(str(exc)) from None
+            raise
+        self.sync()
+        return dict(answer)
 
     def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> dict[str, Any]:
         self.sync()  # what came before belongs before the run's mark

@@ -202,9 +202,17 @@ class Run:
                                         self.timeouts.activation)
             evidence["activated"] = activated
         else:
-            self.bench.hub.activate(self.dut, bytes.fromhex(stored["manufacturer_image_sha256"]))
-            evidence["activated"] = "commanded"
-            activated = True
+            try:
+                answer = await self.bench.activate(self.dut, bytes.fromhex(stored["manufacturer_image_sha256"]),
+                                                   self.timeouts.activation)
+            except HilTimeout:
+                answer = {"command": "CS06", "response_code_name": "no response"}
+            if "command" in answer:  # CS06 through the tunnel: the device's checked answer says
+                evidence["activated"] = answer["response_code_name"]
+                activated = answer.get("response_code") == 0 and answer.get("authentic", False)
+            else:  # the ZCL way: nothing comes back
+                evidence["activated"] = "commanded"
+                activated = True
         if activated:
             self.running_version = version
             self.flashed = {"version": version, "alerts_mark": alerts}

@@ -44,6 +44,8 @@ DEFAULT_SUPPLIER_ID = bytes.fromhex("90B3D51F30010000")
 """The supplier of the RTDS CS06 and CS08 messages."""
 DEFAULT_ACB_ID = bytes.fromhex("90B3D51F30000002")
 """The DCC access control broker of the RTDS messages."""
+BENCH_KEYS_DIR = "gbcs-keys"
+"""Where a simulated bench keeps its key set, under its state directory (`bench_keys_dir`)."""
 MANIFEST = "gbcs-keys.json"
 """Who is who in a key set `new_key_set` made: {"supplier": "<16 hex>", "acb": "<16 hex>"}."""
 DS, KA = "ds", "ka"
@@ -65,6 +67,11 @@ def parse_entity_id(text: str) -> bytes:
 def entity_of(eui64: t.EUI64) -> bytes:
     """A device's entity id: its EUI-64 big-endian."""
     return bytes(eui64)[::-1]
+
+
+def eui64_of(entity: bytes) -> t.EUI64:
+    """The EUI-64 whose entity id `entity` is (`entity_of` undone)."""
+    return t.EUI64(entity[::-1])
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,21 @@ class GbcsKeys:
     def device_keys(self, eui64: t.EUI64) -> tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey]:
         """A simulated device's (DS, KA) private keys from this directory, made on first use (`device_keys`)."""
         return device_ds_key(self.directory, eui64), device_ka_key(self.directory, eui64)
+
+
+def bench_keys_dir(state_dir: Path) -> Path:
+    """The key set of the simulated bench whose state directory is `state_dir`: `state_dir/gbcs-keys`, the supplier's
+    and the ACB's keys and the simulated devices' own. The hub is given the same directory (`serve --gbcs-keys`,
+    `--device-certs`; their defaults on `--radio sim`), and `hubfw demo --state DIR` leaves it in DIR."""
+    return state_dir / BENCH_KEYS_DIR
+
+
+def bench_key_set(directory: Path) -> GbcsKeys:
+    """The key set in `directory`, its supplier and ACB keys made first when it has none (no `gbcs-keys.json`): what
+    a simulated bench starts from. Device keys are made by each device on first use."""
+    if not (directory / MANIFEST).exists():
+        new_key_set(directory)
+    return GbcsKeys.load(directory)
 
 
 def new_key_set(directory: Path, supplier_id: bytes = DEFAULT_SUPPLIER_ID, acb_id: bytes = DEFAULT_ACB_ID,

@@ -30,9 +30,6 @@ from hubfw.ota.keys import KeyFileError, load_private_key, new_private_key, publ
 
 LOGGER = logging.getLogger(__name__)
 
-DEVICE_KEYS_DIR = Path("gbcs") / "devices"
-"""Where a bench keeps its simulated devices' DS keys, under a state directory (`bench_device_keys_dir`)."""
-
 _NAME = re.compile(r"(?P<eui>[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){7})(?P<use>-ds|-ka)?\.pem")
 
 
@@ -43,12 +40,6 @@ class DeviceKeyError(KeyFileError):
 def key_file_stem(eui64: t.EUI64) -> str:
     """The RTDS keystore's name for a device's files, before `-ds.key` / `-ds.pem`: its entity id in lower-case hex."""
     return bytes(eui64)[::-1].hex()
-
-
-def bench_device_keys_dir(state_dir: Path) -> Path:
-    """The directory of the simulated devices' DS keys of the bench whose state directory is `state_dir`:
-    `state_dir/gbcs/devices`. Give the same directory to the hub (`load_device_keys`) to check their signatures."""
-    return state_dir / DEVICE_KEYS_DIR
 
 
 def device_ds_key(directory: Path, eui64: t.EUI64) -> ec.EllipticCurvePrivateKey:

@@ -18,6 +18,7 @@ import operator
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,17 @@ from hubfw.cli.options import EUI64, EUI64_LIST, RADIO_HELP, json_option, radio_
 from hubfw.clock import SystemClock, iso_utc
 from hubfw.devices import DeviceType
 from hubfw.flash.profiles import DEFAULT_PROFILE, PROFILES
-from hubfw.gbcs.device_keys import DeviceKeyDirectory, bench_device_keys_dir
+from hubfw.gbcs.bench_keys import bench_key_set, bench_keys_dir
+from hubfw.gbcs.device_keys import DeviceKeyDirectory
 from hubfw.hub.alert_log import alert_log_path, read_alert_log
-from hubfw.hub.control import ControlClient, ControlError, ControlServer
+from hubfw.hub.control import (
+    DEFAULT_COMMAND_TIMEOUT,
+    MAX_COMMAND_TIMEOUT,
+    ControlClient,
+    ControlError,
+    ControlServer,
+)
+from hubfw.hub.core import GBCS, ZCL
 from hubfw.hub.credentials import load_hub_credentials
 from hubfw.hub.faults import Fault, FaultError, parse_kind
 from hubfw.hub.service import Hub, HubConfig
@@ -98,7 +107,13 @@ ZEP_ADDRESS = ZepAddress()
 @click.option("--device-certs", "device_certs", type=click.Path(file_okay=False, exists=True, path_type=Path),
               metavar="DIR", help="devices' Digital Signing certificates or public keys (PEM, named by EUI-64, RTDS "
                                   "style <eui>-ds.pem too): the hub checks each PPMID's 0x8F8B signature with them "
-                                  "(default on --radio sim: the simulated devices' keys in DIR/gbcs/devices)")
+                                  "(default on --radio sim: the bench key set in DIR/gbcs-keys)")
+@click.option("--gbcs-keys", "gbcs_keys", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              metavar="DIR", help="the bench GBCS key set (`hubfw gbcs keys new --out DIR`, or a directory laid out "
+                                  "like the DCC's RTDS keystore, <eui>-<ds|ka>.<key|pem>): the supplier's and the ACB's "
+                                  "keys `hubfw activate` and `hubfw read-version` build CS06 and CS08 with, and the "
+                                  "devices' keys their answers are checked with (default on --radio sim: DIR/gbcs-keys, "
+                                  "made on first start)")
 @click.option("--capture", "capture_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="write every APS frame the hub sends and receives to FILE (pcap, IEEE 802.15.4, decrypted)")
 @click.option("--zep", type=ZEP_ADDRESS, metavar="HOST:PORT",
@@ -107,7 +122,7 @@ ZEP_ADDRESS = ZepAddress()
 def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel: int | None, flash_profile: str,
           trust_keys: tuple[Path, ...], require_signature: bool, cpl_path: Path | None, cbke_files: tuple[Path, ...],
           cbke_on_ncp: bool, allow_without_cbke: bool, ds_key_path: Path | None, ch_id: t.EUI64 | None,
-          acb_id: t.EUI64, device_certs: Path | None, capture_file: Path | None, zep: tuple[str, int] | None,
+          acb_id: t.EUI64, device_certs: Path | None, gbcs_keys: Path | None, capture_file: Path | None, zep: tuple[str, int] | None,
           verbose: int) -> None:
     """Run the hub: the OTA server on RADIO, its flash, zigpy database and alert log in --state.
 
@@ -122,6 +137,7 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
         cbke_on_ncp=cbke_on_ncp, allow_without_cbke=allow_without_cbke,
         ds_key=None if ds_key_path is None else load_private_key(ds_key_path), ch_id=ch_id, acb_id=acb_id,
         device_keys=_device_keys(device_certs, state_dir if radio == SIMULATED_RADIO else None),
+        gbcs_keys=_gbcs_keys(gbcs_keys, state_dir if radio == SIMULATED_RADIO else None),
     )
     clock = SystemClock()
     if radio == SIMULATED_RADIO:
@@ -138,11 +154,17 @@ def serve(radio: str, state_dir: Path, baudrate: int, flow_control: str, channel
 
 
 def _device_keys(device_certs: Path | None, simulated_state: Path | None) -> DeviceKeyDirectory | None:
-    """--device-certs DIR; on the simulated radio by default the directory its devices' keys are made in."""
+    """--device-certs DIR; on the simulated radio by default the bench key set its devices' keys are made in."""
     if device_certs is None and simulated_state is not None:
-        device_certs = bench_device_keys_dir(simulated_state)
-        device_certs.mkdir(parents=True, exist_ok=True)
+        device_certs = bench_key_set(bench_keys_dir(simulated_state)).directory
     return None if device_certs is None else DeviceKeyDirectory(device_certs)
+
+
+def _gbcs_keys(gbcs_keys: Path | None, simulated_state: Path | None) -> Path | None:
+    """--gbcs-keys DIR; on the simulated radio by default the bench key set (made on first start)."""
+    if gbcs_keys is None and simulated_state is not None:
+        gbcs_keys = bench_key_set(bench_keys_dir(simulated_state)).directory
+    return gbcs_keys
 
 
 async def _serve(hub: Hub, radio: str, simulated: SimulatedRadio | None = None,
@@ -305,17 +327,69 @@ def alerts(state_dir: Path, follow: bool, as_json: bool, as_gbcs: bool) -> None:
             click.echo(show(alert))
 
 
+def command_timeout_option() -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_COMMAND_TIMEOUT),
+                        default=DEFAULT_COMMAND_TIMEOUT, show_default=True, metavar="SECONDS",
+                        help="how long to wait for the device's answer through its tunnel")
+
+
 @click.command("activate")
 @click.argument("device", metavar="EUI64", required=False, type=EUI64)
 @click.option("--eui64", type=EUI64, help="the device, instead of the EUI64 argument")
 @click.option("--hash", "sha256", required=True, metavar="SHA256", help="the Manufacturer Image hash (64 hex digits)")
+@click.option("--method", type=click.Choice([GBCS, ZCL]),
+              help="gbcs: CS06 through the device's tunnel, signed by the supplier and MAC'd by the ACB of the hub's "
+                   "--gbcs-keys, then wait for its answer; zcl: an unsolicited UpgradeEndResponse (plain Zigbee "
+                   "devices). Default: gbcs for a device with a GBCS tunnel, else zcl")
+@command_timeout_option()
 @state_option(STATE_HELP)
-def activate(device: t.EUI64 | None, eui64: t.EUI64 | None, sha256: str, state_dir: Path) -> None:
-    """GBCS CS06: tell a device that completed a transfer of this Manufacturer Image to activate it now."""
+@json_option()
+def activate(device: t.EUI64 | None, eui64: t.EUI64 | None, sha256: str, method: str | None, timeout: float,
+             state_dir: Path, as_json: bool) -> None:
+    """Tell a device that completed a transfer of this Manufacturer Image to activate it now (GBCS CS06).
+
+    With CS06 the device checks the hash, the supplier's signature and the ACB's MAC; its signed answer is checked
+    and its response code and firmware version printed. Exits 1 when the device refused or its answer fails a check.
+    """
     if (device is None) == (eui64 is None):
         raise click.UsageError("name the device once: as the EUI64 argument or with --eui64")
-    result = ControlClient(state_dir).call("activate", eui64=str(device if eui64 is None else eui64), sha256=sha256)
-    click.echo(f"activation sent to {result['entity']}")
+    result = ControlClient(state_dir).call("activate", eui64=str(device if eui64 is None else eui64), sha256=sha256,
+                                           method=method, timeout=timeout)
+    if "command" not in result:  # the ZCL way: nothing comes back
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            click.echo(f"activation sent to {result['entity']} (unsolicited UpgradeEndResponse)")
+        return
+    _command_answered(result, as_json)
+
+
+@click.command("read-version")
+@click.argument("device", metavar="EUI64", required=False, type=EUI64)
+@click.option("--eui64", type=EUI64, help="the device, instead of the EUI64 argument")
+@command_timeout_option()
+@state_option(STATE_HELP)
+@json_option()
+def read_version(device: t.EUI64 | None, eui64: t.EUI64 | None, timeout: float, state_dir: Path,
+                 as_json: bool) -> None:
+    """GBCS CS08: read a PPMID's or HCALCS's firmware version through its tunnel (MAC'd both ways by the ACB's keys
+    of the hub's --gbcs-keys). Exits 1 when the device could not read it or its answer fails the MAC check."""
+    if (device is None) == (eui64 is None):
+        raise click.UsageError("name the device once: as the EUI64 argument or with --eui64")
+    _command_answered(ControlClient(state_dir).call("read_version", eui64=str(device if eui64 is None else eui64),
+                                                    timeout=timeout), as_json)
+
+
+def _command_answered(result: dict[str, Any], as_json: bool) -> None:
+    """Print a GBCS command's checked answer; exit 1 unless it is authentic and its response code 0."""
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        checks = ", ".join(f"{name} {result[name]}" for name in ("signature", "mac") if result[name] is not None)
+        click.echo(f"{result['command']} to {result['entity']}: {result['response_code_name']} (response code "
+                   f"{result['response_code']}), firmware version {result['firmware_version']}; {checks}")
+    if not result["authentic"] or result["response_code"] != 0:
+        raise SystemExit(1)
 
 
 @click.command("devices")
@@ -390,6 +464,7 @@ def tunnel_messages(eui64: t.EUI64 | None, state_dir: Path, as_json: bool) -> No
         click.echo("no GBCS messages received")
     for message in found:
         click.echo(f"{message['time']}  {message['eui64']}  {message['length']} bytes  {message['message']}")
+        click.echo(f"    {describe_gbcs(message['decoded'])}")
 
 
 @click.group("fault")
@@ -500,7 +575,7 @@ def keys_export(wireshark_file: Path, state_dir: Path) -> None:
                f"{wireshark_file} (mode 0600)")
 
 
-HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, devices, permit, tunnel, fault]
+HUB_COMMANDS = [serve, distribute, status, transfers, alerts, activate, read_version, devices, permit, tunnel, fault]
 
 
 # ----- rendering
@@ -558,6 +633,17 @@ def describe_fault(entry: dict[str, Any]) -> str:
                       if key not in ("kind", "times", "eui64"))
     how = "until cleared" if times is None else "once" if times == 1 else f"{times} times"
     return f"{entry['kind']}{options} ({how})"
+
+
+def describe_gbcs(decoded: dict[str, Any]) -> str:
+    """One line of a decoded GBCS message (`hubfw.gbcs.remote_party.describe`)."""
+    if "error" in decoded:
+        return f"not a GBCS message hubfw can read: {decoded['error']}"
+    name = decoded["message"] or f"message code {decoded['message_code']}"
+    content = ", ".join(f"{key} {value}" for key, value in (decoded["content"] or {}).items())
+    checks = ", ".join(f"{check} {decoded[check]}" for check in ("signature", "mac") if decoded[check] is not None)
+    return (f"{name} {decoded['cra']} {decoded['originator_counter']} from {decoded['originator']} to "
+            f"{decoded['target']}" + (f": {content}" if content else "") + (f" ({checks})" if checks else ""))
 
 
 def describe_han(device: dict[str, Any]) -> str:

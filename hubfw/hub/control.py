@@ -33,6 +33,9 @@ from hubfw.hub.service import Hub
 LOGGER = logging.getLogger(__name__)
 
 SOCKET_NAME = "hub.sock"
+DEFAULT_COMMAND_TIMEOUT = 60.0
+"""Seconds `activate` and `read_version` wait for a device's GBCS answer (a sleepy device may take a poll or two)."""
+MAX_COMMAND_TIMEOUT = 3600.0
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """Room for a 750 KB image in base64 plus the rest of the request."""
 
@@ -83,7 +86,30 @@ async def _distribute(hub: Hub, request: dict[str, Any]) -> Any:
 
 
 async def _activate(hub: Hub, request: dict[str, Any]) -> Any:
-    return hub.activate(parse_eui64(_field(request, "eui64", str)), _sha256(_field(request, "sha256", str)))
+    """`method` "gbcs" or "zcl" (default: the device's, `Hub.activate`); a CS06 is answered once the device's checked
+    response is in (`wait`: default true; `timeout` seconds, default `DEFAULT_COMMAND_TIMEOUT`)."""
+    method = request.get("method")
+    if method is not None and not isinstance(method, str):
+        raise ControlError("activate: 'method' must be a string")
+    sent = hub.activate(parse_eui64(_field(request, "eui64", str)), _sha256(_field(request, "sha256", str)), method)
+    return await _answered(hub, sent, request)
+
+
+async def _read_version(hub: Hub, request: dict[str, Any]) -> Any:
+    """CS08; answered like a CS06 `activate`."""
+    return await _answered(hub, hub.read_version(parse_eui64(_field(request, "eui64", str))), request)
+
+
+async def _answered(hub: Hub, sent: dict[str, Any], request: dict[str, Any]) -> Any:
+    """What a GBCS command got back (`Hub.command_outcome`), unless the request says not to wait."""
+    wait, timeout = request.get("wait", True), request.get("timeout", DEFAULT_COMMAND_TIMEOUT)
+    if not isinstance(wait, bool):
+        raise ControlError("'wait' must be true or false")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_COMMAND_TIMEOUT:
+        raise ControlError(f"'timeout' must be a number of seconds in (0, {MAX_COMMAND_TIMEOUT:g}]")
+    if "command" not in sent or not wait:
+        return sent
+    return await hub.command_outcome(sent, float(timeout))
 
 
 async def _permit(hub: Hub, request: dict[str, Any]) -> Any:
@@ -176,6 +202,7 @@ HANDLERS: dict[str, Handler] = {
     "distribute": _distribute,
     "activate": _activate,
     "permit": _permit,
+    "read_version": _read_version,
     "tunnel_send": _tunnel_send,
     "tunnel_messages": _tunnel_messages,
     "fault_set": _fault_set,

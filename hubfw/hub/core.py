@@ -24,6 +24,12 @@ type only from a distribution naming it), so every keyed device gets the request
 a GSME target. A GSME shows itself anyway: it has no Tunneling server (the hub stops asking on its
 UNSUPPORTED_CLUSTER) and it requests its own tunnel (the hub then leaves the tunnel to it).
 
+GBCS commands through the tunnels (hubfw.gbcs.remote_party): given a `RemoteParty` (the bench's supplier and ACB
+keys), `send_command` builds a CS06 or CS08 for a device and queues it for its tunnel; each GBCS message a device
+sends back is matched against the commands still awaiting an answer, and the checked outcome is the driver's to
+take (`take_command_outcomes`). The CH itself only carries these messages [GBCS 10.2.2.1; the comms-hub-function
+plugin passes tunnel data through]: the device checks the command and activates, or not.
+
 Faults on demand (hubfw.hub.faults): the core owns the `FaultBook` (`faults`) its servers consult, and applies
 SILENCE itself where frames leave it: while a device's silence lasts, every frame to it (OTA, ImageNotify
 re-sends, HAN) is dropped and recorded in its history.
@@ -45,6 +51,8 @@ from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
 from hubfw.gbcs.alert_message import GbcsIdentity
+from hubfw.gbcs.bench_keys import entity_of
+from hubfw.gbcs.remote_party import CS06, CommandOutcome, IssuedCommand, RemoteParty
 from hubfw.han.config import HanConfig
 from hubfw.han.events import (
     DeviceAlertReceived,
@@ -94,6 +102,11 @@ class CoreConfig:
     core (`TEST_CH_ID` and a fresh key), for rigs that do not restart."""
 
 
+MAX_AWAITED_COMMANDS = 64
+"""GBCS commands kept awaiting an answer; the oldest is forgotten beyond this (its answer is then only a message)."""
+GBCS, ZCL = "gbcs", "zcl"
+"""How `hubfw activate` tells a device to activate: CS06 through its tunnel, or an unsolicited UpgradeEndResponse."""
+
 TEST_CH_ID = t.EUI64(bytes.fromhex("00DB1234567890A2")[::-1])
 """The CH entity id of the RTDS messages, for a core given no GBCS identity."""
 
@@ -121,6 +134,14 @@ class KeyInstall:
 
 
 @dataclass(frozen=True)
+class CommandSent:
+    """A GBCS command queued for a device's tunnel, and the frames that carry it now (none while the tunnel is shut)."""
+
+    command: IssuedCommand
+    frames: list[OutgoingFrame]
+
+
+@dataclass(frozen=True)
 class Distributed:
     image: StoredImage
     admission: AdmissionReport
@@ -135,7 +156,7 @@ class HubCore:
     def __init__(
         self, store: ImageStore, clock: Clock, config: CoreConfig | None = None, *, han: HanSetup | None = None,
         rng: random.Random | None = None, observe_han: Callable[[HanEvent], None] | None = None,
-        faults: FaultBook | None = None,
+        faults: FaultBook | None = None, remote_party: RemoteParty | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -153,6 +174,10 @@ class HubCore:
         self._ncp_work: list[KeyInstall | NcpWork] = []
         self._endpoint_unknown: set[t.EUI64] = set()
         """Keyed devices whose records predate endpoints: the hub requests their tunnel when they next speak."""
+        self.remote_party = remote_party
+        """The supplier and ACB whose CS06 and CS08 commands the hub sends (`hubfw serve --gbcs-keys`)."""
+        self._awaited: list[IssuedCommand] = []
+        self._outcomes: list[CommandOutcome] = []
 
     @classmethod
     def open(cls, flash: NorFlash, clock: Clock, config: CoreConfig | None = None, **kwargs: object) -> HubCore:
@@ -275,8 +300,38 @@ class HubCore:
         return tuple(warnings)
 
     def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> list[OutgoingFrame]:
-        """CS06: tell a device that completed a transfer of this Manufacturer Image to run it now."""
+        """Activation the plain Zigbee way (`hubfw activate --method zcl`): the hub checks the hash against the
+        device's completed transfer and sends an unsolicited UpgradeEndResponse to upgrade now."""
         return self._out(self.server.activate(eui64, manufacturer_image_sha256))
+
+    def activation_method(self, eui64: t.EUI64) -> str:
+        """GBCS where the device has had a GBCS tunnel since the hub started (a GB device: CS06 through it), else ZCL
+        (a plain Zigbee test device)."""
+        return GBCS if self.han is not None and self.han.tunnel_state(eui64) is not None else ZCL
+
+    def send_command(self, eui64: t.EUI64, kind: str, image_hash: bytes | None = None) -> CommandSent:
+        """CS06 (with the Manufacturer Image hash) or CS08 for `eui64`, built by the remote party and queued for the
+        device's tunnel; its answer comes out of `take_command_outcomes`. The hub does not check the hash itself:
+        the device does, and answers hashMismatch."""
+        party = self.remote_party
+        if party is None:
+            raise HubError("the hub has no GBCS keys to build CS06 or CS08 with: serve with --gbcs-keys DIR "
+                           "(`hubfw gbcs keys new --out DIR`), or activate with --method zcl")
+        now = self.clock.now()
+        if kind == CS06:
+            if image_hash is None:
+                raise HubError("CS06 names the Manufacturer Image hash to activate")
+            command = party.activate(entity_of(eui64), image_hash, now)
+        else:
+            command = party.read_version(entity_of(eui64), now)
+        frames = self.send_gbcs(eui64, command.message)
+        self._awaited = [*self._awaited, command][-MAX_AWAITED_COMMANDS:]
+        return CommandSent(command, frames)
+
+    def take_command_outcomes(self) -> list[CommandOutcome]:
+        """The answers to sent commands that arrived since the last call, checked (oldest first)."""
+        outcomes, self._outcomes = self._outcomes, []
+        return outcomes
 
     def send_gbcs(self, eui64: t.EUI64, message: bytes) -> list[OutgoingFrame]:
         """Queue a GBCS message for a device's tunnel; the frames go out now if the tunnel is open."""
@@ -416,9 +471,26 @@ class HubCore:
                 LOGGER.info("RequestTunnel to %s got no tunnel (%s); asking %s", event.eui64, event.reason, when)
             elif isinstance(event, GbcsMessageReceived):
                 self.han.messages.append(event)
+                self._match_answer(event)
             elif isinstance(event, DeviceAlertReceived):
                 self._tunnel_alert(event)
         return established
+
+    def _match_answer(self, event: GbcsMessageReceived) -> None:
+        """A device's message that answers a command awaiting one becomes that command's outcome."""
+        if self.remote_party is None:
+            return
+        device = entity_of(event.eui64)
+        for command in self._awaited:
+            if command.device != device:
+                continue
+            outcome = self.remote_party.answer(command, event.message)
+            if outcome is not None:
+                self._awaited.remove(command)
+                self._outcomes.append(outcome)
+                LOGGER.info("%s answered %s %d: %s", event.eui64, command.kind, command.originator_counter,
+                            outcome.code_name)
+                return
 
     def _tunnel_alert(self, event: DeviceAlertReceived) -> None:
         """A PPMID's own 0x8F8B becomes the store's activation alert (source "tunnel"), its message kept verbatim

@@ -12,7 +12,6 @@ Layout under `state/cbke/`:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
 from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
+from hubfw.files import replace_file
 
 CBKE_DIR_NAME = "cbke"
 PRESENTED_FORMAT = "hubfw-cbke-presented/1"
@@ -154,10 +154,7 @@ def write_presented(state_dir: Path, coordinator: t.EUI64, by_suite: Mapping[Cry
         ],
     }
     path = presented_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    replace_file(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"), 0o644)
 
 
 def read_presented(state_dir: Path) -> tuple[t.EUI64, list[tuple[ImplicitCertificate, str]]]:

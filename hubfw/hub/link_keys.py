@@ -9,7 +9,6 @@ RequestTunnel again. The keys stay in the NCP. A record written before endpoints
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import zigpy.types as t
 from hubfw.cbke.suites import CryptoSuite
 from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
+from hubfw.files import replace_file
 from hubfw.hub.credentials import cbke_dir
 from hubfw.store.policy import iso_utc
 
@@ -75,13 +75,7 @@ class LinkKeyRegistry:
                         for eui64, key in sorted(self._keys.items(), key=lambda item: str(item[0]))},
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")
-            with temporary.open("w", encoding="utf-8") as out:
-                json.dump(record, out, indent=2)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
+            replace_file(path, json.dumps(record, indent=2).encode("utf-8"), 0o644)
         except OSError as exc:
             raise LinkKeyRegistryError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -39,7 +39,9 @@ from hubfw.flash.device import NorFlash
 from hubfw.flash.persist import flash_path
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
 from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, GbcsIdentity
+from hubfw.gbcs.bench_keys import eui64_of
 from hubfw.gbcs.ds_key import ch_ds_key
+from hubfw.gbcs.remote_party import CS06, CS08, CommandOutcome, OriginatorCounters, RemoteParty, describe
 from hubfw.han.config import HanConfig
 from hubfw.han.faults import check_status
 from hubfw.han.key_establishment.engine import (
@@ -53,7 +55,7 @@ from hubfw.han.key_establishment.engine import (
 from hubfw.han.key_establishment.server import KeyEstablishmentServer
 from hubfw.hub import views
 from hubfw.hub.alert_log import AlertLog, LoggedAlert, alert_log_path
-from hubfw.hub.core import CoreConfig, HanSetup, HubCore, HubError, KeyInstall
+from hubfw.hub.core import GBCS, ZCL, CoreConfig, HanSetup, HubCore, HubError, KeyInstall
 from hubfw.hub.credentials import (
     Presented,
     check_hub_credentials,
@@ -78,6 +80,10 @@ from hubfw.zigbee.ids import SE_ENDPOINT
 
 LOGGER = logging.getLogger(__name__)
 
+COUNTERS_FILE = Path("gbcs") / "originator-counters.json"
+"""The originator counters of the GBCS commands the hub sent (hubfw.gbcs.remote_party.OriginatorCounters)."""
+MAX_KEPT_OUTCOMES = 256
+"""Answers to GBCS commands kept for `command_outcome` (oldest forgotten first)."""
 MAX_TIMER_SLEEP = 3600.0
 """The realtime timer re-checks at least this often, in case the wall clock jumped."""
 MIN_TIMER_SLEEP = 0.01
@@ -117,6 +123,9 @@ class HubConfig:
     """The access control broker the alerts are addressed to (`--acb-id`)."""
     device_keys: Mapping[t.EUI64, ec.EllipticCurvePublicKey] | None = None
     """The devices' DS public keys their 0x8F8B signatures are checked with (`--device-certs DIR`)."""
+    gbcs_keys: Path | None = None
+    """The bench GBCS key set the hub builds CS06 and CS08 with (`--gbcs-keys DIR`, hubfw.gbcs.bench_keys); None:
+    `hubfw activate` only the ZCL way, no `hubfw read-version`."""
 
     def __post_init__(self) -> None:
         if self.cbke_on_ncp and self.cbke_credentials:
@@ -160,6 +169,9 @@ class Hub:
         self.timeline = OtaTimeline(timeline_path(self.state_dir), clock)
         """The OTA event timeline in the state directory, drawn by `hubfw transfers --plot` (hubfw.hub.ota_timeline)."""
         self.frame_observers.append(self.timeline.observe)
+        self._outcomes: dict[tuple[str, int], CommandOutcome] = {}
+        """The checked answers to the GBCS commands sent since start, by device and originator counter."""
+        self._outcome_waiters: dict[tuple[str, int], asyncio.Future[None]] = {}
         self.captures: list[CaptureSink] = []
         """Where every APS frame the radio sends and receives goes, stamped with the hub's clock (hubfw.capture):
         `start_capture` (pcap), `start_zep`; closed by `stop_capture` and when the hub stops."""
@@ -176,7 +188,7 @@ class Hub:
             self._app = await self._open_radio(self.state_dir)
             han = await self._han_setup(self._app.state.node_info.ieee)
             self._core = HubCore(store, self.clock, self.config.core(self._app, self.ds_key), han=han,
-                                 faults=self.fault_book)
+                                 faults=self.fault_book, remote_party=self._remote_party())
             self.timeline.started()
             self._app.set_ota_handler(self._on_ota_frame, self.clock)
             self._app.set_capture(self._on_capture if self.captures else None)
@@ -245,6 +257,13 @@ class Hub:
     @property
     def han(self) -> HubHan:
         return self.core.require_han()
+
+    def _remote_party(self) -> RemoteParty | None:
+        """The supplier and ACB of `--gbcs-keys`, their originator counters kept in the state directory."""
+        if self.config.gbcs_keys is None:
+            return None
+        counters = OriginatorCounters(self.state_dir / COUNTERS_FILE)
+        return RemoteParty.from_directory(self.config.gbcs_keys, counters)
 
     async def _han_setup(self, coordinator: t.EUI64) -> HanSetup | None:
         """The HAN servers, when the hub has CBKE credentials (or is its own test CA, or uses the NCP's CBKE
@@ -337,8 +356,17 @@ class Hub:
         self._after()
 
     def _after(self) -> None:
-        """After anything the core did: publish owed alerts, start its NCP work, let the timer re-plan."""
+        """After anything the core did: publish owed alerts and commands' answers, start its NCP work, let the timer
+        re-plan."""
         self._publish_alerts()
+        for outcome in self.core.take_command_outcomes():
+            key = (str(eui64_of(outcome.command.device)), outcome.command.originator_counter)
+            self._outcomes[key] = outcome
+            while len(self._outcomes) > MAX_KEPT_OUTCOMES:
+                del self._outcomes[next(iter(self._outcomes))]
+            waiter = self._outcome_waiters.get(key)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         for work in self.core.take_ncp_work():
             self._spawn(self._install_then_send(work) if isinstance(work, KeyInstall) else self._run_on_ncp(work))
         self._wake.set()
@@ -412,10 +440,50 @@ class Hub:
         self._send(distributed.frames)
         return shown
 
-    def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes) -> dict[str, Any]:
-        """CS06: tell a device that completed a transfer of this Manufacturer Image to run it now."""
-        self._send(self.core.activate(eui64, manufacturer_image_sha256))
-        return {"entity": str(eui64), "manufacturer_image_sha256": manufacturer_image_sha256.hex()}
+    def activate(self, eui64: t.EUI64, manufacturer_image_sha256: bytes, method: str | None = None) -> dict[str, Any]:
+        """Tell a device that completed a transfer of this Manufacturer Image to run it now: by CS06 through its tunnel
+        (`method` "gbcs"; the default for a device with a tunnel), or by an unsolicited UpgradeEndResponse ("zcl").
+        A CS06's answer comes later: `command_outcome`."""
+        method = method or self.core.activation_method(eui64)
+        shown = {"entity": str(eui64), "method": method, "manufacturer_image_sha256": manufacturer_image_sha256.hex()}
+        if method == ZCL:
+            self._send(self.core.activate(eui64, manufacturer_image_sha256))
+            return shown
+        if method != GBCS:
+            raise HubError(f"activation method {method!r} (want {GBCS} or {ZCL})")
+        return {**shown, **self._send_command(eui64, CS06, manufacturer_image_sha256)}
+
+    def read_version(self, eui64: t.EUI64) -> dict[str, Any]:
+        """CS08 through the device's tunnel; its answer comes later: `command_outcome`."""
+        return {"entity": str(eui64), **self._send_command(eui64, CS08)}
+
+    async def command_outcome(self, sent: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        """The checked answer to the command `activate` or `read_version` sent (their result), waiting up to `timeout`
+        seconds (real time: the control socket's hub runs on the system clock); HubError when none came."""
+        key = (sent["entity"], sent["originator_counter"])
+        if self.outcome_of(sent) is None:
+            waiter = self._outcome_waiters.setdefault(key, asyncio.get_running_loop().create_future())
+            try:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(waiter)
+            except TimeoutError:
+                raise HubError(f"no {sent['command']} response from {sent['entity']} within {timeout:g} s; the "
+                               "command stays queued for its tunnel (`hubfw tunnel messages` shows what came)") from None
+            finally:
+                self._outcome_waiters.pop(key, None)
+        answered = self.outcome_of(sent)
+        assert answered is not None  # the waiter is set only once the outcome is kept
+        return answered
+
+    def outcome_of(self, sent: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The checked answer to the command `activate` or `read_version` sent, once it is in (else None)."""
+        outcome = self._outcomes.get((sent["entity"], sent["originator_counter"]))
+        return None if outcome is None else {"entity": sent["entity"], "method": GBCS, **outcome.to_json()}
+
+    def _send_command(self, eui64: t.EUI64, kind: str, image_hash: bytes | None = None) -> dict[str, Any]:
+        sent = self.core.send_command(eui64, kind, image_hash)
+        self._send(sent.frames)
+        return {**sent.command.to_json(), "sent": bool(sent.frames)}
 
     async def permit(
         self, time_s: int, install_code: bytes | None = None, eui64: t.EUI64 | None = None
@@ -490,8 +558,13 @@ class Hub:
         return {"eui64": str(eui64), "length": len(message), "sent": bool(frames)}
 
     def tunnel_messages(self, eui64: t.EUI64 | None = None) -> list[dict[str, Any]]:
-        """The GBCS messages devices sent through their tunnels since the hub started (oldest first)."""
-        return self.han.messages_from(eui64)
+        """The GBCS messages devices sent through their tunnels since the hub started (oldest first), each `decoded`
+        (hubfw.gbcs.remote_party.describe), its signature and MAC checked with the `--gbcs-keys` set when there is
+        one: how the answer to a CS06 sent with `hubfw tunnel send` shows."""
+        party = self.core.remote_party
+        keys = None if party is None else party.reload()
+        return [{**shown, "decoded": describe(bytes.fromhex(shown["message"]), keys)}
+                for shown in self.han.messages_from(eui64)]
 
     # ----- captures (hubfw.capture)
 

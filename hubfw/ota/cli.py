@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -12,6 +10,7 @@ import zigpy.types as t
 
 from hubfw.cli.options import EUI64, json_option
 from hubfw.errors import HubfwError
+from hubfw.files import replace_file
 from hubfw.ota.admission import admit, read_image_file
 from hubfw.ota.broken import Break, break_image, broken_image_type, warning
 from hubfw.ota.cpl import CentralProductsList
@@ -249,14 +248,6 @@ def _read_input(path: Path) -> bytes:
 def _write_output(path: Path, data: bytes) -> None:
     """Write via a temporary file and rename, so a failure never leaves a half-written output."""
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(data)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        replace_file(path, data, 0o644)
     except OSError as exc:
         raise OutputFileError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -5,16 +5,22 @@ certificates from the hub's test CA (suite 2) and from then on talks to the hub 
 The hub then requests a GBCS tunnel to each PPMID and HCALCS (GBCS 10.2.2.1); the GSME requests its own.
 Act 1 is the bench job: two PPMIDs and an HCALCS get a signed test image each; the PPMIDs
 activate at once and report their new version with their own 0x8F8B through the tunnels the hub opened;
-the HCALCS waits for its CS06 activation.
+the HCALCS waits until the hub sends it GBCS CS06 Activate Firmware through its tunnel (signed by the
+bench's supplier, MAC'd by its ACB, hubfw.gbcs.remote_party), which the HCALCS checks and answers; then
+CS08 reads the HCALCS's and a PPMID's firmware version.
 Act 2 runs on an accelerated clock: a switched-off PPMID never starts and is discarded after 14
 days, a PPMID with the wrong hardware is refused, a GSME image wins the GSME block over a PPMID
-image mid-transfer, and a PPMID image is refused while the GSME image is protected.
+image mid-transfer, a PPMID image is refused while the GSME image is protected, and the sleepy GSME,
+its download done, is activated by CS06 through the tunnel it opened.
+The bench GBCS key set (supplier, ACB, every device's DS and KA keys) is in `DIR/gbcs-keys` in the RTDS
+keystore layout, for `--state DIR` to keep.
 Every frame crosses unmodified bellows, ASH and EZSP on a pseudo-terminal; only the time between
 frames is virtual. The demo checks its own outcome: `ok` is true only if every target got exactly
 the alerts the GBCS rules owe it, every device runs the version it should, every device holds a CBKE
 link key, every PPMID and HCALCS tunnel was opened by the hub, every PPMID activation alert came
 through its tunnel as the PPMID's own signed 0x012B message whose signature the hub found valid with the
-device's key, and every alert carries its GBCS message (the CH's signed CCS08, or the PPMID's own message).
+device's key, every alert carries its GBCS message (the CH's signed CCS08, or the PPMID's own message), and
+the HCALCS and the GSME answered their CS06 with success, every CS06 and CS08 answer passing the hub's checks.
 """
 
 from __future__ import annotations
@@ -87,8 +93,12 @@ class Demo:
         self.started = world.clock.now()
         self.waited_for_activation: set[str] = set()
         self.raw_alerts: list[dict[str, Any]] = []
+        self.commands: dict[str, dict[str, dict[str, Any]]] = {}
+        """Per device, its last CS06 and CS08 exchange through its tunnel: the command and answer as they crossed
+        it (hex) and the hub's checks of the answer."""
         self._alerts: list[TransferAlert] = []
         self._alert_log_size = 0
+        self.progress = Progress(self)
 
     def alerts(self) -> list[TransferAlert]:
         """The hub's alerts, read again only when the log has grown (every step of the story asks); a
@@ -133,8 +143,7 @@ class Demo:
         self.narrator.expected.append((self.devices[name].identity.ieee, code, version, response))
 
     async def until(self, goal: Callable[[], bool], virtual_seconds: float) -> None:
-        progress = Progress(self)
-        await self.world.run_until(lambda: progress.show() or goal(), virtual_seconds)
+        await self.world.run_until(lambda: self.progress.show() or goal(), virtual_seconds)
         self.narrator.new_alerts(self.alerts())
 
     def has_alert(self, name: str, code: AlertCode) -> bool:
@@ -174,11 +183,31 @@ class Demo:
         if waiting and self.devices["hcalcs-1"].current_file_version == OLD_VERSION:
             self.waited_for_activation.add("hcalcs-1")
         self.say(f"  an hour later hcalcs-1 still runs 0x{OLD_VERSION:08X}, waiting for activation: {waiting}")
-        sha = bytes.fromhex(stored["manufacturer_image_sha256"])
-        self.world.hub.activate(self.devices["hcalcs-1"].identity.ieee, sha)
-        self.say(f"  CS06 activate hcalcs-1 with Manufacturer Image hash {sha.hex()[:16]}…")
+        await self.activate("hcalcs-1", bytes.fromhex(stored["manufacturer_image_sha256"]))
         await self.until(lambda: self.devices["hcalcs-1"].current_file_version == 0x200, DAY)
         self.say(f"  hcalcs-1 now runs 0x{self.devices['hcalcs-1'].current_file_version:08X}")
+        for name in ("hcalcs-1", "ppmid-1"):
+            await self.command(name, self.world.hub.read_version(self.devices[name].identity.ieee))
+
+    async def activate(self, name: str, image_hash: bytes) -> None:
+        """CS06 through the device's tunnel (supplier-signed, ACB-MAC'd), and its answer."""
+        sent = self.world.hub.activate(self.devices[name].identity.ieee, image_hash)
+        await self.command(name, sent)
+
+    async def command(self, name: str, sent: dict[str, Any]) -> None:
+        """Wait for the device's answer to a GBCS command the hub sent through its tunnel, and tell it."""
+        self.say(f"  {sent['command']} to {name} through its tunnel (originator counter {sent['originator_counter']})")
+        await self.until(lambda: self.world.hub.outcome_of(sent) is not None, DAY)
+        answer = self.world.hub.outcome_of(sent)
+        assert answer is not None
+        self.commands.setdefault(name, {})[answer["command"].lower()] = {
+            "command": answer["command_message"], "response": answer["response_message"],
+            "response_code": answer["response_code"], "response_code_name": answer["response_code_name"],
+            "firmware_version": answer["firmware_version"], "signature": answer["signature"], "mac": answer["mac"],
+            "authentic": answer["authentic"]}
+        checks = ", ".join(f"{check} {answer[check]}" for check in ("signature", "mac") if answer[check] is not None)
+        self.say(f"  {name} answered {answer['response_code_name']}, firmware version {answer['firmware_version']}"
+                 f" ({checks})")
 
     async def act_two(self) -> None:
         self.say("")
@@ -212,7 +241,7 @@ class Demo:
                                               image_type=GSME_IMAGE_TYPE,
                                               **self.gb("00:0d:6f:00:00:00:e0:06", DeviceType.GSME)))
         await self.until(self.sessions_secured, 3600)
-        self.distribute(self.image(GSME_IMAGE_TYPE, 0x500), ["gsme-1"], DeviceType.GSME)
+        gsme_image = self.distribute(self.image(GSME_IMAGE_TYPE, 0x500), ["gsme-1"], DeviceType.GSME)
         self.expect("gsme-1", AlertCode.TRANSFER_SUCCESS, 0x500, TransferResponse.SUCCESS)
         self.narrator.new_alerts(self.alerts())
         try:
@@ -222,8 +251,13 @@ class Demo:
             self.say(f"  a new PPMID image is refused: {exc}")
         await self.until(lambda: self.has_alert("gsme-1", AlertCode.TRANSFER_SUCCESS), 3 * DAY)
         await self.world.run_for(3600)  # a sleepy meter hears the UpgradeEndResponse at its next poll
+        if meter.phase is Phase.WAITING_TO_UPGRADE and meter.current_file_version == OLD_VERSION:
+            self.waited_for_activation.add("gsme-1")
         self.say(f"  {self.day()}: the sleepy gsme-1 finished its download and waits for activation "
                  f"(still runs 0x{meter.current_file_version:08X})")
+        await self.activate("gsme-1", bytes.fromhex(gsme_image["manufacturer_image_sha256"]))
+        await self.until(lambda: meter.current_file_version == 0x500, DAY)
+        self.say(f"  gsme-1 now runs 0x{meter.current_file_version:08X}")
 
     def sessions_secured(self) -> bool:
         """Every powered device holds its CBKE link key and has its tunnel open (whoever opens it)."""
@@ -236,9 +270,12 @@ class Demo:
         got = sorted((a.entity, a.code, a.firmware_version, a.transfer_response) for a in alerts)
         wanted = sorted(self.narrator.expected)
         final = {"ppmid-1": 0x300, "ppmid-2": 0x200, "hcalcs-1": 0x200, "ppmid-3": OLD_VERSION,
-                 "ppmid-4": OLD_VERSION, "gsme-1": OLD_VERSION}
+                 "ppmid-4": OLD_VERSION, "gsme-1": 0x500}
         versions_ok = all(self.devices[name].current_file_version == v for name, v in final.items())
-        waiting_ok = self.waited_for_activation == {"hcalcs-1"} and self.devices["gsme-1"].phase is Phase.WAITING_TO_UPGRADE
+        waiting_ok = self.waited_for_activation == {"hcalcs-1", "gsme-1"}
+        commands_ok = all(self.commands.get(name, {}).get("cs06", {}).get("response_code") == 0
+                          for name in ("hcalcs-1", "gsme-1")) and all(
+            exchange["authentic"] for exchanges in self.commands.values() for exchange in exchanges.values())
         devices = [self.device_json(name) for name in self.devices]
         keys_ok = all(device["key_establishment"] == "suite2" for device in devices)
         activations = [alert for alert in alerts if alert.code is AlertCode.ACTIVATION]
@@ -247,7 +284,7 @@ class Demo:
         signed_ok = all(alert.signature == "valid" for alert in activations) and all(
             alert.message is not None and alert.counter is not None for alert in alerts)
         ok = (got == wanted and versions_ok and waiting_ok and len(self.narrator.rejections) == 1 and keys_ok
-              and tunnel_ok and signed_ok and not self.raw_alerts)
+              and tunnel_ok and signed_ok and commands_ok and not self.raw_alerts)
         return {
             "ok": ok,
             "radio": self.world.radio_description,
@@ -272,19 +309,25 @@ class Demo:
                 "awaiting_activation": device.phase is Phase.WAITING_TO_UPGRADE,
                 "key_establishment": han["key_establishment"], "tunnel": han["tunnel"],
                 "tunnel_opened_by": han["tunnel_opened_by"],
-                "ds_public_key_pem": public_pem(device.ds_key.public_key()).decode("ascii")}
+                "ds_public_key_pem": public_pem(device.ds_key.public_key()).decode("ascii"),
+                "cs06": self.commands.get(name, {}).get("cs06"), "cs08": self.commands.get(name, {}).get("cs08")}
 
 
 class Progress:
-    """Prints each download's progress in quarters as it passes them."""
+    """Prints each download's progress in quarters as it passes them (once per download: a device's held bytes
+    going down means a new download, or one started again)."""
 
     def __init__(self, demo: Demo) -> None:
         self.demo = demo
         self.shown: dict[str, int] = {}
+        self.held: dict[str, int] = {}
 
     def show(self) -> bool:
         for name, device in self.demo.devices.items():
             held = len(device.download) if device.download else 0
+            if held < self.held.get(name, 0):
+                self.shown[name] = 0
+            self.held[name] = held
             quarter = min(4, 4 * held // PAYLOAD_BYTES)
             if quarter > self.shown.get(name, 0):
                 self.shown[name] = quarter

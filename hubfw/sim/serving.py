@@ -18,7 +18,7 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import Clock
 from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
-from hubfw.gbcs.device_keys import bench_device_keys_dir
+from hubfw.gbcs.bench_keys import bench_key_set, bench_keys_dir
 from hubfw.hub.credentials import hub_sim_credentials, issue_sim_credentials
 from hubfw.hub.service import Hub
 from hubfw.radio import SerialSettings, open_bellows_radio
@@ -43,16 +43,15 @@ class SimulatedRadioError(HubfwError):
 
 def default_devices(state_dir: Path, clock: Clock) -> list[OtaClientDevice]:
     """The demo's bench: two PPMIDs and an HCALCS, manufacturer 0x1234, image types 0x0101 / 0x0102, each with
-    suite 2 credentials from the state directory's test CA and its GBCS Digital Signing key from
-    `bench_device_keys_dir(state_dir)` (made on first start; the hub checks the PPMIDs' 0x8F8B signatures with
-    `load_device_keys` of the same directory)."""
+    suite 2 credentials from the state directory's test CA and its GBCS Digital Signing and Key Agreement keys in the
+    bench key set `bench_keys_dir(state_dir)` (made on first start; the hub is given the same directory, so it checks
+    the PPMIDs' 0x8F8B signatures and sends CS06 / CS08 the devices take). The HCALCS activates only on CS06."""
     options = dict(manufacturer_code=MANUFACTURER, file_version=OLD_VERSION, hardware_version=2,
-                   keys_dir=bench_device_keys_dir(state_dir))
+                   keys_dir=bench_key_set(bench_keys_dir(state_dir)).directory)
 
     def session(ieee: str, device_type: DeviceType) -> dict[str, object]:
         credentials = issue_sim_credentials(state_dir, parse_eui64(ieee), CryptoSuite.SUITE_2, clock)
-        # activated by `hubfw activate`'s UpgradeEndResponse until the hub sends CS06 through the tunnel
-        return {"gb": gb_session(device_type, credentials, activation="zcl")}
+        return {"gb": gb_session(device_type, credentials)}
 
     return [
         ppmid("00:0d:6f:00:00:00:e0:01", 0xE001, image_type=PPMID_IMAGE_TYPE,

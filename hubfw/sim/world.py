@@ -24,7 +24,8 @@ from hubfw.cbke.suites import CryptoSuite
 from hubfw.clock import VirtualClock
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
-from hubfw.gbcs.device_keys import DeviceKeyDirectory, bench_device_keys_dir, device_ds_key
+from hubfw.gbcs.bench_keys import bench_key_set, bench_keys_dir
+from hubfw.gbcs.device_keys import DeviceKeyDirectory, device_ds_key, device_ka_key
 from hubfw.hub.credentials import issue_sim_credentials
 from hubfw.hub.service import Hub, HubConfig
 from hubfw.radio import SerialSettings, open_bellows_radio
@@ -59,10 +60,12 @@ class SimulatedWorld:
             config = dataclasses.replace(config, cbke_sim_ca=True)
         self.cbke = config.cbke_sim_ca
         """The hub is its own test CA and runs Key Establishment (serving Smart Energy only under CBKE keys)."""
+        self.gbcs_keys = bench_key_set(bench_keys_dir(state_dir))
+        """The bench key set in `state_dir/gbcs-keys`: the supplier's and ACB's keys, the simulated devices' own."""
         if config.device_keys is None:  # the hub checks its simulated PPMIDs' signatures, as `serve --radio sim`
-            keys = bench_device_keys_dir(state_dir / "hub")
-            keys.mkdir(parents=True, exist_ok=True)
-            config = dataclasses.replace(config, device_keys=DeviceKeyDirectory(keys))
+            config = dataclasses.replace(config, device_keys=DeviceKeyDirectory(self.gbcs_keys.directory))
+        if config.gbcs_keys is None:  # and sends CS06 / CS08 with the bench's supplier and ACB keys
+            config = dataclasses.replace(config, gbcs_keys=self.gbcs_keys.directory)
         self.hub = Hub(state_dir / "hub", self._open_radio, self.clock, config)
         self.port: str | None = None
 
@@ -94,23 +97,16 @@ class SimulatedWorld:
 
     def gb_session(self, eui64: t.EUI64, device_type: DeviceType, suite: CryptoSuite = CryptoSuite.SUITE_2,
                    **options: Any) -> GbHanSettings | None:
-        """A GB device's session with credentials from the hub's test CA and its GBCS Digital Signing key from
-        `device_keys_dir` (unless `options` give `ds_key`); None when the hub runs no CBKE (the device then speaks
-        OTA alone, as before GB devices had sessions)."""
+        """A GB device's session with credentials from the hub's test CA, and its GBCS Digital Signing and Key
+        Agreement keys from the bench key set (unless `options` give them), which it checks GBCS commands against;
+        None when the hub runs no CBKE (the device then speaks OTA alone, as before GB devices had sessions)."""
         if not self.cbke:
             return None
         credentials = issue_sim_credentials(self.hub.state_dir, eui64, suite, self.clock)
-        options.setdefault("ds_key", device_ds_key(self.device_keys_dir, eui64))
-        # The hub cannot send CS06 through the tunnel yet (`hubfw activate` is the ZCL UpgradeEndResponse): devices of
-        # the demo and the HIL bench are activated that way, an HCALCS included, until it can.
-        options.setdefault("activation", "zcl")
+        options.setdefault("ds_key", device_ds_key(self.gbcs_keys.directory, eui64))
+        options.setdefault("ka_key", device_ka_key(self.gbcs_keys.directory, eui64))
+        options.setdefault("gbcs_keys", self.gbcs_keys)
         return gb_session(device_type, credentials, **options)
-
-    @property
-    def device_keys_dir(self) -> Path:
-        """The simulated devices' DS keys: `bench_device_keys_dir` of the hub's state directory, which the hub checks
-        the PPMIDs' 0x8F8B signatures with unless its config names other device keys."""
-        return bench_device_keys_dir(self.hub.state_dir)
 
     async def add(self, *devices: OtaClientDevice) -> None:
         """Put devices on the HAN (admitting those with an install code under its key, as `hubfw permit

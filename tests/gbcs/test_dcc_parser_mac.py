@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hubfw.gbcs.bench_keys import GbcsKeys
 from hubfw.gbcs.ciphering import seal
 from hubfw.gbcs.firmware_content import (
     ActivateFirmwareCommand,
@@ -42,17 +43,31 @@ def parser_modules() -> Path:
 def keystore() -> dict[str, str]:
     store = {}
     for (party, use), key in KEYS.items():
-        store[f"{party.hex()}-{use}-private"] = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-        store[f"{party.hex()}-{use}-public"] = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        store[f"{party.hex()}-{use}-private"] = _pem(key)
+        store[f"{party.hex()}-{use}-public"] = _pem(key.public_key())
     return store
 
 
-def parser_verdicts(modules: Path, messages: list[bytes]) -> list[dict[str, str | None]]:
+def keystore_of(keys: GbcsKeys) -> dict[str, str]:
+    """A bench key set (`hubfw gbcs keys new`, or the one a demo leaves) as `dcc_mac_check.cjs` takes keys."""
+    store = {f"{entity.hex()}-{use.upper()}-private": _pem(key) for (entity, use), key in keys.private_keys.items()}
+    store.update({f"{entity.hex()}-{use.upper()}-public": _pem(key) for (entity, use), key in keys.public_keys.items()})
+    return store
+
+
+def _pem(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def parser_verdicts(modules: Path, messages: list[bytes], keys: dict[str, str] | None = None,
+                    acb: bytes = ACB) -> list[dict[str, str | None]]:
     done = subprocess.run(
         ["node", str(SCRIPT)], capture_output=True, text=True, timeout=DECODE_TIMEOUT, check=False,
-        input=json.dumps({"acb": ACB.hex(), "keys": keystore(), "messages": [m.hex() for m in messages]}),
+        input=json.dumps({"acb": acb.hex(), "keys": keystore() if keys is None else keys,
+                          "messages": [m.hex() for m in messages]}),
         env={**os.environ, "GBCS_PARSER_MODULES": str(modules)},
     )
     assert done.returncode == 0, done.stderr

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hubfw.alerts import activation_alert
 from hubfw.errors import HubfwError
 from hubfw.gbcs.alert_message import GbcsIdentity, activation_message
+from hubfw.gbcs.bench_keys import bench_keys_dir
 from hubfw.gbcs.device_keys import (
     DeviceKeyError,
-    bench_device_keys_dir,
     device_ds_key,
     key_file_stem,
     load_device_keys,
@@ -57,8 +57,8 @@ def test_the_rtds_ppmids_certificate_checks_the_rtds_0x8f8b_at_hand_over() -> No
 
 
 def test_a_device_key_is_made_once_and_kept(tmp_path: Path) -> None:
-    directory = bench_device_keys_dir(tmp_path)
-    assert directory == tmp_path / "gbcs" / "devices"
+    directory = bench_keys_dir(tmp_path)
+    assert directory == tmp_path / "gbcs-keys"
     key = device_ds_key(directory, DEVICE)
     stem = key_file_stem(DEVICE)
     assert stem == "000d6f000abcdef0"  # the RTDS keystore's case and order: entity id, lower-case hex

@@ -18,7 +18,11 @@ from hubfw.hub.control import socket_path
 
 METER, OTHER = "00:0d:6f:00:0a:bc:de:f0", "00:0d:6f:00:0a:bc:de:f1"
 ANSWERS: dict[str, Any] = {
-    "activate": {"entity": METER},
+    "activate": {"entity": METER, "method": "zcl", "manufacturer_image_sha256": "ab" * 32},
+    "read_version": {"entity": METER, "command": "CS08", "originator": "90B3D51F30000002", "originator_counter": 7,
+                     "command_message": "dd", "response_message": "dd", "response_code": 0,
+                     "response_code_name": "SUCCESS", "firmware_version": "0x00000200", "mac": "valid",
+                     "signature": None, "authentic": True},
     "permit": {"permit_s": 60},
     "tunnel_send": {"length": 2, "eui64": METER, "sent": True},
     "tunnel_messages": [],
@@ -58,6 +62,7 @@ def recording(tmp_path: Path) -> Iterator[RecordingHub]:
 
 @pytest.mark.parametrize(("old", "new"), [
     (["activate", METER, "--hash", "ab" * 32], ["activate", "--eui64", "000D6F000ABCDEF0", "--hash", "ab" * 32]),
+    (["read-version", METER], ["read-version", "--eui64", "000D6F000ABCDEF0"]),
     (["permit", "--install-code", "0011", "--eui64", METER], ["permit", "--install-code", "0011", "--eui64",
                                                               "00-0d-6f-00-0a-bc-de-f0"]),
     (["tunnel", "send", "--device", METER, "dead"], ["tunnel", "send", "--eui64", "000d6f000abcdef0", "dead"]),
@@ -66,7 +71,7 @@ def recording(tmp_path: Path) -> Iterator[RecordingHub]:
      ["distribute", "IMAGE", "--eui64", METER, "--eui64", OTHER.replace(":", ""), "--device-type", "ppmid"]),
     (["distribute", "IMAGE", "--to", f"{METER},{OTHER}", "--device-type", "ppmid"],
      ["distribute", "IMAGE", "--to", METER, "--to", f"{OTHER},", "--device-type", "ppmid"]),
-], ids=["activate", "permit", "tunnel-send", "tunnel-messages", "distribute-eui64", "distribute-repeated-to"])
+], ids=["activate", "read-version", "permit", "tunnel-send", "tunnel-messages", "distribute-eui64", "distribute-repeated-to"])
 def test_old_and_new_spellings_send_the_same_request(
     cli: click.Group, recording: RecordingHub, tmp_path: Path, old: list[str], new: list[str]
 ) -> None:

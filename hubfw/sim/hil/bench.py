@@ -74,6 +74,8 @@ class HilBench(Protocol):
     async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
                              firmware_version: int | None = None) -> TransferAlert: ...
 
+    async def activate(self, entity: t.EUI64, image_hash: bytes, timeout: float) -> dict[str, Any]: ...
+
     def alerts(self, entity: t.EUI64 | None = None) -> list[TransferAlert]: ...
 
     def transfer(self, entity: t.EUI64) -> dict[str, Any] | None: ...
@@ -129,6 +131,23 @@ class _HubBench(abc.ABC):
     def fault_history(self, eui64: t.EUI64) -> list[dict[str, Any]]:
         """Every fault set for `eui64`, each time one acted, and each cleared or expired, oldest first."""
         return self.hub.fault_history(eui64)
+
+    activation: str | None = None
+    """How `activate` tells the DUT to activate: "gbcs", "zcl", or None for the hub's default (`Hub.activate`)."""
+
+    async def activate(self, entity: t.EUI64, image_hash: bytes, timeout: float) -> dict[str, Any]:
+        """Tell `entity` to activate the image with this Manufacturer Image hash, as `hubfw activate` does: CS06
+        through its tunnel, then its checked answer (waiting up to `timeout`); or, the ZCL way, what was sent."""
+        sent = self.hub.activate(entity, image_hash, self.activation)
+        if "command" not in sent:
+            return sent
+        try:
+            await self.wait_until(lambda: self.hub.outcome_of(sent) is not None, timeout)
+        except HilTimeout:
+            raise HilTimeout(f"no CS06 response from {entity} within {timeout:.0f} s") from None
+        answer = self.hub.outcome_of(sent)
+        assert answer is not None
+        return answer
 
     async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
                              firmware_version: int | None = None) -> TransferAlert:
@@ -261,8 +280,9 @@ class RealBench(_HubBench):
     def __init__(self, state_dir: Path, settings: HilSettings) -> None:
         assert settings.port is not None and settings.dut is not None
         self.settings = settings
-        config = HubConfig(cbke_credentials=load_hub_credentials(settings.cbke_files))
+        config = HubConfig(cbke_credentials=load_hub_credentials(settings.cbke_files), gbcs_keys=settings.gbcs_keys)
         self.cbke = bool(config.cbke_credentials)
+        self.activation = settings.activation
         self._hub = Hub(state_dir, functools.partial(open_bellows_radio, settings.serial_settings()), SystemClock(),
                         config)
         self.device_under_test = settings.dut

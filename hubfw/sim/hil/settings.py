@@ -31,6 +31,12 @@ ENV_IMAGE_TYPE = "HUBFW_HIL_IMAGE_TYPE"
 ENV_FILE_VERSION = "HUBFW_HIL_FILE_VERSION"
 ENV_CBKE = "HUBFW_HIL_CBKE"
 """Comma-separated hub credentials files (`hubfw cbke issue --eui64 <coordinator>`), one per crypto suite."""
+ENV_GBCS_KEYS = "HUBFW_HIL_GBCS_KEYS"
+"""The bench GBCS key set directory the hub builds CS06 / CS08 with (`hubfw serve --gbcs-keys`)."""
+ENV_ACTIVATION = "HUBFW_HIL_ACTIVATION"
+"""How the DUT is activated: `gbcs` (CS06 through its tunnel) or `zcl` (a plain Zigbee device); default: gbcs when the
+DUT has a tunnel (`hubfw activate` without --method)."""
+ACTIVATION_METHODS = ("gbcs", "zcl")
 
 TEST_PAYLOAD_BYTES = 8_000
 """Payload of a test image built from the header values: 125 blocks of 64 bytes, a minute or so on a real HAN."""
@@ -57,6 +63,9 @@ class HilSettings:
     file_version: int | None = None
     cbke_files: tuple[Path, ...] = ()
     """The bench hub's CBKE credentials; empty: the hub runs no key establishment."""
+    gbcs_keys: Path | None = None
+    activation: str | None = None
+    """`gbcs`, `zcl` or None (the hub's default for the DUT)."""
 
     @property
     def real(self) -> bool:
@@ -74,12 +83,19 @@ class HilSettings:
         except ValueError:
             raise HilConfigError(f"{ENV_DEVICE_TYPE}={kind!r} is not one of esme, gsme, ppmid, hcalcs") from None
         image = env.get(ENV_IMAGE) or None
+        activation = (env.get(ENV_ACTIVATION) or "").lower() or None
+        if activation not in (None, *ACTIVATION_METHODS):
+            raise HilConfigError(f"{ENV_ACTIVATION}={activation!r} is not one of {', '.join(ACTIVATION_METHODS)}")
+        gbcs_keys = env.get(ENV_GBCS_KEYS) or None
+        if gbcs_keys is not None and not Path(gbcs_keys).is_dir():
+            raise HilConfigError(f"{ENV_GBCS_KEYS}={gbcs_keys!r} is not a directory")
         return cls(
             port=port, dut=None if dut is None else _eui64(dut),
             install_code=_hex_bytes(env, ENV_INSTALL_CODE), device_type=device_type,
             coordinator=env.get(ENV_COORDINATOR) or None, channel=_channel(env), image_path=None if image is None else Path(image),
             manufacturer_code=_number(env, ENV_MANUFACTURER, 16), image_type=_number(env, ENV_IMAGE_TYPE, 16),
             file_version=_number(env, ENV_FILE_VERSION, 32), cbke_files=_paths(env, ENV_CBKE),
+            gbcs_keys=None if gbcs_keys is None else Path(gbcs_keys), activation=activation,
         )
 
     def serial_settings(self) -> SerialSettings:

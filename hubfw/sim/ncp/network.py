@@ -16,6 +16,7 @@ import zigpy.types as t
 
 from hubfw.devices import parse_eui64
 from hubfw.errors import HubfwError
+from hubfw.files import replace_file
 
 STATE_FILE = "ncp.json"
 SILABS_OUI = bytes.fromhex("000d6f")
@@ -149,7 +150,4 @@ class TokenStore:
         return tokens
 
     def save(self, tokens: NetworkTokens) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = self.path.with_suffix(".json.tmp")
-        scratch.write_text(json.dumps(tokens.to_json(), indent=1))
-        os.replace(scratch, self.path)
+        replace_file(self.path, json.dumps(tokens.to_json(), indent=1).encode("utf-8"), 0o644)

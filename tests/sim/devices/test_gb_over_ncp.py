@@ -56,8 +56,9 @@ async def test_foreign_ca_wrong_mac_and_no_cbke_devices_never_get_an_image_byte(
     views = {entry["eui64"]: entry for entry in world.hub.devices()}
     failure = views[str(foreign.ieee)]["key_establishment_failure"]
     assert views[str(foreign.ieee)]["key_establishment"] is None and "UNKNOWN_ISSUER" in str(failure)
-    [outcome] = foreign.gb.ke_outcomes
-    assert outcome.status is TerminateStatus.UNKNOWN_ISSUER
+    # one refusal, or more when the settling took long enough (virtual time) for the device's retry: each the same
+    assert foreign.gb.ke_outcomes and {outcome.status for outcome in foreign.gb.ke_outcomes} == {
+        TerminateStatus.UNKNOWN_ISSUER}
     assert "BAD_KEY_CONFIRM" in str(views[str(wrong_mac.ieee)]["key_establishment_failure"])
     assert wrong_mac.gb.ke_outcomes[0].status is TerminateStatus.BAD_KEY_CONFIRM
     assert keyless.gb.state is SessionState.UNSECURED and not keyless.gb.ke_outcomes
