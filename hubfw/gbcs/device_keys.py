@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hubfw.ota.keys import KeyFileError, load_private_key, new_private_key, public_pem, write_private_key
+from hubfw.ota.keys import KeyFileError, keep_private_key
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,17 +60,10 @@ def _device_key(directory: Path, eui64: t.EUI64, use: str) -> ec.EllipticCurvePr
     private_path, public_path = directory / f"{stem}-{use}.key", directory / f"{stem}-{use}.pem"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        if private_path.exists():
-            key = load_private_key(private_path)
-        elif public_path.exists():  # a keystore's certificate (the RTDS's) without its private key: keep it
+        if public_path.exists() and not private_path.exists():  # a keystore's certificate (the RTDS's): keep it
             raise DeviceKeyError(f"{public_path} has no private key beside it ({private_path.name}): a simulated "
                                  f"device {eui64} cannot use that keystore's {use.upper()} key")
-        else:
-            key = new_private_key()
-            write_private_key(private_path, key)
-        public = public_pem(key.public_key())
-        if not public_path.exists() or public_path.read_bytes() != public:
-            public_path.write_bytes(public)
+        return keep_private_key(private_path, public_path)
     except DeviceKeyError:
         raise
     except KeyFileError as exc:
@@ -78,7 +71,6 @@ def _device_key(directory: Path, eui64: t.EUI64, use: str) -> ec.EllipticCurvePr
     except OSError as exc:
         raise DeviceKeyError(f"cannot keep the {use.upper()} key of device {eui64} in {directory}: "
                              f"{exc.strerror or exc}") from None
-    return key
 
 
 def load_device_keys(directory: Path) -> dict[t.EUI64, ec.EllipticCurvePublicKey]:

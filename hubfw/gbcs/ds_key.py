@@ -12,14 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hubfw.ota.keys import (
-    KeyFileError,
-    load_private_key,
-    load_public_key,
-    new_private_key,
-    public_pem,
-    write_private_key,
-)
+from hubfw.ota.keys import KeyFileError, keep_private_key, load_public_key, public_pem
 
 DS_KEY_FILE = Path("gbcs") / "ch-ds-key.pem"
 DS_PUBLIC_KEY_FILE = Path("gbcs") / "ch-ds-pub.pem"
@@ -28,21 +21,13 @@ DS_PUBLIC_KEY_FILE = Path("gbcs") / "ch-ds-pub.pem"
 def ch_ds_key(state_dir: Path, key: ec.EllipticCurvePrivateKey | None = None) -> ec.EllipticCurvePrivateKey:
     """The CH's DS key: `key` (from --ds-key) or the state directory's own, made on first use; its public half
     is written to STATE/gbcs/ch-ds-pub.pem. KeyFileError when the files cannot be read or written."""
-    private_path, public_path = state_dir / DS_KEY_FILE, state_dir / DS_PUBLIC_KEY_FILE
+    private_path = state_dir / DS_KEY_FILE
     try:
         private_path.parent.mkdir(parents=True, exist_ok=True)
-        if key is None and private_path.exists():
-            key = load_private_key(private_path)
-        elif key is None:
-            key = new_private_key()
-            write_private_key(private_path, key)
-        public = public_pem(key.public_key())
-        if not public_path.exists() or public_path.read_bytes() != public:
-            public_path.write_bytes(public)
+        return keep_private_key(private_path, state_dir / DS_PUBLIC_KEY_FILE, key)
     except OSError as exc:
         raise KeyFileError(f"cannot keep the CH Digital Signing key in {private_path.parent}: "
                            f"{exc.strerror or exc}") from None
-    return key
 
 
 def read_ch_ds_public_key(state_dir: Path) -> bytes:

@@ -66,6 +66,22 @@ def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to an existing file
 
 
+def keep_private_key(private_path: Path, public_path: Path,
+                     key: ec.EllipticCurvePrivateKey | None = None) -> ec.EllipticCurvePrivateKey:
+    """A key kept in files: `key` if given, else the one in `private_path`, else a new one written there (mode 0600);
+    either way its public half is (re)written to `public_path` when missing or different, for whoever checks its
+    signatures. KeyFileError for a private key file that does not read; OSError when a file cannot be written."""
+    if key is None and private_path.exists():
+        key = load_private_key(private_path)
+    elif key is None:
+        key = new_private_key()
+        write_private_key(private_path, key)
+    public = public_pem(key.public_key())
+    if not public_path.exists() or public_path.read_bytes() != public:
+        public_path.write_bytes(public)
+    return key
+
+
 def public_pem(key: ec.EllipticCurvePublicKey) -> bytes:
     """`key` as a PEM SubjectPublicKeyInfo."""
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
