@@ -82,7 +82,7 @@ def test_every_eui64_parameter_has_the_eui64_type() -> None:
     names = {"eui64", "device", "targets", "destination", "subject", "issuer"}
     found = [(path, param) for path, param in every_parameter() if param.name in names or "--eui64" in param.opts]
     assert {path for path, _ in found} == {
-        "hubfw activate", "hubfw distribute", "hubfw permit", "hubfw tunnel send", "hubfw tunnel messages",
+        "hubfw activate", "hubfw read-version", "hubfw distribute", "hubfw permit", "hubfw tunnel send", "hubfw tunnel messages",
         "hubfw image build", "hubfw cbke issue", "hubfw cbke import", "hubfw cbke ca new", "hubfw fault set", "hubfw fault clear",
         "hubfw check-device"}
     for path, param in found:

@@ -1,6 +1,7 @@
 """The `gbcs` fuzz target (tools/fuzzlib/gbcs.py): a short seeded run finds nothing, its seeds reach every verdict
-of the finder, and its judge can fail — a finder that credits the message's originator, a verifier that calls a
-mis-signed message valid and a framing error with two lines are each caught."""
+of the finder and of the CS06/CS08 answer check, and its judge can fail — a finder that credits the message's
+originator, a verifier that calls a mis-signed message valid, an answer check that takes an altered answer and a
+framing error with two lines are each caught."""
 
 from __future__ import annotations
 
@@ -31,6 +32,20 @@ def test_the_seeds_reach_every_verdict_of_the_finder() -> None:
             "finder: alert, signature unchecked"} <= reached
     assert any(outcome.startswith("finder: raw, ") and "not the sender" in outcome for outcome in reached)
     assert any(outcome.startswith("finder: raw, ") and "does not frame" in outcome for outcome in reached)
+    assert {"CS06 answer: SUCCESS, authentic True", "CS08 answer: SUCCESS, authentic True",
+            "CS06 answer: not it"} <= reached
+
+
+def test_negative_control_an_answer_check_that_takes_an_altered_answer_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hubfw.gbcs.remote_party import VALID, RemoteParty
+
+    response = fuzz_gbcs._rtds("cs06-activate-response")
+    altered = fuzz_gbcs._framed(0, response[:-1] + bytes([response[-1] ^ 1]))  # a bit of the device's signature
+    assert run_input(fuzz_gbcs.TARGET, altered).failure is None
+    monkeypatch.setattr(RemoteParty, "_checks", lambda self, command, maced, signed: (None, VALID))
+    failure = run_input(fuzz_gbcs.TARGET, altered).failure
+    assert failure is not None and failure.signature == "property: an altered CS06 answer was taken as the device's"
 
 
 def _rtds_alert_from_someone_else() -> bytes:

@@ -15,6 +15,10 @@ Properties, for every input:
   sender's (`entity == sender`: never credited to another device, whatever the message names), carries the message
   verbatim, has originator = the sender's entity id and message code 0x012B; an alert it cannot decode has a one-line
   problem;
+- `describe(message, keys)` (what `hubfw tunnel messages` shows) returns a decoding or a one-line error, never raises;
+- the remote party's check of an answer (`RemoteParty.answer`, for the RTDS CS06 and CS08 commands with the RTDS
+  keystore) returns None or an outcome, and an outcome it calls authentic carries exactly the octets the RTDS device
+  signed (CS06) or MAC'd (CS08): an altered answer is never taken for the device's;
 - a device signature the hub would call "valid" (`GbcsIdentity.device_signature`, with the RTDS PPMID's certificate
   and the simulated PPMID's key) is one of the genuine signatures in the seeds over exactly the octets they signed:
   a mis-signed or altered message never verifies.
@@ -45,6 +49,8 @@ from fuzzlib.engine import PropertyViolation, Target, judge_rejection, message_k
 from hubfw.alerts import ActivationOutcome, AlertCode, activation_alert
 from hubfw.errors import HubfwError
 from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, GbcsIdentity, activation_message, entity_id
+from hubfw.gbcs.bench_keys import GbcsKeys
+from hubfw.gbcs.ciphering import GbcsMacError, MacedMessage
 from hubfw.gbcs.device_alert import find_device_alert
 from hubfw.gbcs.framing import (
     CraFlag,
@@ -54,6 +60,7 @@ from hubfw.gbcs.framing import (
     message_length,
     parse_message,
 )
+from hubfw.gbcs.remote_party import CS06, CS08, IssuedCommand, OriginatorCounters, RemoteParty, describe
 from hubfw.gbcs.signing import sign
 
 MAX_LEN = 1200
@@ -110,8 +117,52 @@ def check_gbcs(data: bytes) -> list[str]:
             signed.cra, signed.originator_counter, signed.originator, signed.target, signed.message_code,
             signed.content):
         raise PropertyViolation("parse_message and GeneralSigning.parse disagree on a header", message.hex())
-    outcomes.append(_check_finder(message, sender, signed))
+    outcomes.append(_check_describe(message))
+    outcomes.extend(_check_answer(command, message) for command in _rtds_commands())
+    outcomes.append(_check_finder(message, sender, signed))  # last: its verdict is the input's headline
     return outcomes
+
+
+def _check_describe(message: bytes) -> str:
+    shown = describe(message, _rtds_party().keys)
+    if "error" in shown:
+        if not shown["error"].strip() or "\n" in shown["error"]:
+            raise PropertyViolation("describe gave an error that is not one line", repr(shown["error"]))
+        return "describe: error"
+    return f"describe: {shown['cra']} signature {shown['signature']} mac {shown['mac']}"
+
+
+def _check_answer(command: IssuedCommand, message: bytes) -> str:
+    outcome = _rtds_party().answer(command, message)
+    if outcome is None:
+        return f"{command.kind} answer: not it"
+    if outcome.authentic:
+        if command.kind == CS06:
+            parsed, span = GeneralSigning.parse_with_span(message)
+            genuine = GeneralSigning.parse_with_span(_rtds("cs06-activate-response"))
+            if (span, parsed.signature) != (genuine[1], genuine[0].signature):
+                raise PropertyViolation("an altered CS06 answer was taken as the device's", message.hex())
+        elif MacedMessage.parse(message).general_signing != MacedMessage.parse(
+                _rtds("cs08-read-version-response")).general_signing:
+            raise PropertyViolation("an altered CS08 answer was taken as the device's", message.hex())
+    return f"{command.kind} answer: {outcome.code_name}, authentic {outcome.authentic}"
+
+
+@cache
+def _rtds_party() -> RemoteParty:
+    return RemoteParty(GbcsKeys.load(RTDS_DIR / "keys"), OriginatorCounters())
+
+
+@cache
+def _rtds_commands() -> tuple[IssuedCommand, IssuedCommand]:
+    """The RTDS CS06 (to its ESME, counter 1000) and CS08 (to its PPMID, counter 1300) as sent commands."""
+    cs06, cs08 = _rtds("cs06-activate-command"), _rtds("cs08-read-version-command")
+    try:
+        first, second = MacedMessage.parse(cs06).signed, MacedMessage.parse(cs08).signed
+    except GbcsMacError as exc:  # the seeds are fixed files: this only fires when they are damaged
+        raise PropertyViolation("an RTDS command does not parse", str(exc)) from None
+    return (IssuedCommand(CS06, first.target, cs06, first.originator, first.originator_counter, first.content[4:36]),
+            IssuedCommand(CS08, second.target, cs08, second.originator, second.originator_counter))
 
 
 def _sender(data: bytes) -> t.EUI64:
