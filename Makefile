@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# `make test` runs on every core (pytest-xdist), a whole test file per worker so that a module-scoped fixture (the
+# demo run, the conformance report) is set up once; the longest files first (RUN_FIRST in tests/conftest.py).
+# `make test XDIST=` runs in one process.
+XDIST  ?= -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test bench fuzz soak torture clean
 
@@ -16,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/hubfw demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python tools/benchmark.py --out bench-results.json
