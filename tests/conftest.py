@@ -3,7 +3,12 @@ pytest-xdist workers (`make test` runs `-n auto --dist loadfile`)."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -49,3 +54,32 @@ def _rank(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):  # a run in one process keeps the collection order
         items.sort(key=_rank)  # stable: files stay whole, and in collection order within a rank
+
+
+DEMO_TIMEOUT = 600
+
+
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One `hubfw demo --json --state DIR --capture DIR/demo.pcap --plots DIR/plots` (EZSP v13) for the whole run:
+    its directory and the JSON it printed. Under xdist the workers share it: the first to take the lock runs it, the
+    others read what it left (the demo takes half a minute; tests/sim/test_demo.py and tests/capture/test_tshark.py
+    both read it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the directory the workers' base temps share
+    directory = root / "shared-demo"
+    with (root / "shared-demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        printed = directory / "demo.json"
+        if not printed.exists():
+            directory.mkdir(exist_ok=True)
+            run = subprocess.run(
+                [sys.executable, "-m", "hubfw", "demo", "--json", "--state", str(directory), "--capture",
+                 str(directory / "demo.pcap"), "--plots", str(directory / "plots")],
+                cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=DEMO_TIMEOUT,
+                check=False)
+            assert run.returncode == 0, run.stderr[-2000:]
+            json.loads(run.stdout)  # one JSON object, before it is kept
+            printed.write_text(run.stdout)
+        return directory, json.loads(printed.read_text())

@@ -4,10 +4,8 @@ demo is there. Skipped, saying why, where tshark is not installed (`.ci/run` ins
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,6 @@ from hubfw.capture.frames import FrameEncoder
 from hubfw.capture.pcap import PcapWriter
 from tests.capture.test_zep_and_control import FRAME
 
-ROOT = Path(__file__).resolve().parents[2]
 TSHARK = shutil.which("tshark")
 pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt-get install tshark); "
                                                        ".ci/run installs it so CI always checks the capture")
@@ -24,14 +21,11 @@ CLUSTERS = {"OTA": 0x0019, "Key Establishment": 0x0800, "Tunneling": 0x0704, "Ti
             "Metering": 0x0702}
 
 
-@pytest.fixture(scope="module")
-def demo_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    directory = tmp_path_factory.mktemp("tshark")
-    pcap = directory / "demo.pcap"
-    run = subprocess.run([sys.executable, "-m", "hubfw", "demo", "--json", "--capture", str(pcap)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600, check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return pcap, json.loads(run.stdout)
+@pytest.fixture
+def demo_capture(shared_demo: tuple[Path, dict]) -> tuple[Path, dict]:
+    """`hubfw demo --json --capture FILE`'s capture and JSON (run once per test run, tests/conftest.py)."""
+    directory, output = shared_demo
+    return directory / "demo.pcap", output
 
 
 def tshark(*args: str) -> list[list[str]]:

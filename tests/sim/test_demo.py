@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -24,19 +23,16 @@ from hubfw.gbcs.signing import verify
 from hubfw.sim.demo import run_demo
 
 
-@pytest.fixture(scope="module")
-def demo_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo")
+@pytest.fixture
+def demo_state(shared_demo: tuple[Path, dict]) -> Path:
+    """`hubfw demo --state DIR` (with --capture and --plots), run once per test run (tests/conftest.py)."""
+    return shared_demo[0]
 
 
-@pytest.fixture(scope="module")
-def demo_output(demo_state: Path) -> dict:
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        result = asyncio.run(run_demo(demo_state, True, 13, plots=demo_state / "plots"))
-    printed = json.loads(captured.getvalue())
-    assert printed == json.loads(json.dumps(result))  # what is printed is the whole result
-    return printed
+@pytest.fixture
+def demo_output(shared_demo: tuple[Path, dict]) -> dict:
+    """What that run printed with --json."""
+    return shared_demo[1]
 
 
 def test_every_alert_is_the_gbcs_message_the_rtds_form_gives_checked_with_the_signers_keys(
