@@ -24,6 +24,7 @@ from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.hub.alert_log import alert_log_path, read_alert_log
 from hubfw.hub.control import ControlClient, ControlError
+from hubfw.hub.core import NoGbcsKeys
 from hubfw.hub.faults import Fault
 from hubfw.hub.ota_frames import MAX_ANSWER, frame_from_json
 from hubfw.sim.hil.bench import PERMIT_S, HilTimeout
@@ -148,15 +149,29 @@ class ControlBench:
     async def activate(self, entity: t.EUI64, image_hash: bytes, timeout: float) -> dict[str, Any]:
         """`hubfw activate`: the serving hub sends CS06 (or the ZCL UpgradeEndResponse) and answers once the device's
         checked response is in; HilTimeout when none came within `timeout` seconds."""
+        return self._command("activate", timeout, eui64=str(entity), sha256=image_hash.hex(), method=self.activation)
+
+    async def read_version(self, entity: t.EUI64, timeout: float) -> dict[str, Any]:
+        """`hubfw read-version`: CS08 and the device's checked answer."""
+        return self._command("read_version", timeout, eui64=str(entity))
+
+    def _command(self, verb: str, timeout: float, **arguments: Any) -> dict[str, Any]:
         try:
-            answer = self.client.call("activate", eui64=str(entity), sha256=image_hash.hex(), method=self.activation,
-                                      timeout=timeout)
-        except ControlError as exc:
-            if "no CS06 response" in str(exc):
+            answer = self.client.call(verb, timeout=timeout, **arguments)
+        except ControlError as exc:  # the hub's own errors, by their words: the socket carries only the message
+            if " response from " in str(exc) and str(exc).startswith("no "):  # Hub.command_outcome's time-out
                 raise HilTimeout(str(exc)) from None
+            if str(exc) == NoGbcsKeys.MESSAGE:
+                raise NoGbcsKeys(str(exc)) from None
             raise
         self.sync()
         return dict(answer)
+
+    def tunnel_send(self, entity: t.EUI64, message: bytes) -> dict[str, Any]:
+        return dict(self.client.call("tunnel_send", eui64=str(entity), message=message.hex()))
+
+    def tunnel_messages(self, entity: t.EUI64) -> list[dict[str, Any]]:
+        return list(self.client.call("tunnel_messages", eui64=str(entity)))
 
     def distribute(self, ota_file: bytes, targets: Sequence[t.EUI64], device_type: DeviceType) -> dict[str, Any]:
         self.sync()  # what came before belongs before the run's mark

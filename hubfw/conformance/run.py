@@ -25,6 +25,7 @@ from hubfw.conformance.profile import client_profile
 from hubfw.conformance.report import ConformanceReport, ScenarioResult
 from hubfw.devices import DeviceType
 from hubfw.errors import HubfwError
+from hubfw.hub.core import NoGbcsKeys
 from hubfw.ota.image import IMAGE_INTEGRITY_CODE_TAG, OtaImage, build_image
 from hubfw.sim.hil.bench import HilBench, HilTimeout
 
@@ -52,11 +53,13 @@ class Timeouts:
     """After an ABORT the device queries afresh within this (its daily query at the latest)."""
     never_offered: float = 600.0
     """After its query was refused, watch this long that no transfer of that image starts."""
+    replay_silence: float = 300.0
+    """After a replayed GBCS command, watch this long that the device does not answer it."""
 
     @classmethod
     def for_device(cls, device_type: DeviceType) -> Timeouts:
         if device_type is DeviceType.GSME:  # sleepy: a notify waits for its long poll, blocks are paced
-            return cls(notify_answer=HOUR + 300, transfer=48 * HOUR, resume=6 * HOUR)
+            return cls(notify_answer=HOUR + 300, transfer=48 * HOUR, resume=6 * HOUR, replay_silence=HOUR + 300)
         return cls()
 
 
@@ -224,8 +227,12 @@ class Run:
                  "source": alert.source} for alert in self.alerts(mark)]
 
 
-class FaultUnavailable(HubfwError):
-    """The bench's hub does not inject the fault a scenario needs: the scenario is not run."""
+class BenchLacks(HubfwError):
+    """The bench cannot do what a scenario needs: the scenario is not run (the message says why)."""
+
+
+class FaultUnavailable(BenchLacks):
+    """The bench's hub does not inject the fault a scenario needs."""
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -591,6 +598,110 @@ async def takeover_mid_transfer(run: Run) -> ScenarioResult:
     return _verdict(name, problems, evidence)
 
 
+COMMANDED_ACTIVATION = (DeviceType.ESME, DeviceType.GSME, DeviceType.HCALCS)
+"""Who waits for CS06 to activate (GBCS: a PPMID activates at once)."""
+READS_VERSION = (DeviceType.PPMID, DeviceType.HCALCS)
+"""Who answers CS08 Read PPMID/HCALCS Firmware Version."""
+
+
+def _no_command_path(run: Run) -> str | None:
+    """Why the hub cannot send the DUT GBCS commands, or None when it can."""
+    if getattr(run.bench, "activation", None) == "zcl":
+        return "the bench's DUT is a plain Zigbee device, activated the ZCL way (HUBFW_HIL_ACTIVATION=zcl)"
+    if not getattr(run.bench, "cbke", False):
+        return "the hub runs no key establishment, so the DUT has no GBCS tunnel"
+    if run.bench.han_view(run.dut).get("tunnel") != "open":
+        return "the DUT has no open GBCS tunnel"
+    return None
+
+
+async def _answered(command: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A GBCS command's checked answer (`HilBench.activate` / `read_version`), or `no response` when none came;
+    BenchLacks when the bench's hub has no GBCS keys to build it with."""
+    try:
+        return await command
+    except HilTimeout as exc:
+        return {"response_code_name": "no response", "why": str(exc)}
+    except NoGbcsKeys as exc:
+        raise BenchLacks(str(exc)) from None
+
+
+def _shown(answer: dict[str, Any]) -> dict[str, Any]:
+    return {key: answer.get(key) for key in ("response_code_name", "firmware_version", "signature", "mac",
+                                             "authentic", "originator_counter")}
+
+
+def _answers_to(run: Run, kind: str, counter: int) -> int:
+    """How many answers to the `kind` command with this originator counter the DUT sent through its tunnel."""
+    return sum(1 for message in run.bench.tunnel_messages(run.dut)
+               if (message["decoded"].get("message") or "").startswith(kind)
+               and message["decoded"].get("cra") == "response" and message["decoded"].get("originator_counter") == counter)
+
+
+@scenario("cs06-activation", "CS06 with a wrong hash is refused (hashMismatch), a replayed CS06 gets no answer, and "
+                             "the right one activates (SUCCESS, the new version, signed)")
+async def cs06_activation(run: Run) -> ScenarioResult:
+    name = "cs06-activation"
+    if run.device_type not in COMMANDED_ACTIVATION:
+        return not_run(name, "a PPMID activates at once: CS06 is for an ESME, GSME or HCALCS")
+    why = _no_command_path(run)
+    if why is not None:
+        return not_run(name, why)
+    image, version, mark, alerts, stored = run.distribute_fresh()
+    await run.wait(lambda: run.alert(alerts, AlertCode.TRANSFER_SUCCESS, version) is not None
+                   or run.alert(alerts, AlertCode.TRANSFER_FAILURE, version) is not None, run.timeouts.transfer)
+    if run.alert(alerts, AlertCode.TRANSFER_SUCCESS, version) is None:
+        return _verdict(name, [f"the transfer of 0x{version:08X} did not succeed, so there was nothing to activate"],
+                        {"alerts": run.alert_evidence(alerts)})
+    right = bytes.fromhex(stored["manufacturer_image_sha256"])
+    timeout = run.timeouts.activation * run.scale
+    problems: list[str] = []
+    refused = await _answered(run.bench.activate(run.dut, bytes(octet ^ 0xFF for octet in right), timeout))
+    evidence: dict[str, Any] = {"version": f"0x{version:08X}", "wrong_hash": _shown(refused)}
+    if (refused["response_code_name"], refused.get("authentic")) != ("HASH_MISMATCH", True):
+        problems.append(f"a CS06 naming another image's hash got {refused['response_code_name']}, not an authentic "
+                        "HASH_MISMATCH")
+    if "command_message" in refused:  # the same octets again: the counter is not above the last the DUT accepted
+        counter = refused["originator_counter"]
+        before = _answers_to(run, "CS06", counter)
+        run.bench.tunnel_send(run.dut, bytes.fromhex(refused["command_message"]))
+        await run.wait(lambda: _answers_to(run, "CS06", counter) > before, run.timeouts.replay_silence)
+        evidence["replay_answers"] = _answers_to(run, "CS06", counter) - before
+        if evidence["replay_answers"]:
+            problems.append(f"answered a replayed CS06 (originator counter {counter} again)")
+    accepted = await _answered(run.bench.activate(run.dut, right, timeout))
+    evidence["right_hash"] = _shown(accepted)
+    if (accepted["response_code_name"], accepted.get("firmware_version"), accepted.get("authentic")) != (
+            "SUCCESS", f"0x{version:08X}", True):
+        problems.append(f"the right CS06 got {accepted['response_code_name']} (firmware version "
+                        f"{accepted.get('firmware_version')}), not an authentic SUCCESS with 0x{version:08X}")
+    else:
+        run.running_version = version
+        run.flashed = {"version": version, "alerts_mark": alerts}
+    return _verdict(name, problems, evidence)
+
+
+@scenario("cs08-read-version", "CS08 Read PPMID/HCALCS Firmware Version is answered with the version the DUT runs, "
+                               "MAC'd")
+async def cs08_read_version(run: Run) -> ScenarioResult:
+    name = "cs08-read-version"
+    if run.device_type not in READS_VERSION:
+        return not_run(name, "CS08 is for a PPMID or an HCALCS")
+    why = _no_command_path(run)
+    if why is not None:
+        return not_run(name, why)
+    answer = await _answered(run.bench.read_version(run.dut, run.timeouts.activation * run.scale))
+    evidence = _shown(answer)
+    problems = []
+    if (answer["response_code_name"], answer.get("authentic")) != ("SUCCESS", True):
+        problems.append(f"CS08 got {answer['response_code_name']}, not an authentic SUCCESS")
+    elif run.running_version is not None and answer.get("firmware_version") != f"0x{run.running_version:08X}":
+        problems.append(f"CS08 says {answer.get('firmware_version')}; the DUT was seen running "
+                        f"0x{run.running_version:08X}")
+    evidence["expected"] = None if run.running_version is None else f"0x{run.running_version:08X}"
+    return _verdict(name, problems, evidence)
+
+
 # ----------------------------------------------------------------------------------------------- the run
 
 
@@ -638,7 +749,7 @@ async def _one(run: Run, name: str) -> ScenarioResult:
     started, wall, mark = run.now(), time.monotonic(), run.log.mark()
     try:
         result = await function(run)
-    except FaultUnavailable as exc:
+    except BenchLacks as exc:
         result = not_run(name, str(exc))
     except (HubfwError, asyncio.TimeoutError) as exc:
         result = ScenarioResult(name, "fail", {"why": f"{type(exc).__name__}: {exc}"})

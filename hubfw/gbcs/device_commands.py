@@ -111,8 +111,10 @@ class ReadVersionCommand:
 class CommandReceiver:
     """One device's checks of the commands it receives, and its last accepted originator counter per originator."""
 
-    def __init__(self, keys: DeviceGbcsKeys) -> None:
+    def __init__(self, keys: DeviceGbcsKeys, *, replay_protection: bool = True) -> None:
         self.keys = keys
+        self.replay_protection = replay_protection
+        """Check 4; False only for a simulated defective device (`accepts-replays`), which a conformance run catches."""
         self.last_counters: dict[bytes, int] = {}
         """Business originator id -> the originator counter of the last command accepted from it."""
 
@@ -140,7 +142,7 @@ class CommandReceiver:
         elif signed.originator != self.keys.acb_id:
             raise CommandRefused(f"CS08 from {signed.originator.hex()}, not from the ACB {self.keys.acb_id.hex()}")
         last = self.last_counters.get(signed.originator)
-        if last is not None and signed.originator_counter <= last:
+        if self.replay_protection and last is not None and signed.originator_counter <= last:
             raise CommandRefused(f"originator counter {signed.originator_counter} is not above {last}, the last "
                                  f"accepted from {signed.originator.hex()} (a replay)")
         try:

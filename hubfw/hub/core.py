@@ -88,6 +88,13 @@ class HubError(HubfwError):
     """A hub request that cannot be carried out (the message says why)."""
 
 
+class NoGbcsKeys(HubError):
+    """A GBCS command asked of a hub serving without a bench key set (`--gbcs-keys`)."""
+
+    MESSAGE = ("the hub has no GBCS keys to build CS06 or CS08 with: serve with --gbcs-keys DIR "
+               "(`hubfw gbcs keys new --out DIR`), or activate with --method zcl")
+
+
 @dataclass(frozen=True)
 class CoreConfig:
     server: OtaServerConfig = field(default_factory=OtaServerConfig)
@@ -315,8 +322,7 @@ class HubCore:
         the device does, and answers hashMismatch."""
         party = self.remote_party
         if party is None:
-            raise HubError("the hub has no GBCS keys to build CS06 or CS08 with: serve with --gbcs-keys DIR "
-                           "(`hubfw gbcs keys new --out DIR`), or activate with --method zcl")
+            raise NoGbcsKeys(NoGbcsKeys.MESSAGE)
         now = self.clock.now()
         if kind == CS06:
             if image_hash is None:

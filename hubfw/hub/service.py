@@ -169,9 +169,10 @@ class Hub:
         self.timeline = OtaTimeline(timeline_path(self.state_dir), clock)
         """The OTA event timeline in the state directory, drawn by `hubfw transfers --plot` (hubfw.hub.ota_timeline)."""
         self.frame_observers.append(self.timeline.observe)
-        self._outcomes: dict[tuple[str, int], CommandOutcome] = {}
-        """The checked answers to the GBCS commands sent since start, by device and originator counter."""
-        self._outcome_waiters: dict[tuple[str, int], asyncio.Future[None]] = {}
+        self._outcomes: dict[tuple[str, str, int], CommandOutcome] = {}
+        """The checked answers to the GBCS commands sent since start, by device, originator and originator counter
+        (`_outcome_key`)."""
+        self._outcome_waiters: dict[tuple[str, str, int], asyncio.Future[None]] = {}
         self.captures: list[CaptureSink] = []
         """Where every APS frame the radio sends and receives goes, stamped with the hub's clock (hubfw.capture):
         `start_capture` (pcap), `start_zep`; closed by `stop_capture` and when the hub stops."""
@@ -360,7 +361,7 @@ class Hub:
         re-plan."""
         self._publish_alerts()
         for outcome in self.core.take_command_outcomes():
-            key = (str(eui64_of(outcome.command.device)), outcome.command.originator_counter)
+            key = _outcome_key(str(eui64_of(outcome.command.device)), outcome.command.to_json())
             self._outcomes[key] = outcome
             while len(self._outcomes) > MAX_KEPT_OUTCOMES:
                 del self._outcomes[next(iter(self._outcomes))]
@@ -460,7 +461,7 @@ class Hub:
     async def command_outcome(self, sent: Mapping[str, Any], timeout: float) -> dict[str, Any]:
         """The checked answer to the command `activate` or `read_version` sent (their result), waiting up to `timeout`
         seconds (real time: the control socket's hub runs on the system clock); HubError when none came."""
-        key = (sent["entity"], sent["originator_counter"])
+        key = _outcome_key(sent["entity"], sent)
         if self.outcome_of(sent) is None:
             waiter = self._outcome_waiters.setdefault(key, asyncio.get_running_loop().create_future())
             try:
@@ -477,7 +478,7 @@ class Hub:
 
     def outcome_of(self, sent: Mapping[str, Any]) -> dict[str, Any] | None:
         """The checked answer to the command `activate` or `read_version` sent, once it is in (else None)."""
-        outcome = self._outcomes.get((sent["entity"], sent["originator_counter"]))
+        outcome = self._outcomes.get(_outcome_key(sent["entity"], sent))
         return None if outcome is None else {"entity": sent["entity"], "method": GBCS, **outcome.to_json()}
 
     def _send_command(self, eui64: t.EUI64, kind: str, image_hash: bytes | None = None) -> dict[str, Any]:
@@ -651,3 +652,9 @@ class Hub:
         if path.exists():
             return NorFlash.open(path, profile=profile)
         return NorFlash.create(path, profile)
+
+
+def _outcome_key(entity: str, command: Mapping[str, Any]) -> tuple[str, str, int]:
+    """A command's answer is found by device, originator and originator counter: counters are per originator (the
+    supplier's CS06 and the ACB's CS08 may carry the same number)."""
+    return entity, command["originator"], command["originator_counter"]

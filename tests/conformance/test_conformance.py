@@ -32,9 +32,43 @@ EXPECTED_FAILURES: dict[str | None, set[str]] = {
 }
 
 
+COMMAND_SCENARIOS = ["cs06-activation", "cs08-read-version"]
+EXPECTED_COMMAND_FAILURES: dict[str | None, set[str]] = {
+    None: set(),
+    "activates-any-hash": {"cs06-activation"},
+    "accepts-replays": {"cs06-activation"},
+}
+"""GBCS command defects, run on a simulated HCALCS (a PPMID gets no CS06)."""
+NOT_RUN_FOR_A_PPMID = {"cs06-activation"}
+
+
 def test_every_defect_has_an_expectation() -> None:
-    assert set(EXPECTED_FAILURES) - {None} == set(DEFECTS)
-    assert all(expected <= set(SCENARIOS) for expected in EXPECTED_FAILURES.values())
+    assert (set(EXPECTED_FAILURES) | set(EXPECTED_COMMAND_FAILURES)) - {None} == set(DEFECTS)
+    assert not (set(EXPECTED_FAILURES) & set(EXPECTED_COMMAND_FAILURES)) - {None}
+    assert all(expected <= set(SCENARIOS) for expected in [*EXPECTED_FAILURES.values(),
+                                                          *EXPECTED_COMMAND_FAILURES.values()])
+
+
+@pytest.mark.parametrize("defect", list(EXPECTED_COMMAND_FAILURES), ids=lambda defect: defect or "well-behaved")
+async def test_the_cs06_and_cs08_scenarios_fail_exactly_what_the_defect_breaks(defect: str | None,
+                                                                                tmp_path: Path) -> None:
+    bench = SimulatedBench(tmp_path / "bench", DeviceType.HCALCS,
+                           dut_options={"defects": {defect} if defect else set()})
+    await bench.start()
+    try:
+        image = bench.image(DeviceType.HCALCS, SIM_NEW_VERSION, payload_bytes=PAYLOAD)
+        report = await run_conformance(bench, bench.device_under_test, image, COMMAND_SCENARIOS)
+    finally:
+        await bench.stop()
+    failed = {name for name, verdict in report.verdicts().items() if verdict == "fail"}
+    assert list(report.verdicts()) == COMMAND_SCENARIOS and "not-run" not in report.verdicts().values(), report.table()
+    assert failed == EXPECTED_COMMAND_FAILURES[defect], report.table()
+    cs06, cs08 = (result.evidence for result in report.scenarios)
+    assert cs06["wrong_hash"]["response_code_name"] == ("SUCCESS" if defect == "activates-any-hash" else "HASH_MISMATCH")
+    assert cs06["replay_answers"] == (1 if defect == "accepts-replays" else 0)
+    if defect is None:
+        assert cs06["right_hash"]["response_code_name"] == "SUCCESS" and cs06["right_hash"]["signature"] == "valid"
+        assert (cs08["firmware_version"], cs08["mac"]) == (cs06["version"], "valid"), cs08
 
 
 def test_an_unknown_defect_is_refused() -> None:
@@ -56,7 +90,7 @@ async def test_the_run_fails_exactly_what_the_defect_breaks(defect: str | None, 
     assert list(verdicts) == list(SCENARIOS)
     failed = {name for name, verdict in verdicts.items() if verdict == "fail"}
     assert failed == EXPECTED_FAILURES[defect], report.table()
-    assert "not-run" not in verdicts.values(), report.table()
+    assert {name for name, verdict in verdicts.items() if verdict == "not-run"} == NOT_RUN_FOR_A_PPMID, report.table()
     assert report.exit_code == (1 if failed else 0)
     faulted = {result.name: result.faults for result in report.scenarios}
     assert any(entry["event"] == "acted" and entry["kind"] == "block-corrupt"

@@ -17,8 +17,10 @@ from hubfw.sim.hil.bench import SIM_IMAGE_TYPES, SIM_MANUFACTURER
 from tests.conformance.independent_client import IndependentOtaClient
 
 CLIENT = t.EUI64.convert("00:0d:6f:00:00:0c:00:01")
-NOT_RUN = {"cbke-foreign-ca": "the hub runs no key establishment", "tunnel-8f8b": "only a PPMID raises its own 0x8F8B"}
-"""It runs no CBKE (so the bench's hub runs none) and is not a PPMID."""
+NOT_RUN = {"cbke-foreign-ca": "the hub runs no key establishment", "tunnel-8f8b": "only a PPMID raises its own 0x8F8B",
+           "cs06-activation": "the hub runs no key establishment, so the DUT has no GBCS tunnel",
+           "cs08-read-version": "the hub runs no key establishment, so the DUT has no GBCS tunnel"}
+"""It runs no CBKE (so the bench's hub runs none, and it has no GBCS tunnel) and is not a PPMID."""
 ALWAYS_FAILS = {"corrupt-image-refused"}
 """It checks no integrity: it ends a corrupted download with SUCCESS and activates it."""
 

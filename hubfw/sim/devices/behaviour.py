@@ -27,6 +27,8 @@ DEFECTS: dict[str, str] = {
     "reads-past-end": "asks for a block at the image's end (offset = image size) before ending the download",
     "no-8f8b": "a PPMID that never sends its own 0x8F8B after activating",
     "gives-up-after-silence": "gives the download up for good after one silent minute (no retry, no query)",
+    "activates-any-hash": "activates on a CS06 whatever Manufacturer Image hash it names",
+    "accepts-replays": "takes a CS06 or CS08 whose originator counter it has seen before (no replay protection)",
 }
 """Known OTA client defects a simulated device can have (`Behaviour.defects`): the conformance run
 (hubfw.conformance) must catch each one."""

@@ -762,7 +762,7 @@ class OtaClientDevice:
         held = self.held_image
         if held is None:
             code = ActivationCode.NO_IMAGE_HELD
-        elif _manufacturer_image_sha256(held) != command.content.image_hash:
+        elif _manufacturer_image_sha256(held) != command.content.image_hash and not self.has("activates-any-hash"):
             code = ActivationCode.HASH_MISMATCH
         elif self.behaviour.fails_activation:
             code = ActivationCode.ACTIVATION_FAILURE
@@ -801,7 +801,7 @@ class OtaClientDevice:
         except GbcsKeysError as exc:
             self.note(now, f"discarded a GBCS message: {exc}")
             return None
-        self._commands = CommandReceiver(trusted)
+        self._commands = CommandReceiver(trusted, replay_protection=not self.has("accepts-replays"))
         return self._commands
 
     def next_originator_counter(self, now: float) -> int:

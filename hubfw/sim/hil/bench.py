@@ -76,6 +76,12 @@ class HilBench(Protocol):
 
     async def activate(self, entity: t.EUI64, image_hash: bytes, timeout: float) -> dict[str, Any]: ...
 
+    async def read_version(self, entity: t.EUI64, timeout: float) -> dict[str, Any]: ...
+
+    def tunnel_send(self, entity: t.EUI64, message: bytes) -> dict[str, Any]: ...
+
+    def tunnel_messages(self, entity: t.EUI64) -> list[dict[str, Any]]: ...
+
     def alerts(self, entity: t.EUI64 | None = None) -> list[TransferAlert]: ...
 
     def transfer(self, entity: t.EUI64) -> dict[str, Any] | None: ...
@@ -139,15 +145,28 @@ class _HubBench(abc.ABC):
         """Tell `entity` to activate the image with this Manufacturer Image hash, as `hubfw activate` does: CS06
         through its tunnel, then its checked answer (waiting up to `timeout`); or, the ZCL way, what was sent."""
         sent = self.hub.activate(entity, image_hash, self.activation)
-        if "command" not in sent:
-            return sent
+        return sent if "command" not in sent else await self._answer(sent, timeout)
+
+    async def read_version(self, entity: t.EUI64, timeout: float) -> dict[str, Any]:
+        """`hubfw read-version`: CS08 through `entity`'s tunnel and its checked answer (waiting up to `timeout`)."""
+        return await self._answer(self.hub.read_version(entity), timeout)
+
+    async def _answer(self, sent: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
             await self.wait_until(lambda: self.hub.outcome_of(sent) is not None, timeout)
         except HilTimeout:
-            raise HilTimeout(f"no CS06 response from {entity} within {timeout:.0f} s") from None
+            raise HilTimeout(f"no {sent['command']} response from {sent['entity']} within {timeout:.0f} s") from None
         answer = self.hub.outcome_of(sent)
         assert answer is not None
         return answer
+
+    def tunnel_send(self, entity: t.EUI64, message: bytes) -> dict[str, Any]:
+        """`hubfw tunnel send`: one whole GBCS message, as it is, for `entity`'s tunnel."""
+        return self.hub.send_gbcs(entity, message)
+
+    def tunnel_messages(self, entity: t.EUI64) -> list[dict[str, Any]]:
+        """`hubfw tunnel messages --json` for `entity`: what it sent through its tunnel, each `decoded`."""
+        return self.hub.tunnel_messages(entity)
 
     async def wait_for_alert(self, entity: t.EUI64, code: AlertCode, timeout: float, *,
                              firmware_version: int | None = None) -> TransferAlert:
