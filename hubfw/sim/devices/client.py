@@ -338,7 +338,10 @@ class OtaClientDevice:
         self.log.append(LogEntry(now, "rx", message.name, message.command, frame.payload))
         if message.name == "image_notify":
             return self._on_image_notify(message, now, broadcast=frame.dst_nwk >= BROADCAST_FLOOR)
-        if message.name == "upgrade_end_response" and self.activation == "gbcs" and not self._answers_exchange(message):
+        if message.name == "upgrade_end_response" and self.activation == "gbcs" and int(
+                message.command.upgrade_time) != UPGRADE_ON_COMMAND:
+            if self._answers_exchange(message):  # its own UpgradeEnd answered: it goes on waiting, for CS06
+                self._on_upgrade_end_response(message, now)
             return self._refuse_activation(frame, now)
         handler = {
             zcl.READ_ATTRIBUTES: self._on_read_attributes,
@@ -360,9 +363,13 @@ class OtaClientDevice:
         return [self._answer(now, frame, OTA_CLUSTER, payload, zcl.DEFAULT_RESPONSE, _parse_own(payload))]
 
     def _refuse_activation(self, frame: ApsFrame, now: float) -> list[ApsFrame]:
-        """A device activated only by GBCS CS06 refuses an unsolicited UpgradeEndResponse (as Silicon Labs' OTA client
-        set to wait for out-of-band activation does): NOT_AUTHORIZED, and it goes on waiting."""
-        self.note(now, "refused an unsolicited upgrade end response: NOT_AUTHORIZED (activated by GBCS CS06 only)")
+        """A device activated only by GBCS CS06 refuses an UpgradeEndResponse that names an upgrade time (anything but
+        0xFFFFFFFF, wait), solicited or not: NOT_AUTHORIZED, and it goes on waiting. So does Silicon Labs' OTA client
+        whose UpgradeActivationPolicy is out-of-band only [SiliconLabs/simplicity_sdk
+        protocol/zigbee/app/framework/plugin/ota-client/ota-client.c `upgradeEndResponseParse`, citing SE 1.2b OTA
+        updates 15-0324-02 11.10.12]; an UpgradeEndResponse saying wait is taken, as there."""
+        self.note(now, "refused an upgrade end response naming an upgrade time: NOT_AUTHORIZED (activated by GBCS CS06 "
+                       "only)")
         payload = zcl.refusal(frame.payload, Status.NOT_AUTHORIZED)
         if payload is None:
             return []
@@ -517,7 +524,7 @@ class OtaClientDevice:
             return self._ignore(now, "unexpected upgrade end response")
         self._answered()
         upgrade_time = int(response.upgrade_time)
-        if self.activation == "gbcs" and upgrade_time != UPGRADE_ON_COMMAND:
+        if self.activation == "gbcs" and upgrade_time != UPGRADE_ON_COMMAND:  # refused (`_refuse_activation`)
             self.note(now, "upgrade end response says activate: waiting for a GBCS CS06 instead")
             upgrade_time = UPGRADE_ON_COMMAND
         if upgrade_time == UPGRADE_ON_COMMAND:

@@ -109,8 +109,8 @@ class GbHanSettings:
     directory (read at the first command); None: it takes no GBCS commands (a CS06 or CS08 is discarded, noted)."""
     activation: str = "zcl"
     """How the device is told to activate a downloaded image: "zcl", as a plain Zigbee device, by the hub's
-    UpgradeEndResponse; "gbcs", only by a GBCS CS06 through its tunnel (an unsolicited UpgradeEndResponse earns
-    NOT_AUTHORIZED, as Silicon Labs' OTA client set to wait for out-of-band activation answers). Either way a device
+    UpgradeEndResponse; "gbcs", only by a GBCS CS06 through its tunnel (an UpgradeEndResponse naming an upgrade
+    time earns NOT_AUTHORIZED, as Silicon Labs' OTA client set to wait for out-of-band activation answers). Either way a device
     with a tunnel and keys answers CS06 and CS08."""
 
     @property

@@ -24,6 +24,7 @@ from hubfw.gbcs.firmware_content import (
 from hubfw.gbcs.framing import CraFlag, GeneralSigning, MessageCode
 from hubfw.gbcs.signing import sign, verify
 from hubfw.han.events import GbcsMessageReceived
+from hubfw.hub.faults import Fault, FaultKind
 from hubfw.ota.image import OtaImage
 from hubfw.sim.devices import Phase, esme, gb_session, hcalcs, ppmid
 from hubfw.sim.devices.client import OtaClientDevice
@@ -217,13 +218,27 @@ def test_an_hcalcs_refuses_an_unsolicited_upgrade_end_response_unless_set_up_for
         bench.hub.radio.send(bench.hub.server.activate(bench.ieee, IMAGE_HASH))
         bench.hub.radio.run_for(60)
         assert (bench.device.current_file_version == NEW_VERSION) is activates
-        refused = "refused an unsolicited upgrade end response: NOT_AUTHORIZED (activated by GBCS CS06 only)"
+        refused = "refused an upgrade end response naming an upgrade time: NOT_AUTHORIZED (activated by GBCS CS06 only)"
         assert (refused in bench.device.notes()) is not activates
         if not activates:
             [answer] = [f for f in bench.hub.radio.uplinked if f.src_ieee == bench.ieee and f.cluster == 0x0019
                         and f.payload[2] == 0x0B]  # the Default Response
             assert answer.payload[-1] == 0x7E  # NOT_AUTHORIZED
             assert bench.device.phase is Phase.WAITING_TO_UPGRADE
+
+
+def test_an_hcalcs_refuses_the_answer_to_its_own_upgrade_end_when_it_names_an_upgrade_time(ca: TestCa,
+                                                                                         tmp_path: Path) -> None:
+    """SiLabs' ota-client.c (out-of-band activation policy): any UpgradeEndResponse with an upgrade time other than
+    0xFFFFFFFF earns NOT_AUTHORIZED, solicited too; the device goes on waiting for CS06."""
+    bench = Bench(ca, tmp_path, DeviceType.HCALCS, 0x7D)
+    bench.hub.core.faults.set(bench.ieee, Fault(FaultKind.END_LATER, seconds=5), bench.hub.radio.clock.now())
+    bench.hub.distribute(OTA, [bench.device])
+    bench.hub.radio.run_until(lambda: bench.device.phase is Phase.WAITING_TO_UPGRADE, within=DAY)
+    bench.hub.radio.run_for(HOUR)
+    assert bench.device.current_file_version == OLD_VERSION and bench.device.phase is Phase.WAITING_TO_UPGRADE
+    assert any("naming an upgrade time: NOT_AUTHORIZED" in note for note in bench.device.notes())
+    assert bench.send(bench.cs06(2000)) and bench.device.current_file_version == NEW_VERSION  # CS06 still does it
 
 
 def test_the_rtds_cs08_response_is_the_form_the_device_builds() -> None:
