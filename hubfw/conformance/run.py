@@ -604,14 +604,20 @@ READS_VERSION = (DeviceType.PPMID, DeviceType.HCALCS)
 """Who answers CS08 Read PPMID/HCALCS Firmware Version."""
 
 
-def _no_command_path(run: Run) -> str | None:
-    """Why the hub cannot send the DUT GBCS commands, or None when it can."""
+async def _not_for_this_dut(run: Run, name: str, kinds: tuple[DeviceType, ...],
+                            other_kind: str) -> ScenarioResult | None:
+    """The not-run result of a GBCS command scenario whose DUT is not of `kinds` (`other_kind` says why) or cannot be
+    sent commands: a plain Zigbee DUT, no key establishment, or no GBCS tunnel open within the activation time (it
+    opens after the DUT's CBKE); None when it can be run."""
+    if run.device_type not in kinds:
+        return not_run(name, other_kind)
     if getattr(run.bench, "activation", None) == "zcl":
-        return "the bench's DUT is a plain Zigbee device, activated the ZCL way (HUBFW_HIL_ACTIVATION=zcl)"
+        return not_run(name, "the bench's DUT is a plain Zigbee device, activated the ZCL way "
+                             "(HUBFW_HIL_ACTIVATION=zcl)")
     if not getattr(run.bench, "cbke", False):
-        return "the hub runs no key establishment, so the DUT has no GBCS tunnel"
-    if run.bench.han_view(run.dut).get("tunnel") != "open":
-        return "the DUT has no open GBCS tunnel"
+        return not_run(name, "the hub runs no key establishment, so the DUT has no GBCS tunnel")
+    if not await run.wait(lambda: run.bench.han_view(run.dut).get("tunnel") == "open", run.timeouts.activation):
+        return not_run(name, "the DUT's GBCS tunnel did not open")
     return None
 
 
@@ -642,11 +648,10 @@ def _answers_to(run: Run, kind: str, counter: int) -> int:
                              "the right one activates (SUCCESS, the new version, signed)")
 async def cs06_activation(run: Run) -> ScenarioResult:
     name = "cs06-activation"
-    if run.device_type not in COMMANDED_ACTIVATION:
-        return not_run(name, "a PPMID activates at once: CS06 is for an ESME, GSME or HCALCS")
-    why = _no_command_path(run)
-    if why is not None:
-        return not_run(name, why)
+    skipped = await _not_for_this_dut(run, name, COMMANDED_ACTIVATION, "a PPMID activates at once: CS06 is for an ESME, "
+                                                                 "GSME or HCALCS")
+    if skipped is not None:
+        return skipped
     image, version, mark, alerts, stored = run.distribute_fresh()
     await run.wait(lambda: run.alert(alerts, AlertCode.TRANSFER_SUCCESS, version) is not None
                    or run.alert(alerts, AlertCode.TRANSFER_FAILURE, version) is not None, run.timeouts.transfer)
@@ -685,11 +690,9 @@ async def cs06_activation(run: Run) -> ScenarioResult:
                                "MAC'd")
 async def cs08_read_version(run: Run) -> ScenarioResult:
     name = "cs08-read-version"
-    if run.device_type not in READS_VERSION:
-        return not_run(name, "CS08 is for a PPMID or an HCALCS")
-    why = _no_command_path(run)
-    if why is not None:
-        return not_run(name, why)
+    skipped = await _not_for_this_dut(run, name, READS_VERSION, "CS08 is for a PPMID or an HCALCS")
+    if skipped is not None:
+        return skipped
     answer = await _answered(run.bench.read_version(run.dut, run.timeouts.activation * run.scale))
     evidence = _shown(answer)
     problems = []
