@@ -42,7 +42,6 @@ import bellows.zigbee.application
 import serial
 import zigpy.exceptions
 import zigpy.types as t
-from bellows.config import CONF_USE_THREAD
 from bellows.ezsp.fragmentation import FRAGMENT_TIMEOUT
 from bellows.zigbee.application import MESSAGE_SEND_TIMEOUT_MAINS
 from zigpy.exceptions import TransientConnectionError
@@ -403,16 +402,10 @@ def check_port(port: str) -> None:
         raise RadioError(f"cannot open {port}: permission denied (is your user in the dialout group?)")
 
 
-async def open_bellows_radio(settings: SerialSettings, state_dir: Path, *,
-                             serial_thread: bool = True) -> HubControllerApplication:
-    """Start the coordinator, forming a network on first use; serial failures become one-line RadioErrors.
-
-    `serial_thread=False` keeps bellows' serial I/O on the caller's event loop (bellows' `use_thread` option; by
-    default it runs in a thread of its own, as on a real dongle): the virtual-time world needs to see the host's
-    every step on its own loop (hubfw.sim.world `settle`)."""
+async def open_bellows_radio(settings: SerialSettings, state_dir: Path) -> HubControllerApplication:
+    """Start the coordinator, forming a network on first use; serial failures become one-line RadioErrors."""
     check_port(settings.port)
     config = hub_zigpy_config(state_dir, device=settings.device_config(), channel=settings.channel)
-    config[CONF_USE_THREAD] = serial_thread
     try:
         return await HubControllerApplication.new(config, auto_form=True, start_radio=True)
     except (OSError, serial.SerialException, ConnectionError, TimeoutError, TransientConnectionError) as exc:

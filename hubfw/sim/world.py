@@ -35,11 +35,6 @@ from hubfw.sim.ncp import SimulatedNcp
 
 SETTLE_POLL_S = 0.002
 """Real seconds between looks at the serial counters while waiting for the line to go quiet."""
-SETTLE_KERNEL_S = 0.0005
-"""Real seconds, after the first poll, for bytes a host wrote to cross the kernel's pty buffers."""
-SETTLE_LOOP_TURNS = 64
-"""Turns of the event loop the line must then stay quiet for (`settle`): far more than the callbacks a host's
-reaction to one frame takes."""
 CHANNEL = 15
 PERMIT_S = 254
 
@@ -76,7 +71,7 @@ class SimulatedWorld:
 
     async def _open_radio(self, directory: Path) -> HubControllerApplication:
         self.port = await self.ncp.start()
-        return await open_bellows_radio(SerialSettings(self.port, channel=CHANNEL), directory, serial_thread=False)
+        return await open_bellows_radio(SerialSettings(self.port, channel=CHANNEL), directory)
 
     @property
     def radio_description(self) -> str:
@@ -129,23 +124,11 @@ class SimulatedWorld:
         await self.run_until(lambda: all(arrived(device) for device in devices), 3600)
 
     async def settle(self) -> None:
-        """Until no byte has crossed the serial line for a poll, and then for `SETTLE_KERNEL_S` and `SETTLE_LOOP_TURNS`
-        turns of the event loop, and the devices have heard everything.
-
-        The turns are what make it sure: a host's reaction to a frame (the hub's answer going through zigpy, bellows
-        and ASH onto the pty) is a chain of callbacks, each run on a later turn of the loop (bellows' serial I/O runs
-        on this loop here, `open_bellows_radio(serial_thread=False)`). Wall time alone is not progress: under CPU load
-        the poll's milliseconds could pass while few of them ran, and the virtual clock then jumped past a device's
-        timeout while the hub was still answering it."""
+        """Until no byte has crossed the serial line for one poll and the devices have heard everything."""
         last = None
         while True:
             await self.ncp.wait_idle()
-            if last is None:
-                await asyncio.sleep(SETTLE_POLL_S)
-            else:  # bytes in the kernel's pty buffers are beyond the loop's sight: a short wait for them too
-                await asyncio.sleep(SETTLE_KERNEL_S)
-                for _ in range(SETTLE_LOOP_TURNS):
-                    await asyncio.sleep(0)
+            await asyncio.sleep(SETTLE_POLL_S)
             stats = self.ncp.stats
             seen = (stats.bytes_to_host, stats.bytes_from_host, self.han.next_deadline() == self.clock.now())
             if seen == last and not seen[2]:
