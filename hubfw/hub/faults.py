@@ -201,6 +201,10 @@ class FaultBook:
                 cleared += 1
         return cleared
 
+    def armed_for(self, eui64: t.EUI64) -> bool:
+        """Whether any fault is armed for `eui64`: the one look the OTA server's hot path takes when none is."""
+        return bool(self._armed.get(eui64))
+
     def listed(self, now: float | None = None) -> dict[t.EUI64, list[Fault]]:
         """The armed faults per device; given `now`, window faults whose window has ended are spent first."""
         if now is not None:

@@ -572,14 +572,22 @@ class OtaServer:
     # ----------------------------------------------------------------- faults
 
     def _take(self, eui64: t.EUI64, kinds: Iterable[FaultKind], **detail: object):
-        return None if self._faults is None else self._faults.take(eui64, kinds, self._clock.now(), **detail)
+        if not self._faulted(eui64):
+            return None
+        assert self._faults is not None
+        return self._faults.take(eui64, kinds, self._clock.now(), **detail)
+
+    def _faulted(self, eui64: t.EUI64) -> bool:
+        """Any fault armed for `eui64`: without one, every block skips the fault checks (they cost more than the
+        block itself)."""
+        return self._faults is not None and self._faults.armed_for(eui64)
 
     def _block_fault(self, request: _Request, offset: int) -> None:
         """Refuses a valid ImageBlock/ImagePage request (`_Refused`) when a fault acts: with nothing (BLOCK_DROP,
         every Nth), ABORT (BLOCK_ABORT at or after its offset) or WAIT_FOR_DATA (BLOCK_WAIT, for the rest of its
         window)."""
         faults = self._faults
-        if faults is None:
+        if faults is None or not self._faulted(request.source):
             return
         eui64, now = request.source, self._clock.now()
         if faults.take(eui64, [FaultKind.BLOCK_DROP], now, offset=offset) is not None:
@@ -599,7 +607,7 @@ class OtaServer:
 
     def _short(self, request: _Request, size: int) -> int:
         """BLOCK_SHORT: at most its `size` bytes per block, whatever the device asked."""
-        fault = None if self._faults is None else self._faults.peek(request.source, [FaultKind.BLOCK_SHORT])
+        fault = self._faults.peek(request.source, [FaultKind.BLOCK_SHORT]) if self._faulted(request.source) else None
         if fault is None or fault.size is None or fault.size >= size:
             return size
         self._take(request.source, [FaultKind.BLOCK_SHORT], asked=size, served=fault.size)
@@ -607,7 +615,7 @@ class OtaServer:
 
     def _corrupt(self, eui64: t.EUI64, offset: int, data: bytes) -> bytes:
         """BLOCK_CORRUPT: the byte at its offset flipped when this block carries it (the store is not touched)."""
-        fault = None if self._faults is None else self._faults.peek(eui64, [FaultKind.BLOCK_CORRUPT])
+        fault = self._faults.peek(eui64, [FaultKind.BLOCK_CORRUPT]) if self._faulted(eui64) else None
         if fault is None or fault.offset is None or not offset <= fault.offset < offset + len(data):
             return data
         self._take(eui64, [FaultKind.BLOCK_CORRUPT], offset=fault.offset)

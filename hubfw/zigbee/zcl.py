@@ -30,8 +30,15 @@ OtaCommand = Ota.ServerCommandDefs
 OtaReply = Ota.ClientCommandDefs
 """OTA commands a server sends."""
 
-_PLAIN_REQUEST_CONTROL = {0x01: False, 0x11: True}
-"""Frame control of a cluster command, client to server, no manufacturer code → default response disabled."""
+_PLAIN_CONTROL = {
+    control: ((control & 0x03) == 0, not control & 0x08, bool(control & 0x10))
+    for control in (0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19)
+}
+"""Frame control octets without a manufacturer code or reserved bits (ZCL 2.4.1.1: bits 0-1 frame type, 00 general
+or 01 cluster-specific; bit 2 manufacturer specific; bit 3 direction, 1 server to client; bit 4 disable default
+response) -> (is general, client to server, default response disabled). These three-octet headers are read
+directly: zigpy's ZCLHeader would parse the same fields at several times the cost, on every block the hub serves
+and every frame its timeline observes."""
 _SERVER_TO_CLIENT_CLUSTER_CONTROL = 0x19
 """Cluster command, server to client, default response disabled: what zigpy's ZCLHeader.cluster builds."""
 _PLAIN_BLOCK_REQUEST = struct.Struct("<BHHIIB")
@@ -67,8 +74,10 @@ class BlockRequest(NamedTuple):
 def parse_header(zcl: bytes) -> tuple[Header, bytes]:
     """The header and the rest; raises ValueError when not even a ZCL header is there, or its frame type
     is reserved."""
-    if len(zcl) >= HEADER_SIZE and zcl[0] in _PLAIN_REQUEST_CONTROL:
-        return Header(zcl[1], zcl[2], False, False, True, _PLAIN_REQUEST_CONTROL[zcl[0]]), zcl[HEADER_SIZE:]
+    plain = _PLAIN_CONTROL.get(zcl[0]) if len(zcl) >= HEADER_SIZE else None
+    if plain is not None:
+        is_general, client_to_server, disable_default_response = plain
+        return Header(zcl[1], zcl[2], is_general, False, client_to_server, disable_default_response), zcl[HEADER_SIZE:]
     header, payload = foundation.ZCLHeader.deserialize(zcl)
     control = header.frame_control
     if not (control.is_general or control.is_cluster):
