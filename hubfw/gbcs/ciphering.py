@@ -216,11 +216,16 @@ def check_mac_with_key(message: bytes | MacedMessage, key: bytes) -> bool:
     return hmac.compare_digest(compute_mac(key, parsed.general_signing), parsed.mac)
 
 
+def unwrap(message: bytes) -> tuple[MacedMessage | None, GeneralSigning]:
+    """A whole GBCS message as it came: its MAC header (None for a bare General-Signing message) and the General-Signing
+    message; GbcsFramingError when it is neither."""
+    maced = MacedMessage.parse(message) if message[:1] == bytes([GENERAL_CIPHERING]) else None
+    return maced, GeneralSigning.parse(message) if maced is None else maced.signed
+
+
 def _signed(message: GeneralSigning | MacedMessage | bytes) -> GeneralSigning:
     if isinstance(message, GeneralSigning):
         return message
     if isinstance(message, MacedMessage):
         return message.signed
-    if message[:1] == bytes([GENERAL_CIPHERING]):
-        return MacedMessage.parse(message).signed
-    return GeneralSigning.parse(message)
+    return unwrap(message)[1]

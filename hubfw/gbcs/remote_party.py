@@ -26,7 +26,7 @@ what the engineer needs to see). `describe` decodes any GBCS message seen in a t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from hubfw.errors import HubfwError
 from hubfw.files import replace_file
 from hubfw.gbcs.alert_content import FirmwareActivationAlert
 from hubfw.gbcs.bench_keys import DS, KA, GbcsKeys, GbcsKeysError
-from hubfw.gbcs.ciphering import MacedMessage, check_mac, seal
+from hubfw.gbcs.ciphering import MacedMessage, check_mac, seal, unwrap
 from hubfw.gbcs.device_commands import ActivationCode, ReadVersionCode
 from hubfw.gbcs.firmware_content import (
     ActivateFirmwareCommand,
@@ -43,7 +43,7 @@ from hubfw.gbcs.firmware_content import (
     ReadFirmwareVersionCommand,
     ReadFirmwareVersionResponse,
 )
-from hubfw.gbcs.framing import GENERAL_CIPHERING, CraFlag, GbcsFramingError, GeneralSigning, MessageCode
+from hubfw.gbcs.framing import CraFlag, GbcsFramingError, GeneralSigning, MessageCode
 from hubfw.gbcs.signing import sign, verify
 
 CS06, CS08 = "CS06", "CS08"
@@ -146,6 +146,13 @@ class RemoteParty:
             self.keys = self._reload()
         return self.keys
 
+    def keys_covering(self, devices: Iterable[bytes]) -> GbcsKeys:
+        """The key set, read again once when it lacks the public DS or KA key of one of `devices` (simulated devices
+        make theirs after the hub started): a directory is not re-read for every message checked."""
+        if any((device, use) not in self.keys.public_keys for device in devices for use in (DS, KA)):
+            self.reload()
+        return self.keys
+
     def activate(self, device: bytes, image_hash: bytes, now: float) -> IssuedCommand:
         """CS06 to `device` for the image with Manufacturer Image hash `image_hash`, as the RTDS builds it."""
         keys = self._keys_for(device, KA)
@@ -175,8 +182,7 @@ class RemoteParty:
         """The checked outcome when `message` is the device's response to `command`; None when it is another
         message (another transaction, an alert, something that does not parse)."""
         try:
-            maced = MacedMessage.parse(message) if message[:1] == bytes([GENERAL_CIPHERING]) else None
-            signed = GeneralSigning.parse(message) if maced is None else maced.signed
+            maced, signed = unwrap(message)
         except GbcsFramingError:
             return None
         code = MessageCode.CS06_ACTIVATE_FIRMWARE if command.kind == CS06 else MessageCode.CS08_READ_FIRMWARE_VERSION
@@ -209,7 +215,7 @@ class RemoteParty:
         try:
             keys = self._keys_for(command.device, KA)
             valid = check_mac(maced, keys.acb_ka, keys.public(command.device, KA))
-        except GbcsKeysError:
+        except RemotePartyError:  # the device's KA key or the ACB's has gone from the key set since the command
             return UNCHECKED, None
         return (VALID if valid else INVALID), (None if signed.signature is None else INVALID)
 
@@ -231,8 +237,7 @@ def describe(message: bytes, keys: GbcsKeys | None = None) -> dict[str, Any]:
     messages hubfw knows, the content; with `keys` the signature is checked against the originator's DS key and a
     MAC against the ACB's and the device's KA keys. `{"error": ...}` for octets that are not one GBCS message."""
     try:
-        maced = MacedMessage.parse(message) if message[:1] == bytes([GENERAL_CIPHERING]) else None
-        signed = GeneralSigning.parse(message) if maced is None else maced.signed
+        maced, signed = unwrap(message)
     except GbcsFramingError as exc:
         return {"error": str(exc)}
     shown: dict[str, Any] = {

@@ -33,13 +33,13 @@ from hubfw.capture.frames import CapturedFrame
 from hubfw.capture.sinks import CaptureSink, PcapCapture, ZepCapture
 from hubfw.cbke.agreement import DeviceCredentials
 from hubfw.clock import Clock, VirtualClock
-from hubfw.devices import DeviceType
+from hubfw.devices import DeviceType, parse_eui64
 from hubfw.errors import HubfwError
 from hubfw.flash.device import NorFlash
 from hubfw.flash.persist import flash_path
 from hubfw.flash.profiles import DEFAULT_PROFILE, get_profile
 from hubfw.gbcs.alert_message import DEFAULT_ACB_ID, GbcsIdentity
-from hubfw.gbcs.bench_keys import eui64_of
+from hubfw.gbcs.bench_keys import entity_of, eui64_of
 from hubfw.gbcs.ds_key import ch_ds_key
 from hubfw.gbcs.remote_party import CS06, CS08, CommandOutcome, OriginatorCounters, RemoteParty, describe
 from hubfw.han.config import HanConfig
@@ -563,9 +563,10 @@ class Hub:
         (hubfw.gbcs.remote_party.describe), its signature and MAC checked with the `--gbcs-keys` set when there is
         one: how the answer to a CS06 sent with `hubfw tunnel send` shows."""
         party = self.core.remote_party
-        keys = None if party is None else party.reload()
-        return [{**shown, "decoded": describe(bytes.fromhex(shown["message"]), keys)}
-                for shown in self.han.messages_from(eui64)]
+        messages = self.han.messages_from(eui64)
+        keys = None if party is None else party.keys_covering(
+            {entity_of(parse_eui64(shown["eui64"])) for shown in messages})
+        return [{**shown, "decoded": describe(bytes.fromhex(shown["message"]), keys)} for shown in messages]
 
     # ----- captures (hubfw.capture)
 

@@ -101,6 +101,13 @@ def test_an_answer_from_a_device_whose_key_the_set_lacks_is_unchecked_not_valid(
     assert outcome is not None and outcome.signature == UNCHECKED and not outcome.authentic
 
 
+def test_a_cs08_answer_whose_device_key_has_left_the_set_is_unchecked_not_an_error() -> None:
+    command = party_at({SUPPLIER: 999, ACB: 1299}).read_version(PPMID, 0.0)
+    bare = RemoteParty(GbcsKeys(KEYS.directory, private_keys=dict(KEYS.private_keys)), OriginatorCounters())
+    outcome = bare.answer(command, CS08_RESPONSE)
+    assert outcome is not None and (outcome.mac, outcome.authentic) == (UNCHECKED, False)
+
+
 def test_a_device_without_a_ka_key_in_the_set_gets_no_command_one_line_why(tmp_path: Path) -> None:
     with pytest.raises(RemotePartyError, match="00db1234567890a2-ka.pem"):
         party_at({}).activate(bytes.fromhex("00DB1234567890A2"), bytes(32), 0.0)
